@@ -1,0 +1,18 @@
+# Decides whether the CUDA backend is built (CAB_CUDA=AUTO|ON|OFF) and sets CAB_CUDA_ENABLED.
+set(CAB_CUDA_ENABLED OFF)
+if(NOT CAB_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # Hopper (sm_90a) is the tuned target; the build is checked to compile everywhere nvcc is.
+      set(CMAKE_CUDA_ARCHITECTURES 90a)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(CAB_CUDA_ENABLED ON)
+  elseif(CAB_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "CAB_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+message(STATUS "libcab CUDA backend: ${CAB_CUDA_ENABLED}")

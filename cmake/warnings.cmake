@@ -1,0 +1,5 @@
+# Warnings are errors for libcab's own C and C++ code.
+function(cab_target_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX,C>:-Wall -Wextra -Werror -Wshadow=local -Wno-missing-field-initializers>)
+endfunction()

@@ -1,0 +1,152 @@
+// Contexts: creation, prefill, batched decode, logits, sequences and KV inspection.
+#include <string>
+
+#include "api/guard.h"
+#include "api/handles.h"
+
+using cab::api::guard;
+using cab::api::require_arg;
+using cab::api::require_not_null;
+using cab::api::require_seq;
+
+namespace {
+
+cab_ctx_params ctx_defaults() {
+    cab_ctx_params p{};
+    p.struct_size = sizeof(cab_ctx_params);
+    p.device = CAB_DEVICE_AUTO;
+    p.n_seq_max = 1;
+    p.n_threads = 0;
+    p.kv_capacity_tokens = 4096;
+    p.kv_block_size = 16;
+    p.kv_type = CAB_KV_TYPE_AUTO;
+    p.prefill_chunk = 512;
+    return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+cab_status cab_ctx_default_params(cab_ctx_params *params) {
+    return guard(__func__, [&] {
+        require_not_null(params, "params");
+        *params = ctx_defaults();
+    });
+}
+
+cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
+                          cab_ctx **ctx_out) {
+    return guard(__func__, [&] {
+        require_not_null(ctx_out, "ctx_out");
+        *ctx_out = nullptr;
+        require_not_null(model, "model");
+        cab_ctx_params p = cab::api::read_params(params, ctx_defaults(), "params");
+        require_arg(p.device == CAB_DEVICE_AUTO || p.device == CAB_DEVICE_CPU ||
+                        p.device == CAB_DEVICE_CUDA,
+                    "params->device is not a cab_device value");
+        require_arg(p.n_seq_max >= 1 && p.n_seq_max <= 65536,
+                    "params->n_seq_max must be in [1, 65536]");
+        require_arg(p.n_threads >= 0 && p.n_threads <= 1024,
+                    "params->n_threads must be in [0, 1024]");
+        require_arg(p.kv_capacity_tokens >= 1 && p.kv_capacity_tokens <= (int64_t(1) << 32),
+                    "params->kv_capacity_tokens must be in [1, 2^32]");
+        require_arg(p.kv_block_size >= 1 && p.kv_block_size <= 1024,
+                    "params->kv_block_size must be in [1, 1024]");
+        require_arg(p.kv_type >= CAB_KV_TYPE_AUTO && p.kv_type <= CAB_KV_TYPE_BF16,
+                    "params->kv_type is not a cab_kv_type value");
+        require_arg(p.prefill_chunk >= 1 && p.prefill_chunk <= 65536,
+                    "params->prefill_chunk must be in [1, 65536]");
+        cab::ContextOptions o;
+        o.device = p.device;
+        o.n_seq_max = p.n_seq_max;
+        o.n_threads = p.n_threads;
+        o.kv_capacity_tokens = p.kv_capacity_tokens;
+        o.kv_block_size = p.kv_block_size;
+        o.kv_type = p.kv_type;
+        o.prefill_chunk = p.prefill_chunk;
+        auto handle = std::make_unique<cab_ctx>();
+        handle->impl = cab::Context::create(*model->impl, o);
+        *ctx_out = handle.release();
+    });
+}
+
+void cab_ctx_destroy(cab_ctx *ctx) { delete ctx; }
+
+cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *tokens, size_t n) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_seq(ctx, seq, false);
+        require_not_null(tokens, "tokens");
+        require_arg(n > 0, "n is 0: nothing to prefill");
+        ctx->impl->prefill(seq, tokens, n);
+    });
+}
+
+cab_status cab_decode(cab_ctx *ctx, const cab_seq *seqs, const cab_token *tokens, size_t n) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_not_null(seqs, "seqs");
+        require_not_null(tokens, "tokens");
+        require_arg(n > 0, "n is 0: no sequence to decode");
+        for (size_t i = 0; i < n; ++i) require_seq(ctx, seqs[i], false);
+        ctx->impl->decode(seqs, tokens, n);
+    });
+}
+
+cab_status cab_logits(cab_ctx *ctx, cab_seq seq, const float **logits_out) {
+    return guard(__func__, [&] {
+        require_not_null(logits_out, "logits_out");
+        *logits_out = nullptr;
+        require_not_null(ctx, "ctx");
+        require_seq(ctx, seq, false);
+        const float *logits = ctx->impl->logits(seq);
+        if (logits == nullptr)
+            cab::fail(CAB_ERR_STATE, "seq " + std::to_string(seq) +
+                                         " has no logits yet: prefill or decode it first");
+        *logits_out = logits;
+    });
+}
+
+cab_status cab_seq_length(const cab_ctx *ctx, cab_seq seq, int64_t *length_out) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_not_null(length_out, "length_out");
+        require_seq(ctx, seq, false);
+        *length_out = ctx->impl->seq_length(seq);
+    });
+}
+
+cab_status cab_seq_reset(cab_ctx *ctx, cab_seq seq) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_seq(ctx, seq, false);
+        ctx->impl->seq_reset(seq);
+    });
+}
+
+cab_status cab_kv_stats_get(const cab_ctx *ctx, cab_seq seq, cab_kv_stats *stats) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_seq(ctx, seq, true);
+        cab::api::write_out(stats, ctx->impl->kv_stats(seq), "stats");
+    });
+}
+
+cab_status cab_kv_lengths(const cab_ctx *ctx, cab_seq seq, int32_t *lengths, size_t cap,
+                          size_t *n_out) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_not_null(n_out, "n_out");
+        require_arg(lengths != nullptr || cap == 0, "lengths is NULL but cap is not 0");
+        require_seq(ctx, seq, false);
+        std::vector<int32_t> lens = ctx->impl->kv_lengths(seq);
+        *n_out = lens.size();
+        if (lens.size() > cap)
+            cab::fail(CAB_ERR_BUFFER_TOO_SMALL, "lengths holds " + std::to_string(cap) + ", " +
+                                                    std::to_string(lens.size()) + " needed");
+        std::copy(lens.begin(), lens.end(), lengths);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,67 @@
+// Samplers: seeded token selection from a sequence's logits.
+#include "api/guard.h"
+#include "api/handles.h"
+
+using cab::api::guard;
+using cab::api::require_not_null;
+
+namespace {
+
+cab_sampler_params sampler_defaults() {
+    cab_sampler_params p{};
+    p.struct_size = sizeof(cab_sampler_params);
+    p.temperature = 0.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.repeat_penalty = 1.0f;
+    p.repeat_last_n = 64;
+    p.seed = 0;
+    return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+cab_status cab_sampler_default_params(cab_sampler_params *params) {
+    return guard(__func__, [&] {
+        require_not_null(params, "params");
+        *params = sampler_defaults();
+    });
+}
+
+cab_status cab_sampler_create(const cab_sampler_params *params, cab_sampler **sampler_out) {
+    return guard(__func__, [&] {
+        require_not_null(sampler_out, "sampler_out");
+        *sampler_out = nullptr;
+        cab_sampler_params p = cab::api::read_params(params, sampler_defaults(), "params");
+        auto handle = std::make_unique<cab_sampler>();
+        handle->impl = std::make_unique<cab::Sampler>(p);
+        *sampler_out = handle.release();
+    });
+}
+
+void cab_sampler_free(cab_sampler *sampler) { delete sampler; }
+
+cab_status cab_sample(cab_ctx *ctx, cab_seq seq, cab_sampler *sampler, cab_token *token_out) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        require_not_null(token_out, "token_out");
+        cab::api::require_seq(ctx, seq, false);
+        const float *logits = ctx->impl->logits(seq);
+        if (logits == nullptr)
+            cab::fail(CAB_ERR_STATE, "seq " + std::to_string(seq) +
+                                         " has no logits yet: prefill or decode it first");
+        int32_t n_vocab = ctx->impl->model().hparams().n_vocab;
+        const auto &history = ctx->impl->history(seq);
+        if (sampler == nullptr) {
+            cab::Sampler greedy(sampler_defaults());
+            *token_out = greedy.sample(logits, n_vocab, history);
+        } else {
+            *token_out = sampler->impl->sample(logits, n_vocab, history);
+        }
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,52 @@
+// A context: the KV block pool, the sequences that live in it, and prefill/decode over a model.
+// Used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cab/cab.h"
+
+namespace cab {
+
+class Model;
+
+struct ContextOptions {
+    cab_device device = CAB_DEVICE_AUTO;
+    int32_t n_seq_max = 1;
+    int32_t n_threads = 0;  // 0: hardware concurrency
+    int64_t kv_capacity_tokens = 4096;
+    int32_t kv_block_size = 16;
+    cab_kv_type kv_type = CAB_KV_TYPE_AUTO;
+    int32_t prefill_chunk = 512;
+};
+
+class Context {
+public:
+    // Throws cab::Error (INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED).
+    static std::unique_ptr<Context> create(const Model &model, const ContextOptions &options);
+    virtual ~Context() = default;
+
+    virtual const Model &model() const = 0;
+    virtual int32_t n_seq_max() const = 0;
+
+    // See cab_prefill / cab_decode for the contract (validation, KV_FULL leaves state as it was).
+    virtual void prefill(int32_t seq, const int32_t *tokens, size_t n) = 0;
+    virtual void decode(const int32_t *seqs, const int32_t *tokens, size_t n) = 0;
+
+    // nullptr when the sequence has no logits yet.
+    virtual const float *logits(int32_t seq) const = 0;
+    // Every token the sequence has taken (prompt and generated), oldest first.
+    virtual const std::vector<int32_t> &history(int32_t seq) const = 0;
+    virtual int64_t seq_length(int32_t seq) const = 0;
+    virtual void seq_reset(int32_t seq) = 0;
+
+    // seq = CAB_SEQ_ALL for the whole pool. Fills every field of cab_kv_stats but struct_size.
+    virtual cab_kv_stats kv_stats(int32_t seq) const = 0;
+    // Cached tokens per stream of seq, index layer * n_head_kv + head.
+    virtual std::vector<int32_t> kv_lengths(int32_t seq) const = 0;
+};
+
+}  // namespace cab
