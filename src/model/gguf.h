@@ -49,10 +49,10 @@ struct Value {
     std::string_view str;  // STRING
     // ARRAY
     ValueType elem_type = ValueType::UINT8;
-    uint64_t n = 0;                        // element count
-    const uint8_t *array_data = nullptr;   // numeric and bool arrays: n packed LE elements
-    std::vector<std::string_view> strings; // string arrays
-    std::vector<Value> arrays;             // arrays of arrays: one ARRAY value per element
+    uint64_t n = 0;                         // element count
+    const uint8_t *array_data = nullptr;    // numeric and bool arrays: n packed LE elements
+    std::vector<std::string_view> strings;  // string arrays
+    std::vector<Value> arrays;              // arrays of arrays: one ARRAY value per element
 };
 
 // Limits on what a file may claim, so that a hostile file cannot make the reader allocate or
