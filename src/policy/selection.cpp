@@ -1,0 +1,80 @@
+#include "policy/selection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <numeric>
+
+namespace cab {
+
+int64_t ratio_ppm(float ratio) {
+    return std::llround(static_cast<double>(ratio) * 1e6);
+}
+
+int32_t share_of(int32_t k, float ratio) {
+    return static_cast<int32_t>(static_cast<int64_t>(k) * ratio_ppm(ratio) / 1000000);
+}
+
+std::vector<int32_t> all_slots(int32_t n) {
+    std::vector<int32_t> out(static_cast<size_t>(n));
+    std::iota(out.begin(), out.end(), 0);
+    return out;
+}
+
+std::vector<int32_t> most_recent(const std::vector<int32_t> &candidates, int32_t k) {
+    return std::vector<int32_t>(candidates.end() - k, candidates.end());
+}
+
+std::vector<int32_t> top_k(const std::vector<int32_t> &candidates, int32_t k, const float *value) {
+    std::vector<int32_t> order = candidates;
+    auto better = [value](int32_t a, int32_t b) {
+        return value[a] > value[b] || (value[a] == value[b] && a < b);
+    };
+    // nth_element is O(n) on average; the comparator is a total order, so the set is unique.
+    std::nth_element(order.begin(), order.begin() + k, order.end(), better);
+    order.resize(static_cast<size_t>(k));
+    std::sort(order.begin(), order.end());
+    return order;
+}
+
+std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k,
+                               const float *value, double target) {
+    std::vector<size_t> order(candidates.size());
+    std::vector<double> dist(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        order[i] = i;
+        dist[i] = std::fabs(static_cast<double>(value[candidates[i]]) - target);
+    }
+    // Candidates are ascending, so a smaller index is the earlier slot.
+    auto closer = [&dist](size_t a, size_t b) {
+        return dist[a] < dist[b] || (dist[a] == dist[b] && a < b);
+    };
+    std::nth_element(order.begin(), order.begin() + k, order.end(), closer);
+    std::vector<int32_t> out;
+    out.reserve(static_cast<size_t>(k));
+    for (int32_t i = 0; i < k; ++i) out.push_back(candidates[order[static_cast<size_t>(i)]]);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+double median(const std::vector<int32_t> &candidates, const float *value) {
+    std::vector<double> v(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) v[i] = value[candidates[i]];
+    const size_t mid = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+    const double upper = v[mid];
+    if (v.size() % 2 == 1) return upper;
+    const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+    return (lower + upper) / 2.0;
+}
+
+std::vector<int32_t> without(const std::vector<int32_t> &candidates,
+                             const std::vector<int32_t> &taken) {
+    std::vector<int32_t> out;
+    out.reserve(candidates.size());
+    std::set_difference(candidates.begin(), candidates.end(), taken.begin(), taken.end(),
+                        std::back_inserter(out));
+    return out;
+}
+
+}  // namespace cab

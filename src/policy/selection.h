@@ -1,0 +1,33 @@
+// Selection primitives shared by the policies. `candidates` are slot indices in ascending order;
+// results are ascending too. Every ranking breaks ties towards the earlier slot, so a selection
+// never depends on the sort algorithm.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace cab {
+
+// A ratio in [0, 1] in parts per million, rounded: the decimal the caller meant (0.3f, which is
+// 0.30000001, gives 300000), so shares below are exact integer arithmetic.
+int64_t ratio_ppm(float ratio);
+// floor(k * ratio), with the ratio read as ratio_ppm: share_of(10, 0.7f) is 7, not 6.
+int32_t share_of(int32_t k, float ratio);
+
+// Slots 0..n-1.
+std::vector<int32_t> all_slots(int32_t n);
+// The last k candidates (the most recent slots). k <= candidates.size().
+std::vector<int32_t> most_recent(const std::vector<int32_t> &candidates, int32_t k);
+// The k candidates with the largest value[slot]. k <= candidates.size().
+std::vector<int32_t> top_k(const std::vector<int32_t> &candidates, int32_t k, const float *value);
+// The k candidates whose value[slot] is closest to `target`. k <= candidates.size().
+std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k,
+                               const float *value, double target);
+// The median of value[slot] over non-empty candidates: the mean of the two middle values when
+// their count is even.
+double median(const std::vector<int32_t> &candidates, const float *value);
+// candidates minus taken (taken ascending, a subset or not).
+std::vector<int32_t> without(const std::vector<int32_t> &candidates,
+                             const std::vector<int32_t> &taken);
+
+}  // namespace cab
