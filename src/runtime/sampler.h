@@ -16,7 +16,7 @@ namespace cab {
 constexpr size_t kSamplerParamsMinSize = offsetof(cab_sampler_params, seed) + sizeof(uint64_t);
 
 class Sampler {
-  public:
+public:
     // Throws cab::Error(INVALID_ARGUMENT) for out-of-range parameters (naming the field).
     explicit Sampler(const cab_sampler_params &params);
 
@@ -28,7 +28,7 @@ class Sampler {
 
     const cab_sampler_params &params() const { return p_; }
 
-  private:
+private:
     void apply_repeat_penalty(int32_t n_vocab, const std::vector<int32_t> &history);
     void keep_top_k();
     void sort_top_p_prefix();
@@ -37,7 +37,7 @@ class Sampler {
     cab_sampler_params p_;
     std::mt19937_64 rng_;
     std::vector<std::pair<float, int32_t>> scratch_;  // candidates: (logit, token id)
-    std::vector<double> probs_;                       // probabilities parallel to scratch_
+    std::vector<double> probs_;                       // draw weights parallel to scratch_
     std::vector<int32_t> recent_;                     // distinct recent tokens for the penalty
 };
 

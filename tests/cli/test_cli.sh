@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `cab` command-line tool: output, exit codes and error messages.
+# Usage: tests/cli/test_cli.sh PATH/TO/cab PATH/TO/SmolLM2-135M-Instruct.Q4_1.gguf
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 CAB_BINARY MODEL" >&2
+    exit 2
+fi
+CAB=$1
+MODEL=$2
+if [ ! -x "$CAB" ]; then
+    echo "FAIL: $CAB is not an executable (build the cab_cli target)" >&2
+    exit 1
+fi
+if [ ! -f "$MODEL" ]; then
+    echo "FAIL: model $MODEL is missing: run tools/setup.sh" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+FAILED=0
+
+fail() {
+    echo "FAIL: $1" >&2
+    echo "--- stdout:" >&2
+    cat "$TMP/out" >&2
+    echo "--- stderr:" >&2
+    cat "$TMP/err" >&2
+    FAILED=1
+}
+
+# run EXPECTED_EXIT CMD... : runs CMD with stdin from $TMP/in, output in $TMP/out and $TMP/err.
+run() {
+    local expected=$1
+    shift
+    "$@" <"$TMP/in" >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    if [ "$rc" -ne "$expected" ]; then
+        fail "'$*' exited $rc, expected $expected"
+        return 1
+    fi
+    return 0
+}
+
+expect_in() {  # expect_in FILE TEXT WHAT
+    if ! grep -qF -- "$2" "$TMP/$1"; then fail "$3: '$2' not in $1"; fi
+}
+
+: >"$TMP/in"
+# The bad-option cases below split their arguments on spaces: use a path without any.
+ln -s "$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")" "$TMP/model.gguf"
+M="$TMP/model.gguf"
+
+# info
+if run 0 "$CAB" info "$MODEL"; then
+    expect_in out "llama" "cab info"
+    expect_in out "49152" "cab info vocab"
+fi
+
+# A missing model: exit 1, the message names the path.
+MISSING="$TMP/no-such-model.gguf"
+if run 1 "$CAB" generate -m "$MISSING" -p "hello"; then
+    expect_in err "cab: error:" "missing model"
+    expect_in err "$MISSING" "missing model"
+fi
+run 1 "$CAB" info "$MISSING" && expect_in err "$MISSING" "info on a missing model"
+
+# A truncated model: exit 1 with a message.
+head -c 1000 "$MODEL" >"$TMP/truncated.gguf"
+if run 1 "$CAB" generate -m "$TMP/truncated.gguf" -p "hello"; then
+    if ! grep -qE '^cab: error: .{10,}' "$TMP/err"; then fail "truncated model: no message"; fi
+fi
+
+# Bad options: exit 2 with usage.
+for args in "generate --bogus" "generate -p hi" "generate -m $M" "generate -m $M -p hi -n abc" \
+    "generate -m $M -p hi -n 0" "generate -m $M -p hi --top-p 2" \
+    "generate -m $M -p hi --temp -1" "generate -m $M -p hi --device tpu" \
+    "generate -m $M -p hi --seed" "chat" "chat -m $M --min-p 1.5" "info" \
+    "info a b" "frobnicate"; do
+    # shellcheck disable=SC2086
+    if run 2 "$CAB" $args; then expect_in err "usage:" "cab $args"; fi
+done
+run 2 "$CAB"
+
+# Help: exit 0, usage on stdout.
+for cmd in info generate chat; do
+    run 0 "$CAB" "$cmd" --help && expect_in out "usage: cab $cmd" "cab $cmd --help"
+done
+run 0 "$CAB" --help && expect_in out "usage: cab COMMAND" "cab --help"
+
+# The real job: a factual chat question answered greedily.
+if run 0 "$CAB" generate -m "$MODEL" --chat -p "What is the capital of France?" -n 16; then
+    expect_in out "Paris" "generate --chat"
+    expect_in err "tokens/s" "generate stats"
+    expect_in err "kv cache" "generate stats"
+fi
+
+# Greedy and seeded sampling are reproducible.
+if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 24 --temp 0.8 --seed 7; then
+    cp "$TMP/out" "$TMP/first"
+    if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 24 --temp 0.8 --seed 7; then
+        cmp -s "$TMP/first" "$TMP/out" || fail "the same seed gave different text"
+    fi
+fi
+
+# Interactive chat from a pipe: two turns (the second continues the cached conversation), a
+# reset, a third turn, then /exit.
+printf 'What is the capital of France?\nAnd what is it famous for?\n/reset\nWhat is the capital of France?\n/exit\nignored\n' >"$TMP/in"
+if run 0 "$CAB" chat -m "$MODEL" -n 24; then
+    [ "$(grep -c Paris "$TMP/out")" -ge 2 ] || fail "chat: Paris not in both answers"
+    [ "$(grep -c '^\[prefill' "$TMP/err")" -eq 3 ] || fail "chat: expected 3 replies"
+    expect_in err "(conversation reset)" "chat /reset"
+fi
+printf 'What is the capital of France?\n' >"$TMP/in"
+run 0 "$CAB" chat -m "$MODEL" -n 16 --system "You are a helpful assistant." &&
+    expect_in out "Paris" "chat with a system message at end of input"
+
+if [ "$FAILED" -ne 0 ]; then
+    echo "test_cli: FAILED" >&2
+    exit 1
+fi
+echo "test_cli: all checks passed"
