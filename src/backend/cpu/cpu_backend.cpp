@@ -1,0 +1,77 @@
+// The CPU backend: host memory, weights dequantized to F32 at load, CpuExecutor for the ops.
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_executor.h"
+#include "backend/cpu/thread_pool.h"
+#include "util/error.h"
+
+namespace cab {
+
+namespace {
+
+constexpr size_t kAlign = 64;  // cache line; also what SIMD loads like
+
+int32_t resolve_threads(int32_t n_threads) {
+    if (n_threads > 0) return n_threads;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int32_t n_threads) : n_threads_(resolve_threads(n_threads)) {}
+
+    const char *name() const override { return "cpu"; }
+
+    // Large buffers are mapped lazily by malloc, so a KV pool costs memory only as it fills.
+    Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
+        size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols) * dtype_size(dtype);
+        size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+        void *p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+        if (!p)
+            fail(CAB_ERR_OUT_OF_MEMORY, "CPU backend: cannot allocate " + std::to_string(bytes) +
+                                            " bytes for a " + std::to_string(rows) + "x" +
+                                            std::to_string(cols) + " tensor");
+        return Tensor(std::shared_ptr<void>(p, std::free), dtype, rows, cols);
+    }
+
+    std::vector<Tensor> load_weights(const std::vector<WeightSource> &sources,
+                                     const std::function<bool(size_t, size_t)> &progress) override {
+        cpu::ThreadPool pool(n_threads_);
+        std::vector<Tensor> out;
+        out.reserve(sources.size());
+        for (size_t t = 0; t < sources.size(); ++t) {
+            const WeightSource &src = sources[t];
+            Tensor dst = alloc(DType::F32, src.rows, src.cols);
+            size_t src_row = ggml::row_bytes(src.type, src.cols);
+            const char *base = static_cast<const char *>(src.data);
+            float *d = dst.as<float>();
+            pool.parallel_for(src.rows, 64, [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r)
+                    ggml::dequantize_row(src.type, base + r * src_row, d + r * src.cols, src.cols);
+            });
+            out.push_back(std::move(dst));
+            if (progress && !progress(t + 1, sources.size()))
+                fail(CAB_ERR_STATE, "model load cancelled by the progress callback");
+        }
+        return out;
+    }
+
+    std::unique_ptr<Executor> make_executor(int32_t n_threads) override {
+        return std::make_unique<cpu::CpuExecutor>(resolve_threads(n_threads));
+    }
+
+private:
+    int32_t n_threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int32_t n_threads) {
+    return std::make_unique<CpuBackend>(n_threads);
+}
+
+}  // namespace cab

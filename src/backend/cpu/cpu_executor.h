@@ -1,0 +1,42 @@
+// The CPU executor: the reference implementation of every op of backend.h, in F32, spread over
+// a thread pool. Elementwise and GEMM ops live in cpu_ops.cpp, KV and attention in
+// cpu_attention.cpp.
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/thread_pool.h"
+
+namespace cab::cpu {
+
+class CpuExecutor final : public Executor {
+public:
+    explicit CpuExecutor(int32_t n_threads);
+
+    void upload(const float *src, const Tensor &dst) override;
+    void download(const Tensor &src, float *dst) override;
+    void embedding(const Tensor &table, const int32_t *tokens, const Tensor &out) override;
+    void matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) override;
+    void rmsnorm(const Tensor &x, const Tensor &w, float eps, const Tensor &y) override;
+    void rope(const Tensor &x, int32_t n_head, const int32_t *positions,
+              const RopeParams &params) override;
+    void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) override;
+    void add(const Tensor &x, const Tensor &y) override;
+
+    void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
+                   int32_t rows_per_seq, const Tensor &k, const Tensor &v) override;
+    void attention_prefill(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                           const Tensor &q, int32_t n_head, const Tensor &out) override;
+    void attention_decode(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                          const Tensor &q, int32_t n_head, const Tensor &out) override;
+    void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
+                    int32_t n_keep) override;
+
+private:
+    ThreadPool pool_;
+    // Attention scratch, grown on demand and kept: gathered K and V of one stream, and scores.
+    std::vector<float> k_buf_, v_buf_, scores_;
+};
+
+}  // namespace cab::cpu

@@ -1,0 +1,29 @@
+#include "kv/block_pool.h"
+
+#include <string>
+
+#include "util/error.h"
+
+namespace cab {
+
+BlockPool::BlockPool(int32_t n_blocks) : n_total_(n_blocks) {
+    free_.reserve(static_cast<size_t>(n_blocks));
+    // Highest id at the bottom so that blocks are handed out in increasing order.
+    for (int32_t id = n_blocks - 1; id >= 0; --id) free_.push_back(id);
+}
+
+void BlockPool::take(int32_t n, std::vector<int32_t> &out) {
+    if (n > n_free())
+        fail(CAB_ERR_INTERNAL, "BlockPool::take(" + std::to_string(n) + ") with only " +
+                                   std::to_string(n_free()) + " free");
+    for (int32_t i = 0; i < n; ++i) {
+        out.push_back(free_.back());
+        free_.pop_back();
+    }
+}
+
+void BlockPool::give_back(const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; ++i) free_.push_back(ids[i]);
+}
+
+}  // namespace cab

@@ -1,0 +1,28 @@
+// Accounting of the KV block pool: which block ids are free. The block storage itself is a
+// backend tensor owned by KvCache.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace cab {
+
+class BlockPool {
+public:
+    explicit BlockPool(int32_t n_blocks);
+
+    int32_t n_total() const { return n_total_; }
+    int32_t n_free() const { return static_cast<int32_t>(free_.size()); }
+
+    // Appends n free block ids to `out`. The caller has checked n <= n_free().
+    void take(int32_t n, std::vector<int32_t> &out);
+    // Returns blocks to the pool.
+    void give_back(const int32_t *ids, size_t n);
+
+private:
+    int32_t n_total_;
+    std::vector<int32_t> free_;  // a stack: the most recently freed block is reused first
+};
+
+}  // namespace cab

@@ -1,0 +1,177 @@
+#include "kv/kv_cache.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "util/error.h"
+
+namespace cab {
+
+namespace {
+
+int32_t pool_blocks(const KvConfig &c) {
+    require(c.n_layer > 0 && c.n_head_kv > 0 && c.head_dim > 0, CAB_ERR_INVALID_ARGUMENT,
+            "KV cache: n_layer, n_head_kv and head_dim must be positive");
+    require(c.block_size > 0 && c.block_size <= 4096, CAB_ERR_INVALID_ARGUMENT,
+            "kv_block_size " + std::to_string(c.block_size) + " is out of range [1, 4096]");
+    require(c.capacity_tokens > 0, CAB_ERR_INVALID_ARGUMENT,
+            "kv_capacity_tokens " + std::to_string(c.capacity_tokens) + " must be positive");
+    require(c.n_seq_max > 0, CAB_ERR_INVALID_ARGUMENT,
+            "n_seq_max " + std::to_string(c.n_seq_max) + " must be positive");
+    int64_t per_stream = (c.capacity_tokens + c.block_size - 1) / c.block_size;
+    int64_t streams = static_cast<int64_t>(c.n_layer) * c.n_head_kv;
+    require(per_stream <= std::numeric_limits<int32_t>::max() / streams, CAB_ERR_INVALID_ARGUMENT,
+            "kv_capacity_tokens " + std::to_string(c.capacity_tokens) + " is too large");
+    return static_cast<int32_t>(per_stream * streams);
+}
+
+}  // namespace
+
+KvCache::KvCache(Backend &backend, const KvConfig &config)
+    : cfg_(config), pool_(pool_blocks(config)) {
+    pool_ref_.storage = backend.alloc(
+        cfg_.dtype, static_cast<int64_t>(pool_.n_total()) * 2 * cfg_.block_size, cfg_.head_dim);
+    pool_ref_.block_size = cfg_.block_size;
+    pool_ref_.head_dim = cfg_.head_dim;
+    streams_.resize(static_cast<size_t>(cfg_.n_seq_max) * cfg_.n_layer * cfg_.n_head_kv);
+}
+
+size_t KvCache::bytes_per_block() const {
+    return 2 * static_cast<size_t>(cfg_.block_size) * cfg_.head_dim * dtype_size(cfg_.dtype);
+}
+
+Stream &KvCache::at(int32_t seq, int32_t layer, int32_t head) {
+    return streams_[(static_cast<size_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head];
+}
+
+const Stream &KvCache::stream(int32_t seq, int32_t layer, int32_t head) const {
+    return streams_[(static_cast<size_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head];
+}
+
+int32_t KvCache::blocks_for(int64_t slots) const {
+    return static_cast<int32_t>((slots + cfg_.block_size - 1) / cfg_.block_size);
+}
+
+void KvCache::reserve(const int32_t *seqs, const int32_t *n_new, size_t count) {
+    int64_t need = 0;
+    int64_t tokens = 0;
+    for (size_t i = 0; i < count; ++i) {
+        tokens += n_new[i];
+        for (int32_t l = 0; l < cfg_.n_layer; ++l)
+            for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+                const Stream &s = stream(seqs[i], l, h);
+                need += std::max<int64_t>(0, blocks_for(int64_t{s.length} + n_new[i]) -
+                                                 static_cast<int64_t>(s.blocks.size()));
+            }
+    }
+    if (need > pool_.n_free())
+        fail(CAB_ERR_KV_FULL,
+             "KV cache full: appending " + std::to_string(tokens) + " token(s) to " +
+                 std::to_string(count) + " sequence(s) needs " + std::to_string(need) +
+                 " blocks, the pool has " + std::to_string(pool_.n_free()) + " free of " +
+                 std::to_string(pool_.n_total()) + " (raise kv_capacity_tokens, reset or evict)");
+    for (size_t i = 0; i < count; ++i)
+        for (int32_t l = 0; l < cfg_.n_layer; ++l)
+            for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+                Stream &s = at(seqs[i], l, h);
+                int32_t extra = blocks_for(int64_t{s.length} + n_new[i]) -
+                                static_cast<int32_t>(s.blocks.size());
+                if (extra > 0) pool_.take(extra, s.blocks);
+            }
+}
+
+void KvCache::free_tail(Stream &s) {
+    size_t keep = static_cast<size_t>(blocks_for(s.length));
+    if (s.blocks.size() <= keep) return;
+    pool_.give_back(s.blocks.data() + keep, s.blocks.size() - keep);
+    s.blocks.resize(keep);
+}
+
+void KvCache::release_unused(int32_t seq) {
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) free_tail(at(seq, l, h));
+}
+
+void KvCache::stream_refs(int32_t layer, const int32_t *seqs, size_t count, int32_t n_new,
+                          std::vector<StreamRef> &out) const {
+    out.clear();
+    for (size_t i = 0; i < count; ++i)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            const Stream &s = stream(seqs[i], layer, h);
+            if (blocks_for(int64_t{s.length} + n_new) > static_cast<int32_t>(s.blocks.size()))
+                fail(CAB_ERR_INTERNAL, "KV stream used without a reservation");
+            out.push_back(StreamRef{s.blocks.data(), s.length + n_new});
+        }
+}
+
+void KvCache::commit(int32_t seq, int32_t n, const int32_t *positions, const int32_t *tokens) {
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            Stream &s = at(seq, l, h);
+            s.pos.insert(s.pos.end(), positions, positions + n);
+            s.token.insert(s.token.end(), tokens, tokens + n);
+            s.length += n;
+        }
+}
+
+void KvCache::reset(int32_t seq) {
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            Stream &s = at(seq, l, h);
+            pool_.give_back(s.blocks.data(), s.blocks.size());
+            s = Stream{};
+        }
+}
+
+std::vector<int32_t> KvCache::lengths(int32_t seq) const {
+    std::vector<int32_t> out;
+    out.reserve(static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv);
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) out.push_back(stream(seq, l, h).length);
+    return out;
+}
+
+void KvCache::truncate(int32_t seq, const std::vector<int32_t> &lengths) {
+    size_t i = 0;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h, ++i) {
+            Stream &s = at(seq, l, h);
+            s.length = std::min(s.length, lengths.at(i));
+            s.pos.resize(static_cast<size_t>(s.length));
+            s.token.resize(static_cast<size_t>(s.length));
+            free_tail(s);
+        }
+}
+
+void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                      const int32_t *keep, size_t n) {
+    Stream &s = at(seq, layer, head);
+    for (size_t i = 0; i < n; ++i) {
+        bool ok = keep[i] >= 0 && keep[i] < s.length && (i == 0 || keep[i] > keep[i - 1]);
+        require(ok, CAB_ERR_INVALID_ARGUMENT,
+                "compact: keep[" + std::to_string(i) + "] = " + std::to_string(keep[i]) +
+                    " is not increasing within the stream's " + std::to_string(s.length) +
+                    " slots");
+    }
+    int32_t n_keep = static_cast<int32_t>(n);
+    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
+    for (int32_t i = 0; i < n_keep; ++i) {
+        s.pos[i] = s.pos[keep[i]];
+        s.token[i] = s.token[keep[i]];
+    }
+    s.n_evicted += s.length - n_keep;
+    s.length = n_keep;
+    s.pos.resize(n);
+    s.token.resize(n);
+    free_tail(s);
+}
+
+int64_t KvCache::blocks_used(int32_t seq) const {
+    int64_t n = 0;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) n += stream(seq, l, h).blocks.size();
+    return n;
+}
+
+}  // namespace cab

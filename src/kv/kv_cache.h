@@ -1,0 +1,77 @@
+// The paged KV cache of a context (DESIGN.md section 3): a block pool allocated once, and one
+// stream per (sequence, layer, kv head). Appends are reserved first, all or nothing, so that a
+// full pool is a clean CAB_ERR_KV_FULL that changes nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "kv/block_pool.h"
+#include "kv/stream.h"
+
+namespace cab {
+
+struct KvConfig {
+    int32_t n_layer = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;
+    int32_t block_size = 16;
+    int64_t capacity_tokens = 0;  // tokens of every layer and kv head, all sequences together
+    int32_t n_seq_max = 1;
+    DType dtype = DType::F32;
+};
+
+class KvCache {
+public:
+    // Allocates the whole pool: ceil(capacity / block_size) * n_layer * n_head_kv blocks.
+    // Throws INVALID_ARGUMENT (bad sizes), OUT_OF_MEMORY.
+    KvCache(Backend &backend, const KvConfig &config);
+
+    const KvConfig &config() const { return cfg_; }
+    const KvPoolRef &pool_ref() const { return pool_ref_; }
+    int32_t blocks_total() const { return pool_.n_total(); }
+    int32_t blocks_free() const { return pool_.n_free(); }
+    size_t bytes_per_block() const;
+
+    // Gives every stream of sequence seqs[i] blocks for n_new[i] more slots, for all i at once.
+    // The sequences must be distinct. If the pool cannot serve them all, throws
+    // Error(KV_FULL) naming the blocks needed and free, and changes nothing.
+    void reserve(const int32_t *seqs, const int32_t *n_new, size_t count);
+    // Undoes reservations: returns the blocks of seq's streams past their length.
+    void release_unused(int32_t seq);
+    // The streams of `layer` for seqs[0..count) (n_head_kv each, sequence-major) as kernels see
+    // them, each length counting n_new reserved slots about to be written.
+    void stream_refs(int32_t layer, const int32_t *seqs, size_t count, int32_t n_new,
+                     std::vector<StreamRef> &out) const;
+    // Records that n reserved slots of every stream of seq now hold these tokens.
+    void commit(int32_t seq, int32_t n, const int32_t *positions, const int32_t *tokens);
+
+    // Drops every token of seq and returns all its blocks.
+    void reset(int32_t seq);
+    // Lengths of seq's streams (index layer * n_head_kv + head), e.g. to restore them.
+    std::vector<int32_t> lengths(int32_t seq) const;
+    // Truncates seq's streams back to `lengths` (from lengths()) and frees the blocks past them.
+    void truncate(int32_t seq, const std::vector<int32_t> &lengths);
+    // Keeps slots keep[0..n) (strictly increasing, < length) of one stream: moves them to the
+    // front in order, with their metadata, and returns the blocks past the new length.
+    // Throws INVALID_ARGUMENT for a bad keep list.
+    void compact(Executor &executor, int32_t seq, int32_t layer, int32_t head, const int32_t *keep,
+                 size_t n);
+
+    const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
+    int64_t blocks_used(int32_t seq) const;
+
+private:
+    Stream &at(int32_t seq, int32_t layer, int32_t head);
+    int32_t blocks_for(int64_t slots) const;
+    void free_tail(Stream &s);
+
+    KvConfig cfg_;
+    BlockPool pool_;
+    KvPoolRef pool_ref_;
+    std::vector<Stream> streams_;  // [seq][layer][head]
+};
+
+}  // namespace cab

@@ -1,0 +1,232 @@
+#include "runtime/context.h"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/device_select.h"
+#include "kv/kv_cache.h"
+#include "model/model.h"
+#include "runtime/forward.h"
+#include "util/error.h"
+
+namespace cab {
+
+namespace {
+
+constexpr int32_t kMaxSeqs = 1 << 16;
+constexpr int32_t kMaxChunk = 1 << 16;
+
+void check_options(const ContextOptions &o) {
+    require(o.n_seq_max >= 1 && o.n_seq_max <= kMaxSeqs, CAB_ERR_INVALID_ARGUMENT,
+            "n_seq_max " + std::to_string(o.n_seq_max) + " is out of range [1, " +
+                std::to_string(kMaxSeqs) + "]");
+    require(o.n_threads >= 0 && o.n_threads <= 1024, CAB_ERR_INVALID_ARGUMENT,
+            "n_threads " + std::to_string(o.n_threads) + " is out of range [0, 1024]");
+    require(o.prefill_chunk >= 1 && o.prefill_chunk <= kMaxChunk, CAB_ERR_INVALID_ARGUMENT,
+            "prefill_chunk " + std::to_string(o.prefill_chunk) + " is out of range [1, " +
+                std::to_string(kMaxChunk) + "]");
+    require(o.kv_capacity_tokens >= 1, CAB_ERR_INVALID_ARGUMENT,
+            "kv_capacity_tokens " + std::to_string(o.kv_capacity_tokens) + " must be positive");
+    require(o.kv_block_size >= 1 && o.kv_block_size <= 4096, CAB_ERR_INVALID_ARGUMENT,
+            "kv_block_size " + std::to_string(o.kv_block_size) + " is out of range [1, 4096]");
+    require(o.kv_type >= CAB_KV_TYPE_AUTO && o.kv_type <= CAB_KV_TYPE_BF16,
+            CAB_ERR_INVALID_ARGUMENT, "kv_type " + std::to_string(o.kv_type) + " is unknown");
+    require(o.kv_type == CAB_KV_TYPE_AUTO || o.kv_type == CAB_KV_TYPE_F32, CAB_ERR_UNSUPPORTED,
+            "kv_type: the CPU backend keeps the KV cache in F32 only");
+}
+
+class ContextImpl final : public Context {
+public:
+    ContextImpl(const Model &model, const ContextOptions &options)
+        : model_(model), opt_(options), ex_(model.backend().make_executor(options.n_threads)) {
+        const HParams &hp = model.hparams();
+        KvConfig kc;
+        kc.n_layer = hp.n_layer;
+        kc.n_head_kv = hp.n_head_kv;
+        kc.head_dim = hp.head_dim;
+        kc.block_size = options.kv_block_size;
+        kc.capacity_tokens = options.kv_capacity_tokens;
+        kc.n_seq_max = options.n_seq_max;
+        kc.dtype = DType::F32;
+        kv_ = std::make_unique<KvCache>(model.backend(), kc);
+        fwd_ = std::make_unique<Forward>(
+            model, *ex_, std::max(options.prefill_chunk, options.n_seq_max), options.n_seq_max);
+        seqs_.resize(static_cast<size_t>(options.n_seq_max));
+    }
+
+    const Model &model() const override { return model_; }
+    int32_t n_seq_max() const override { return opt_.n_seq_max; }
+
+    void prefill(int32_t seq, const int32_t *tokens, size_t n) override {
+        check_seq(seq, "seq");
+        require(n > 0, CAB_ERR_INVALID_ARGUMENT, "n must be positive");
+        require(tokens != nullptr, CAB_ERR_INVALID_ARGUMENT, "tokens is NULL");
+        check_tokens(tokens, n, "tokens");
+        Seq &s = seqs_[static_cast<size_t>(seq)];
+        const int64_t start = static_cast<int64_t>(s.history.size());
+        require(n <= static_cast<size_t>(opt_.kv_capacity_tokens), CAB_ERR_KV_FULL,
+                "KV cache full: " + std::to_string(n) + " tokens exceed kv_capacity_tokens " +
+                    std::to_string(opt_.kv_capacity_tokens));
+        require(start + static_cast<int64_t>(n) <= INT32_MAX, CAB_ERR_INVALID_ARGUMENT,
+                "sequence " + std::to_string(seq) + " would exceed 2^31 positions");
+        const int32_t total = static_cast<int32_t>(n);
+        kv_->reserve(&seq, &total, 1);
+        const std::vector<int32_t> before = kv_->lengths(seq);
+        std::vector<float> logits(static_cast<size_t>(model_.hparams().n_vocab));
+        std::vector<int32_t> pos;
+        try {
+            for (int32_t done = 0; done < total; done += opt_.prefill_chunk) {
+                int32_t c = std::min(opt_.prefill_chunk, total - done);
+                pos.resize(static_cast<size_t>(c));
+                for (int32_t i = 0; i < c; ++i) pos[i] = static_cast<int32_t>(start + done + i);
+                fwd_->prefill(*kv_, seq, tokens + done, pos.data(), c, logits.data(), false);
+                kv_->commit(seq, c, pos.data(), tokens + done);
+            }
+        } catch (...) {
+            kv_->truncate(seq, before);
+            throw;
+        }
+        s.history.insert(s.history.end(), tokens, tokens + n);
+        s.logits.swap(logits);
+    }
+
+    void decode(const int32_t *seqs, const int32_t *tokens, size_t n) override {
+        require(n > 0, CAB_ERR_INVALID_ARGUMENT, "n must be positive");
+        require(seqs != nullptr, CAB_ERR_INVALID_ARGUMENT, "seqs is NULL");
+        require(tokens != nullptr, CAB_ERR_INVALID_ARGUMENT, "tokens is NULL");
+        require(n <= static_cast<size_t>(opt_.n_seq_max), CAB_ERR_INVALID_ARGUMENT,
+                "n " + std::to_string(n) + " exceeds n_seq_max " + std::to_string(opt_.n_seq_max));
+        std::vector<int32_t> where(static_cast<size_t>(opt_.n_seq_max), -1);
+        for (size_t i = 0; i < n; ++i) {
+            check_seq(seqs[i], "seqs[" + std::to_string(i) + "]");
+            int32_t &first = where[static_cast<size_t>(seqs[i])];
+            require(first < 0, CAB_ERR_INVALID_ARGUMENT,
+                    "seqs[" + std::to_string(i) + "] = " + std::to_string(seqs[i]) +
+                        " repeats seqs[" + std::to_string(first) + "]");
+            first = static_cast<int32_t>(i);
+            require(seqs_[static_cast<size_t>(seqs[i])].history.size() < INT32_MAX,
+                    CAB_ERR_INVALID_ARGUMENT,
+                    "sequence " + std::to_string(seqs[i]) + " would exceed 2^31 positions");
+        }
+        check_tokens(tokens, n, "tokens");
+        const std::vector<int32_t> ones(n, 1);
+        kv_->reserve(seqs, ones.data(), n);
+        std::vector<std::vector<int32_t>> before;
+        std::vector<int32_t> pos(n);
+        for (size_t i = 0; i < n; ++i) {
+            before.push_back(kv_->lengths(seqs[i]));
+            pos[i] = static_cast<int32_t>(seqs_[static_cast<size_t>(seqs[i])].history.size());
+        }
+        const size_t n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
+        std::vector<float> logits(n * n_vocab);
+        try {
+            fwd_->decode(*kv_, seqs, tokens, pos.data(), static_cast<int32_t>(n), logits.data());
+        } catch (...) {
+            for (size_t i = 0; i < n; ++i) kv_->truncate(seqs[i], before[i]);
+            throw;
+        }
+        for (size_t i = 0; i < n; ++i) {
+            kv_->commit(seqs[i], 1, &pos[i], &tokens[i]);
+            Seq &s = seqs_[static_cast<size_t>(seqs[i])];
+            s.history.push_back(tokens[i]);
+            s.logits.assign(logits.begin() + i * n_vocab, logits.begin() + (i + 1) * n_vocab);
+        }
+    }
+
+    const float *logits(int32_t seq) const override {
+        check_seq(seq, "seq");
+        const Seq &s = seqs_[static_cast<size_t>(seq)];
+        return s.logits.empty() ? nullptr : s.logits.data();
+    }
+
+    const std::vector<int32_t> &history(int32_t seq) const override {
+        check_seq(seq, "seq");
+        return seqs_[static_cast<size_t>(seq)].history;
+    }
+
+    int64_t seq_length(int32_t seq) const override {
+        check_seq(seq, "seq");
+        return static_cast<int64_t>(seqs_[static_cast<size_t>(seq)].history.size());
+    }
+
+    void seq_reset(int32_t seq) override {
+        check_seq(seq, "seq");
+        kv_->reset(seq);
+        seqs_[static_cast<size_t>(seq)] = Seq{};
+    }
+
+    cab_kv_stats kv_stats(int32_t seq) const override {
+        const bool all = seq == CAB_SEQ_ALL;
+        if (!all) check_seq(seq, "seq");
+        const KvConfig &c = kv_->config();
+        cab_kv_stats st{};
+        st.n_layer = c.n_layer;
+        st.n_head_kv = c.n_head_kv;
+        st.block_size = c.block_size;
+        st.seq_length = all ? 0 : seq_length(seq);
+        st.stream_min = INT32_MAX;
+        st.stream_max = 0;
+        for (int32_t s = all ? 0 : seq; s < (all ? opt_.n_seq_max : seq + 1); ++s)
+            for (int32_t l = 0; l < c.n_layer; ++l)
+                for (int32_t h = 0; h < c.n_head_kv; ++h) {
+                    const Stream &str = kv_->stream(s, l, h);
+                    st.tokens_cached += str.length;
+                    st.tokens_evicted += str.n_evicted;
+                    st.stream_min = std::min(st.stream_min, str.length);
+                    st.stream_max = std::max(st.stream_max, str.length);
+                    st.blocks_used += static_cast<int64_t>(str.blocks.size());
+                }
+        st.blocks_free = kv_->blocks_free();
+        st.blocks_total = kv_->blocks_total();
+        st.bytes_used = static_cast<uint64_t>(st.blocks_used) * kv_->bytes_per_block();
+        st.bytes_total = static_cast<uint64_t>(st.blocks_total) * kv_->bytes_per_block();
+        return st;
+    }
+
+    std::vector<int32_t> kv_lengths(int32_t seq) const override {
+        check_seq(seq, "seq");
+        return kv_->lengths(seq);
+    }
+
+private:
+    struct Seq {
+        std::vector<int32_t> history;
+        std::vector<float> logits;  // empty until the first prefill or decode
+    };
+
+    void check_seq(int32_t seq, const std::string &what) const {
+        require(seq >= 0 && seq < opt_.n_seq_max, CAB_ERR_INVALID_ARGUMENT,
+                what + " = " + std::to_string(seq) + " is out of range [0, " +
+                    std::to_string(opt_.n_seq_max) + ")");
+    }
+
+    void check_tokens(const int32_t *tokens, size_t n, const char *what) const {
+        const int32_t n_vocab = model_.hparams().n_vocab;
+        for (size_t i = 0; i < n; ++i)
+            require(tokens[i] >= 0 && tokens[i] < n_vocab, CAB_ERR_INVALID_ARGUMENT,
+                    std::string(what) + "[" + std::to_string(i) +
+                        "] = " + std::to_string(tokens[i]) + " is not a token id (n_vocab " +
+                        std::to_string(n_vocab) + ")");
+    }
+
+    const Model &model_;
+    ContextOptions opt_;
+    std::unique_ptr<Executor> ex_;
+    std::unique_ptr<KvCache> kv_;
+    std::unique_ptr<Forward> fwd_;
+    std::vector<Seq> seqs_;
+};
+
+}  // namespace
+
+std::unique_ptr<Context> Context::create(const Model &model, const ContextOptions &options) {
+    check_options(options);
+    require(resolve_device(options.device, 0) == CAB_DEVICE_CPU, CAB_ERR_UNSUPPORTED,
+            "context device: only the CPU backend is available");
+    return std::make_unique<ContextImpl>(model, options);
+}
+
+}  // namespace cab

@@ -1,0 +1,48 @@
+// The model's forward pass, written once against the backend interface (backend.h): prefill of
+// a chunk of one sequence, and one decode step over a batch of sequences.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace cab {
+
+class Model;
+class KvCache;
+
+class Forward {
+public:
+    // Scratch for prefill chunks of up to max_rows tokens and decode batches of up to max_batch
+    // sequences (max_batch <= max_rows).
+    Forward(const Model &model, Executor &executor, int32_t max_rows, int32_t max_batch);
+
+    // Runs tokens[0..n) (n <= max_rows, ids already validated) of sequence seq at the given
+    // positions. Their slots must be reserved in kv; this writes their K/V there and the caller
+    // then commits them. logits receives n_vocab floats for the last token, or n * n_vocab
+    // (row by row) when all_rows is set.
+    void prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int32_t *positions,
+                 int32_t n, float *logits, bool all_rows);
+    // One token for each of n distinct sequences (n <= max_batch), reserved as for prefill.
+    // logits receives n * n_vocab floats.
+    void decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens, const int32_t *positions,
+                int32_t n, float *logits);
+
+private:
+    // The transformer blocks over `rows` rows of x_: n_seqs sequences of rows_per_seq rows each.
+    void blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
+                const int32_t *positions);
+    // Final norm and LM head for rows [first, first + n) of x_, into logits (n * n_vocab).
+    void head(int32_t first, int32_t n, float *logits);
+
+    const Model &model_;
+    Executor &ex_;
+    int32_t max_rows_;
+    int32_t max_batch_;
+    // Activations: residual stream, normed input, Q/K/V, attention output, FFN gate/up, logits.
+    Tensor x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
+    std::vector<StreamRef> refs_;
+};
+
+}  // namespace cab
