@@ -169,6 +169,7 @@ TEST_CASE("model info fills only what struct_size covers", "[api]") {
     CHECK(info.eot >= 0);
     CHECK(info.n_params > 100000000ull);
     CHECK(info.device == CAB_DEVICE_CPU);
+    CHECK(info.file_bytes == std::filesystem::file_size(smollm2_path()));
 
     // An older, smaller struct: bytes past its size stay untouched.
     std::vector<unsigned char> raw(sizeof(cab_model_info), 0xee);
