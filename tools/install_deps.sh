@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config catch2 libopenblas-dev python3 python3-venv python3-pip)
+# Packaging and ABI checks (tools/ci/packaging_checks.sh): dpkg-shlibdeps, rpmbuild, abidiff.
+packages+=(dpkg-dev file rpm lintian abigail-tools)
+# The bindings (docs/BINDINGS.md): SWIG + Mono for C#, Go, Debian's Rust toolchain and bindgen.
+packages+=(swig mono-mcs mono-runtime golang-go cargo rustc rustfmt bindgen libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,364 @@
+/*
+ * libcab: embeddable LLM inference for long contexts under a fixed KV-cache budget.
+ *
+ * This is the only public header and the library's stable C ABI.
+ *
+ * Conventions
+ * - Every function that can fail returns a cab_status: CAB_OK (0) or a negative code. The codes
+ *   are pinned: a value never changes meaning. cab_last_error() then gives a message, per thread.
+ * - Handles (cab_model, cab_ctx, cab_sampler) are opaque. Every *_free / *_destroy accepts NULL.
+ * - Options structs start with `uint32_t struct_size`, are filled by the matching
+ *   cab_*_default_params() and passed by const pointer. They only ever grow at the end, so a
+ *   program built against an older header keeps working with a newer library.
+ * - Output structs (cab_model_info, cab_kv_stats) also start with struct_size: the caller sets it
+ *   to sizeof(its struct) and the library fills only what fits.
+ * - Caller buffers come with a capacity. A call that needs more returns CAB_ERR_BUFFER_TOO_SMALL
+ *   and writes the size it needs to the *_out count, so the caller can grow the buffer and retry.
+ * - Thread safety: a cab_model is immutable after loading and may be shared by any number of
+ *   contexts on any threads. A cab_ctx or cab_sampler is used by one thread at a time.
+ */
+#ifndef CAB_CAB_H
+#define CAB_CAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#if defined(CAB_BUILDING_LIBRARY)
+#define CAB_API __declspec(dllexport)
+#else
+#define CAB_API __declspec(dllimport)
+#endif
+#else
+#define CAB_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAB_VERSION_MAJOR 0
+#define CAB_VERSION_MINOR 1
+#define CAB_VERSION_PATCH 0
+/** The version this header describes, as MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define CAB_VERSION_NUMBER \
+    (CAB_VERSION_MAJOR * 10000 + CAB_VERSION_MINOR * 100 + CAB_VERSION_PATCH)
+
+/** The version of the loaded library, same encoding as CAB_VERSION_NUMBER. */
+CAB_API int32_t cab_version(void);
+/** The version of the loaded library as a static string, e.g. "0.1.0". */
+CAB_API const char *cab_version_string(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------------------------- */
+
+/** Result of every fallible call. The numeric values are pinned forever. */
+typedef enum cab_status {
+    CAB_OK = 0,
+    CAB_ERR_INVALID_ARGUMENT = -1, /**< a NULL pointer, a value out of range, a bad struct_size */
+    CAB_ERR_IO = -2,               /**< a file could not be opened, mapped or read */
+    CAB_ERR_FORMAT = -3,           /**< a model file is corrupt, truncated or inconsistent */
+    CAB_ERR_UNSUPPORTED = -4,      /**< a valid request this build cannot serve (arch, type...) */
+    CAB_ERR_OUT_OF_MEMORY = -5,    /**< host or device allocation failed */
+    CAB_ERR_KV_FULL = -6,          /**< the KV block pool cannot hold the request */
+    CAB_ERR_DEVICE = -7,           /**< a device (CUDA) call failed; the message has its text */
+    CAB_ERR_STATE = -8,            /**< the call is not valid now (e.g. logits before prefill) */
+    CAB_ERR_BUFFER_TOO_SMALL = -9, /**< the caller's buffer is too small; *_out has the size */
+    CAB_ERR_INTERNAL = -10         /**< a bug in libcab; please report it with the message */
+} cab_status;
+
+/**
+ * The message of the last failed call on this thread, or "" if none failed yet. A successful
+ * call leaves it as it was. Never NULL. Owned by the library; valid until the next failing
+ * libcab call on this thread.
+ */
+CAB_API const char *cab_last_error(void);
+
+/** A static, human name for a status code ("CAB_ERR_KV_FULL"); "unknown status" otherwise. */
+CAB_API const char *cab_status_string(cab_status status);
+
+/* ---------------------------------------------------------------------------------------------
+ * Basic types
+ * ------------------------------------------------------------------------------------------- */
+
+typedef int32_t cab_token; /**< a token id in [0, n_vocab) */
+typedef int32_t cab_seq;   /**< a sequence id in [0, cab_ctx_params.n_seq_max) */
+
+/** Where computation and memory live. */
+typedef enum cab_device {
+    CAB_DEVICE_AUTO = 0, /**< the GPU when this build has CUDA and one is present, else the CPU */
+    CAB_DEVICE_CPU = 1,
+    CAB_DEVICE_CUDA = 2
+} cab_device;
+
+/** Element type of the KV cache. */
+typedef enum cab_kv_type {
+    CAB_KV_TYPE_AUTO = 0, /**< F32 on the CPU, BF16 on CUDA */
+    CAB_KV_TYPE_F32 = 1,
+    CAB_KV_TYPE_F16 = 2,
+    CAB_KV_TYPE_BF16 = 3
+} cab_kv_type;
+
+/**
+ * Progress of long work such as loading a model. `fraction` is in [0, 1]; `what` a short static
+ * description. Return nonzero to go on, 0 to cancel (the call then fails with CAB_ERR_STATE).
+ */
+typedef int (*cab_progress_fn)(float fraction, const char *what, void *user_data);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cab_model cab_model;
+
+typedef struct cab_model_params {
+    uint32_t struct_size;   /**< sizeof(cab_model_params) */
+    cab_device device;      /**< where weights go; default CAB_DEVICE_AUTO */
+    int32_t gpu_index;      /**< which GPU for CAB_DEVICE_CUDA/AUTO; default 0 */
+    cab_progress_fn progress; /**< optional load progress callback; default NULL */
+    void *progress_user_data; /**< passed to progress */
+} cab_model_params;
+
+/** Fills `params` with defaults. Returns CAB_ERR_INVALID_ARGUMENT if params is NULL. */
+CAB_API cab_status cab_model_default_params(cab_model_params *params);
+
+/**
+ * Loads a GGUF model file (memory-mapped; the file must stay in place while the model lives).
+ * `params` may be NULL for defaults. On success *model_out owns the model: free it with
+ * cab_model_free after every context using it is destroyed.
+ * Errors: INVALID_ARGUMENT, IO (missing/unreadable file), FORMAT (corrupt or truncated file,
+ * the message gives the offset), UNSUPPORTED (architecture or tensor type), OUT_OF_MEMORY.
+ */
+CAB_API cab_status cab_model_load(const char *path, const cab_model_params *params,
+                                  cab_model **model_out);
+
+/** Frees a model. NULL is a no-op. Contexts created from it must be destroyed first. */
+CAB_API void cab_model_free(cab_model *model);
+
+/** Which chat template a model uses. */
+typedef enum cab_chat_template {
+    CAB_CHAT_TEMPLATE_NONE = 0, /**< no recognised template; cab_chat_format fails */
+    CAB_CHAT_TEMPLATE_CHATML = 1,
+    CAB_CHAT_TEMPLATE_LLAMA3 = 2
+} cab_chat_template;
+
+typedef struct cab_model_info {
+    uint32_t struct_size; /**< set by the caller to sizeof(cab_model_info) */
+    char arch[32];        /**< "llama", "qwen2" (NUL-terminated) */
+    char name[128];       /**< general.name, possibly truncated (NUL-terminated) */
+    int32_t n_vocab;
+    int32_t n_ctx_train; /**< context length the model was trained for */
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    float rope_theta;
+    float rms_eps;
+    cab_token bos;  /**< -1 if none */
+    cab_token eos;  /**< -1 if none */
+    cab_token eot;  /**< end of turn (e.g. <|im_end|>, <|eot_id|>); -1 if none */
+    cab_chat_template chat_template;
+    uint64_t n_params;   /**< number of weights */
+    uint64_t file_bytes; /**< size of the model file */
+    cab_device device;   /**< where the weights live */
+} cab_model_info;
+
+/** Describes `model`. info->struct_size must be set; fields past it are not written. */
+CAB_API cab_status cab_model_info_get(const cab_model *model, cab_model_info *info);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokens and text
+ * ------------------------------------------------------------------------------------------- */
+
+/** cab_tokenize flags. */
+#define CAB_TOKENIZE_ADD_BOS 1u       /**< prepend BOS when the model uses one */
+#define CAB_TOKENIZE_PARSE_SPECIAL 2u /**< "<|im_start|>" in the text becomes its special token */
+
+/**
+ * Tokenizes `len` bytes of UTF-8 `text` (need not be NUL-terminated; invalid UTF-8 is tokenized
+ * byte-wise as the reference tokenizers do). Writes up to `cap` tokens and sets *n_out to the
+ * number of tokens. If cap is too small: CAB_ERR_BUFFER_TOO_SMALL and *n_out = the count needed.
+ * `tokens` may be NULL when cap is 0 (to ask for the size).
+ */
+CAB_API cab_status cab_tokenize(const cab_model *model, const char *text, size_t len,
+                                uint32_t flags, cab_token *tokens, size_t cap, size_t *n_out);
+
+/**
+ * The bytes one token stands for (special tokens give their text, e.g. "<|im_end|>"). A piece
+ * may be part of a UTF-8 character. Not NUL-terminated. BUFFER_TOO_SMALL as for cab_tokenize.
+ */
+CAB_API cab_status cab_token_to_piece(const cab_model *model, cab_token token, char *buf,
+                                      size_t cap, size_t *n_out);
+
+/** cab_detokenize flags. */
+#define CAB_DETOKENIZE_SKIP_SPECIAL 1u /**< leave out control tokens (BOS, EOS, <|im_end|>...) */
+
+/**
+ * Turns tokens back into UTF-8 text, the inverse of cab_tokenize. Writes up to `cap` bytes,
+ * NUL-terminated when room remains; *n_out = the text length without the NUL.
+ * Errors: INVALID_ARGUMENT for an unknown token id (the message names its index).
+ */
+CAB_API cab_status cab_detokenize(const cab_model *model, const cab_token *tokens, size_t n,
+                                  uint32_t flags, char *buf, size_t cap, size_t *n_out);
+
+/** True (1) if `token` ends generation: EOS, EOT or another end-of-generation token. */
+CAB_API int cab_token_is_eog(const cab_model *model, cab_token token);
+
+/** One chat message. Both strings are NUL-terminated UTF-8, borrowed for the call. */
+typedef struct cab_chat_message {
+    const char *role; /**< "system", "user" or "assistant" */
+    const char *content;
+} cab_chat_message;
+
+/**
+ * Formats messages with the model's chat template (ChatML or Llama 3, detected from metadata).
+ * With add_assistant != 0 the text ends with the assistant turn's header, ready to generate.
+ * The result is tokenized with CAB_TOKENIZE_PARSE_SPECIAL. Output as for cab_detokenize.
+ * Errors: UNSUPPORTED when the model has no recognised template.
+ */
+CAB_API cab_status cab_chat_format(const cab_model *model, const cab_chat_message *messages,
+                                   size_t n_messages, int add_assistant, char *buf, size_t cap,
+                                   size_t *n_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Contexts: sequences, prefill, decode, logits
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cab_ctx cab_ctx;
+
+typedef struct cab_ctx_params {
+    uint32_t struct_size;    /**< sizeof(cab_ctx_params) */
+    cab_device device;       /**< default CAB_DEVICE_AUTO (follows the model) */
+    int32_t n_seq_max;       /**< sequences this context can hold at once; default 1 */
+    int32_t n_threads;       /**< CPU threads; 0 = number of cores (default) */
+    int64_t kv_capacity_tokens; /**< pool size: tokens of every layer and kv head of all
+                                     sequences together; default 4096 */
+    int32_t kv_block_size;   /**< tokens per KV block; default 16 */
+    cab_kv_type kv_type;     /**< default CAB_KV_TYPE_AUTO */
+    int32_t prefill_chunk;   /**< max tokens per prefill forward pass; default 512 */
+} cab_ctx_params;
+
+/** Fills `params` with defaults. */
+CAB_API cab_status cab_ctx_default_params(cab_ctx_params *params);
+
+/**
+ * Creates a context over `model` (borrowed: it must outlive the context). Allocates the KV block
+ * pool once. `params` may be NULL for defaults. Free with cab_ctx_destroy.
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build).
+ */
+CAB_API cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
+                                  cab_ctx **ctx_out);
+
+/** Destroys a context and frees its KV pool. NULL is a no-op. */
+CAB_API void cab_ctx_destroy(cab_ctx *ctx);
+
+/**
+ * Appends `n` prompt tokens to sequence `seq` and runs them through the model (in chunks of
+ * prefill_chunk), taking the sequence's next positions. Afterwards cab_logits gives the logits
+ * of the last token. Errors: INVALID_ARGUMENT (unknown token: the message names its index),
+ * KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call).
+ */
+CAB_API cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *tokens, size_t n);
+
+/**
+ * One decode step for several sequences at once: tokens[i] is appended to seqs[i]. Each sequence
+ * may appear at most once. Afterwards cab_logits(ctx, seqs[i]) gives that sequence's next-token
+ * logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token),
+ * KV_FULL (nothing is appended to any sequence).
+ */
+CAB_API cab_status cab_decode(cab_ctx *ctx, const cab_seq *seqs, const cab_token *tokens,
+                              size_t n);
+
+/**
+ * The next-token logits of `seq` (n_vocab floats) after its last prefill or decode. The pointer
+ * is owned by the context and valid until the next cab_prefill, cab_decode, cab_seq_reset or
+ * cab_ctx_destroy on ctx. Errors: STATE when the sequence has no logits yet.
+ */
+CAB_API cab_status cab_logits(cab_ctx *ctx, cab_seq seq, const float **logits_out);
+
+/** Number of tokens a sequence has taken so far (its next position). */
+CAB_API cab_status cab_seq_length(const cab_ctx *ctx, cab_seq seq, int64_t *length_out);
+
+/** Drops a sequence: its KV blocks go back to the pool, its positions and logits restart. */
+CAB_API cab_status cab_seq_reset(cab_ctx *ctx, cab_seq seq);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sampling
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cab_sampler cab_sampler;
+
+typedef struct cab_sampler_params {
+    uint32_t struct_size;   /**< sizeof(cab_sampler_params) */
+    float temperature;      /**< 0 = greedy (argmax, the default) */
+    int32_t top_k;          /**< keep the k most likely tokens; 0 = off (default) */
+    float top_p;            /**< nucleus: smallest set with mass >= top_p; 1 = off (default) */
+    float min_p;            /**< drop tokens below min_p * p(best); 0 = off (default) */
+    float repeat_penalty;   /**< CTRL-style penalty on recent tokens; 1 = off (default) */
+    int32_t repeat_last_n;  /**< how many recent tokens the penalty looks at; default 64 */
+    uint64_t seed;          /**< RNG seed; the same seed gives the same samples; default 0 */
+} cab_sampler_params;
+
+CAB_API cab_status cab_sampler_default_params(cab_sampler_params *params);
+
+/** Creates a sampler with its own seeded RNG. `params` may be NULL for greedy. */
+CAB_API cab_status cab_sampler_create(const cab_sampler_params *params,
+                                      cab_sampler **sampler_out);
+
+/** Frees a sampler. NULL is a no-op. */
+CAB_API void cab_sampler_free(cab_sampler *sampler);
+
+/**
+ * Picks the next token of `seq` from its current logits. The repetition penalty looks at the
+ * sequence's own tokens (prompt and generated). `sampler` may be NULL for greedy.
+ * Errors: STATE when the sequence has no logits yet.
+ */
+CAB_API cab_status cab_sample(cab_ctx *ctx, cab_seq seq, cab_sampler *sampler,
+                              cab_token *token_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * KV cache inspection
+ * ------------------------------------------------------------------------------------------- */
+
+/** Pass as `seq` to ask about the whole context. */
+#define CAB_SEQ_ALL ((cab_seq)-1)
+
+typedef struct cab_kv_stats {
+    uint32_t struct_size;   /**< set by the caller to sizeof(cab_kv_stats) */
+    int32_t n_layer;
+    int32_t n_head_kv;
+    int32_t block_size;     /**< tokens per block */
+    int64_t seq_length;     /**< tokens the sequence has taken (0 for CAB_SEQ_ALL) */
+    int64_t tokens_cached;  /**< sum over streams of cached tokens */
+    int32_t stream_min;     /**< fewest tokens in one (layer, kv head) stream */
+    int32_t stream_max;     /**< most tokens in one stream */
+    int64_t tokens_evicted; /**< tokens evicted so far, summed over streams */
+    int64_t blocks_used;    /**< blocks held (by the sequence, or by all) */
+    int64_t blocks_free;    /**< blocks free in the pool */
+    int64_t blocks_total;   /**< blocks in the pool */
+    uint64_t bytes_used;    /**< KV bytes held: blocks_used * bytes per block */
+    uint64_t bytes_total;   /**< KV bytes of the whole pool */
+} cab_kv_stats;
+
+/** KV-cache figures for one sequence or for CAB_SEQ_ALL. stats->struct_size must be set. */
+CAB_API cab_status cab_kv_stats_get(const cab_ctx *ctx, cab_seq seq, cab_kv_stats *stats);
+
+/**
+ * Tokens cached per stream of `seq`: lengths[layer * n_head_kv + head]. Needs
+ * n_layer * n_head_kv entries (BUFFER_TOO_SMALL with *n_out set otherwise).
+ */
+CAB_API cab_status cab_kv_lengths(const cab_ctx *ctx, cab_seq seq, int32_t *lengths, size_t cap,
+                                  size_t *n_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAB_CAB_H */
