@@ -324,7 +324,7 @@ TEST_CASE(
         kv.stream_refs(0, &seq, 1, 0, refs);
         REQUIRE(refs[0].length == 18);
         REQUIRE(refs[1].length == 12);
-        ex->attention_prefill(kv.pool_ref(), refs.data(), c.n_head_kv, q, n_head, out);
+        ex->attention_prefill(kv.pool_ref(), refs.data(), c.n_head_kv, q, n_head, out, 0);
         for (int32_t i = 0; i < n; ++i)
             for (int32_t h = 0; h < n_head; ++h) {
                 int32_t g = h / 2;

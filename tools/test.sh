@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Runs every libcab test from a fresh Debian 12 clone: installs dependencies, fetches and prepares
-# the models, builds (with the CUDA backend compiled when nvcc is present), runs the CPU test
-# suite, then rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs it again.
+# Runs every libcab test from a fresh Debian 12 clone:
+#   1. installs dependencies, fetches and prepares the models and reference data;
+#   2. builds (the CUDA backend is compiled too when nvcc is present) and runs the CPU suite,
+#      the ABI checks and the cab tool's end-to-end test (CTest);
+#   3. the language bindings and samples (C, C#, Go, Rust) against that build;
+#   4. packaging: debs and RPMs, lintian, ABI compatibility, install / build-against / purge
+#      (needs root: skipped with a notice otherwise);
+#   5. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again.
+# GPU tests (tests/gpu) are part of the CTest suite when CUDA is built; without a GPU they
+# report "skipped".
 #   tools/test.sh            everything (what CI runs)
-#   tools/test.sh --quick    skip the sanitizer build
+#   tools/test.sh --quick    steps 1-2 only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -24,12 +31,22 @@ step "tests (Release)"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 if [ "$quick" -eq 0 ]; then
+  step "bindings and samples"
+  CAB_BUILD_DIR=build tools/ci/bindings_checks.sh
+
+  if [ "$(id -u)" -eq 0 ]; then
+    step "packaging and ABI"
+    tools/ci/packaging_checks.sh build-packages
+  else
+    echo "packaging checks need root (dpkg -i): skipped"
+  fi
+
   step "build (ASan + UBSan)"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAB_CUDA=OFF \
-    -DCAB_SANITIZE=address,undefined >/dev/null
+    -DCAB_SANITIZE=address,undefined -DCAB_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$jobs"
   step "tests (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 fi
-step "all tests passed"
+step "done"

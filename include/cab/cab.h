@@ -243,6 +243,21 @@ typedef struct cab_ctx_params {
     int32_t kv_block_size;   /**< tokens per KV block; default 16 */
     cab_kv_type kv_type;     /**< default CAB_KV_TYPE_AUTO */
     int32_t prefill_chunk;   /**< max tokens per prefill forward pass; default 512 */
+    /* Fields below were added after the first release; a struct_size that ends at
+       prefill_chunk is still accepted (they then keep their defaults). */
+    /** Automatic eviction (see cab_evict): NULL (the default) turns it off. Copied at
+        cab_ctx_create, policy name included. While on, a sequence whose streams exceed the
+        budget by more than auto_evict_slack tokens (on average per stream) is evicted to the
+        budget before its next decode step; a prompt is prefilled in chunks that keep it within
+        budget + slack, evicting between them; question-aware policies (snapkv, and h2o / cab /
+        cab-frc with CAB_SCORE_WINDOW) also evict to the budget after the prompt's last chunk.
+        A ratio budget is a share of the sequence's length (the tokens it has taken). With it, a
+        prefill that fails with KV_FULL part-way keeps the chunks it completed. */
+    const struct cab_evict_params *auto_evict;
+    int32_t auto_evict_slack; /**< tokens past the budget before eviction fires; >= 1, default
+                                   64. Also bounds the prefill chunks once a sequence is full. */
+    int32_t score_window;     /**< W: the last W queries of each prefill chunk make the window
+                                   score (cab_kv_scores); default 32 */
 } cab_ctx_params;
 
 /** Fills `params` with defaults. */
@@ -356,6 +371,110 @@ CAB_API cab_status cab_kv_stats_get(const cab_ctx *ctx, cab_seq seq, cab_kv_stat
  */
 CAB_API cab_status cab_kv_lengths(const cab_ctx *ctx, cab_seq seq, int32_t *lengths, size_t cap,
                                   size_t *n_out);
+
+/**
+ * The original positions of the tokens cached in one stream (sequence, layer, kv head), in cache
+ * order (increasing). Eviction removes entries; positions are never renumbered. *n_out = the
+ * stream's length; BUFFER_TOO_SMALL when cap is smaller (`positions` may be NULL when cap is 0).
+ * Errors: INVALID_ARGUMENT for a bad seq, layer or head.
+ */
+CAB_API cab_status cab_kv_positions(const cab_ctx *ctx, cab_seq seq, int32_t layer, int32_t head,
+                                    int32_t *positions, size_t cap, size_t *n_out);
+
+/**
+ * The attention scores of the tokens cached in one stream, in the order of cab_kv_positions:
+ * score = the sum of the softmax probabilities every query (and every query head of the kv
+ * head's GQA group) gave the token since it entered the cache; observers = how many queries
+ * could see it (queries, not heads); window = the same sum over the last score_window queries of
+ * the latest prefill chunk. Any of the three arrays may be NULL. Sizes as for cab_kv_positions.
+ */
+CAB_API cab_status cab_kv_scores(const cab_ctx *ctx, cab_seq seq, int32_t layer, int32_t head,
+                                 float *score, float *observers, float *window, size_t cap,
+                                 size_t *n_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Eviction (docs/POLICIES.md). These calls, cab_kv_positions and cab_kv_scores came after the
+ * first release (symbol version CAB_0.2).
+ * ------------------------------------------------------------------------------------------- */
+
+/** How cab_evict_params gives the budget. */
+typedef enum cab_budget_unit {
+    CAB_BUDGET_TOKENS = 0, /**< budget_tokens per stream */
+    CAB_BUDGET_RATIO = 1   /**< budget_ratio of each stream's current length (for automatic
+                                eviction: of the sequence's length) */
+} cab_budget_unit;
+
+/** Which unit a policy selects over. */
+typedef enum cab_evict_selection {
+    CAB_SELECTION_PER_HEAD = 0, /**< every (layer, kv head) stream chooses its own tokens */
+    CAB_SELECTION_SHARED_PER_LAYER = 1 /**< one choice per layer from the sum of its heads'
+                                            scores, kept by all its heads */
+} cab_evict_selection;
+
+/** How the budget is shared among a sequence's streams. */
+typedef enum cab_budget_allocation {
+    CAB_ALLOCATION_UNIFORM = 0,  /**< every stream the same budget */
+    CAB_ALLOCATION_PYRAMID = 1,  /**< more in lower layers (PyramidKV) */
+    CAB_ALLOCATION_ADAPTIVE = 2  /**< per layer, to the heads with diffuse attention (AdaKV) */
+} cab_budget_allocation;
+
+/** Which score h2o, cab and cab-frc rank tokens by. */
+typedef enum cab_score_source {
+    CAB_SCORE_CUMULATIVE = 0, /**< attention from every query since the token was cached */
+    CAB_SCORE_WINDOW = 1      /**< attention from the last queries of the latest prefill chunk:
+                                   question-aware when the prompt ends with the question */
+} cab_score_source;
+
+typedef struct cab_evict_params {
+    uint32_t struct_size; /**< sizeof(cab_evict_params) */
+    /** "full", "random", "window", "h2o", "tova", "snapkv", "cab" or "cab-frc"; default "cab".
+        Borrowed for the call (copied by cab_ctx_create for auto_evict). */
+    const char *policy;
+    cab_budget_unit budget_unit; /**< default CAB_BUDGET_TOKENS */
+    int32_t budget_tokens;       /**< tokens kept per stream, >= 0; default 256 */
+    double budget_ratio;         /**< share kept, in [0, 1], read to 6 decimals; default 0.5 */
+    int32_t n_sinks;             /**< first tokens always kept; default 4 (not by full/random) */
+    int32_t n_recent;            /**< most recent tokens always kept; default 0 */
+    cab_evict_selection selection;     /**< default CAB_SELECTION_PER_HEAD */
+    cab_budget_allocation allocation;  /**< default CAB_ALLOCATION_UNIFORM */
+    int32_t min_budget;          /**< pyramid / adaptive: per-stream floor; default 5 */
+    float pyramid_beta;          /**< pyramid: top layer gets average / beta, >= 1; default 20 */
+    uint64_t seed;               /**< random policy; default 0 */
+    int32_t h2o_normalize;       /**< h2o: nonzero ranks by score / observers; default 0 */
+    float h2o_recent_ratio;      /**< h2o: share of the budget for recent tokens; default 0.2 */
+    int32_t snapkv_window;       /**< snapkv: last tokens kept as the observation window; 32 */
+    int32_t snapkv_kernel;       /**< snapkv: odd max-pool width; default 7 */
+    float cab_r_local;           /**< cab, cab-frc: share for recent tokens; default 0.3 */
+    float cab_r_bridge;          /**< cab, cab-frc: share for bridges; default 0.2 */
+    cab_score_source score_source; /**< h2o, cab, cab-frc; default CAB_SCORE_CUMULATIVE */
+    int32_t frc_block;           /**< cab-frc: tokens pooled per graph node; default 16 */
+    int32_t frc_max_blocks;      /**< cab-frc: most graph nodes per stream; default 128 */
+} cab_evict_params;
+
+/** Fills `params` with defaults. */
+CAB_API cab_status cab_evict_default_params(cab_evict_params *params);
+
+/** What one cab_evict call did; all counts sum over the sequence's streams. */
+typedef struct cab_evict_report {
+    uint32_t struct_size;   /**< set by the caller to sizeof(cab_evict_report) */
+    int64_t tokens_before;  /**< cached tokens before */
+    int64_t tokens_kept;    /**< cached tokens after */
+    int64_t tokens_evicted; /**< tokens_before - tokens_kept */
+    int64_t blocks_freed;   /**< KV blocks returned to the pool */
+    uint64_t bytes_freed;   /**< KV bytes returned to the pool */
+} cab_evict_report;
+
+/**
+ * Shrinks the KV cache of `seq` to the budget with a policy: every stream (or every layer, with
+ * CAB_SELECTION_SHARED_PER_LAYER) keeps the tokens the policy selects, compacted in order, and
+ * the freed blocks go back to the pool. The sequence goes on from where it was: its next token
+ * takes its next position, and the tokens left see no gap. `params` may be NULL for defaults;
+ * `report` may be NULL. An empty sequence is a no-op. Errors: INVALID_ARGUMENT naming the bad
+ * field (unknown policy, out-of-range value), STATE (shared selection over heads that an earlier
+ * per-head eviction made differ).
+ */
+CAB_API cab_status cab_evict(cab_ctx *ctx, cab_seq seq, const cab_evict_params *params,
+                             cab_evict_report *report);
 
 #ifdef __cplusplus
 }

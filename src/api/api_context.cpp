@@ -1,6 +1,9 @@
 // Contexts: creation, prefill, batched decode, logits, sequences and KV inspection.
+#include <cstddef>
+#include <cstring>
 #include <string>
 
+#include "api/evict_params.h"
 #include "api/guard.h"
 #include "api/handles.h"
 
@@ -21,8 +24,14 @@ cab_ctx_params ctx_defaults() {
     p.kv_block_size = 16;
     p.kv_type = CAB_KV_TYPE_AUTO;
     p.prefill_chunk = 512;
+    p.auto_evict = nullptr;
+    p.auto_evict_slack = 64;
+    p.score_window = 32;
     return p;
 }
+
+// The struct as first released ended at prefill_chunk; programs built then pass that size.
+constexpr size_t kCtxParamsV1Size = offsetof(cab_ctx_params, auto_evict);
 
 }  // namespace
 
@@ -35,16 +44,30 @@ cab_status cab_ctx_default_params(cab_ctx_params *params) {
     });
 }
 
-cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
-                          cab_ctx **ctx_out) {
+// Programs built against 0.1.0 bind to cab_ctx_default_params@CAB_0: their struct ends at
+// prefill_chunk, so this version writes only that much (docs/ABI.md). Not exported by its own
+// name: cab.map exports only cab_*.
+CAB_API cab_status ctx_default_params_0_1(cab_ctx_params *params) {
+    return guard("cab_ctx_default_params", [&] {
+        require_not_null(params, "params");
+        cab_ctx_params p = ctx_defaults();
+        p.struct_size = static_cast<uint32_t>(kCtxParamsV1Size);
+        std::memcpy(static_cast<void *>(params), &p, kCtxParamsV1Size);
+    });
+}
+__asm__(".symver ctx_default_params_0_1, cab_ctx_default_params@CAB_0");
+
+cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params, cab_ctx **ctx_out) {
     return guard(__func__, [&] {
         require_not_null(ctx_out, "ctx_out");
         *ctx_out = nullptr;
         require_not_null(model, "model");
-        cab_ctx_params p = cab::api::read_params(params, ctx_defaults(), "params");
-        require_arg(p.device == CAB_DEVICE_AUTO || p.device == CAB_DEVICE_CPU ||
-                        p.device == CAB_DEVICE_CUDA,
-                    "params->device is not a cab_device value");
+        cab_ctx_params p =
+            cab::api::read_params(params, ctx_defaults(), "params", kCtxParamsV1Size);
+        const int device = cab::api::enum_int(p.device);
+        require_arg(
+            device == CAB_DEVICE_AUTO || device == CAB_DEVICE_CPU || device == CAB_DEVICE_CUDA,
+            "params->device is not a cab_device value");
         require_arg(p.n_seq_max >= 1 && p.n_seq_max <= 65536,
                     "params->n_seq_max must be in [1, 65536]");
         require_arg(p.n_threads >= 0 && p.n_threads <= 1024,
@@ -53,10 +76,14 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
                     "params->kv_capacity_tokens must be in [1, 2^32]");
         require_arg(p.kv_block_size >= 1 && p.kv_block_size <= 1024,
                     "params->kv_block_size must be in [1, 1024]");
-        require_arg(p.kv_type >= CAB_KV_TYPE_AUTO && p.kv_type <= CAB_KV_TYPE_BF16,
+        const int kv_type = cab::api::enum_int(p.kv_type);
+        require_arg(kv_type >= CAB_KV_TYPE_AUTO && kv_type <= CAB_KV_TYPE_BF16,
                     "params->kv_type is not a cab_kv_type value");
         require_arg(p.prefill_chunk >= 1 && p.prefill_chunk <= 65536,
                     "params->prefill_chunk must be in [1, 65536]");
+        require_arg(p.auto_evict_slack >= 1, "params->auto_evict_slack must be at least 1");
+        require_arg(p.score_window >= 1 && p.score_window <= 65536,
+                    "params->score_window must be in [1, 65536]");
         cab::ContextOptions o;
         o.device = p.device;
         o.n_seq_max = p.n_seq_max;
@@ -65,13 +92,19 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
         o.kv_block_size = p.kv_block_size;
         o.kv_type = p.kv_type;
         o.prefill_chunk = p.prefill_chunk;
+        o.score_window = p.score_window;
+        o.auto_evict_slack = p.auto_evict_slack;
+        if (p.auto_evict != nullptr)
+            o.auto_evict = cab::api::to_evict_options(p.auto_evict, "params->auto_evict");
         auto handle = std::make_unique<cab_ctx>();
         handle->impl = cab::Context::create(*model->impl, o);
         *ctx_out = handle.release();
     });
 }
 
-void cab_ctx_destroy(cab_ctx *ctx) { delete ctx; }
+void cab_ctx_destroy(cab_ctx *ctx) {
+    delete ctx;
+}
 
 cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *tokens, size_t n) {
     return guard(__func__, [&] {

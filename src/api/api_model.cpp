@@ -47,8 +47,9 @@ cab_status cab_model_load(const char *path, const cab_model_params *params,
         *model_out = nullptr;
         require_not_null(path, "path");
         cab_model_params p = cab::api::read_params(params, model_defaults(), "params");
-        require_arg(p.device == CAB_DEVICE_AUTO || p.device == CAB_DEVICE_CPU ||
-                        p.device == CAB_DEVICE_CUDA,
+        const int device = cab::api::enum_int(p.device);
+        require_arg(device == CAB_DEVICE_AUTO || device == CAB_DEVICE_CPU ||
+                        device == CAB_DEVICE_CUDA,
                     "params->device is not a cab_device value");
         require_arg(p.gpu_index >= 0, "params->gpu_index is negative");
         cab::LoadOptions options;

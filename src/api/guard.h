@@ -64,6 +64,17 @@ Params read_params(const Params *given, const Params &defaults, const char *name
     return out;
 }
 
+// The integer a caller stored in an enum field. C lets any int in; C++ must not load a value
+// outside the enumeration's range through the enum type (undefined behaviour), so enum fields
+// are checked through this before they are used.
+template <typename E>
+int enum_int(const E &field) {
+    static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(int), "a C enum field");
+    int value;
+    std::memcpy(&value, &field, sizeof value);
+    return value;
+}
+
 // Writes the prefix of an output struct that the caller's struct_size covers.
 template <typename Out>
 void write_out(Out *dst, const Out &src, const char *name) {

@@ -74,12 +74,28 @@ struct KvPoolRef {
     int32_t head_dim = 0;
 };
 
+// Per-slot score accumulators of one stream (DESIGN.md section 4), `length` floats each, in the
+// backend's memory. All null when the cache keeps no scores: attention then computes none.
+// Attention writes them from the same normalized probabilities P that weight V:
+// - score[j] += P[q][j] summed over the step's queries q and the GQA group's query heads;
+// - observers[j] += the number of the step's queries that can see slot j (queries, not heads);
+// - window[j] = P[q][j] summed over the last score_window queries of a prefill chunk and the
+//   group's heads (recomputed for every slot; decode leaves it as it is);
+// - last[j] = P[q][j] of the step's last query, summed over the group's heads.
+struct ScoreRef {
+    float *score = nullptr;
+    float *observers = nullptr;
+    float *window = nullptr;
+    float *last = nullptr;
+};
+
 // One stream (sequence, layer, kv head) as kernels see it: slot s lives in block
 // blocks[s / block_size] at row s % block_size. `length` counts the slots of the stream as it is
 // after the current step, i.e. including the tokens this step appends.
 struct StreamRef {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
+    ScoreRef scores;
 };
 
 // Runs ops on one backend (a CPU thread pool, later a CUDA stream with its cuBLAS handle).
@@ -113,12 +129,14 @@ public:
     // Causal attention of one prefill chunk. q: [n, n_head * head_dim], the chunk's queries,
     // which are the last n slots of each of the n_head_kv streams; query i of a stream of
     // length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
-    // n_head_kv). out: [n, n_head * head_dim].
+    // n_head_kv). out: [n, n_head * head_dim]. When the streams carry scores (ScoreRef), they
+    // are accumulated; score_window > 0 recomputes `window` from the last min(score_window, n)
+    // queries, 0 leaves it (a single-sequence decode step also runs here).
     virtual void attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
-                                   const Tensor &out) = 0;
+                                   const Tensor &out, int32_t score_window) = 0;
     // One query per sequence: row s of q sees every slot of streams
-    // [s * n_head_kv, (s + 1) * n_head_kv).
+    // [s * n_head_kv, (s + 1) * n_head_kv). Scores as for prefill, `window` untouched.
     virtual void attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                   const Tensor &out) = 0;
@@ -126,6 +144,10 @@ public:
     // order preserved. The caller then releases the blocks past the new length.
     virtual void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                             int32_t n_keep) = 0;
+    // Copies the keys (or values) of slots [0, stream.length) to host memory, [length, head_dim]
+    // F32 row-major: what a policy that reads keys (cab-frc) gets.
+    virtual void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
+                         float *host_dst) = 0;
 };
 
 // A device: owns memory, places weights, makes executors. Shared (immutable) by a model and

@@ -78,7 +78,16 @@ void KvCache::reserve(const int32_t *seqs, const int32_t *n_new, size_t count) {
                 int32_t extra = blocks_for(int64_t{s.length} + n_new[i]) -
                                 static_cast<int32_t>(s.blocks.size());
                 if (extra > 0) pool_.take(extra, s.blocks);
+                size_scores(s, s.length + n_new[i]);
             }
+}
+
+void KvCache::size_scores(Stream &s, int32_t n) const {
+    if (!cfg_.scores) return;
+    for (std::vector<float> *v : {&s.score, &s.observers, &s.window, &s.last}) {
+        v->resize(static_cast<size_t>(n));
+        std::fill(v->begin() + std::min(s.length, n), v->end(), 0.0f);
+    }
 }
 
 void KvCache::free_tail(Stream &s) {
@@ -90,18 +99,28 @@ void KvCache::free_tail(Stream &s) {
 
 void KvCache::release_unused(int32_t seq) {
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) free_tail(at(seq, l, h));
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            Stream &s = at(seq, l, h);
+            free_tail(s);
+            size_scores(s, s.length);
+        }
 }
 
 void KvCache::stream_refs(int32_t layer, const int32_t *seqs, size_t count, int32_t n_new,
-                          std::vector<StreamRef> &out) const {
+                          std::vector<StreamRef> &out) {
     out.clear();
     for (size_t i = 0; i < count; ++i)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            const Stream &s = stream(seqs[i], layer, h);
-            if (blocks_for(int64_t{s.length} + n_new) > static_cast<int32_t>(s.blocks.size()))
+            Stream &s = at(seqs[i], layer, h);
+            const int32_t length = s.length + n_new;
+            if (blocks_for(length) > static_cast<int32_t>(s.blocks.size()) ||
+                (cfg_.scores && s.score.size() < static_cast<size_t>(length)))
                 fail(CAB_ERR_INTERNAL, "KV stream used without a reservation");
-            out.push_back(StreamRef{s.blocks.data(), s.length + n_new});
+            StreamRef ref{s.blocks.data(), length, ScoreRef{}};
+            if (cfg_.scores)
+                ref.scores =
+                    ScoreRef{s.score.data(), s.observers.data(), s.window.data(), s.last.data()};
+            out.push_back(ref);
         }
 }
 
@@ -140,6 +159,7 @@ void KvCache::truncate(int32_t seq, const std::vector<int32_t> &lengths) {
             s.length = std::min(s.length, lengths.at(i));
             s.pos.resize(static_cast<size_t>(s.length));
             s.token.resize(static_cast<size_t>(s.length));
+            size_scores(s, s.length);
             free_tail(s);
         }
 }
@@ -155,16 +175,32 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
                     " slots");
     }
     int32_t n_keep = static_cast<int32_t>(n);
-    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
+    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length, ScoreRef{}}, keep, n_keep);
+    const bool scores = cfg_.scores && !s.score.empty();
     for (int32_t i = 0; i < n_keep; ++i) {
         s.pos[i] = s.pos[keep[i]];
         s.token[i] = s.token[keep[i]];
+        if (scores) {
+            s.score[i] = s.score[keep[i]];
+            s.observers[i] = s.observers[keep[i]];
+            s.window[i] = s.window[keep[i]];
+            s.last[i] = s.last[keep[i]];
+        }
     }
     s.n_evicted += s.length - n_keep;
     s.length = n_keep;
     s.pos.resize(n);
     s.token.resize(n);
+    size_scores(s, n_keep);
     free_tail(s);
+}
+
+void KvCache::read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                        std::vector<float> &out) const {
+    const Stream &s = stream(seq, layer, head);
+    out.resize(static_cast<size_t>(s.length) * cfg_.head_dim);
+    executor.kv_read(pool_ref_, StreamRef{s.blocks.data(), s.length, ScoreRef{}}, false,
+                     out.data());
 }
 
 int64_t KvCache::blocks_used(int32_t seq) const {

@@ -1,6 +1,7 @@
 // The paged KV cache of a context (DESIGN.md section 3): a block pool allocated once, and one
-// stream per (sequence, layer, kv head). Appends are reserved first, all or nothing, so that a
-// full pool is a clean CAB_ERR_KV_FULL that changes nothing.
+// stream per (sequence, layer, kv head) with its per-slot metadata and attention scores
+// (section 4). Appends are reserved first, all or nothing, so that a full pool is a clean
+// CAB_ERR_KV_FULL that changes nothing.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +22,10 @@ struct KvConfig {
     int64_t capacity_tokens = 0;  // tokens of every layer and kv head, all sequences together
     int32_t n_seq_max = 1;
     DType dtype = DType::F32;
+    // Accumulate attention scores per slot (DESIGN.md section 4), and W: how many of a prefill
+    // chunk's last queries make the `window` score.
+    bool scores = true;
+    int32_t score_window = 32;
 };
 
 class KvCache {
@@ -42,9 +47,10 @@ public:
     // Undoes reservations: returns the blocks of seq's streams past their length.
     void release_unused(int32_t seq);
     // The streams of `layer` for seqs[0..count) (n_head_kv each, sequence-major) as kernels see
-    // them, each length counting n_new reserved slots about to be written.
+    // them, each length counting n_new reserved slots about to be written, with their score
+    // accumulators when the cache keeps scores.
     void stream_refs(int32_t layer, const int32_t *seqs, size_t count, int32_t n_new,
-                     std::vector<StreamRef> &out) const;
+                     std::vector<StreamRef> &out);
     // Records that n reserved slots of every stream of seq now hold these tokens.
     void commit(int32_t seq, int32_t n, const int32_t *positions, const int32_t *tokens);
 
@@ -55,10 +61,13 @@ public:
     // Truncates seq's streams back to `lengths` (from lengths()) and frees the blocks past them.
     void truncate(int32_t seq, const std::vector<int32_t> &lengths);
     // Keeps slots keep[0..n) (strictly increasing, < length) of one stream: moves them to the
-    // front in order, with their metadata, and returns the blocks past the new length.
-    // Throws INVALID_ARGUMENT for a bad keep list.
+    // front in order, with their metadata and scores, and returns the blocks past the new
+    // length. Throws INVALID_ARGUMENT for a bad keep list.
     void compact(Executor &executor, int32_t seq, int32_t layer, int32_t head, const int32_t *keep,
                  size_t n);
+    // The stream's post-RoPE keys, [length][head_dim] F32, copied to host memory.
+    void read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                   std::vector<float> &out) const;
 
     const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
     int64_t blocks_used(int32_t seq) const;
@@ -67,6 +76,8 @@ private:
     Stream &at(int32_t seq, int32_t layer, int32_t head);
     int32_t blocks_for(int64_t slots) const;
     void free_tail(Stream &s);
+    // Sizes the score accumulators to n slots; slots from `length` on become zero.
+    void size_scores(Stream &s, int32_t n) const;
 
     KvConfig cfg_;
     BlockPool pool_;

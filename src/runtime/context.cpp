@@ -9,6 +9,7 @@
 #include "backend/device_select.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
+#include "runtime/auto_evict.h"
 #include "runtime/forward.h"
 #include "util/error.h"
 
@@ -36,6 +37,22 @@ void check_options(const ContextOptions &o) {
             CAB_ERR_INVALID_ARGUMENT, "kv_type " + std::to_string(o.kv_type) + " is unknown");
     require(o.kv_type == CAB_KV_TYPE_AUTO || o.kv_type == CAB_KV_TYPE_F32, CAB_ERR_UNSUPPORTED,
             "kv_type: the CPU backend keeps the KV cache in F32 only");
+    require(o.score_window >= 1 && o.score_window <= kMaxChunk, CAB_ERR_INVALID_ARGUMENT,
+            "score_window " + std::to_string(o.score_window) + " is out of range [1, " +
+                std::to_string(kMaxChunk) + "]");
+    if (o.auto_evict.policy == nullptr) return;
+    validate(o.auto_evict.params);
+    require(o.auto_evict_slack >= 1, CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict_slack " + std::to_string(o.auto_evict_slack) + " must be at least 1");
+    const BudgetSpec &b = o.auto_evict.budget;
+    require(b.is_ratio || int64_t{b.tokens} + o.auto_evict_slack <= o.kv_capacity_tokens,
+            CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict: budget " + std::to_string(b.tokens) + " + auto_evict_slack " +
+                std::to_string(o.auto_evict_slack) + " exceed kv_capacity_tokens " +
+                std::to_string(o.kv_capacity_tokens) +
+                ": a sequence would fill the pool before eviction starts");
+    require(o.auto_evict.budget.is_ratio || o.auto_evict.budget.tokens >= 0,
+            CAB_ERR_INVALID_ARGUMENT, "auto_evict: the budget is negative");
 }
 
 class ContextImpl final : public Context {
@@ -51,10 +68,13 @@ public:
         kc.capacity_tokens = options.kv_capacity_tokens;
         kc.n_seq_max = options.n_seq_max;
         kc.dtype = DType::F32;
+        kc.scores = options.kv_scores;
+        kc.score_window = options.score_window;
         kv_ = std::make_unique<KvCache>(model.backend(), kc);
         fwd_ = std::make_unique<Forward>(
             model, *ex_, std::max(options.prefill_chunk, options.n_seq_max), options.n_seq_max);
         seqs_.resize(static_cast<size_t>(options.n_seq_max));
+        auto_ = AutoEvict(options.auto_evict, options.auto_evict_slack, hp.n_layer * hp.n_head_kv);
     }
 
     const Model &model() const override { return model_; }
@@ -67,23 +87,27 @@ public:
         check_tokens(tokens, n, "tokens");
         Seq &s = seqs_[static_cast<size_t>(seq)];
         const int64_t start = static_cast<int64_t>(s.history.size());
-        require(n <= static_cast<size_t>(opt_.kv_capacity_tokens), CAB_ERR_KV_FULL,
-                "KV cache full: " + std::to_string(n) + " tokens exceed kv_capacity_tokens " +
-                    std::to_string(opt_.kv_capacity_tokens));
         require(start + static_cast<int64_t>(n) <= INT32_MAX, CAB_ERR_INVALID_ARGUMENT,
                 "sequence " + std::to_string(seq) + " would exceed 2^31 positions");
         const int32_t total = static_cast<int32_t>(n);
+        if (auto_.enabled()) {
+            prefill_evicting(seq, tokens, total);
+            return;
+        }
+        require(n <= static_cast<size_t>(opt_.kv_capacity_tokens), CAB_ERR_KV_FULL,
+                "KV cache full: " + std::to_string(n) + " tokens exceed kv_capacity_tokens " +
+                    std::to_string(opt_.kv_capacity_tokens));
+        // All or nothing: the whole prompt is reserved first, and a failure undoes every chunk.
         kv_->reserve(&seq, &total, 1);
         const std::vector<int32_t> before = kv_->lengths(seq);
         std::vector<float> logits(static_cast<size_t>(model_.hparams().n_vocab));
-        std::vector<int32_t> pos;
         try {
-            for (int32_t done = 0; done < total; done += opt_.prefill_chunk) {
-                int32_t c = std::min(opt_.prefill_chunk, total - done);
-                pos.resize(static_cast<size_t>(c));
-                for (int32_t i = 0; i < c; ++i) pos[i] = static_cast<int32_t>(start + done + i);
-                fwd_->prefill(*kv_, seq, tokens + done, pos.data(), c, logits.data(), false);
-                kv_->commit(seq, c, pos.data(), tokens + done);
+            int32_t done = 0;
+            while (done < total) {
+                int64_t c = plan_chunk(total - done, opt_.prefill_chunk, total, opt_.score_window);
+                if (c <= 0) c = std::min(opt_.prefill_chunk, total - done);
+                run_chunk(seq, tokens + done, static_cast<int32_t>(c), start + done, logits.data());
+                done += static_cast<int32_t>(c);
             }
         } catch (...) {
             kv_->truncate(seq, before);
@@ -112,6 +136,9 @@ public:
                     "sequence " + std::to_string(seqs[i]) + " would exceed 2^31 positions");
         }
         check_tokens(tokens, n, "tokens");
+        if (auto_.enabled())
+            for (size_t i = 0; i < n; ++i)
+                if (room(seqs[i], 1) < 1) evict_to_budget(seqs[i]);
         const std::vector<int32_t> ones(n, 1);
         kv_->reserve(seqs, ones.data(), n);
         std::vector<std::vector<int32_t>> before;
@@ -191,11 +218,107 @@ public:
         return kv_->lengths(seq);
     }
 
+    const Stream &kv_stream(int32_t seq, int32_t layer, int32_t head) const override {
+        check_seq(seq, "seq");
+        const KvConfig &c = kv_->config();
+        require(layer >= 0 && layer < c.n_layer, CAB_ERR_INVALID_ARGUMENT,
+                "layer " + std::to_string(layer) + " is out of range [0, " +
+                    std::to_string(c.n_layer) + ")");
+        require(head >= 0 && head < c.n_head_kv, CAB_ERR_INVALID_ARGUMENT,
+                "head " + std::to_string(head) + " is out of range [0, " +
+                    std::to_string(c.n_head_kv) + ") (kv heads)");
+        return kv_->stream(seq, layer, head);
+    }
+
+    EvictResult evict(int32_t seq, const EvictOptions &options) override {
+        check_seq(seq, "seq");
+        return evict_sequence(*kv_, *ex_, seq, options);
+    }
+
 private:
     struct Seq {
         std::vector<int32_t> history;
         std::vector<float> logits;  // empty until the first prefill or decode
     };
+
+    // Runs one reserved prefill chunk at positions [start, start + n) and commits it to the
+    // cache; the caller adds its tokens to the history.
+    void run_chunk(int32_t seq, const int32_t *tokens, int32_t n, int64_t start, float *logits) {
+        std::vector<int32_t> pos(static_cast<size_t>(n));
+        for (int32_t i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(start + i);
+        fwd_->prefill(*kv_, seq, tokens, pos.data(), n, logits, false);
+        kv_->commit(seq, n, pos.data(), tokens);
+    }
+
+    // Prefill under automatic eviction: chunks no larger than the room left under budget +
+    // slack, evicting to budget between them, so the sequence never holds more than budget +
+    // slack per stream. Blocks are reserved per chunk, so a KV_FULL part-way keeps the chunks
+    // already done (their tokens stay in the sequence) and says so.
+    void prefill_evicting(int32_t seq, const int32_t *tokens, int32_t total) {
+        Seq &s = seqs_[static_cast<size_t>(seq)];
+        std::vector<float> logits(static_cast<size_t>(model_.hparams().n_vocab));
+        int32_t done = 0;
+        try {
+            while (done < total) {
+                const int32_t c = next_chunk(seq, total - done);
+                kv_->reserve(&seq, &c, 1);
+                const std::vector<int32_t> before = kv_->lengths(seq);
+                try {
+                    run_chunk(seq, tokens + done, c, seq_length(seq), logits.data());
+                } catch (...) {
+                    kv_->truncate(seq, before);
+                    throw;
+                }
+                s.history.insert(s.history.end(), tokens + done, tokens + done + c);
+                s.logits = logits;
+                done += c;
+            }
+        } catch (const Error &e) {
+            if (done == 0) throw;
+            throw Error(e.status(), std::string(e.what()) + " (with automatic eviction " +
+                                        std::to_string(done) + " of the " + std::to_string(total) +
+                                        " prompt tokens were prefilled and stay in the sequence)");
+        }
+        if (auto_.question_aware() && auto_.over_budget(cached(seq), seq_length(seq)))
+            evict_to_budget(seq);
+    }
+
+    // The next chunk of a prompt with `remaining` tokens left, evicting first when the room
+    // under budget + slack is too small for a useful chunk.
+    int32_t next_chunk(int32_t seq, int32_t remaining) {
+        const int64_t want = std::min(opt_.prefill_chunk, remaining);
+        int64_t space = room(seq, remaining);
+        bool evicted = false;
+        if (space < want && space < auto_.slack()) {
+            evict_to_budget(seq);
+            evicted = true;
+            space = room(seq, remaining);
+        }
+        int64_t c = plan_chunk(remaining, opt_.prefill_chunk, space, opt_.score_window);
+        if (c <= 0 && !evicted && space < remaining) {
+            // Evicting now lets the prompt's last window of tokens go in one chunk.
+            evict_to_budget(seq);
+            space = room(seq, remaining);
+            c = plan_chunk(remaining, opt_.prefill_chunk, space, opt_.score_window);
+        }
+        if (c <= 0) c = std::min(want, space);  // slack < window: the window spans chunks
+        require(c >= 1, CAB_ERR_INTERNAL, "automatic eviction left no room for a prefill chunk");
+        return static_cast<int32_t>(c);
+    }
+
+    int64_t cached(int32_t seq) const {
+        int64_t n = 0;
+        for (int32_t length : kv_->lengths(seq)) n += length;
+        return n;
+    }
+
+    int64_t room(int32_t seq, int64_t limit) const {
+        return auto_.room(cached(seq), seq_length(seq), limit);
+    }
+
+    void evict_to_budget(int32_t seq) {
+        evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)));
+    }
 
     void check_seq(int32_t seq, const std::string &what) const {
         require(seq >= 0 && seq < opt_.n_seq_max, CAB_ERR_INVALID_ARGUMENT,
@@ -218,6 +341,7 @@ private:
     std::unique_ptr<KvCache> kv_;
     std::unique_ptr<Forward> fwd_;
     std::vector<Seq> seqs_;
+    AutoEvict auto_;
 };
 
 }  // namespace

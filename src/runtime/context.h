@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "cab/cab.h"
+#include "runtime/evict.h"
 
 namespace cab {
 
 class Model;
+struct Stream;
 
 struct ContextOptions {
     cab_device device = CAB_DEVICE_AUTO;
@@ -21,6 +23,15 @@ struct ContextOptions {
     int32_t kv_block_size = 16;
     cab_kv_type kv_type = CAB_KV_TYPE_AUTO;
     int32_t prefill_chunk = 512;
+    // Attention scores per cached token (DESIGN.md section 4), with W = score_window. The C API
+    // keeps them always, so that any policy can run on any context; internal callers (the
+    // benchmark) turn them off to measure what they cost.
+    bool kv_scores = true;
+    int32_t score_window = 32;
+    // Automatic eviction (runtime/auto_evict.h): off while auto_evict.policy is null. A ratio
+    // budget here is a share of the sequence's length (the tokens it has taken).
+    EvictOptions auto_evict;
+    int32_t auto_evict_slack = 64;
 };
 
 class Context {
@@ -47,6 +58,12 @@ public:
     virtual cab_kv_stats kv_stats(int32_t seq) const = 0;
     // Cached tokens per stream of seq, index layer * n_head_kv + head.
     virtual std::vector<int32_t> kv_lengths(int32_t seq) const = 0;
+    // One stream of seq as it is now: positions, tokens and scores per slot. Valid until the
+    // next call that changes the context. Throws INVALID_ARGUMENT naming a bad layer or head.
+    virtual const Stream &kv_stream(int32_t seq, int32_t layer, int32_t head) const = 0;
+
+    // See cab_evict: shrinks seq's KV cache to the options' budget.
+    virtual EvictResult evict(int32_t seq, const EvictOptions &options) = 0;
 };
 
 }  // namespace cab

@@ -32,7 +32,7 @@ void Forward::prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int
                       int32_t n, float *logits, bool all_rows) {
     require(n >= 1 && n <= max_rows_, CAB_ERR_INTERNAL, "prefill chunk size out of range");
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
-    blocks(kv, &seq, 1, n, positions);
+    blocks(kv, &seq, 1, n, positions, kv.config().score_window);
     if (all_rows) {
         head(0, n, logits);
     } else {
@@ -44,12 +44,12 @@ void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
                      const int32_t *positions, int32_t n, float *logits) {
     require(n >= 1 && n <= max_batch_, CAB_ERR_INTERNAL, "decode batch size out of range");
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
-    blocks(kv, seqs, n, 1, positions);
+    blocks(kv, seqs, n, 1, positions, 0);
     head(0, n, logits);
 }
 
 void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
-                     const int32_t *positions) {
+                     const int32_t *positions, int32_t score_window) {
     const HParams &hp = model_.hparams();
     const int64_t n = int64_t{n_seqs} * rows_per_seq;
     const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), q = q_.rows_view(0, n),
@@ -70,7 +70,8 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
         if (rows_per_seq == 1 && n_seqs > 1) {
             ex_.attention_decode(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att);
         } else if (n_seqs == 1) {
-            ex_.attention_prefill(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att);
+            ex_.attention_prefill(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att,
+                                  score_window);
         } else {
             fail(CAB_ERR_INTERNAL, "forward pass: several sequences of several rows");
         }

@@ -20,19 +20,22 @@ public:
 
     // Runs tokens[0..n) (n <= max_rows, ids already validated) of sequence seq at the given
     // positions. Their slots must be reserved in kv; this writes their K/V there and the caller
-    // then commits them. logits receives n_vocab floats for the last token, or n * n_vocab
-    // (row by row) when all_rows is set.
+    // then commits them. When kv keeps scores, attention accumulates them, and the chunk's last
+    // kv.config().score_window queries recompute the window score. logits receives n_vocab floats
+    // for the last token, or n * n_vocab (row by row) when all_rows is set.
     void prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int32_t *positions,
                  int32_t n, float *logits, bool all_rows);
     // One token for each of n distinct sequences (n <= max_batch), reserved as for prefill.
+    // Scores accumulate as for prefill, but the window score is left as it is.
     // logits receives n * n_vocab floats.
     void decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens, const int32_t *positions,
                 int32_t n, float *logits);
 
 private:
     // The transformer blocks over `rows` rows of x_: n_seqs sequences of rows_per_seq rows each.
+    // score_window: as for Executor::attention_prefill (0 for decode steps).
     void blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
-                const int32_t *positions);
+                const int32_t *positions, int32_t score_window);
     // Final norm and LM head for rows [first, first + n) of x_, into logits (n * n_vocab).
     void head(int32_t first, int32_t n, float *logits);
 

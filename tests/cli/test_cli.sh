@@ -78,7 +78,9 @@ for args in "generate --bogus" "generate -p hi" "generate -m $M" "generate -m $M
     "generate -m $M -p hi -n 0" "generate -m $M -p hi --top-p 2" \
     "generate -m $M -p hi --temp -1" "generate -m $M -p hi --device tpu" \
     "generate -m $M -p hi --seed" "chat" "chat -m $M --min-p 1.5" "info" \
-    "info a b" "frobnicate"; do
+    "info a b" "frobnicate" "generate -m $M -p hi --budget abc" \
+    "generate -m $M -p hi --budget 150%" "generate -m $M -p hi --slack 0" \
+    "generate -m $M -p hi --policy lru" "chat -m $M --window 0"; do
     # shellcheck disable=SC2086
     if run 2 "$CAB" $args; then expect_in err "usage:" "cab $args"; fi
 done
@@ -95,6 +97,18 @@ if run 0 "$CAB" generate -m "$MODEL" --chat -p "What is the capital of France?" 
     expect_in out "Paris" "generate --chat"
     expect_in err "tokens/s" "generate stats"
     expect_in err "kv cache" "generate stats"
+fi
+
+# Automatic eviction: a question-aware policy keeps the answer; a long generation under a small
+# budget evicts and reports it.
+if run 0 "$CAB" generate -m "$MODEL" --chat -p "What is the capital of France?" -n 16 \
+    --policy snapkv --budget 24 --slack 8 --window 8; then
+    expect_in out "Paris" "generate --policy snapkv"
+    expect_in err "eviction:  policy snapkv, budget 24 tokens per stream" "eviction stats"
+fi
+if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 120 --policy window \
+    --budget 10% --slack 16; then
+    grep -qE 'eviction: .* [1-9][0-9]* evicted in all' "$TMP/err" || fail "window 10%: no eviction"
 fi
 
 # Greedy and seeded sampling are reproducible.
@@ -116,6 +130,10 @@ fi
 printf 'What is the capital of France?\n' >"$TMP/in"
 run 0 "$CAB" chat -m "$MODEL" -n 16 --system "You are a helpful assistant." &&
     expect_in out "Paris" "chat with a system message at end of input"
+if run 0 "$CAB" chat -m "$MODEL" -n 16 --policy h2o --budget 96; then
+    expect_in out "Paris" "chat --policy h2o"
+    expect_in err "eviction:  policy h2o" "chat eviction stats"
+fi
 
 if [ "$FAILED" -ne 0 ]; then
     echo "test_cli: FAILED" >&2

@@ -120,9 +120,11 @@ void add_run_options(std::vector<Option> &options, RunOptions &run, const char *
     options.push_back({{"--device"}, true, [&run, usage](const std::string &v) {
                            run.device = parse_device("--device", v, usage);
                        }});
+    add_evict_options(options, run.evict, usage);
 }
 
 SamplerPtr make_sampler(RunOptions &run, const char *usage) {
+    finish_evict_settings(run.evict, usage);
     if (!run.seed_given) {
         std::random_device rd;
         run.sampling.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -134,14 +136,19 @@ SamplerPtr make_sampler(RunOptions &run, const char *usage) {
     return SamplerPtr(sampler);
 }
 
-CtxPtr make_context(const cab_model *model, const RunOptions &run, int64_t kv_capacity_tokens) {
+CtxPtr make_context(const cab_model *model, const RunOptions &run, int64_t kv_capacity_tokens,
+                    const char *usage) {
     cab_ctx_params params;
     check(cab_ctx_default_params(&params));
     params.device = run.device;
     params.n_threads = run.threads;
     if (kv_capacity_tokens > 0) params.kv_capacity_tokens = kv_capacity_tokens;
+    apply_evict_settings(run.evict, params);
     cab_ctx *ctx = nullptr;
-    check(cab_ctx_create(model, &params, &ctx));
+    const cab_status status = cab_ctx_create(model, &params, &ctx);
+    if (status == CAB_ERR_INVALID_ARGUMENT && run.evict.on)
+        throw UsageError(cab_last_error(), usage);
+    check(status);
     return CtxPtr(ctx);
 }
 

@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "cab/cab.h"
+#include "evict_options.h"
 
 namespace cab_cli {
 
@@ -42,18 +43,23 @@ struct RunOptions {
     int32_t threads = 0;     // 0: the library's default (every core)
     int64_t ctx_tokens = 0;  // 0: chosen by the command
     cab_device device = CAB_DEVICE_AUTO;
+    EvictSettings evict;
 };
 
 // RunOptions with the library's sampler defaults and n_predict.
 RunOptions default_run_options(int64_t n_predict);
 
-// Appends the options of RunOptions (-m, -n, sampling, --threads, --ctx, --device) to `options`.
+// Appends the options of RunOptions (-m, -n, sampling, --threads, --ctx, --device, eviction) to
+// `options`.
 void add_run_options(std::vector<Option> &options, RunOptions &run, const char *usage);
 
 // Creates the sampler; a random seed is drawn unless --seed was given. Parameters the library
 // rejects are usage errors. Call before loading the model so that bad options fail fast.
+// Also checks the eviction options.
 SamplerPtr make_sampler(RunOptions &run, const char *usage);
 
-CtxPtr make_context(const cab_model *model, const RunOptions &run, int64_t kv_capacity_tokens);
+// Eviction parameters the library rejects (an unknown policy...) are usage errors.
+CtxPtr make_context(const cab_model *model, const RunOptions &run, int64_t kv_capacity_tokens,
+                    const char *usage);
 
 }  // namespace cab_cli

@@ -35,9 +35,21 @@ const char kUsage[] =
     "  --repeat-last-n N       recent tokens the penalty looks at (default 64)\n"
     "  --seed S                RNG seed (default: random)\n"
     "  -t, --threads N         CPU threads; 0 = every core (default 0)\n"
-    "  -c, --ctx TOKENS        KV-cache capacity in tokens (default: the library's, 4096)\n"
+    "  -c, --ctx TOKENS        KV-cache capacity in tokens (default: the library's, 4096;\n"
+    "                          with a token budget, budget + slack)\n"
     "  --device D              cpu, cuda or auto (default auto)\n"
-    "  -h, --help              show this help\n";
+    "  -h, --help              show this help\n"
+    "\n"
+    "automatic KV eviction (off unless --policy or --budget is given); KV figures are printed\n"
+    "when the conversation ends:\n"
+    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab or cab-frc\n"
+    "                          (default cab)\n"
+    "  --budget N|R%           tokens kept per (layer, kv head) stream, or a share of the\n"
+    "                          conversation (default 256)\n"
+    "  --sinks N               first tokens always kept (default 4)\n"
+    "  --window W              observation window: the last W tokens of each message score the\n"
+    "                          others (snapkv, --policy's window score; default 32)\n"
+    "  --slack N               tokens past the budget before eviction fires (default 64)\n";
 
 class Conversation {
 public:
@@ -111,7 +123,8 @@ int run_chat(int argc, char **argv) {
 
     const SamplerPtr sampler = make_sampler(run, kUsage);
     const ModelPtr model = load_model(run.model, run.device);
-    const CtxPtr ctx = make_context(model.get(), run, run.ctx_tokens);
+    const int64_t capacity = run.ctx_tokens > 0 ? run.ctx_tokens : evict_capacity(run.evict);
+    const CtxPtr ctx = make_context(model.get(), run, capacity, kUsage);
     Conversation conversation(model.get(), ctx.get(), system);
 
     const bool interactive = isatty(STDIN_FILENO) == 1;
@@ -139,6 +152,7 @@ int run_chat(int argc, char **argv) {
         }
     }
     if (interactive) std::fputc('\n', stdout);
+    print_evict_stats(ctx.get(), run.evict);
     return kExitOk;
 }
 

@@ -35,9 +35,20 @@ const char kUsage[] =
     "  --repeat-last-n N       recent tokens the penalty looks at (default 64)\n"
     "  --seed S                RNG seed (default: random, printed at the end)\n"
     "  -t, --threads N         CPU threads; 0 = every core (default 0)\n"
-    "  -c, --ctx TOKENS        KV-cache capacity in tokens (default: prompt + N, rounded up)\n"
+    "  -c, --ctx TOKENS        KV-cache capacity in tokens (default: prompt + N, rounded up;\n"
+    "                          with a token budget, budget + slack)\n"
     "  --device D              cpu, cuda or auto (default auto)\n"
-    "  -h, --help              show this help\n";
+    "  -h, --help              show this help\n"
+    "\n"
+    "automatic KV eviction (off unless --policy or --budget is given):\n"
+    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab or cab-frc\n"
+    "                          (default cab)\n"
+    "  --budget N|R%           tokens kept per (layer, kv head) stream, or a share of the\n"
+    "                          sequence (default 256)\n"
+    "  --sinks N               first tokens always kept (default 4)\n"
+    "  --window W              observation window: the last W prompt tokens score the others\n"
+    "                          (snapkv, --policy's window score; default 32)\n"
+    "  --slack N               tokens past the budget before eviction fires (default 64)\n";
 
 // KV capacity rounds up to this many tokens: a few blocks of slack beyond prompt + N.
 constexpr int64_t kCapacityGranule = 64;
@@ -89,10 +100,10 @@ int run_generate(int argc, char **argv) {
     if (tokens.empty()) throw std::runtime_error("the prompt gives no tokens");
 
     const int64_t needed = static_cast<int64_t>(tokens.size()) + run.n_predict;
-    const int64_t capacity =
-        run.ctx_tokens > 0 ? run.ctx_tokens
-                           : (needed + kCapacityGranule - 1) / kCapacityGranule * kCapacityGranule;
-    const CtxPtr ctx = make_context(model.get(), run, capacity);
+    int64_t capacity = (needed + kCapacityGranule - 1) / kCapacityGranule * kCapacityGranule;
+    if (evict_capacity(run.evict) > 0) capacity = evict_capacity(run.evict);
+    if (run.ctx_tokens > 0) capacity = run.ctx_tokens;
+    const CtxPtr ctx = make_context(model.get(), run, capacity, kUsage);
 
     const double prefill_seconds = prefill(ctx.get(), tokens);
     std::string text;
@@ -105,6 +116,7 @@ int run_generate(int argc, char **argv) {
         std::fprintf(stderr, "cab: stopped early: the KV cache is full (raise --ctx)\n");
     std::fputc('\n', stderr);
     print_stats(ctx.get(), tokens.size(), prefill_seconds, reply);
+    print_evict_stats(ctx.get(), run.evict);
     if (run.sampling.temperature > 0.0f)
         std::fprintf(stderr, "seed:      %llu\n",
                      static_cast<unsigned long long>(run.sampling.seed));

@@ -12,6 +12,11 @@ namespace cab::cpu {
 
 namespace {
 
+// Score passes are light (one add per probability): below this many adds a task runs inline,
+// since waking the pool costs more. Without it, single-sequence decode (one query, ~1k slots,
+// 90 streams of SmolLM2) paid ~15% for scores, all in thread wake-ups; with it, ~3%.
+constexpr int64_t kScoreGrainAdds = 32768;
+
 // Address of slot `slot`'s key (or value) row in the pool.
 float *slot_row(const KvPoolRef &pool, const StreamRef &s, int64_t slot, bool value) {
     int64_t block = s.blocks[slot / pool.block_size];
@@ -65,10 +70,12 @@ void CpuExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int
 }
 
 // Per kv head: gather its K and V, then per query head of the group S = Q K^T (GEMM), causal
-// softmax per row, O = P V (GEMM). The score matrix is what fused score accumulation will read.
-void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
-                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
-                                    const Tensor &out) {
+// softmax per row, P V (GEMM). With kScores the normalized P, the very matrix that weights V, is
+// also summed into the stream's score accumulators; without, that code is not compiled in.
+template <bool kScores>
+void CpuExecutor::prefill_impl(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                               const Tensor &q, int32_t n_head, const Tensor &out,
+                               int32_t score_window) {
     int64_t d = pool.head_dim, n = q.rows(), group = n_head / n_head_kv;
     float scale = 1.0f / std::sqrt(static_cast<float>(d));
     for (int32_t g = 0; g < n_head_kv; ++g) {
@@ -79,6 +86,13 @@ void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *stre
         scores_.resize(static_cast<size_t>(n * len));
         gather(pool, st, len, false, k_buf_.data());
         gather(pool, st, len, true, v_buf_.data());
+        if constexpr (kScores) {
+            // The chunk's sums are gathered apart and added to the running score once, so that
+            // small probabilities are not rounded away against a large accumulated score.
+            col_sum_.assign(static_cast<size_t>(len), 0.0f);
+            win_sum_.assign(static_cast<size_t>(len), 0.0f);
+            last_sum_.assign(static_cast<size_t>(len), 0.0f);
+        }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
             gemm_nt(pool_, n, len, d, q.as<float>() + h * d, q.cols(), k_buf_.data(), d,
                     scores_.data(), len);
@@ -92,14 +106,56 @@ void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *stre
             });
             gemm_nn(pool_, n, d, len, scores_.data(), len, v_buf_.data(), d,
                     out.as<float>() + h * d, out.cols());
+            if constexpr (kScores) sum_columns(n, len, std::min<int64_t>(score_window, n));
+        }
+        if constexpr (kScores) {
+            const ScoreRef &sc = st.scores;
+            for (int64_t j = 0; j < len; ++j) {
+                sc.score[j] += col_sum_[j];
+                // Queries i >= j - first see slot j: all n for the cached slots.
+                sc.observers[j] += static_cast<float>(n - std::max<int64_t>(0, j - first));
+                sc.last[j] = last_sum_[j];
+            }
+            if (score_window > 0) std::copy(win_sum_.begin(), win_sum_.end(), sc.window);
         }
     }
 }
 
+// Adds the column sums of the probability rows in scores_ ([n, len], zero past each row's
+// causal limit) to col_sum_, those of the last n_window rows to win_sum_, and the last row to
+// last_sum_. Threads own disjoint column ranges, so no two write the same sum.
+void CpuExecutor::sum_columns(int64_t n, int64_t len, int64_t n_window) {
+    const int64_t grain = std::max<int64_t>(256, kScoreGrainAdds / n);
+    pool_.parallel_for(len, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t i = 0; i < n; ++i) {
+            const float *row = scores_.data() + i * len;
+            float *col = col_sum_.data();
+            for (int64_t j = begin; j < end; ++j) col[j] += row[j];
+            if (i >= n - n_window) {
+                float *win = win_sum_.data();
+                for (int64_t j = begin; j < end; ++j) win[j] += row[j];
+            }
+        }
+        const float *row = scores_.data() + (n - 1) * len;
+        for (int64_t j = begin; j < end; ++j) last_sum_[j] += row[j];
+    });
+}
+
+void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
+                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
+                                    const Tensor &out, int32_t score_window) {
+    if (streams[0].scores.score != nullptr) {
+        prefill_impl<true>(pool, streams, n_head_kv, q, n_head, out, score_window);
+    } else {
+        prefill_impl<false>(pool, streams, n_head_kv, q, n_head, out, score_window);
+    }
+}
+
 // One task per (sequence, query head): scores over the stream's blocks, softmax, weighted sum.
-void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *streams,
-                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
-                                   const Tensor &out) {
+// With kScores a second pass per stream sums the group's probability rows into its scores.
+template <bool kScores>
+void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                              const Tensor &q, int32_t n_head, const Tensor &out) {
     int64_t d = pool.head_dim, n_seqs = q.rows(), group = n_head / n_head_kv;
     float scale = 1.0f / std::sqrt(static_cast<float>(d));
     int64_t max_len = 0;
@@ -120,6 +176,33 @@ void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *strea
             for (int64_t j = 0; j < st.length; ++j) axpy(sc[j], slot_row(pool, st, j, true), o, d);
         }
     });
+    if constexpr (kScores) {
+        const int64_t grain = std::max<int64_t>(1, kScoreGrainAdds / (group * max_len + 1));
+        pool_.parallel_for(n_seqs * n_head_kv, grain, [&](int64_t begin, int64_t end) {
+            for (int64_t stream = begin; stream < end; ++stream) {
+                int64_t s = stream / n_head_kv, g = stream % n_head_kv;
+                const StreamRef &st = streams[stream];
+                const float *rows = scores_.data() + (s * n_head + g * group) * max_len;
+                for (int64_t j = 0; j < st.length; ++j) {
+                    float p = 0.0f;
+                    for (int64_t h = 0; h < group; ++h) p += rows[h * max_len + j];
+                    st.scores.score[j] += p;
+                    st.scores.observers[j] += 1.0f;
+                    st.scores.last[j] = p;
+                }
+            }
+        });
+    }
+}
+
+void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *streams,
+                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
+                                   const Tensor &out) {
+    if (streams[0].scores.score != nullptr) {
+        decode_impl<true>(pool, streams, n_head_kv, q, n_head, out);
+    } else {
+        decode_impl<false>(pool, streams, n_head_kv, q, n_head, out);
+    }
 }
 
 void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
@@ -132,6 +215,11 @@ void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, con
             std::memcpy(slot_row(pool, stream, i, value), slot_row(pool, stream, keep[i], value),
                         row_bytes);
     }
+}
+
+void CpuExecutor::kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
+                          float *host_dst) {
+    gather(pool, stream, stream.length, values, host_dst);
 }
 
 }  // namespace cab::cpu

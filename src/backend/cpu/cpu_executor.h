@@ -27,16 +27,31 @@ public:
     void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                    int32_t rows_per_seq, const Tensor &k, const Tensor &v) override;
     void attention_prefill(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
-                           const Tensor &q, int32_t n_head, const Tensor &out) override;
+                           const Tensor &q, int32_t n_head, const Tensor &out,
+                           int32_t score_window) override;
     void attention_decode(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
                           const Tensor &q, int32_t n_head, const Tensor &out) override;
     void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                     int32_t n_keep) override;
+    void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
+                 float *host_dst) override;
 
 private:
+    // Attention with (kScores) or without score accumulation: one code path, so the two cannot
+    // drift apart, and the path without scores pays nothing for them.
+    template <bool kScores>
+    void prefill_impl(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                      const Tensor &q, int32_t n_head, const Tensor &out, int32_t score_window);
+    template <bool kScores>
+    void decode_impl(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                     const Tensor &q, int32_t n_head, const Tensor &out);
+    void sum_columns(int64_t n, int64_t len, int64_t n_window);
+
     ThreadPool pool_;
-    // Attention scratch, grown on demand and kept: gathered K and V of one stream, and scores.
+    // Attention scratch, grown on demand and kept: gathered K and V of one stream, and the
+    // probabilities; with scores, the chunk's column sums (all queries, the window, the last).
     std::vector<float> k_buf_, v_buf_, scores_;
+    std::vector<float> col_sum_, win_sum_, last_sum_;
 };
 
 }  // namespace cab::cpu

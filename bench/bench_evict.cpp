@@ -1,0 +1,333 @@
+// CPU benchmark of eviction (DESIGN.md sections 3-5):
+// 1. eviction time per stream and per sequence, for every policy, on sequences of 4k and 32k
+//    cached tokens in SmolLM2-135M's shape (30 layers x 3 kv heads, head_dim 64), with random
+//    keys and heavy-tailed random scores: the policy's selection on one stream alone, and
+//    evict_sequence over all streams (gather, allocation, selection, compaction, freeing);
+// 2. the cost of score accumulation: prefill and decode time of a real model with scores on
+//    and off (the attention's compile-time switch), the same model and tokens.
+// Prints a table and writes bench/results/cpu_evict_<date>.json with the machine, the commit
+// and the command. `--smoke` runs a tiny version (the test suite does, to keep this working).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "bench_report.h"
+#include "kv/kv_cache.h"
+#include "model/model.h"
+#include "policy/policy.h"
+#include "runtime/context.h"
+#include "runtime/evict.h"
+#include "util/error.h"
+
+using namespace cab;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+    std::string model = std::string(CAB_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    std::string out_dir = std::string(CAB_SOURCE_DIR) + "/bench/results";
+    std::vector<int32_t> sizes = {4096, 32768};
+    int32_t budget = 256;
+    int32_t threads = 0;
+    int32_t n_prefill = 1024;
+    int32_t n_decode = 64;
+    int32_t reps = 5;
+    bool smoke = false;
+    bool write_json = true;
+    KvConfig shape;  // n_layer, n_head_kv, head_dim of the eviction part
+};
+
+const char kUsage[] =
+    "usage: bench_evict [--model GGUF] [--out DIR] [--sizes 4096,32768] [--budget N]\n"
+    "                   [--threads N] [--prefill N] [--decode N] [--reps N] [--smoke] "
+    "[--no-json]\n";
+
+Args parse(int argc, char **argv) {
+    Args a;
+    a.shape.n_layer = 30;
+    a.shape.n_head_kv = 3;
+    a.shape.head_dim = 64;
+    for (int i = 1; i < argc; ++i) {
+        const std::string opt = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::runtime_error(opt + " needs a value");
+            return argv[++i];
+        };
+        if (opt == "--model") {
+            a.model = value();
+        } else if (opt == "--out") {
+            a.out_dir = value();
+        } else if (opt == "--sizes") {
+            a.sizes.clear();
+            std::string list = value();
+            for (size_t p = 0; p <= list.size();) {
+                const size_t comma = std::min(list.find(',', p), list.size());
+                a.sizes.push_back(std::stoi(list.substr(p, comma - p)));
+                p = comma + 1;
+            }
+        } else if (opt == "--budget") {
+            a.budget = std::stoi(value());
+        } else if (opt == "--threads") {
+            a.threads = std::stoi(value());
+        } else if (opt == "--prefill") {
+            a.n_prefill = std::stoi(value());
+        } else if (opt == "--decode") {
+            a.n_decode = std::stoi(value());
+        } else if (opt == "--reps") {
+            a.reps = std::max(1, std::stoi(value()));
+        } else if (opt == "--no-json") {
+            a.write_json = false;
+        } else if (opt == "--smoke") {
+            a.smoke = true;
+            a.write_json = false;
+            a.model = std::string(CAB_SOURCE_DIR) + "/tests/golden/tiny_llama.gguf";
+            a.sizes = {300};
+            a.budget = 32;
+            a.n_prefill = 40;
+            a.n_decode = 4;
+            a.reps = 1;
+            a.shape.n_layer = 2;
+            a.shape.n_head_kv = 2;
+            a.shape.head_dim = 16;
+        } else {
+            throw std::runtime_error("unknown option " + opt + "\n" + kUsage);
+        }
+    }
+    return a;
+}
+
+// The best of several runs: on a shared machine, other load only ever adds time.
+double best(const std::vector<double> &v) {
+    return *std::min_element(v.begin(), v.end());
+}
+
+// Fills sequence 0 with n tokens of random keys/values and heavy-tailed random scores (a few
+// tokens draw most of the attention, as in real models); observers count the later queries.
+void fill(KvCache &kv, Executor &ex, Backend &backend, int32_t n, uint32_t seed) {
+    const KvConfig &c = kv.config();
+    const int32_t chunk = std::min(n, 1024);
+    const int64_t cols = int64_t{c.n_head_kv} * c.head_dim;
+    Tensor k = backend.alloc(DType::F32, chunk, cols), v = backend.alloc(DType::F32, chunk, cols);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal;
+    std::lognormal_distribution<float> heavy(0.0f, 2.0f);
+    for (int64_t i = 0; i < chunk * cols; ++i) {
+        k.as<float>()[i] = normal(rng);
+        v.as<float>()[i] = normal(rng);
+    }
+    std::vector<float> draws(4096);
+    for (float &d : draws) d = heavy(rng);
+    const int32_t seq = 0;
+    std::vector<StreamRef> refs;
+    for (int32_t done = 0; done < n; done += chunk) {
+        const int32_t rows = std::min(chunk, n - done);
+        kv.reserve(&seq, &rows, 1);
+        for (int32_t l = 0; l < c.n_layer; ++l) {
+            kv.stream_refs(l, &seq, 1, rows, refs);
+            ex.kv_append(kv.pool_ref(), refs.data(), 1, rows, k.rows_view(0, rows),
+                         v.rows_view(0, rows));
+            for (size_t h = 0; h < refs.size(); ++h)
+                for (int32_t j = done; j < done + rows; ++j) {
+                    const size_t r = (static_cast<size_t>(j) * 7919 + l * 131 + h * 17) % 4096;
+                    refs[h].scores.score[j] = draws[r];
+                    refs[h].scores.observers[j] = static_cast<float>(n - j);
+                    refs[h].scores.window[j] = draws[(r + 1) % 4096];
+                    refs[h].scores.last[j] = draws[(r + 2) % 4096];
+                }
+        }
+        std::vector<int32_t> pos(static_cast<size_t>(rows));
+        for (int32_t i = 0; i < rows; ++i) pos[i] = done + i;
+        kv.commit(seq, rows, pos.data(), pos.data());
+    }
+}
+
+struct EvictRow {
+    std::string policy;
+    int32_t tokens;
+    double select_us;      // Policy::select on one stream (its data in cache), best of reps
+    double sequence_ms;    // evict_sequence over every stream (from memory), best of reps
+    double per_stream_us;  // sequence_ms / streams
+    int64_t blocks_freed;
+};
+
+std::vector<EvictRow> bench_eviction(const Args &a) {
+    auto backend = make_cpu_backend(a.threads);
+    auto ex = backend->make_executor(a.threads);
+    const int32_t streams = a.shape.n_layer * a.shape.n_head_kv;
+    std::vector<EvictRow> rows;
+    for (int32_t n : a.sizes) {
+        KvConfig c = a.shape;
+        c.capacity_tokens = n;
+        KvCache kv(*backend, c);
+        for (std::string_view name : policy_names()) {
+            EvictOptions o;
+            o.policy = find_policy(name);
+            o.budget.tokens = a.budget;
+            std::vector<double> select, sequence;
+            EvictResult r;
+            for (int rep = 0; rep < a.reps; ++rep) {
+                fill(kv, *ex, *backend, n, 42);
+                const Stream &s = kv.stream(0, 0, 0);
+                std::vector<float> keys;
+                kv.read_keys(*ex, 0, 0, 0, keys);
+                const StreamScores view{s.length,           s.pos.data(),    s.score.data(),
+                                        s.observers.data(), s.window.data(), s.last.data(),
+                                        keys.data(),        c.head_dim};
+                for (int i = 0; i < 3; ++i) {
+                    const auto t0 = Clock::now();
+                    const std::vector<int32_t> keep = o.policy->select(view, a.budget, o.params, 0);
+                    select.push_back(bench::seconds_since(t0));
+                    if (keep.empty()) throw std::runtime_error("empty selection");
+                }
+                const auto t0 = Clock::now();
+                r = evict_sequence(kv, *ex, 0, o);
+                sequence.push_back(bench::seconds_since(t0));
+                kv.reset(0);
+            }
+            const double seconds = best(sequence);
+            rows.push_back({std::string(name), n, best(select) * 1e6, seconds * 1e3,
+                            seconds * 1e6 / streams, r.blocks_freed});
+            std::printf(
+                "  evict %-8s %6d tokens: select %9.1f us/stream, sequence %8.2f ms "
+                "(%7.1f us/stream), %lld blocks freed\n",
+                rows.back().policy.c_str(), n, rows.back().select_us, rows.back().sequence_ms,
+                rows.back().per_stream_us, static_cast<long long>(r.blocks_freed));
+            std::fflush(stdout);
+        }
+    }
+    return rows;
+}
+
+struct ScoringRow {
+    bool scores;
+    double prefill_s;  // best of reps
+    double decode_s;   // best of reps, for n_decode steps
+};
+
+std::vector<ScoringRow> bench_scoring(const Args &a, const Model &model) {
+    std::mt19937 rng(1);
+    std::uniform_int_distribution<int32_t> dist(0, model.hparams().n_vocab - 1);
+    std::vector<int32_t> prompt(static_cast<size_t>(a.n_prefill)), steps(a.n_decode);
+    for (auto &t : prompt) t = dist(rng);
+    for (auto &t : steps) t = dist(rng);
+    std::vector<double> times[2][2];
+    for (int r = 0; r < a.reps; ++r)
+        for (int on = 0; on < 2; ++on) {  // alternate, so drift hits both alike
+            ContextOptions o;
+            o.device = CAB_DEVICE_CPU;
+            o.n_threads = a.threads;
+            o.kv_capacity_tokens = a.n_prefill + a.n_decode + 16;
+            o.kv_scores = on == 1;
+            auto ctx = Context::create(model, o);
+            auto t0 = Clock::now();
+            ctx->prefill(0, prompt.data(), prompt.size());
+            times[on][0].push_back(bench::seconds_since(t0));
+            const int32_t seq = 0;
+            t0 = Clock::now();
+            for (int32_t tok : steps) ctx->decode(&seq, &tok, 1);
+            times[on][1].push_back(bench::seconds_since(t0));
+            std::printf("  rep %d scores %-3s: prefill %.3f s, decode %.3f s\n", r,
+                        on ? "on" : "off", times[on][0].back(), times[on][1].back());
+            std::fflush(stdout);
+        }
+    return {{false, best(times[0][0]), best(times[0][1])},
+            {true, best(times[1][0]), best(times[1][1])}};
+}
+
+void print_tables(const Args &a, const std::vector<EvictRow> &ev,
+                  const std::vector<ScoringRow> &sc) {
+    std::printf("\neviction to %d tokens per stream, %d layers x %d kv heads x head_dim %d\n",
+                a.budget, a.shape.n_layer, a.shape.n_head_kv, a.shape.head_dim);
+    std::printf(
+        "| policy | cached tokens | select, one stream | evict, whole sequence | per "
+        "stream |\n|---|---|---|---|---|\n");
+    for (const EvictRow &r : ev)
+        std::printf("| %s | %d | %.1f us | %.2f ms | %.1f us |\n", r.policy.c_str(), r.tokens,
+                    r.select_us, r.sequence_ms, r.per_stream_us);
+    const double pre = sc[1].prefill_s / sc[0].prefill_s - 1.0;
+    const double dec = sc[1].decode_s / sc[0].decode_s - 1.0;
+    std::printf("\nscore accumulation, %d-token prefill then %d decode steps (best of %d)\n",
+                a.n_prefill, a.n_decode, a.reps);
+    std::printf("| | scores off | scores on | overhead |\n|---|---|---|---|\n");
+    std::printf("| prefill | %.3f s (%.0f tok/s) | %.3f s (%.0f tok/s) | %+.1f%% |\n",
+                sc[0].prefill_s, a.n_prefill / sc[0].prefill_s, sc[1].prefill_s,
+                a.n_prefill / sc[1].prefill_s, pre * 100.0);
+    std::printf("| decode | %.2f ms/step | %.2f ms/step | %+.1f%% |\n",
+                sc[0].decode_s * 1e3 / a.n_decode, sc[1].decode_s * 1e3 / a.n_decode, dec * 100.0);
+}
+
+void write_json(const Args &a, int argc, char **argv, const std::vector<EvictRow> &ev,
+                const std::vector<ScoringRow> &sc, int32_t threads) {
+    std::vector<std::string> evict_items, scoring_items;
+    for (const EvictRow &r : ev) {
+        bench::JsonObject o;
+        o.add_string("policy", r.policy)
+            .add_number("cached_tokens", r.tokens)
+            .add_number("select_us_per_stream", r.select_us)
+            .add_number("evict_ms_per_sequence", r.sequence_ms)
+            .add_number("evict_us_per_stream", r.per_stream_us)
+            .add_number("blocks_freed", static_cast<double>(r.blocks_freed));
+        evict_items.push_back(o.str("    "));
+    }
+    for (const ScoringRow &r : sc) {
+        bench::JsonObject o;
+        o.add("scores", r.scores ? "true" : "false")
+            .add_number("prefill_s", r.prefill_s)
+            .add_number("prefill_tokens_per_s", a.n_prefill / r.prefill_s)
+            .add_number("decode_ms_per_step", r.decode_s * 1e3 / a.n_decode);
+        scoring_items.push_back(o.str("    "));
+    }
+    bench::JsonObject shape;
+    shape.add_number("n_layer", a.shape.n_layer)
+        .add_number("n_head_kv", a.shape.n_head_kv)
+        .add_number("head_dim", a.shape.head_dim)
+        .add_number("budget_tokens_per_stream", a.budget);
+    bench::JsonObject scoring;
+    scoring.add_string("model", a.model)
+        .add_number("prefill_tokens", a.n_prefill)
+        .add_number("decode_steps", a.n_decode)
+        .add_number("reps", a.reps)
+        .add("runs", bench::json_array(scoring_items, "  "));
+    bench::JsonObject root;
+    root.add("provenance", bench::provenance(argc, argv, CAB_SOURCE_DIR))
+        .add_number("threads", threads)
+        .add("eviction_shape", shape.str("  "))
+        .add("eviction", bench::json_array(evict_items, "  "))
+        .add("scoring", scoring.str("  "));
+    const std::string path = a.out_dir + "/cpu_evict_" + bench::today() + ".json";
+    std::ofstream out(path);
+    out << root.str() << "\n";
+    if (!out) throw std::runtime_error("cannot write " + path);
+    std::printf("\nwrote %s\n", path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        const Args a = parse(argc, argv);
+        const int32_t threads =
+            a.threads > 0 ? a.threads
+                          : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+        std::printf("bench_evict: %d threads\neviction:\n", threads);
+        const std::vector<EvictRow> ev = bench_eviction(a);
+        std::printf("scoring overhead (%s):\n", a.model.c_str());
+        const auto model = Model::load(a.model, LoadOptions{});
+        const std::vector<ScoringRow> sc = bench_scoring(a, *model);
+        print_tables(a, ev, sc);
+        if (a.write_json) write_json(a, argc, argv, ev, sc, threads);
+        return 0;
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "bench_evict: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,151 @@
+#include "api/evict_params.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "api/guard.h"
+#include "policy/selection.h"
+
+namespace cab::api {
+
+namespace {
+
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+class Checker {
+public:
+    explicit Checker(const std::string &name) : name_(name) {}
+
+    void count(int32_t value, int32_t min, const char *field) const {
+        require(value >= min, CAB_ERR_INVALID_ARGUMENT,
+                name_ + "->" + field + " = " + std::to_string(value) + " is below " +
+                    std::to_string(min));
+    }
+    // Written so that NaN fails too.
+    void range(double value, double lo, double hi, const char *field) const {
+        require(value >= lo && value <= hi, CAB_ERR_INVALID_ARGUMENT,
+                name_ + "->" + field + " = " + number(value) + " is outside [" + number(lo) + ", " +
+                    number(hi) + "]");
+    }
+    void one_of(int value, int n, const char *field, const char *what) const {
+        require(
+            value >= 0 && value < n, CAB_ERR_INVALID_ARGUMENT,
+            name_ + "->" + field + " = " + std::to_string(value) + " is not a " + what + " value");
+    }
+    [[noreturn]] void bad(const char *field, const std::string &why) const {
+        fail(CAB_ERR_INVALID_ARGUMENT, name_ + "->" + field + " " + why);
+    }
+
+private:
+    const std::string &name_;
+};
+
+std::string policy_list() {
+    std::string out;
+    for (std::string_view n : policy_names()) out += (out.empty() ? "" : ", ") + std::string(n);
+    return out;
+}
+
+}  // namespace
+
+cab_evict_params evict_defaults() {
+    cab_evict_params p{};
+    p.struct_size = sizeof(cab_evict_params);
+    p.policy = "cab";
+    p.budget_unit = CAB_BUDGET_TOKENS;
+    p.budget_tokens = 256;
+    p.budget_ratio = 0.5;
+    p.n_sinks = 4;
+    p.n_recent = 0;
+    p.selection = CAB_SELECTION_PER_HEAD;
+    p.allocation = CAB_ALLOCATION_UNIFORM;
+    p.min_budget = 5;
+    p.pyramid_beta = 20.0f;
+    p.seed = 0;
+    p.h2o_normalize = 0;
+    p.h2o_recent_ratio = 0.2f;
+    p.snapkv_window = 32;
+    p.snapkv_kernel = 7;
+    p.cab_r_local = 0.3f;
+    p.cab_r_bridge = 0.2f;
+    p.score_source = CAB_SCORE_CUMULATIVE;
+    p.frc_block = 16;
+    p.frc_max_blocks = 128;
+    return p;
+}
+
+EvictOptions to_evict_options(const cab_evict_params *given, const std::string &name) {
+    const cab_evict_params p = read_params(given, evict_defaults(), name.c_str());
+    const Checker check(name);
+    EvictOptions o;
+
+    if (p.policy == nullptr) check.bad("policy", "is NULL");
+    o.policy = find_policy(p.policy);
+    if (o.policy == nullptr)
+        check.bad("policy",
+                  "'" + std::string(p.policy) + "' is not a policy (" + policy_list() + ")");
+
+    check.one_of(enum_int(p.budget_unit), 2, "budget_unit", "cab_budget_unit");
+    if (p.budget_unit == CAB_BUDGET_TOKENS) {
+        check.count(p.budget_tokens, 0, "budget_tokens");
+        o.budget.tokens = p.budget_tokens;
+    } else {
+        check.range(p.budget_ratio, 0.0, 1.0, "budget_ratio");
+        o.budget.is_ratio = true;
+        o.budget.ratio_den = 1000000;
+        o.budget.ratio_num = std::llround(p.budget_ratio * 1e6);
+    }
+
+    check.count(p.n_sinks, 0, "n_sinks");
+    check.count(p.n_recent, 0, "n_recent");
+    check.one_of(enum_int(p.selection), 2, "selection", "cab_evict_selection");
+    check.one_of(enum_int(p.allocation), 3, "allocation", "cab_budget_allocation");
+    check.count(p.min_budget, 0, "min_budget");
+    check.range(p.pyramid_beta, 1.0, 1e9, "pyramid_beta");
+    check.range(p.h2o_recent_ratio, 0.0, 1.0, "h2o_recent_ratio");
+    check.count(p.snapkv_window, 1, "snapkv_window");
+    check.count(p.snapkv_kernel, 1, "snapkv_kernel");
+    if (p.snapkv_kernel % 2 == 0) check.bad("snapkv_kernel", "is even (the max-pool is centred)");
+    check.range(p.cab_r_local, 0.0, 1.0, "cab_r_local");
+    check.range(p.cab_r_bridge, 0.0, 1.0, "cab_r_bridge");
+    if (ratio_ppm(p.cab_r_local) + ratio_ppm(p.cab_r_bridge) > 1000000)
+        check.bad("cab_r_bridge", "+ cab_r_local is above 1");
+    check.one_of(enum_int(p.score_source), 2, "score_source", "cab_score_source");
+    if (p.h2o_normalize != 0 && p.score_source == CAB_SCORE_WINDOW && o.policy->name() == "h2o")
+        check.bad("h2o_normalize",
+                  "needs score_source CAB_SCORE_CUMULATIVE (observers count every query, the "
+                  "window only the last ones)");
+    check.count(p.frc_block, 1, "frc_block");
+    check.count(p.frc_max_blocks, 1, "frc_max_blocks");
+
+    PolicyParams &pp = o.params;
+    pp.n_sinks = p.n_sinks;
+    pp.n_recent = p.n_recent;
+    pp.seed = p.seed;
+    pp.h2o_normalize = p.h2o_normalize != 0;
+    pp.h2o_recent_ratio = p.h2o_recent_ratio;
+    pp.snapkv_window = p.snapkv_window;
+    pp.snapkv_kernel = p.snapkv_kernel;
+    pp.r_local = p.cab_r_local;
+    pp.r_bridge = p.cab_r_bridge;
+    pp.cab_score_source =
+        p.score_source == CAB_SCORE_WINDOW ? ScoreSource::Window : ScoreSource::Cumulative;
+    pp.frc_block = p.frc_block;
+    pp.frc_max_blocks = p.frc_max_blocks;
+    validate(pp);
+
+    o.shared_per_layer = p.selection == CAB_SELECTION_SHARED_PER_LAYER;
+    o.allocation.method = p.allocation == CAB_ALLOCATION_PYRAMID    ? BudgetAllocation::Pyramid
+                          : p.allocation == CAB_ALLOCATION_ADAPTIVE ? BudgetAllocation::Adaptive
+                                                                    : BudgetAllocation::Uniform;
+    o.allocation.min_budget = p.min_budget;
+    o.allocation.pyramid_beta = p.pyramid_beta;
+    return o;
+}
+
+}  // namespace cab::api

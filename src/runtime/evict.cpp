@@ -1,0 +1,166 @@
+#include "runtime/evict.h"
+
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "kv/kv_cache.h"
+#include "util/error.h"
+
+namespace cab {
+
+namespace {
+
+bool ranks_by_window(const EvictOptions &o) {
+    const std::string_view name = o.policy->name();
+    if (name == "snapkv") return true;
+    const bool sourced = name == "h2o" || name == "cab" || name == "cab-frc";
+    return sourced && o.params.cab_score_source == ScoreSource::Window;
+}
+
+// The score a unit is ranked by, which the adaptive allocation reads too.
+const float *ranking_score(const StreamScores &s, const EvictOptions &o) {
+    if (ranks_by_window(o)) return s.window;
+    if (o.policy->name() == "tova") return s.last;
+    return s.score;
+}
+
+// One selection unit's metadata as the policy reads it: a stream's own arrays, or for a layer
+// whose heads share the selection, the sums of its heads' arrays (owned here).
+struct UnitScores {
+    std::vector<float> score, observers, window, last;
+    StreamScores view;
+};
+
+void point_at(const Stream &s, UnitScores &u) {
+    u.view.n = s.length;
+    u.view.positions = s.pos.data();
+    if (s.score.size() < static_cast<size_t>(s.length)) return;  // the cache keeps no scores
+    u.view.score = s.score.data();
+    u.view.observers = s.observers.data();
+    u.view.window = s.window.data();
+    u.view.last = s.last.data();
+}
+
+// Sums the layer's heads slot by slot.
+void gather_layer(const KvCache &kv, int32_t seq, int32_t layer, UnitScores &u) {
+    const int32_t n_head = kv.config().n_head_kv;
+    const Stream &first = kv.stream(seq, layer, 0);
+    const size_t n = static_cast<size_t>(first.length);
+    for (int32_t h = 1; h < n_head; ++h)
+        require(kv.stream(seq, layer, h).pos == first.pos, CAB_ERR_STATE,
+                "evict: selection shared per layer needs every head of layer " +
+                    std::to_string(layer) + " to hold the same tokens, but head " +
+                    std::to_string(h) + " differs from head 0 (an earlier per-head eviction?)");
+    point_at(first, u);
+    if (u.view.score != nullptr) {
+        for (std::vector<float> *v : {&u.score, &u.observers, &u.window, &u.last})
+            v->assign(n, 0.0f);
+        for (int32_t h = 0; h < n_head; ++h) {
+            const Stream &s = kv.stream(seq, layer, h);
+            for (size_t j = 0; j < n; ++j) {
+                u.score[j] += s.score[j];
+                u.observers[j] += s.observers[j];
+                u.window[j] += s.window[j];
+                u.last[j] += s.last[j];
+            }
+        }
+        u.view.score = u.score.data();
+        u.view.observers = u.observers.data();
+        u.view.window = u.window.data();
+        u.view.last = u.last.data();
+    }
+}
+
+// The unit's post-RoPE keys (cab-frc) into `keys`, copied from the cache just before its
+// selection: one buffer serves every unit in turn, so that one stream's keys at a time are in
+// host memory. A shared layer's keys are concatenated per slot ([n][n_head_kv * d]): cosine
+// similarities then compare tokens across all the layer's heads at once.
+void gather_keys(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, int32_t head,
+                 std::vector<float> &keys, std::vector<float> &scratch, StreamScores &view) {
+    const int32_t d = kv.config().head_dim;
+    if (head >= 0) {
+        kv.read_keys(ex, seq, layer, head, keys);
+        view.head_dim = d;
+    } else {
+        const int32_t n_head = kv.config().n_head_kv;
+        const size_t n = static_cast<size_t>(view.n);
+        keys.resize(n * n_head * d);
+        for (int32_t h = 0; h < n_head; ++h) {
+            kv.read_keys(ex, seq, layer, h, scratch);
+            for (size_t j = 0; j < n; ++j)
+                std::copy(scratch.begin() + j * d, scratch.begin() + (j + 1) * d,
+                          keys.begin() + (j * n_head + h) * d);
+        }
+        view.head_dim = n_head * d;
+    }
+    view.keys = keys.data();
+}
+
+}  // namespace
+
+bool question_aware(const EvictOptions &options) {
+    return options.policy != nullptr && ranks_by_window(options);
+}
+
+EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
+                           const EvictOptions &options) {
+    require(options.policy != nullptr, CAB_ERR_INVALID_ARGUMENT, "evict: no policy");
+    validate(options.params);
+    const KvConfig &c = kv.config();
+    const bool shared = options.shared_per_layer;
+    const int32_t heads_per_unit = shared ? 1 : c.n_head_kv;
+    const size_t n_units = static_cast<size_t>(c.n_layer) * heads_per_unit;
+    const bool keys = options.policy->name() == "cab-frc";
+
+    EvictResult result;
+    const int64_t blocks_before = kv.blocks_used(seq);
+    for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
+    if (result.tokens_before == 0) return result;
+
+    // Every unit's scores first: the adaptive allocation compares them across heads.
+    std::vector<UnitScores> units(n_units);
+    StreamLayout layout;
+    layout.n_layer = c.n_layer;
+    layout.n_head = heads_per_unit;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < heads_per_unit; ++h) {
+            UnitScores &u = units[static_cast<size_t>(l) * heads_per_unit + h];
+            if (shared) {
+                gather_layer(kv, seq, l, u);
+            } else {
+                point_at(kv.stream(seq, l, h), u);
+            }
+            if (options.policy->name() == "h2o" && ranks_by_window(options))
+                u.view.score = u.view.window;
+            layout.lengths.push_back(u.view.n);
+            layout.scores.push_back(ranking_score(u.view, options));
+        }
+    const std::vector<int32_t> budgets =
+        allocate_budgets(layout, options.budget, options.allocation);
+
+    std::vector<float> keys_buf, scratch;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < heads_per_unit; ++h) {
+            const size_t i = static_cast<size_t>(l) * heads_per_unit + h;
+            if (keys && units[i].view.n > 0)
+                gather_keys(kv, executor, seq, l, shared ? -1 : h, keys_buf, scratch,
+                            units[i].view);
+            const std::vector<int32_t> keep = options.policy->select(
+                units[i].view, budgets[i], options.params, static_cast<uint64_t>(i));
+            if (keep.size() == static_cast<size_t>(units[i].view.n)) continue;
+            if (shared) {
+                for (int32_t head = 0; head < c.n_head_kv; ++head)
+                    kv.compact(executor, seq, l, head, keep.data(), keep.size());
+            } else {
+                kv.compact(executor, seq, l, h, keep.data(), keep.size());
+            }
+        }
+
+    for (int32_t length : kv.lengths(seq)) result.tokens_kept += length;
+    result.blocks_freed = blocks_before - kv.blocks_used(seq);
+    result.bytes_freed = static_cast<uint64_t>(result.blocks_freed) * kv.bytes_per_block();
+    return result;
+}
+
+}  // namespace cab

@@ -1,0 +1,47 @@
+// Eviction of one sequence's KV cache (DESIGN.md sections 3 and 5): per-stream budgets from the
+// allocation, a keep-set per stream (or per layer, shared by its heads) from the policy, then
+// compaction, which returns the freed tail blocks to the pool.
+#pragma once
+
+#include <cstdint>
+
+#include "policy/budget.h"
+#include "policy/budget_spec.h"
+#include "policy/policy.h"
+
+namespace cab {
+
+class KvCache;
+class Executor;
+
+struct EvictOptions {
+    const Policy *policy = nullptr;  // a registry singleton (find_policy)
+    BudgetSpec budget;               // tokens per stream, or a share of each stream's length
+    // cab_score_source also says which score h2o ranks by: `window` makes it question-aware.
+    PolicyParams params;
+    // Select once per layer on the sum of its heads' scores and keep the same slots in every
+    // head (needs the heads to hold the same tokens); otherwise every stream selects alone.
+    bool shared_per_layer = false;
+    AllocationParams allocation;
+};
+
+struct EvictResult {
+    int64_t tokens_before = 0;  // summed over the sequence's streams
+    int64_t tokens_kept = 0;
+    int64_t blocks_freed = 0;
+    uint64_t bytes_freed = 0;
+};
+
+// Whether the policy ranks by the observation window (the last queries of the latest prefill
+// chunk): snapkv, and h2o / cab / cab-frc with the window score source. Such a policy should
+// evict after the chunk that ends the prompt, when the window holds the question.
+bool question_aware(const EvictOptions &options);
+
+// Evicts sequence `seq` of `kv` down to the budget. Positions are untouched: the sequence's
+// next token still takes its next position. An empty sequence is a no-op. Throws
+// Error(INVALID_ARGUMENT) for bad options or a score the policy needs that the cache does not
+// keep, Error(STATE) for shared selection over heads that hold different tokens.
+EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
+                           const EvictOptions &options);
+
+}  // namespace cab

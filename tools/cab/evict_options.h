@@ -1,0 +1,42 @@
+// The automatic-eviction options of `generate` and `chat` (--policy, --budget, --sinks,
+// --window, --slack), turned into cab_ctx_params fields, and the KV figures printed at the end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "cab/cab.h"
+
+namespace cab_cli {
+
+struct EvictSettings {
+    bool on = false;             // --policy or --budget was given
+    cab_evict_params params{};   // filled by finish_evict_settings
+    std::string policy;          // "" = the library's default
+    std::string budget;          // "N" or "P%"; "" = the library's default
+    int32_t sinks = -1;          // -1 = the library's default
+    int32_t window = 0;          // 0 = the library's default
+    int32_t slack = 0;           // 0 = the library's default
+    std::string policy_storage;  // params.policy points here
+};
+
+void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const char *usage);
+
+// Parses the budget and fills `params` (UsageError for a malformed budget). Policy names and
+// ranges are checked by the library when the context is created.
+void finish_evict_settings(EvictSettings &evict, const char *usage);
+
+// Sets the auto_evict fields of `ctx`; `evict` must outlive the cab_ctx_create call.
+void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx);
+
+// With a token budget the cache never holds more than budget + slack tokens per stream, so the
+// pool needs no more; 0 when the capacity should come from the prompt length instead.
+int64_t evict_capacity(const EvictSettings &evict);
+
+// One stderr line: tokens kept of those seen, evicted, and KV bytes against what the same
+// sequence would hold without eviction.
+void print_evict_stats(cab_ctx *ctx, const EvictSettings &evict);
+
+}  // namespace cab_cli
