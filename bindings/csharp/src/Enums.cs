@@ -1,0 +1,50 @@
+// The C ABI's enums and flags, with their pinned values.
+using System;
+
+namespace Cab
+{
+    /// <summary>Where computation and memory live (cab_device).</summary>
+    public enum Device
+    {
+        Auto = 0,
+        Cpu = 1,
+        Cuda = 2
+    }
+
+    /// <summary>Element type of the KV cache (cab_kv_type).</summary>
+    public enum KvType
+    {
+        Auto = 0,
+        F32 = 1,
+        F16 = 2,
+        BF16 = 3
+    }
+
+    /// <summary>The chat template a model uses (cab_chat_template).</summary>
+    public enum ChatTemplate
+    {
+        None = 0,
+        ChatML = 1,
+        Llama3 = 2
+    }
+
+    /// <summary>Flags of <see cref="Model.Tokenize"/> (CAB_TOKENIZE_*).</summary>
+    [Flags]
+    public enum TokenizeFlags : uint
+    {
+        None = 0,
+        /// <summary>Prepend BOS when the model uses one.</summary>
+        AddBos = 1,
+        /// <summary>Special-token text such as "&lt;|im_start|&gt;" becomes its token.</summary>
+        ParseSpecial = 2
+    }
+
+    /// <summary>Flags of <see cref="Model.Detokenize"/> (CAB_DETOKENIZE_*).</summary>
+    [Flags]
+    public enum DetokenizeFlags : uint
+    {
+        None = 0,
+        /// <summary>Leave out control tokens (BOS, EOS, end of turn).</summary>
+        SkipSpecial = 1
+    }
+}

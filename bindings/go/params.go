@@ -1,0 +1,127 @@
+package cab
+
+import "cab/internal/capi"
+
+// Device is where computation and memory live (cab_device).
+type Device int32
+
+// Devices.
+const (
+	DeviceAuto Device = 0 // the GPU when the build has CUDA and one is present, else the CPU
+	DeviceCPU  Device = 1
+	DeviceCUDA Device = 2
+)
+
+// KVType is the element type of the KV cache (cab_kv_type).
+type KVType int32
+
+// KV-cache element types.
+const (
+	KVTypeAuto KVType = 0 // F32 on the CPU, BF16 on CUDA
+	KVTypeF32  KVType = 1
+	KVTypeF16  KVType = 2
+	KVTypeBF16 KVType = 3
+)
+
+// ModelParams are the options of LoadModel (cab_model_params).
+type ModelParams struct {
+	Device   Device // where the weights go; default DeviceAuto
+	GPUIndex int32  // which GPU for DeviceCUDA/DeviceAuto; default 0
+}
+
+// DefaultModelParams gives the library's defaults.
+func DefaultModelParams() ModelParams {
+	p := capi.NewCab_model_params()
+	defer capi.DeleteCab_model_params(p)
+	return ModelParams{Device: Device(p.GetDevice()), GPUIndex: p.GetGpu_index()}
+}
+
+// native gives a C struct (free it with capi.DeleteCab_model_params); nil means the defaults.
+func (o *ModelParams) native() capi.Cab_model_params {
+	p := capi.NewCab_model_params()
+	if o != nil {
+		p.SetDevice(capi.Enum_SS_cab_device(o.Device))
+		p.SetGpu_index(o.GPUIndex)
+	}
+	return p
+}
+
+// ContextParams are the options of NewContext (cab_ctx_params).
+type ContextParams struct {
+	Device           Device // default DeviceAuto: follows the model
+	MaxSequences     int32  // sequences held at once, numbered from 0; default 1
+	Threads          int32  // CPU threads; 0 = every core (default)
+	KVCapacityTokens int64  // KV pool: tokens of every layer and kv head of all sequences; default 4096
+	KVBlockSize      int32  // tokens per KV block; default 16
+	KVType           KVType // default KVTypeAuto
+	PrefillChunk     int32  // most tokens per prefill forward pass; default 512
+}
+
+// DefaultContextParams gives the library's defaults.
+func DefaultContextParams() ContextParams {
+	p := capi.NewCab_ctx_params()
+	defer capi.DeleteCab_ctx_params(p)
+	return ContextParams{
+		Device:           Device(p.GetDevice()),
+		MaxSequences:     p.GetN_seq_max(),
+		Threads:          p.GetN_threads(),
+		KVCapacityTokens: p.GetKv_capacity_tokens(),
+		KVBlockSize:      p.GetKv_block_size(),
+		KVType:           KVType(p.GetKv_type()),
+		PrefillChunk:     p.GetPrefill_chunk(),
+	}
+}
+
+func (o *ContextParams) native() capi.Cab_ctx_params {
+	p := capi.NewCab_ctx_params()
+	if o != nil {
+		p.SetDevice(capi.Enum_SS_cab_device(o.Device))
+		p.SetN_seq_max(o.MaxSequences)
+		p.SetN_threads(o.Threads)
+		p.SetKv_capacity_tokens(o.KVCapacityTokens)
+		p.SetKv_block_size(o.KVBlockSize)
+		p.SetKv_type(capi.Enum_SS_cab_kv_type(o.KVType))
+		p.SetPrefill_chunk(o.PrefillChunk)
+	}
+	return p
+}
+
+// SamplerParams are the options of NewSampler (cab_sampler_params); the defaults are greedy.
+type SamplerParams struct {
+	Temperature   float32 // 0 = greedy (argmax)
+	TopK          int32   // keep the k most likely tokens; 0 = off
+	TopP          float32 // nucleus: smallest set with mass >= TopP; 1 = off
+	MinP          float32 // drop tokens below MinP * p(best); 0 = off
+	RepeatPenalty float32 // CTRL-style penalty on recent tokens; 1 = off
+	RepeatLastN   int32   // how many recent tokens the penalty looks at
+	Seed          uint64  // the same seed gives the same samples
+}
+
+// DefaultSamplerParams gives the library's defaults.
+func DefaultSamplerParams() SamplerParams {
+	p := capi.NewCab_sampler_params()
+	defer capi.DeleteCab_sampler_params(p)
+	return SamplerParams{
+		Temperature:   p.GetTemperature(),
+		TopK:          p.GetTop_k(),
+		TopP:          p.GetTop_p(),
+		MinP:          p.GetMin_p(),
+		RepeatPenalty: p.GetRepeat_penalty(),
+		RepeatLastN:   p.GetRepeat_last_n(),
+		Seed:          p.GetSeed(),
+	}
+}
+
+func (o *SamplerParams) native() capi.Cab_sampler_params {
+	p := capi.NewCab_sampler_params()
+	if o != nil {
+		p.SetTemperature(o.Temperature)
+		p.SetTop_k(o.TopK)
+		p.SetTop_p(o.TopP)
+		p.SetMin_p(o.MinP)
+		p.SetRepeat_penalty(o.RepeatPenalty)
+		p.SetRepeat_last_n(o.RepeatLastN)
+		p.SetSeed(o.Seed)
+	}
+	return p
+}
