@@ -1,0 +1,297 @@
+// Times libcab's attention kernels (cuda/attention) on the current GPU and prints one JSON array
+// on stdout: causal prefill with and without fused scores, split-K paged decode with and without
+// scores, and the device-to-device copy bandwidth they are judged against. Inputs are random
+// bf16 in a pool of 16-token blocks handed out in shuffled order, as the engine stores them.
+// Medians of repeated runs; decode is timed as CUDA graph replays so that launch overhead stays
+// out, and it rotates over several input sets when one would fit in L2.
+//   usage: cab_attention_bench > attention_kernels.json
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/attention.h"
+
+namespace {
+
+namespace attention = cab::cuda::attention;
+
+void check(cudaError_t err, const char *what) {
+    if (err != cudaSuccess) {
+        std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(err));
+        std::exit(1);
+    }
+}
+
+struct Buffer {
+    void *ptr = nullptr;
+    size_t bytes = 0;
+    explicit Buffer(size_t n) : bytes(n) { check(cudaMalloc(&ptr, n), "cudaMalloc"); }
+    Buffer(const Buffer &) = delete;
+    Buffer &operator=(const Buffer &) = delete;
+    ~Buffer() { cudaFree(ptr); }
+    template <class T>
+    T *as() const {
+        return static_cast<T *>(ptr);
+    }
+};
+
+// Uniform values of standard deviation 1 from a hash of the index, as bf16.
+__global__ void fill_random(__nv_bfloat16 *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+        uint32_t h = static_cast<uint32_t>(i) * 0x9e3779b9u ^ seed ^ static_cast<uint32_t>(i >> 32);
+        h ^= h >> 16;
+        h *= 0x7feb352du;
+        h ^= h >> 15;
+        h *= 0x846ca68bu;
+        h ^= h >> 16;
+        x[i] = __float2bfloat16((h * (1.0f / 4294967296.0f) - 0.5f) * 3.4641f);
+    }
+}
+
+void randomize(const Buffer &b, uint32_t seed) {
+    fill_random<<<1024, 256>>>(b.as<__nv_bfloat16>(), b.bytes / 2, seed);
+    check(cudaGetLastError(), "fill_random");
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Streams of `lengths` tokens over one pool, blocks shuffled; zeroed score accumulators.
+struct Streams {
+    Buffer pool, tables, views, scores;
+    attention::DevicePool pool_ref;
+    Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng)
+        : pool(bytes_pool(lengths, d)),
+          tables(4 * blocks(lengths)),
+          views(lengths.size() * sizeof(attention::DeviceStream)),
+          scores(with_scores ? 4 * sizeof(float) * slots(lengths) : 4) {
+        randomize(pool, static_cast<uint32_t>(rng()));
+        std::vector<int32_t> ids(blocks(lengths));
+        std::iota(ids.begin(), ids.end(), 0);
+        std::shuffle(ids.begin(), ids.end(), rng);
+        check(cudaMemcpy(tables.ptr, ids.data(), 4 * ids.size(), cudaMemcpyHostToDevice), "tables");
+        check(cudaMemset(scores.ptr, 0, scores.bytes), "scores");
+        std::vector<attention::DeviceStream> v(lengths.size());
+        size_t block = 0, slot = 0, total = slots(lengths);
+        for (size_t i = 0; i < lengths.size(); ++i) {
+            v[i].blocks = tables.as<int32_t>() + block;
+            v[i].length = lengths[i];
+            if (with_scores) {
+                float *s = scores.as<float>() + slot;
+                v[i].scores = {s, s + total, s + 2 * total, s + 3 * total};
+            }
+            block += (lengths[i] + 15) / 16;
+            slot += lengths[i];
+        }
+        check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
+        pool_ref = {pool.ptr, 16, d};
+    }
+    const attention::DeviceStream *get() const { return views.as<attention::DeviceStream>(); }
+    static size_t blocks(const std::vector<int> &lengths) {
+        size_t n = 0;
+        for (int l : lengths) n += (l + 15) / 16;
+        return n;
+    }
+    static size_t slots(const std::vector<int> &lengths) {
+        return std::accumulate(lengths.begin(), lengths.end(), size_t{0});
+    }
+    static size_t bytes_pool(const std::vector<int> &lengths, int d) {
+        return blocks(lengths) * 2 * 16 * d * 2;
+    }
+};
+
+struct Shape {
+    const char *name;
+    int n_head, n_head_kv, d;
+};
+
+std::string record_head(const char *op, const Shape &s, bool scores) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "{\"op\": \"%s\", \"impl\": \"cab\", \"shape\": \"%s\", \"n_head\": %d, "
+                  "\"n_head_kv\": %d, \"head_dim\": %d, \"scores\": %s",
+                  op, s.name, s.n_head, s.n_head_kv, s.d, scores ? "true" : "false");
+    return buf;
+}
+
+std::string prefill_record(const Shape &s, int n, bool scores, std::mt19937 &rng) {
+    std::vector<int> lengths(s.n_head_kv, n);
+    Streams st(lengths, s.d, scores, rng);
+    Buffer q(static_cast<size_t>(n) * s.n_head * s.d * 2), out(q.bytes);
+    randomize(q, static_cast<uint32_t>(rng()));
+    attention::PrefillArgs a;
+    a.pool = st.pool_ref;
+    a.streams = st.get();
+    a.n_head_kv = s.n_head_kv;
+    a.n_head = s.n_head;
+    a.n = n;
+    a.max_length = n;
+    a.q = q.ptr;
+    a.q_stride = s.n_head * s.d;
+    a.out = out.ptr;
+    a.out_stride = a.q_stride;
+    a.scores = scores;
+    a.score_window = 32;
+    cudaEvent_t t0, t1;
+    check(cudaEventCreate(&t0), "event");
+    check(cudaEventCreate(&t1), "event");
+    for (int i = 0; i < 3; ++i) attention::prefill(a, nullptr);
+    const double flops = 4.0 * s.n_head * s.d * (static_cast<double>(n) * (n + 1) / 2);
+    const int reps = std::max(5, std::min(50, static_cast<int>(2e13 / flops)));
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+        check(cudaEventRecord(t0), "record");
+        attention::prefill(a, nullptr);
+        check(cudaEventRecord(t1), "record");
+        check(cudaEventSynchronize(t1), "sync");
+        float t = 0;
+        check(cudaEventElapsedTime(&t, t0, t1), "elapsed");
+        ms.push_back(t);
+    }
+    check(cudaGetLastError(), "prefill");
+    cudaEventDestroy(t0);
+    cudaEventDestroy(t1);
+    const double med = median(ms);
+    const size_t mem = st.pool.bytes + st.tables.bytes + st.scores.bytes + q.bytes + out.bytes;
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  ", \"n\": %d, \"ms\": %.4f, \"tflops\": %.1f, \"peak_bytes\": %zu, \"reps\": %d}",
+                  n, med, flops / med * 1e-9, mem, reps);
+    std::fprintf(stderr, "prefill %s n %d scores %d: %.3f ms\n", s.name, n, scores, med);
+    return record_head("prefill", s, scores) + buf;
+}
+
+std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng) {
+    const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * s.d * 2;
+    const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
+    std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
+    std::vector<std::unique_ptr<Streams>> sets;
+    for (int r = 0; r < rotations; ++r)
+        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng));
+    Buffer q(static_cast<size_t>(batch) * s.n_head * s.d * 2), out(q.bytes);
+    randomize(q, static_cast<uint32_t>(rng()));
+    attention::DecodeArgs a;
+    a.batch = batch;
+    a.n_head_kv = s.n_head_kv;
+    a.n_head = s.n_head;
+    a.max_length = length;
+    a.q = q.ptr;
+    a.q_stride = s.n_head * s.d;
+    a.out = out.ptr;
+    a.out_stride = a.q_stride;
+    a.scores = scores;
+    a.pool = sets[0]->pool_ref;
+    const attention::DecodePlan plan = attention::plan_decode(a);
+    Buffer ws(std::max<size_t>(plan.workspace_bytes, 256));
+    a.workspace = ws.ptr;
+    a.workspace_bytes = ws.bytes;
+    cudaStream_t stream;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+    auto run_all = [&] {
+        for (const auto &set : sets) {
+            a.pool = set->pool_ref;
+            a.streams = set->get();
+            attention::decode(a, stream);
+        }
+    };
+    run_all();  // warm-up outside capture
+    constexpr int kPerGraph = 10;
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+    for (int i = 0; i < kPerGraph; ++i) run_all();
+    check(cudaStreamEndCapture(stream, &graph), "capture end");
+    check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    check(cudaGraphLaunch(exec, stream), "graph warm-up");
+    cudaEvent_t t0, t1;
+    check(cudaEventCreate(&t0), "event");
+    check(cudaEventCreate(&t1), "event");
+    std::vector<double> us;
+    for (int i = 0; i < 15; ++i) {
+        check(cudaEventRecord(t0, stream), "record");
+        check(cudaGraphLaunch(exec, stream), "graph");
+        check(cudaEventRecord(t1, stream), "record");
+        check(cudaEventSynchronize(t1), "sync");
+        float t = 0;
+        check(cudaEventElapsedTime(&t, t0, t1), "elapsed");
+        us.push_back(1000.0 * t / (kPerGraph * rotations));
+    }
+    const double med = median(us);
+    cudaEventDestroy(t0);
+    cudaEventDestroy(t1);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  ", \"batch\": %d, \"kv_len\": %d, \"us\": %.2f, \"kv_bytes\": %zu, "
+                  "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d}",
+                  batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
+                  plan.workspace_bytes, rotations);
+    std::fprintf(stderr, "decode %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n", s.name,
+                 batch, length, scores, med, kv_bytes / med * 1e-3, plan.splits);
+    return record_head("decode", s, scores) + buf;
+}
+
+// Device-to-device copy of 1 GiB, counting bytes read and written.
+std::string copy_record() {
+    const size_t bytes = size_t{1} << 30;
+    Buffer a(bytes), b(bytes);
+    check(cudaMemset(a.ptr, 1, bytes), "memset");
+    cudaEvent_t t0, t1;
+    check(cudaEventCreate(&t0), "event");
+    check(cudaEventCreate(&t1), "event");
+    std::vector<double> ms;
+    for (int i = 0; i < 12; ++i) {
+        check(cudaEventRecord(t0), "record");
+        check(cudaMemcpyAsync(b.ptr, a.ptr, bytes, cudaMemcpyDeviceToDevice), "copy");
+        check(cudaEventRecord(t1), "record");
+        check(cudaEventSynchronize(t1), "sync");
+        float t = 0;
+        check(cudaEventElapsedTime(&t, t0, t1), "elapsed");
+        if (i >= 2) ms.push_back(t);
+    }
+    const double med = median(ms);
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "{\"op\": \"copy\", \"impl\": \"cudaMemcpy\", \"bytes\": %zu, \"ms\": %.4f, "
+                  "\"gbps\": %.0f}",
+                  bytes, med, 2.0 * bytes / med * 1e-6);
+    return buf;
+}
+
+}  // namespace
+
+int main() {
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, 0), "device");
+    std::mt19937 rng(12345);
+    std::vector<std::string> records;
+    records.push_back(copy_record());
+    const Shape prefill_shapes[] = {{"qwen2.5-7b", 28, 4, 128}, {"qwen2.5-0.5b", 14, 2, 64}};
+    for (const Shape &s : prefill_shapes)
+        for (int n : {1024, 4096, 16384, 32768})
+            for (bool scores : {false, true}) records.push_back(prefill_record(s, n, scores, rng));
+    for (const Shape &s : prefill_shapes)
+        for (int batch : {1, 16, 64})
+            for (int length : {4096, 16384, 32768})
+                for (bool scores : {false, true})
+                    records.push_back(decode_record(s, batch, length, scores, rng));
+    std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
+                prop.multiProcessorCount);
+    for (size_t i = 0; i < records.size(); ++i)
+        std::printf("  %s%s\n", records[i].c_str(), i + 1 < records.size() ? "," : "");
+    std::printf("]}\n");
+    return 0;
+}

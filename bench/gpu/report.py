@@ -1,0 +1,91 @@
+"""Merges cab_attention_bench's and attention_torch.py's JSON into one result file (device,
+commit, command, figures) and prints the comparison tables.
+
+pip requirements: none (standard library).
+usage: python3 report.py CAB_JSON TORCH_JSON OUT_JSON COMMIT COMMAND
+"""
+
+import json
+import sys
+
+
+def index(records, op, impl):
+    out = {}
+    for r in records:
+        if r["op"] == op and r["impl"] == impl:
+            key = (r["shape"], r.get("n"), r.get("batch"), r.get("kv_len"), r["scores"])
+            out[key] = r
+    return out
+
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def gib(b):
+    return None if b is None else b / 2**30
+
+
+def main():
+    cab_path, torch_path, out_path, commit, command = sys.argv[1:6]
+    cab = json.load(open(cab_path))
+    tch = json.load(open(torch_path))
+    records = cab["records"] + tch["records"]
+    copy = {r["impl"]: r["gbps"] for r in records if r["op"] == "copy"}
+    copy_gbps = max(copy.values())
+    result = {"device": cab["device"], "sm_count": cab["sm_count"], "commit": commit,
+              "command": command, "torch": tch["torch"], "copy_gbps": copy_gbps,
+              "records": records}
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=1)
+
+    ours = index(records, "prefill", "cab")
+    flash = index(records, "prefill", "torch_sdpa_flash")
+    eager = index(records, "prefill", "torch_eager_colsum")
+    print(f"\n{cab['device']}, commit {commit}, torch {tch['torch']}; "
+          f"copy bandwidth {copy_gbps} GB/s (read + write)")
+    print("\nPrefill, causal, one sequence (ms | TFLOP/s | peak GiB); ratio = throughput vs "
+          "SDPA flash")
+    print(f"{'shape':13} {'N':>6} | {'cab':>18} | {'cab + scores':>18} | "
+          f"{'SDPA flash':>18} | {'eager + colsum':>18} | {'cab/fl':>6} {'cab+s/fl':>8}")
+    for (shape, n, _, _, scores), r in ours.items():
+        if scores:
+            continue
+        s = ours.get((shape, n, None, None, True), {})
+        fl = flash.get((shape, n, None, None, False), {})
+        ea = eager.get((shape, n, None, None, True), {})
+
+        def cell(x):
+            if x.get("error"):
+                return f"{x['error']:>18}"
+            return (f"{fmt(x.get('ms'), '7.2f')} {fmt(x.get('tflops'), '5.0f')} "
+                    f"{fmt(gib(x.get('peak_bytes')), '4.1f')}")
+
+        ratio = lambda a: fmt(a.get("tflops") / fl["tflops"], ".2f") if a.get("tflops") and \
+            fl.get("tflops") else "-"
+        print(f"{shape:13} {n:>6} | {cell(r)} | {cell(s)} | {cell(fl)} | {cell(ea)} | "
+              f"{ratio(r):>6} {ratio(s):>8}")
+
+    ours = index(records, "decode", "cab")
+    sdpa = index(records, "decode", "torch_sdpa")
+    print("\nDecode, paged, one query per sequence (us | GB/s of K+V read | % of copy "
+          "bandwidth)")
+    print(f"{'shape':13} {'B':>3} {'KV':>6} | {'cab':>20} | {'cab + scores':>20} | "
+          f"{'SDPA':>20} | splits")
+    for (shape, _, batch, kv_len, scores), r in ours.items():
+        if scores:
+            continue
+        s = ours.get((shape, None, batch, kv_len, True), {})
+        t = sdpa.get((shape, None, batch, kv_len, False), {})
+
+        def cell(x):
+            g = x.get("gbps")
+            pct = None if g is None else 100.0 * g / copy_gbps
+            return f"{fmt(x.get('us'), '8.1f')} {fmt(g, '5.0f')} {fmt(pct, '4.0f')}%"
+
+        print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {cell(t)} | "
+              f"{r.get('splits')}")
+
+
+if __name__ == "__main__":
+    main()

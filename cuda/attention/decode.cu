@@ -1,0 +1,168 @@
+// Host side of decode: the split plan (heuristics.h), workspace layout, kernel and merge launch.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "attention/cascade.cuh"
+#include "attention/decode.cuh"
+#include "attention/heuristics.h"
+#include "attention/launch.h"
+
+namespace cab::cuda::attention {
+
+namespace {
+
+using attn::DecodeConfig;
+static_assert(attn::kMergeMaxSplits == kDecodeMaxSplits, "the merge holds a weight per split");
+
+constexpr size_t kAlign = 256;
+
+// Keys per decode tile: splits and the probability rows are whole tiles.
+int tile_keys(int head_dim) {
+    return head_dim == 128 ? DecodeConfig<128>::BN : DecodeConfig<64>::BN;
+}
+
+size_t align_up(size_t x) {
+    return (x + kAlign - 1) / kAlign * kAlign;
+}
+
+// Workspace regions, in order: part_o, part_lse, probs, slice_m.
+struct Layout {
+    size_t part_o = 0, part_lse = 0, probs = 0, slice_m = 0, total = 0;
+};
+
+Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
+    Layout l;
+    if (direct) return l;
+    const size_t streams = static_cast<size_t>(a.batch) * a.n_head_kv;
+    const size_t group = static_cast<size_t>(a.n_head / a.n_head_kv);
+    const size_t states = streams * splits * group;
+    l.part_lse = align_up(states * a.pool.head_dim * sizeof(float));
+    l.probs = l.part_lse + align_up(states * sizeof(float));
+    l.slice_m = l.probs;
+    if (a.scores) l.slice_m += align_up(streams * group * key_cap * sizeof(float));
+    l.total = l.slice_m;
+    if (a.scores) l.total += align_up(streams * (key_cap / 16) * group * sizeof(float));
+    return l;
+}
+
+template <class C, bool kScores>
+void launch(const attn::DecodeParams &p, int batch, int n_head_kv, cudaStream_t stream) {
+    auto kernel = attn::decode_kernel<C, kScores>;
+    static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention decode"), true);
+    (void)configured;
+    kernel<<<dim3(p.n_splits, n_head_kv, batch), C::kThreads, C::kSmemBytes, stream>>>(p);
+    check_launch("attention decode");
+    if (p.direct) return;
+    const int key_blocks = kScores ? (p.key_cap + attn::kMergeKeys - 1) / attn::kMergeKeys : 0;
+    launch_dependent(attn::merge_kernel<C::D, kScores>,
+                     dim3(p.group + key_blocks, n_head_kv, batch), dim3(attn::kMergeThreads), 0,
+                     stream, "attention decode merge", p);
+}
+
+template <class C>
+int resident_ctas() {
+    static const int n = [] {
+        int blocks = 0;
+        allow_smem(attn::decode_kernel<C, true>, C::kSmemBytes, "attention decode");
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                &blocks, attn::decode_kernel<C, true>, C::kThreads, C::kSmemBytes) != cudaSuccess)
+            check_launch("attention decode occupancy");
+        return std::max(blocks, 1);
+    }();
+    return n;
+}
+
+void check(const DecodeArgs &a) {
+    const int d = a.pool.head_dim;
+    require(d == 64 || d == 128, CAB_ERR_UNSUPPORTED,
+            "attention decode: head_dim " + std::to_string(d) + " (64 or 128 supported)");
+    require(a.batch > 0 && a.n_head_kv > 0 && a.n_head % a.n_head_kv == 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: batch " + std::to_string(a.batch) + ", n_head " +
+                std::to_string(a.n_head) + " not a multiple of n_head_kv " +
+                std::to_string(a.n_head_kv));
+    require(a.n_head / a.n_head_kv <= 16, CAB_ERR_UNSUPPORTED,
+            "attention decode: " + std::to_string(a.n_head / a.n_head_kv) +
+                " query heads per kv head (at most 16)");
+    require(a.max_length > 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: max_length " + std::to_string(a.max_length));
+    require(is_power_of_two(a.pool.block_size), CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: block_size " + std::to_string(a.pool.block_size) +
+                " is not a power of two");
+    require(a.splits >= 0 && a.splits <= kDecodeMaxSplits, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: splits " + std::to_string(a.splits) + " (at most " +
+                std::to_string(kDecodeMaxSplits) + ")");
+}
+
+}  // namespace
+
+DecodePlan plan_decode(const DecodeArgs &args) {
+    check(args);
+    const int tile = tile_keys(args.pool.head_dim);
+    int splits = args.splits;
+    if (splits == 0) {
+        int device = 0, sms = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+            check_launch("attention decode device query");
+        const int ctas = args.pool.head_dim == 128 ? resident_ctas<DecodeConfig<128>>()
+                                                   : resident_ctas<DecodeConfig<64>>();
+        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, sms * ctas);
+    }
+    const int per_split = (args.max_length + splits - 1) / splits;
+    DecodePlan plan;
+    plan.chunk = (per_split + tile - 1) / tile * tile;
+    plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
+    const int key_cap = (args.max_length + tile - 1) / tile * tile;
+    plan.workspace_bytes =
+        layout(args, plan.splits, key_cap, !args.scores && plan.splits == 1).total;
+    return plan;
+}
+
+void decode(const DecodeArgs &args, cudaStream_t stream) {
+    const DecodePlan plan = plan_decode(args);
+    require(args.streams && args.q && args.out && args.pool.data, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: null pool, streams, q or out");
+    require(args.q_stride % 8 == 0 && args.out_stride % 8 == 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: q_stride " + std::to_string(args.q_stride) + " and out_stride " +
+                std::to_string(args.out_stride) + " must be multiples of 8 (16-byte rows)");
+    require(args.workspace_bytes >= plan.workspace_bytes &&
+                (plan.workspace_bytes == 0 || args.workspace),
+            CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: workspace of " + std::to_string(args.workspace_bytes) + " bytes, " +
+                std::to_string(plan.workspace_bytes) + " needed");
+    attn::DecodeParams p{};
+    p.q = static_cast<const attn::bf16 *>(args.q);
+    p.out = static_cast<attn::bf16 *>(args.out);
+    p.q_stride = args.q_stride;
+    p.out_stride = args.out_stride;
+    p.kv = {static_cast<const attn::bf16 *>(args.pool.data), log2_exact(args.pool.block_size)};
+    p.streams = args.streams;
+    p.n_head_kv = args.n_head_kv;
+    p.group = args.n_head / args.n_head_kv;
+    p.chunk = plan.chunk;
+    p.n_splits = plan.splits;
+    p.direct = !args.scores && plan.splits == 1;
+    p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
+    const int tile = tile_keys(args.pool.head_dim);
+    p.key_cap = (args.max_length + tile - 1) / tile * tile;
+    const Layout l = layout(args, plan.splits, p.key_cap, p.direct);
+    char *ws = static_cast<char *>(args.workspace);
+    if (!p.direct) {
+        p.part_o = reinterpret_cast<float *>(ws);
+        p.part_lse = reinterpret_cast<float *>(ws + l.part_lse);
+        if (args.scores) {
+            p.probs = reinterpret_cast<float *>(ws + l.probs);
+            p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
+        }
+    }
+    if (args.pool.head_dim == 128) {
+        args.scores ? launch<DecodeConfig<128>, true>(p, args.batch, args.n_head_kv, stream)
+                    : launch<DecodeConfig<128>, false>(p, args.batch, args.n_head_kv, stream);
+    } else {
+        args.scores ? launch<DecodeConfig<64>, true>(p, args.batch, args.n_head_kv, stream)
+                    : launch<DecodeConfig<64>, false>(p, args.batch, args.n_head_kv, stream);
+    }
+}
+
+}  // namespace cab::cuda::attention

@@ -1,0 +1,183 @@
+// Split-K paged decode attention (flash-decoding). One CTA per (split, kv head, sequence): the
+// query heads of the GQA group are the rows of one m16 tile (padded with zero rows), so each
+// K/V tile of the split is read once for the whole group. Tiles of 64 keys stream from the pool
+// through a 3-stage cp.async ring; each of the 4 warps takes a quarter of a tile with its own
+// online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
+// a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
+// split and no scores, the final output.
+//
+// Scores: a key's true probability needs the log-sum-exp over all splits, known only at the
+// merge. So the kernel stores each probability relative to the running max it was computed with
+// (the same fp32 value that weights V) and that max once per 16-key slice; the merge rescales
+// by 2^(max - lse) and sums the group's heads. Exact, and about 4 * group bytes per key on top
+// of the 4 * head_dim bytes of K and V read.
+#pragma once
+
+#include "attention/warp_tile.cuh"
+
+namespace cab::cuda::attn {
+
+// 64-key tiles at both head sizes: 128-key tiles at d 64 (a 32 KB stage, as at d 128) measured
+// slower on an H200 (batch 64, 32k keys: 91% of copy bandwidth against 97%), the larger ring
+// halving the resident CTAs. Each warp takes a quarter of the tile's keys.
+template <int D_>
+struct DecodeConfig {
+    static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
+    static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
+    static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
+    static constexpr int kStageBytes = 2 * kTileBytes;
+    // Merge of the warps' states, reusing the ring: m and l [WARPS][16], o [WARPS][16][D].
+    static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
+    static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
+    static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
+};
+
+template <class C>
+__device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodeParams &p,
+                                                 const int32_t *blocks, int key0, int end,
+                                                 int tid) {
+    load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
+    load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
+                                           tid);
+}
+
+template <class C, bool kScores>
+__global__ void __launch_bounds__(C::kThreads)
+    decode_kernel(const __grid_constant__ DecodeParams p) {
+    constexpr int D = C::D, BN = C::BN, DT = C::DT, NT = C::NT, STAGES = C::STAGES;
+    constexpr int kWarpKeys = C::kWarpKeys;
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int split = blockIdx.x, head_kv = blockIdx.y, seq = blockIdx.z;
+    const int sid = seq * p.n_head_kv + head_kv;
+    const DeviceStream st = p.streams[sid];
+    const int begin = split * p.chunk;
+    if (begin >= st.length) return;  // a shorter stream of the batch: fewer splits
+    const int end = min(st.length, begin + p.chunk);
+    const int n_tiles = (end - begin + BN - 1) / BN;
+    const uint32_t sq = smem_u32(smem), ring = sq + C::kQBytes;
+
+    {  // Q rows of the group, zero rows up to 16
+        constexpr int kChunks = D / 8;
+        for (int i = tid; i < 16 * kChunks; i += C::kThreads) {
+            int row = i / kChunks, chunk = i % kChunks;
+            bool ok = row < p.group;
+            const bf16 *src =
+                ok ? p.q + seq * p.q_stride + (head_kv * p.group + row) * D + chunk * 8 : p.q;
+            cp_async_16(sq + swz<D>(row, chunk), src, ok);
+        }
+    }
+    prefetch_blocks<BN>(p.kv, st.blocks, begin + (STAGES - 1) * BN, end, tid);
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < n_tiles)
+            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, begin + s * BN, end, tid);
+        cp_async_commit();  // empty groups keep the count uniform
+    }
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) ldsm_a<D>(qf[kk], sq, 0, kk, lane);
+
+    float o[1][DT][4], m[1][2], l[1][2], ref[1][2];
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) o[0][dt][c] = 0.0f;
+    m[0][0] = m[0][1] = -CUDART_INF_F;
+    l[0][0] = l[0][1] = 0.0f;
+    const int row_a = lane >> 2, row_b = row_a + 8;  // this thread's two rows (heads)
+    const int limit[1][2] = {{end - 1, end - 1}};
+
+    for (int t = 0; t < n_tiles; ++t) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // tile t landed; every warp is done with tile t - 1's stage
+        const int next = t + STAGES - 1;
+        if (next < n_tiles)
+            load_decode_tile<C>(ring + (next % STAGES) * C::kStageBytes, p, st.blocks,
+                                begin + next * BN, end, tid);
+        cp_async_commit();
+        prefetch_blocks<BN>(p.kv, st.blocks, begin + (next + 1) * BN, end, tid);
+        const uint32_t sk = ring + (t % STAGES) * C::kStageBytes, sv = sk + C::kTileBytes;
+        const int key0 = begin + t * BN + warp * kWarpKeys;  // this warp's keys
+        float s[1][NT][4];
+        warp_qk_regs<D, NT>(s, qf, sk, warp * kWarpKeys, lane);
+        if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
+        online_softmax<1, NT, DT>(s, m, l, o, ref, p.scale_log2);
+        if constexpr (kScores) {
+            if (key0 < end) {
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                    for (int h = 0; h < 2; ++h) {
+                        const int row = h ? row_b : row_a, key = key0 + frag_key(nt, 0, lane);
+                        if (row >= p.group || key >= end) continue;
+                        float *dst =
+                            p.probs + (static_cast<int64_t>(sid) * p.group + row) * p.key_cap + key;
+                        if (key + 1 < end) {  // two adjacent keys: one 8-byte store
+                            *reinterpret_cast<float2 *>(dst) =
+                                make_float2(s[0][nt][2 * h], s[0][nt][2 * h + 1]);
+                        } else {
+                            *dst = s[0][nt][2 * h];
+                        }
+                    }
+                if ((lane & 3) == 0) {  // the reference max of each 16-key slice of the warp
+#pragma unroll
+                    for (int i = 0; i < kWarpKeys / 16; ++i) {
+                        if (key0 + 16 * i >= end) break;
+                        float *slice = p.slice_m + (static_cast<int64_t>(sid) * (p.key_cap / 16) +
+                                                    key0 / 16 + i) *
+                                                       p.group;
+                        if (row_a < p.group) slice[row_a] = ref[0][0];
+                        if (row_b < p.group) slice[row_b] = ref[0][1];
+                    }
+                }
+            }
+        }
+        warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // the ring is free: merge the warps' states through it
+
+    float *cm = reinterpret_cast<float *>(smem + C::kQBytes);
+    float *cl = cm + C::WARPS * 16, *co = cl + C::WARPS * 16;
+    const float la = quad_sum(l[0][0]), lb = quad_sum(l[0][1]);
+    if ((lane & 3) == 0) {
+        cm[warp * 16 + row_a] = m[0][0];
+        cm[warp * 16 + row_b] = m[0][1];
+        cl[warp * 16 + row_a] = la;
+        cl[warp * 16 + row_b] = lb;
+    }
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c)
+            co[(warp * 16 + (c < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane & 3) + (c & 1)] =
+                o[0][dt][c];
+    __syncthreads();
+    const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
+    for (int i = tid; i < p.group * D; i += C::kThreads) {
+        const int row = i / D, col = i % D;
+        float mx = -CUDART_INF_F;
+#pragma unroll
+        for (int w = 0; w < C::WARPS; ++w) mx = fmaxf(mx, cm[w * 16 + row]);
+        float sum = 0.0f, acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < C::WARPS; ++w) {
+            float f = ex2(cm[w * 16 + row] - mx);  // 0 for a warp that saw no key
+            sum += cl[w * 16 + row] * f;
+            acc += co[(w * 16 + row) * D + col] * f;
+        }
+        if (p.direct) {
+            p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
+                __float2bfloat16_rn(acc / sum);
+        } else {
+            p.part_o[(part * p.group + row) * D + col] = acc / sum;
+            if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
+        }
+    }
+    allow_dependents();  // the merge may start launching
+}
+
+}  // namespace cab::cuda::attn

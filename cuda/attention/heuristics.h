@@ -1,0 +1,35 @@
+// Tuning decisions of the attention kernels, kept out of the kernels (as FlashAttention's
+// hopper/heuristics.h): how decode splits its keys.
+#pragma once
+
+#include <algorithm>
+
+namespace cab::cuda::attention {
+
+// A split shorter than this costs more in its fixed part (Q load, pipeline fill, partial state
+// write and merge) than its keys take to stream. Two 64-key tiles, both in flight from the
+// CTA's start, so that batch 1 can still spread over every SM.
+constexpr int kDecodeMinSplitKeys = 128;
+constexpr int kDecodeMaxSplits = 128;
+
+// Splits of the longest stream for `units` = batch * n_head_kv decode CTAs when `slots` CTAs
+// (SM count * CTAs resident per SM) run at once. Each split streams its keys once, so decode is
+// bandwidth bound as long as every SM holds resident CTAs: too few splits leave SMs idle (batch
+// 1, 4 kv heads: 4 CTAs on 132 SMs), too many add merge work. The wave efficiency of s splits
+// is units * s / (ceil(units * s / slots) * slots); this takes the smallest s within 85% of the
+// best (FlashAttention's num_splits_heuristic rule), capped so splits keep kDecodeMinSplitKeys.
+inline int decode_num_splits(int units, int max_length, int slots) {
+    const int cap = std::max(1, std::min(kDecodeMaxSplits, max_length / kDecodeMinSplitKeys));
+    auto efficiency = [&](int s) {
+        long ctas = static_cast<long>(units) * s;
+        long waves = (ctas + slots - 1) / slots;
+        return static_cast<double>(ctas) / static_cast<double>(waves * slots);
+    };
+    double best = 0.0;
+    for (int s = 1; s <= cap; ++s) best = std::max(best, efficiency(s));
+    for (int s = 1; s <= cap; ++s)
+        if (efficiency(s) >= 0.85 * best) return s;
+    return 1;
+}
+
+}  // namespace cab::cuda::attention

@@ -1,0 +1,59 @@
+// Host-side helpers shared by the attention launchers.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+#include <utility>
+
+#include "util/error.h"
+
+namespace cab::cuda::attention {
+
+// Throws cab::Error(DEVICE) naming the kernel when its launch failed.
+inline void check_launch(const char *kernel) {
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+        fail(CAB_ERR_DEVICE, std::string(kernel) + " launch failed: " + cudaGetErrorString(err));
+}
+
+// Raises a kernel's dynamic shared memory limit past the default 48 KB, once per kernel.
+template <class Kernel>
+void allow_smem(Kernel kernel, int bytes, const char *name) {
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
+        cudaSuccess)
+        check_launch(name);
+}
+
+// Launches kernel(args...) with programmatic stream serialization: it may start while the
+// previous kernel in the stream finishes, and must call grid_dependency_wait (mma.cuh) before
+// it reads what that kernel wrote.
+template <class... Params, class... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, int smem,
+                      cudaStream_t stream, const char *name, Args &&...args) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = static_cast<size_t>(smem);
+    config.stream = stream;
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    if (cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...) != cudaSuccess)
+        check_launch(name);
+    check_launch(name);
+}
+
+inline bool is_power_of_two(int x) {
+    return x > 0 && (x & (x - 1)) == 0;
+}
+
+inline int log2_exact(int x) {
+    int s = 0;
+    while ((1 << s) < x) ++s;
+    return s;
+}
+
+}  // namespace cab::cuda::attention

@@ -1,0 +1,78 @@
+// Shared-memory tiles and the paged KV pool. Tiles are [rows][D] bf16 with 16-byte chunks XOR-
+// swizzled by row (chunk c of row r at c ^ (r % 8)), so the 8 row addresses of an ldmatrix hit 8
+// different bank groups. K/V rows come straight from the paged pool: a tile's rows may span any
+// number of blocks of any block size, so the engine's block tables need no copy.
+#pragma once
+
+#include "attention/mma.cuh"
+#include "attention/params.cuh"
+
+namespace cab::cuda::attn {
+
+template <int D>
+__device__ __forceinline__ uint32_t swz(int row, int chunk) {
+    return static_cast<uint32_t>(row * D * 2 + ((chunk ^ (row & 7)) << 4));
+}
+
+// A fragment of rows row0..row0+15, k-step kk (columns 16kk..16kk+15) of a row-major tile (Q).
+template <int D>
+__device__ __forceinline__ void ldsm_a(uint32_t (&a)[4], uint32_t tile, int row0, int kk,
+                                       int lane) {
+    int row = row0 + (lane & 7) + ((lane >> 3) & 1) * 8;
+    ldmatrix_x4(a, tile + swz<D>(row, kk * 2 + (lane >> 4)));
+}
+
+// B fragments of K^T for keys key0..key0+15 at k-step kk: b[0..1] for keys key0..+7 and b[2..3]
+// for key0+8..+15.
+template <int D>
+__device__ __forceinline__ void ldsm_k(uint32_t (&b)[4], uint32_t tile, int key0, int kk,
+                                       int lane) {
+    int key = key0 + (lane & 7) + (lane >> 4) * 8;
+    ldmatrix_x4(b, tile + swz<D>(key, kk * 2 + ((lane >> 3) & 1)));
+}
+
+// B fragments of V for keys key0..key0+15 (the k dimension) and columns 16dp..16dp+15: b[0..1]
+// for columns 16dp..+7 and b[2..3] for 16dp+8..+15.
+template <int D>
+__device__ __forceinline__ void ldsm_v(uint32_t (&b)[4], uint32_t tile, int key0, int dp,
+                                       int lane) {
+    int key = key0 + (lane & 7) + ((lane >> 3) & 1) * 8;
+    ldmatrix_x4_trans(b, tile + swz<D>(key, dp * 2 + (lane >> 4)));
+}
+
+// Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile;
+// rows at or past `end` become zeros, so masked keys never meet uninitialised (NaN) values.
+template <int D, int ROWS, int THREADS>
+__device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
+                                             const int32_t *blocks, int key0, int end, bool value,
+                                             int tid) {
+    constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
+    static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
+    const int chunk = tid % kChunks;
+    const int in_block = (1 << kv.block_shift) - 1;
+#pragma unroll
+    for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
+        int row = tid / kChunks + pass * kRowsPerPass;
+        int key = key0 + row;
+        bool ok = key < end;
+        const bf16 *src = kv.pool;
+        if (ok) {
+            int64_t block = blocks[key >> kv.block_shift];
+            int64_t pool_row = ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & in_block);
+            src += pool_row * D + chunk * 8;
+        }
+        cp_async_16(tile + swz<D>(row, chunk), src, ok);
+    }
+}
+
+// Pulls the block-table entries of keys [key0, key0 + ROWS) into L1 one step ahead of
+// load_kv_tile: its address lookups are then L1 hits instead of stalling the issuing warps.
+template <int ROWS>
+__device__ __forceinline__ void prefetch_blocks(const PagedKv &kv, const int32_t *blocks, int key0,
+                                                int end, int tid) {
+    if (key0 < 0 || key0 >= end) return;
+    if (tid == 0) prefetch_l1(blocks + (key0 >> kv.block_shift));
+    if (tid == 32) prefetch_l1(blocks + ((min(key0 + ROWS, end) - 1) >> kv.block_shift));
+}
+
+}  // namespace cab::cuda::attn

@@ -1,0 +1,105 @@
+// Host side of the prefill kernel: argument checks, tile configuration per head size, launch.
+#include <cmath>
+#include <string>
+
+#include "attention/launch.h"
+#include "attention/prefill.cuh"
+
+namespace cab::cuda::attn {
+
+__global__ void prefill_scores_prepare(const DeviceStream *streams, int n, int window) {
+    allow_dependents();  // the prefill kernel may start its flash pass now
+    const DeviceStream st = streams[blockIdx.y];
+    const int first = st.length - n;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < st.length;
+         j += gridDim.x * blockDim.x) {
+        st.scores.observers[j] += static_cast<float>(n - max(0, j - first));
+        st.scores.last[j] = 0.0f;
+        if (window > 0) st.scores.window[j] = 0.0f;
+    }
+}
+
+namespace {
+
+// 4 warps of 32 rows each (2 m16 slices), as FlashAttention-2 on sm80/sm90: enough rows per warp
+// that a K/V fragment read from shared memory feeds two mma, with S, P and O in registers.
+using Prefill128 = PrefillConfig<128, 128, 64, 4>;
+using Prefill64 = PrefillConfig<64, 128, 128, 4>;
+
+// With scores the kernel follows the preparation kernel as a programmatic dependent launch:
+// its flash pass overlaps the preparation, and it waits for it only before the score pass.
+template <class C, bool kScores>
+void launch(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
+    auto kernel = prefill_kernel<C, kScores>;
+    constexpr int smem = C::smem_bytes(kScores);
+    static const bool configured = (attention::allow_smem(kernel, smem, "attention prefill"), true);
+    (void)configured;
+    dim3 grid((p.n_rows + C::BM - 1) / C::BM, n_head_kv);
+    if (kScores) {
+        attention::launch_dependent(kernel, grid, dim3(C::kThreads), smem, stream,
+                                    "attention prefill", p);
+    } else {
+        kernel<<<grid, C::kThreads, smem, stream>>>(p);
+        attention::check_launch("attention prefill");
+    }
+}
+
+template <class C>
+void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, cudaStream_t stream) {
+    if (args.scores) {
+        dim3 grid((args.max_length + 255) / 256, args.n_head_kv);
+        prefill_scores_prepare<<<grid, 256, 0, stream>>>(args.streams, args.n, args.score_window);
+        attention::check_launch("attention prefill score preparation");
+        launch<C, true>(p, args.n_head_kv, stream);
+    } else {
+        launch<C, false>(p, args.n_head_kv, stream);
+    }
+}
+
+}  // namespace
+}  // namespace cab::cuda::attn
+
+namespace cab::cuda::attention {
+
+void prefill(const PrefillArgs &args, cudaStream_t stream) {
+    const int d = args.pool.head_dim;
+    require(d == 64 || d == 128, CAB_ERR_UNSUPPORTED,
+            "attention prefill: head_dim " + std::to_string(d) + " (64 or 128 supported)");
+    require(args.n_head_kv > 0 && args.n_head > 0 && args.n_head % args.n_head_kv == 0,
+            CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: n_head " + std::to_string(args.n_head) +
+                " is not a multiple of n_head_kv " + std::to_string(args.n_head_kv));
+    require(args.n > 0 && args.max_length >= args.n, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: n " + std::to_string(args.n) + " must be in [1, max_length " +
+                std::to_string(args.max_length) + "]");
+    require(is_power_of_two(args.pool.block_size), CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: block_size " + std::to_string(args.pool.block_size) +
+                " is not a power of two");
+    require(args.pool.data && args.streams && args.q && args.out, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: null pool, streams, q or out");
+    require(args.q_stride % 8 == 0 && args.out_stride % 8 == 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: q_stride " + std::to_string(args.q_stride) + " and out_stride " +
+                std::to_string(args.out_stride) + " must be multiples of 8 (16-byte rows)");
+    require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: negative score_window");
+
+    attn::PrefillParams p{};
+    p.q = static_cast<const attn::bf16 *>(args.q);
+    p.out = static_cast<attn::bf16 *>(args.out);
+    p.q_stride = args.q_stride;
+    p.out_stride = args.out_stride;
+    p.kv = {static_cast<const attn::bf16 *>(args.pool.data), log2_exact(args.pool.block_size)};
+    p.streams = args.streams;
+    p.n = args.n;
+    p.group = args.n_head / args.n_head_kv;
+    p.n_rows = args.n * p.group;
+    p.window = args.scores ? args.score_window : 0;
+    p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(d)));
+    if (d == 128) {
+        attn::dispatch<attn::Prefill128>(p, args, stream);
+    } else {
+        attn::dispatch<attn::Prefill64>(p, args, stream);
+    }
+}
+
+}  // namespace cab::cuda::attention
