@@ -46,6 +46,12 @@ func NewContext(model *Model, params *ContextParams) (*Context, error) {
 	}
 	p := params.native()
 	defer capi.DeleteCab_ctx_params(p)
+	if params != nil && params.AutoEvict != nil {
+		// cab_ctx_create copies the eviction options, policy name included.
+		e, release := params.AutoEvict.native()
+		defer release()
+		p.SetAuto_evict(e)
+	}
 	var ptr uintptr
 	if err := call(func() capi.Enum_SS_cab_status { return capi.Cab_ctx_create(mptr, p, &ptr) }); err != nil {
 		model.h.release()

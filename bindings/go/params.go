@@ -55,6 +55,12 @@ type ContextParams struct {
 	KVBlockSize      int32  // tokens per KV block; default 16
 	KVType           KVType // default KVTypeAuto
 	PrefillChunk     int32  // most tokens per prefill forward pass; default 512
+	// AutoEvict turns automatic eviction on (nil, the default: off). NewContext copies it: a
+	// sequence more than AutoEvictSlack tokens (per stream, on average) over the budget is
+	// evicted to it before its next step; prompts are prefilled in chunks within budget + slack.
+	AutoEvict      *EvictParams
+	AutoEvictSlack int32 // tokens past the budget before automatic eviction fires; default 64
+	ScoreWindow    int32 // the last queries of each prefill chunk that make the window score; 32
 }
 
 // DefaultContextParams gives the library's defaults.
@@ -69,6 +75,8 @@ func DefaultContextParams() ContextParams {
 		KVBlockSize:      p.GetKv_block_size(),
 		KVType:           KVType(p.GetKv_type()),
 		PrefillChunk:     p.GetPrefill_chunk(),
+		AutoEvictSlack:   p.GetAuto_evict_slack(),
+		ScoreWindow:      p.GetScore_window(),
 	}
 }
 
@@ -82,6 +90,8 @@ func (o *ContextParams) native() capi.Cab_ctx_params {
 		p.SetKv_block_size(o.KVBlockSize)
 		p.SetKv_type(capi.Enum_SS_cab_kv_type(o.KVType))
 		p.SetPrefill_chunk(o.PrefillChunk)
+		p.SetAuto_evict_slack(o.AutoEvictSlack)
+		p.SetScore_window(o.ScoreWindow)
 	}
 	return p
 }

@@ -16,6 +16,7 @@
  *   options structs      cab_*_params, cab_model_info, cab_kv_stats, cab_evict_report: SWIG
  *                        proxies whose constructor fills the defaults (params) or struct_size
  *                        (outputs); a new struct adds one CAB_*_STRUCT line below
+ *   policy name          cab_evict_params::policy: borrowed address, see below
  * Where one C type is used both ways, the parameter name decides: a scalar output of an integer
  * type (int64_t *length_out, cab_token *token_out) and a text buffer (char *buf) are matched by
  * name, so a new out-parameter of such a type adds its name to the language files.
@@ -68,6 +69,19 @@ CAB_PARAMS_STRUCT(cab_model_params, cab_model_default_params)
 CAB_PARAMS_STRUCT(cab_ctx_params, cab_ctx_default_params)
 CAB_PARAMS_STRUCT(cab_sampler_params, cab_sampler_default_params)
 CAB_PARAMS_STRUCT(cab_evict_params, cab_evict_default_params)
+/*
+ * The eviction policy name. A plain `const char *policy` member would get a setter that
+ * strdup()s the string and never frees it (SWIG warning 451). Instead the proxy exposes the name
+ * read-only (policy_name) and takes a borrowed address (set_policy_address): the idiomatic layer
+ * owns a UTF-8 copy (C#: unmanaged memory, Go: C.CString), sets its address right before the call
+ * that reads the struct, and frees it right after. libcab borrows the name for cab_evict and
+ * copies it in cab_ctx_create (auto_evict), so nothing outlives the call.
+ */
+%ignore cab_evict_params::policy;
+%extend cab_evict_params {
+    const char *policy_name() { return $self->policy; }
+    void set_policy_address(uint64_t address) { $self->policy = (const char *)(uintptr_t)address; }
+}
 CAB_OUTPUT_STRUCT(cab_model_info)
 CAB_OUTPUT_STRUCT(cab_kv_stats)
 CAB_OUTPUT_STRUCT(cab_evict_report)

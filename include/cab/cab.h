@@ -42,7 +42,7 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 
 #define CAB_VERSION_MAJOR 0
-#define CAB_VERSION_MINOR 1
+#define CAB_VERSION_MINOR 2
 #define CAB_VERSION_PATCH 0
 /** The version this header describes, as MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define CAB_VERSION_NUMBER \
@@ -50,7 +50,7 @@ extern "C" {
 
 /** The version of the loaded library, same encoding as CAB_VERSION_NUMBER. */
 CAB_API int32_t cab_version(void);
-/** The version of the loaded library as a static string, e.g. "0.1.0". */
+/** The version of the loaded library as a static string, e.g. "0.2.0". */
 CAB_API const char *cab_version_string(void);
 
 /* ---------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
  * template when it has one), decodes greedily and prints the tokens per second of both phases
  * and what the KV cache holds.
  *
- *   cab_generate MODEL.gguf "PROMPT" [MAX_TOKENS]
+ *   cab_generate MODEL.gguf "PROMPT" [MAX_TOKENS] [--policy NAME] [--budget TOKENS]
  *
- * The next release adds KV eviction: an eviction policy and budget will be set here, in
- * cab_ctx_params (see the marked place in make_context).
+ * With --budget, the context evicts automatically: once a sequence's streams hold more than the
+ * budget plus the default slack (64 tokens), the policy (default "cab") shrinks them back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +52,20 @@ static cab_token *tokenize(const cab_model *model, const char *text, uint32_t fl
     return tokens;
 }
 
-static cab_ctx *make_context(const cab_model *model, int64_t capacity) {
+/* budget 0: no eviction. The library copies the eviction options at create. */
+static cab_ctx *make_context(const cab_model *model, int64_t capacity, const char *policy,
+                             int budget) {
     cab_ctx_params params;
     check(cab_ctx_default_params(&params), "cab_ctx_default_params");
     params.kv_capacity_tokens = capacity;
-    /* Eviction hook: the next release sets params' eviction policy and budget here. */
+    cab_evict_params evict;
+    check(cab_evict_default_params(&evict), "cab_evict_default_params");
+    if (budget > 0) {
+        evict.policy = policy;
+        evict.budget_unit = CAB_BUDGET_TOKENS;
+        evict.budget_tokens = budget;
+        params.auto_evict = &evict;
+    }
     cab_ctx *ctx = NULL;
     check(cab_ctx_create(model, &params, &ctx), "cab_ctx_create");
     return ctx;
@@ -71,24 +80,40 @@ static void print_piece(const cab_model *model, cab_token token) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: %s MODEL.gguf \"PROMPT\" [MAX_TOKENS]\n", argv[0]);
+    const char *positional[3] = {NULL, NULL, NULL};
+    int n_positional = 0;
+    const char *policy = "cab";
+    int budget = 0;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc)
+            policy = argv[++i];
+        else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc)
+            budget = atoi(argv[++i]);
+        else if (n_positional < 3)
+            positional[n_positional++] = argv[i];
+        else
+            n_positional = 4;
+    }
+    if (n_positional < 2 || n_positional > 3) {
+        fprintf(stderr,
+                "usage: %s MODEL.gguf \"PROMPT\" [MAX_TOKENS] [--policy NAME] [--budget TOKENS]\n",
+                argv[0]);
         return 2;
     }
-    const int max_tokens = argc == 4 ? atoi(argv[3]) : 64;
+    const int max_tokens = n_positional == 3 ? atoi(positional[2]) : 64;
 
     cab_model *model = NULL;
-    check(cab_model_load(argv[1], NULL, &model), "cab_model_load");
+    check(cab_model_load(positional[0], NULL, &model), "cab_model_load");
     cab_model_info info;
     info.struct_size = sizeof info;
     check(cab_model_info_get(model, &info), "cab_model_info_get");
 
-    char *text = prompt_text(model, argv[2], info.chat_template);
+    char *text = prompt_text(model, positional[1], info.chat_template);
     uint32_t flags = CAB_TOKENIZE_ADD_BOS | CAB_TOKENIZE_PARSE_SPECIAL;
     size_t n_prompt = 0;
     cab_token *prompt = tokenize(model, text, flags, &n_prompt);
-    /* Room for the prompt and every generated token. */
-    cab_ctx *ctx = make_context(model, (int64_t)n_prompt + max_tokens + 1);
+    /* Room for the prompt and every generated token (more than eviction needs). */
+    cab_ctx *ctx = make_context(model, (int64_t)n_prompt + max_tokens + 1, policy, budget);
 
     double start = now_seconds();
     check(cab_prefill(ctx, 0, prompt, n_prompt), "cab_prefill");
@@ -115,11 +140,12 @@ int main(int argc, char **argv) {
     printf("generated: %d tokens, %.1f tokens/s\n", generated,
            decode_s > 0 ? generated / decode_s : 0.0);
     printf(
-        "kv cache:  %lld positions, %lld tokens cached over %d layers x %d kv heads, "
-        "%lld tokens evicted, %lld / %lld blocks, %.2f / %.2f MiB\n",
+        "kv cache:  %lld positions, %lld tokens cached over %d layers x %d kv heads "
+        "(streams hold %d..%d), %lld tokens evicted, %lld / %lld blocks, %.2f / %.2f MiB\n",
         (long long)stats.seq_length, (long long)stats.tokens_cached, stats.n_layer, stats.n_head_kv,
-        (long long)stats.tokens_evicted, (long long)stats.blocks_used,
-        (long long)stats.blocks_total, stats.bytes_used / 1048576.0, stats.bytes_total / 1048576.0);
+        stats.stream_min, stats.stream_max, (long long)stats.tokens_evicted,
+        (long long)stats.blocks_used, (long long)stats.blocks_total, stats.bytes_used / 1048576.0,
+        stats.bytes_total / 1048576.0);
 
     cab_ctx_destroy(ctx);
     free(prompt);

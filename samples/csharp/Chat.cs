@@ -2,9 +2,12 @@
 // model's reply. "/reset" starts over, "/exit" or the end of input quits.
 //
 //   mono cab_chat.exe MODEL.gguf [--system TEXT] [--max-tokens N] [--ctx TOKENS]
+//                     [--policy NAME] [--budget TOKENS]
 //
 // Each turn formats the whole conversation with the model's chat template and prefills only the
-// text the KV cache does not hold yet.
+// text the KV cache does not hold yet. The context evicts automatically: once a stream holds more
+// than --budget tokens (default 256; 0 turns eviction off) plus 16, the policy (default
+// "cab") shrinks it back to the budget, so a long conversation goes on in a fixed KV budget.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -14,20 +17,24 @@ using Cab;
 internal sealed class Conversation : IDisposable
 {
     private const int Seq = 0;
+    private const int EvictSlack = 16; // tokens past the budget before an eviction
     private readonly Model model;
     private readonly Context context;
     private readonly string system;
     private readonly List<ChatMessage> turns = new List<ChatMessage>();
     private string cached = ""; // the formatted text whose tokens the sequence holds
 
-    public Conversation(Model model, long contextTokens, string system)
+    public Conversation(Model model, long contextTokens, string system, string policy, int budget)
     {
         this.model = model;
         this.system = system;
-        // Eviction hook: the next release sets an automatic eviction policy and budget here
-        // (ContextParams), so that a long conversation stays within the KV budget instead of
-        // filling the cache and starting over (see OnCacheFull).
-        context = new Context(model, new ContextParams { KvCapacityTokens = contextTokens });
+        var parameters = new ContextParams { KvCapacityTokens = contextTokens };
+        if (budget > 0)
+        {
+            parameters.AutoEvict = new EvictParams(policy, budget);
+            parameters.AutoEvictSlack = EvictSlack;
+        }
+        context = new Context(model, parameters);
         Reset();
     }
 
@@ -75,17 +82,19 @@ internal sealed class Conversation : IDisposable
         string replyText = model.Detokenize(reply.ToArray());
         cached = formatted + replyText;
         turns.Add(new ChatMessage("assistant", replyText));
+        KvStats kv = context.KvStats(Seq);
         Console.Error.WriteLine("[prefill {0} tokens, {1:F1} tokens/s; reply {2} tokens, " +
-                                "{3:F1} tokens/s; kv {4}]", tokens.Length,
+                                "{3:F1} tokens/s; kv {4}; {5} positions, streams hold up to {6}, " +
+                                "{7} evicted]", tokens.Length,
                                 tokens.Length / Math.Max(prefillSeconds, 1e-9), reply.Count,
-                                reply.Count / Math.Max(decodeSeconds, 1e-9),
-                                context.KvStats(Seq));
+                                reply.Count / Math.Max(decodeSeconds, 1e-9), kv,
+                                kv.SequenceLength, kv.StreamMax, kv.TokensEvicted);
     }
 
     /// <summary>
-    /// The KV cache is full. Until automatic eviction arrives (next release), the conversation
-    /// starts over and the message is asked again; a message that does not fit alone ends the
-    /// program with KvFull (raise --ctx).
+    /// The KV cache is full: without eviction (--budget 0), or with a budget plus slack larger
+    /// than --ctx. The conversation starts over and the message is asked again; a message that
+    /// does not fit alone ends the program with KvFull (raise --ctx or lower --budget).
     /// </summary>
     public void OnCacheFull()
     {
@@ -106,12 +115,15 @@ internal static class Program
         if (args.Length < 1 || args.Length % 2 == 0)
         {
             Console.Error.WriteLine(
-                "usage: mono cab_chat.exe MODEL.gguf [--system TEXT] [--max-tokens N] [--ctx TOKENS]");
+                "usage: mono cab_chat.exe MODEL.gguf [--system TEXT] [--max-tokens N] [--ctx TOKENS] " +
+                "[--policy NAME] [--budget TOKENS]");
             return 2;
         }
         string system = "";
         int maxTokens = 256;
         long contextTokens = 4096;
+        string policy = "cab";
+        int budget = 256;
         for (int i = 1; i < args.Length; i += 2)
         {
             switch (args[i])
@@ -119,6 +131,8 @@ internal static class Program
                 case "--system": system = args[i + 1]; break;
                 case "--max-tokens": maxTokens = int.Parse(args[i + 1]); break;
                 case "--ctx": contextTokens = long.Parse(args[i + 1]); break;
+                case "--policy": policy = args[i + 1]; break;
+                case "--budget": budget = int.Parse(args[i + 1]); break;
                 default:
                     Console.Error.WriteLine("unknown option " + args[i]);
                     return 2;
@@ -128,7 +142,7 @@ internal static class Program
         try
         {
             using (var model = Model.Load(args[0]))
-            using (var conversation = new Conversation(model, contextTokens, system))
+            using (var conversation = new Conversation(model, contextTokens, system, policy, budget))
             {
                 string line;
                 while ((line = Console.In.ReadLine()) != null)

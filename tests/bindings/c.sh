@@ -15,6 +15,9 @@ check "cab_generate on SmolLM2 (chat template)" "$dir/cab_generate" "$smollm" \
   "What is the capital of France?" 24
 expect "SmolLM2: answers" "Paris"
 expect "SmolLM2: KV stats" "kv cache: +[0-9]+ positions, [0-9]+ tokens cached over 30 layers x 3 kv heads"
+check "cab_generate on stories260K, auto eviction" "$dir/cab_generate" "$stories" "Once upon a time" \
+  200 --policy window --budget 32
+expect "auto eviction: streams within budget + slack" "streams hold [0-9]+\.\.([3-8][0-9]|9[0-6])\), [1-9][0-9]* tokens evicted"
 check "a bad model path fails with the path" bash -c \
   "! '$dir/cab_generate' /nonexistent/model.gguf hi 2>&1"
 expect "the error names the path" "/nonexistent/model.gguf"

@@ -28,6 +28,8 @@ check "cab-docqa: an essay and a question on SmolLM2" "$CARGO_TARGET_DIR/release
   "$smollm" "$essays/foundervisa.txt" "How many startup founders a year does the essay propose to let in?" \
   --max-tokens 32
 expect "docqa: the document fills the cache" "^document: +[0-9]{3} positions"
+expect "docqa: snapkv evicts the prompt to 256 tokens per stream" \
+  "^evicted: +[0-9]{3} positions, 23040 tokens cached .*streams hold 256\.\.256"
 expect "docqa: an answer" "^answer: +[^ ]"
 expect "docqa: KV stats after the answer" "^kv cache: +[0-9]+ positions, [0-9]+ tokens cached over 30 layers x 3 kv heads"
 summary

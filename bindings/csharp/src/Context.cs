@@ -23,8 +23,14 @@ namespace Cab
             IntPtr ptr;
             using (var m = model.Handle.Use())
             {
-                using (var p = (parameters ?? new ContextParams()).ToNative())
+                parameters = parameters ?? new ContextParams();
+                using (var p = parameters.ToNative())
+                using (var evict = parameters.AutoEvict != null ? parameters.AutoEvict.ToNative() : null)
+                {
+                    // cab_ctx_create copies the eviction options, policy name included.
+                    if (evict != null) p.auto_evict = evict.Params;
                     Errors.Check(CabNative.cab_ctx_create(m.Ptr, p, out ptr));
+                }
                 handle = new ContextHandle(ptr, model.Handle);
             }
             Model = model;
@@ -136,6 +142,68 @@ namespace Cab
                     (int[] buf, ulong cap, out ulong n) =>
                         CabNative.cab_kv_lengths(ctx, seq, buf, cap, out n),
                     Model.Info.Layers * Model.Info.KvHeads);
+            }
+        }
+
+        /// <summary>
+        /// Shrinks the KV cache of a sequence to the budget with a policy; the sequence goes on
+        /// from where it was. Throws CabException InvalidArgument naming a bad field (an unknown
+        /// policy, say).
+        /// </summary>
+        public EvictReport Evict(int seq, EvictParams parameters)
+        {
+            if (parameters == null) throw new ArgumentNullException("parameters");
+            using (var h = handle.Use())
+            using (var p = parameters.ToNative())
+            using (var report = new cab_evict_report())
+            {
+                Errors.Check(CabNative.cab_evict(h.Ptr, seq, p.Params, report));
+                return new EvictReport(report);
+            }
+        }
+
+        /// <summary>
+        /// The original positions of the tokens cached in one (layer, kv head) stream, in cache
+        /// order; eviction removes entries and never renumbers them.
+        /// </summary>
+        public int[] KvPositions(int seq, int layer, int head)
+        {
+            int guess = (int)SequenceLength(seq);
+            using (var h = handle.Use())
+            {
+                IntPtr ctx = h.Ptr;
+                return Buffers.Fill<int>(
+                    (int[] buf, ulong cap, out ulong n) =>
+                        CabNative.cab_kv_positions(ctx, seq, layer, head, buf, cap, out n),
+                    guess);
+            }
+        }
+
+        /// <summary>The attention scores of one stream's cached tokens, in KvPositions order.</summary>
+        public KvScores KvScores(int seq, int layer, int head)
+        {
+            int cap = (int)SequenceLength(seq);
+            using (var h = handle.Use())
+            {
+                while (true)
+                {
+                    var score = new float[cap];
+                    var observers = new float[cap];
+                    var window = new float[cap];
+                    ulong n;
+                    var status = CabNative.cab_kv_scores(h.Ptr, seq, layer, head, score, observers,
+                                                         window, (ulong)cap, out n);
+                    if (status == cab_status.CAB_ERR_BUFFER_TOO_SMALL && (int)n > cap)
+                    {
+                        cap = (int)n;
+                        continue;
+                    }
+                    Errors.Check(status);
+                    Array.Resize(ref score, (int)n);
+                    Array.Resize(ref observers, (int)n);
+                    Array.Resize(ref window, (int)n);
+                    return new KvScores(score, observers, window);
+                }
             }
         }
 

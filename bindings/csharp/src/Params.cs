@@ -44,6 +44,8 @@ namespace Cab
                 KvBlockSize = p.kv_block_size;
                 KvType = (KvType)(int)p.kv_type;
                 PrefillChunk = p.prefill_chunk;
+                AutoEvictSlack = p.auto_evict_slack;
+                ScoreWindow = p.score_window;
             }
         }
 
@@ -71,6 +73,20 @@ namespace Cab
         /// <summary>Most tokens per prefill forward pass (prefill_chunk; default 512).</summary>
         public int PrefillChunk { get; set; }
 
+        /// <summary>
+        /// Automatic eviction: null (the default) turns it off. Copied when the context is
+        /// created: a sequence more than AutoEvictSlack tokens (per stream, on average) over the
+        /// budget is evicted to it before its next step; prompts are prefilled in chunks that
+        /// keep them within budget + slack.
+        /// </summary>
+        public EvictParams AutoEvict { get; set; }
+
+        /// <summary>Tokens past the budget before automatic eviction fires; >= 1, default 64.</summary>
+        public int AutoEvictSlack { get; set; }
+
+        /// <summary>The last queries of each prefill chunk that make the window score; default 32.</summary>
+        public int ScoreWindow { get; set; }
+
         internal cab_ctx_params ToNative()
         {
             var p = new cab_ctx_params();
@@ -81,6 +97,8 @@ namespace Cab
             p.kv_block_size = KvBlockSize;
             p.kv_type = (cab_kv_type)(int)KvType;
             p.prefill_chunk = PrefillChunk;
+            p.auto_evict_slack = AutoEvictSlack;
+            p.score_window = ScoreWindow;
             return p;
         }
     }

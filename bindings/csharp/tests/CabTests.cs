@@ -41,6 +41,9 @@ internal static class CabTests
             Test("generate: seeded sampling repeats", SeededSampling),
             Test("batch decode equals one sequence at a time", BatchDecode),
             Test("kv stats and sequence reset", KvStatsAndReset),
+            Test("evict to a budget: kv stats and report agree", EvictToBudget),
+            Test("auto eviction keeps the cache under budget + slack", AutoEvict),
+            Test("error: bad policy -> InvalidArgument naming it", BadPolicy),
             Test("error: bad path -> Io with the path", BadPath),
             Test("error: bad sequence -> InvalidArgument", BadSequence),
             Test("error: logits before prefill -> State", LogitsBeforePrefill),
@@ -144,6 +147,10 @@ internal static class CabTests
             Tuple.Create(typeof(Device), "Cab.cab_device"),
             Tuple.Create(typeof(KvType), "Cab.cab_kv_type"),
             Tuple.Create(typeof(ChatTemplate), "Cab.cab_chat_template"),
+            Tuple.Create(typeof(BudgetUnit), "Cab.cab_budget_unit"),
+            Tuple.Create(typeof(EvictSelection), "Cab.cab_evict_selection"),
+            Tuple.Create(typeof(BudgetAllocation), "Cab.cab_budget_allocation"),
+            Tuple.Create(typeof(ScoreSource), "Cab.cab_score_source"),
         };
         foreach (var p in pairs)
         {
@@ -290,6 +297,93 @@ internal static class CabTests
             ctx.ResetSequence(1);
             AssertEqual(0L, ctx.SequenceLength(1), "length after reset");
             AssertEqual(ctx.KvStats().BlocksTotal, ctx.KvStats().BlocksFree, "all blocks free");
+        }
+    }
+
+    private static ContextParams EvictContext(EvictParams autoEvict)
+    {
+        return new ContextParams {
+            Device = Device.Cpu, Threads = 2, KvCapacityTokens = 128, AutoEvict = autoEvict,
+            AutoEvictSlack = 8 };
+    }
+
+    private static void Generate(Context ctx, int steps)
+    {
+        for (int i = 0; i < steps; i++)
+            ctx.Decode(new[] { 0 }, new[] { ctx.Sample(0) });
+    }
+
+    private static void EvictToBudget()
+    {
+        using (var model = Model.Load(modelPath))
+        using (var ctx = new Context(model, EvictContext(null)))
+        {
+            long streams = model.Info.Layers * model.Info.KvHeads;
+            ctx.Prefill(0, StoryPrompt);
+            Generate(ctx, 35);
+            KvStats before = ctx.KvStats(0);
+            AssertEqual(40 * streams, before.TokensCached, "tokens cached before");
+            var p = new EvictParams("h2o", 16);
+            AssertEqual(4, p.Sinks, "defaults from cab_evict_default_params");
+            AssertEqual("cab", new EvictParams().Policy, "default policy");
+            EvictReport r = ctx.Evict(0, p);
+            KvStats after = ctx.KvStats(0);
+            AssertEqual(before.TokensCached, r.TokensBefore, "report: tokens before");
+            AssertEqual(16 * streams, r.TokensKept, "report: tokens kept");
+            AssertEqual(after.TokensCached, r.TokensKept, "stats agree with the report");
+            AssertEqual(r.TokensBefore - r.TokensKept, r.TokensEvicted, "report: evicted");
+            AssertEqual(r.TokensEvicted, after.TokensEvicted, "stats: evicted");
+            AssertEqual(before.BlocksUsed - after.BlocksUsed, r.BlocksFreed, "blocks freed");
+            Assert(r.BlocksFreed > 0 && r.BytesFreed > 0, "memory freed");
+            AssertEqual(16, after.StreamMax, "longest stream");
+            AssertEqual(40L, after.SequenceLength, "positions kept");
+            int[] positions = ctx.KvPositions(0, 2, 1);
+            AssertEqual(16, positions.Length, "positions");
+            Assert(positions.Take(4).SequenceEqual(new[] { 0, 1, 2, 3 }), "the sinks stay");
+            Assert(positions.Zip(positions.Skip(1), (a, b) => a < b).All(x => x), "increasing");
+            KvScores scores = ctx.KvScores(0, 2, 1);
+            AssertEqual(16, scores.Score.Length, "scores");
+            AssertEqual(16, scores.Window.Length, "window scores");
+            Assert(scores.Score.All(x => x > 0) && scores.Observers.All(x => x >= 1),
+                   "every kept token was attended");
+            Generate(ctx, 10);
+            KvStats s = ctx.KvStats(0);
+            AssertEqual(50L, s.SequenceLength, "generation goes on");
+            AssertEqual(26, s.StreamMax, "streams grow from the budget");
+        }
+    }
+
+    private static void AutoEvict()
+    {
+        const int budget = 24;
+        using (var model = Model.Load(modelPath))
+        using (var ctx = new Context(model, EvictContext(new EvictParams("window", budget))))
+        {
+            ctx.Prefill(0, StoryPrompt);
+            for (int i = 0; i < 300; i++)
+            {
+                Generate(ctx, 1);
+                KvStats s = ctx.KvStats(0);
+                Assert(s.StreamMax <= budget + 8, s.StreamMax + " tokens in a stream at " + s.SequenceLength);
+            }
+            KvStats end = ctx.KvStats(0);
+            AssertEqual(305L, end.SequenceLength, "sequence length");
+            Assert(end.TokensEvicted > 0, "tokens evicted");
+        }
+    }
+
+    private static void BadPolicy()
+    {
+        using (var model = Model.Load(modelPath))
+        using (var ctx = new Context(model, EvictContext(null)))
+        {
+            ctx.Prefill(0, StoryPrompt);
+            CabException e = Throws(() => ctx.Evict(0, new EvictParams("no-such-policy", 4)));
+            AssertEqual(Status.InvalidArgument, e.Code, "status");
+            Assert(e.Message.Contains("no-such-policy"), "message names the policy: " + e.Message);
+            e = Throws(() => new Context(model, EvictContext(new EvictParams("lru", 16))));
+            AssertEqual(Status.InvalidArgument, e.Code, "status at create");
+            Assert(e.Message.Contains("lru"), "message names the policy: " + e.Message);
         }
     }
 

@@ -1,16 +1,18 @@
 //! Long-document question answering with libcab: prefills a document into the KV cache, then
 //! asks a question about it and prints the answer with what the cache holds.
 //!
-//!     cab-docqa MODEL.gguf DOCUMENT.txt "QUESTION" [--max-tokens N]
+//!     cab-docqa MODEL.gguf DOCUMENT.txt "QUESTION" [--max-tokens N] [--policy P] [--budget N]
 //!
-//! The document and the question are prefilled separately, so that the next release can evict
-//! the document's KV entries down to a budget in between (see the marked place in `answer`).
+//! After the document and the question are prefilled, the cache is evicted to a budget of
+//! `--budget` tokens per stream (default 256; 0 keeps everything) with a question-aware policy
+//! (default snapkv: the question's attention picks which document tokens stay), then the model
+//! answers from what is left.
 use std::process::ExitCode;
 use std::time::Instant;
 
 use cab::{
-    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, KvStats, Model,
-    ModelParams, Token, TokenizeFlags,
+    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, EvictParams, KvStats,
+    Model, ModelParams, Token, TokenizeFlags,
 };
 
 const SEQ: cab::Seq = 0;
@@ -21,21 +23,30 @@ struct Args {
     document: String,
     question: String,
     max_tokens: usize,
+    policy: String,
+    budget: i32,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let usage = "usage: cab-docqa MODEL.gguf DOCUMENT.txt \"QUESTION\" [--max-tokens N]";
+    let usage = "usage: cab-docqa MODEL.gguf DOCUMENT.txt \"QUESTION\" [--max-tokens N] \
+                 [--policy snapkv] [--budget 256]";
     let mut positional = Vec::new();
     let mut max_tokens = 64;
+    let mut policy = "snapkv".to_string();
+    let mut budget = 256;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--max-tokens" {
-            let value = args.next().ok_or(usage)?;
-            max_tokens = value
-                .parse()
-                .map_err(|_| format!("bad --max-tokens {}", value))?;
-        } else {
-            positional.push(arg);
+        match arg.as_str() {
+            "--max-tokens" | "--policy" | "--budget" => {
+                let value = args.next().ok_or(usage)?;
+                let bad = |_| format!("bad {} {}", arg, value);
+                match arg.as_str() {
+                    "--max-tokens" => max_tokens = value.parse().map_err(bad)?,
+                    "--budget" => budget = value.parse().map_err(bad)?,
+                    _ => policy = value,
+                }
+            }
+            _ => positional.push(arg),
         }
     }
     let [model, document, question]: [String; 3] =
@@ -45,6 +56,8 @@ fn parse_args() -> Result<Args, String> {
         document,
         question,
         max_tokens,
+        policy,
+        budget,
     })
 }
 
@@ -107,11 +120,26 @@ fn answer(args: &Args) -> cab::Result<()> {
     let doc_seconds = start.elapsed().as_secs_f64();
     print_kv("document:", &ctx.kv_stats(SEQ)?);
 
-    // Eviction hook: the next release shrinks the document's KV cache to a budget here, with a
-    // question-aware policy (cab_evict), before the question arrives.
-
     let start = Instant::now();
     ctx.prefill(SEQ, &question_tokens)?;
+    print_kv("question:", &ctx.kv_stats(SEQ)?);
+    if args.budget > 0 {
+        // The question is the last tokens prefilled, so snapkv's observation window is the
+        // question itself: the document keeps what the question attends to.
+        let report = ctx.evict(SEQ, &EvictParams::new(&args.policy, args.budget))?;
+        print_kv("evicted:", &ctx.kv_stats(SEQ)?);
+        println!(
+            "eviction:  {} to {} tokens per stream: {} -> {} tokens cached, {} evicted, \
+             {} blocks ({:.2} MiB) freed",
+            args.policy,
+            args.budget,
+            report.tokens_before,
+            report.tokens_kept,
+            report.tokens_evicted,
+            report.blocks_freed,
+            report.bytes_freed as f64 / 1048576.0
+        );
+    }
     let mut reply: Vec<Token> = Vec::new();
     while reply.len() < args.max_tokens {
         let token = ctx.sample(SEQ, None)?;
@@ -123,7 +151,7 @@ fn answer(args: &Args) -> cab::Result<()> {
     }
     let answer_seconds = start.elapsed().as_secs_f64();
 
-    println!("question:  {}", args.question);
+    println!("asked:     {}", args.question);
     println!(
         "answer:    {}",
         model

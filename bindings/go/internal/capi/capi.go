@@ -85,9 +85,9 @@ typedef _goslice_ swig_type_55;
 typedef _goslice_ swig_type_56;
 typedef _goslice_ swig_type_57;
 typedef long long swig_type_58;
-typedef _gostring_ swig_type_59;
-typedef _gostring_ swig_type_60;
-typedef long long swig_type_61;
+typedef long long swig_type_59;
+typedef long long swig_type_60;
+typedef _gostring_ swig_type_61;
 typedef long long swig_type_62;
 typedef long long swig_type_63;
 typedef long long swig_type_64;
@@ -285,8 +285,6 @@ extern swig_intgo _wrap_CAB_SCORE_CUMULATIVE_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_SCORE_WINDOW_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_cab_evict_params_struct_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_params_struct_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_params_policy_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_59 arg2);
-extern swig_type_60 _wrap_cab_evict_params_policy_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_budget_unit_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_cab_evict_params_budget_unit_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_budget_tokens_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
@@ -305,8 +303,8 @@ extern void _wrap_cab_evict_params_min_budget_set_capi_ed1c80e3a2ff6f6b(uintptr_
 extern int _wrap_cab_evict_params_min_budget_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_pyramid_beta_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
 extern float _wrap_cab_evict_params_pyramid_beta_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_61 arg2);
-extern swig_type_62 _wrap_cab_evict_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_59 arg2);
+extern swig_type_60 _wrap_cab_evict_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_h2o_normalize_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_params_h2o_normalize_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_h2o_recent_ratio_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
@@ -327,6 +325,8 @@ extern void _wrap_cab_evict_params_frc_max_blocks_set_capi_ed1c80e3a2ff6f6b(uint
 extern int _wrap_cab_evict_params_frc_max_blocks_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_evict_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern swig_type_61 _wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_62 arg2);
 extern swig_intgo _wrap_cab_evict_default_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_report_struct_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_report_struct_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
@@ -406,7 +406,7 @@ func swigJoinNUL(parts []string) []byte {
 }
 
 const CAB_VERSION_MAJOR int = 0
-const CAB_VERSION_MINOR int = 1
+const CAB_VERSION_MINOR int = 2
 const CAB_VERSION_PATCH int = 0
 
 func _swig_getCAB_VERSION_NUMBER() (_swig_ret int) {
@@ -1991,25 +1991,6 @@ func (arg1 SwigcptrCab_evict_params) GetStruct_size() (_swig_ret uint32) {
 	return swig_r
 }
 
-func (arg1 SwigcptrCab_evict_params) SetPolicy(arg2 string) {
-	_swig_i_0 := arg1
-	_swig_i_1 := arg2
-	C._wrap_cab_evict_params_policy_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), *(*C.swig_type_59)(unsafe.Pointer(&_swig_i_1)))
-	if Swig_escape_always_false {
-		Swig_escape_val = arg2
-	}
-}
-
-func (arg1 SwigcptrCab_evict_params) GetPolicy() (_swig_ret string) {
-	var swig_r string
-	_swig_i_0 := arg1
-	swig_r_p := C._wrap_cab_evict_params_policy_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0))
-	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
-	var swig_r_1 string
-	swig_r_1 = swigCopyString(swig_r)
-	return swig_r_1
-}
-
 func (arg1 SwigcptrCab_evict_params) SetBudget_unit(arg2 Enum_SS_cab_budget_unit) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
@@ -2130,7 +2111,7 @@ func (arg1 SwigcptrCab_evict_params) GetPyramid_beta() (_swig_ret float32) {
 func (arg1 SwigcptrCab_evict_params) SetSeed(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_61(_swig_i_1))
+	C._wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_59(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_params) GetSeed() (_swig_ret uint64) {
@@ -2268,13 +2249,27 @@ func DeleteCab_evict_params(arg1 Cab_evict_params) {
 	C._wrap_delete_cab_evict_params_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0))
 }
 
+func (arg1 SwigcptrCab_evict_params) Policy_name() (_swig_ret string) {
+	var swig_r string
+	_swig_i_0 := arg1
+	swig_r_p := C._wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0))
+	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
+	var swig_r_1 string
+	swig_r_1 = swigCopyString(swig_r)
+	return swig_r_1
+}
+
+func (arg1 SwigcptrCab_evict_params) Set_policy_address(arg2 uint64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_62(_swig_i_1))
+}
+
 type Cab_evict_params interface {
 	Swigcptr() uintptr
 	SwigIsCab_evict_params()
 	SetStruct_size(arg2 uint32)
 	GetStruct_size() (_swig_ret uint32)
-	SetPolicy(arg2 string)
-	GetPolicy() (_swig_ret string)
 	SetBudget_unit(arg2 Enum_SS_cab_budget_unit)
 	GetBudget_unit() (_swig_ret Enum_SS_cab_budget_unit)
 	SetBudget_tokens(arg2 int32)
@@ -2313,6 +2308,8 @@ type Cab_evict_params interface {
 	GetFrc_block() (_swig_ret int32)
 	SetFrc_max_blocks(arg2 int32)
 	GetFrc_max_blocks() (_swig_ret int32)
+	Policy_name() (_swig_ret string)
+	Set_policy_address(arg2 uint64)
 }
 
 func Cab_evict_default_params(arg1 Cab_evict_params) (_swig_ret Enum_SS_cab_status) {

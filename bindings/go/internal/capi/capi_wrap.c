@@ -228,6 +228,8 @@ SWIGINTERN struct cab_evict_params *new_cab_evict_params(void){
         return p;
     }
 SWIGINTERN void delete_cab_evict_params(struct cab_evict_params *self){ free(self); }
+SWIGINTERN char const *cab_evict_params_policy_name(struct cab_evict_params *self){ return self->policy; }
+SWIGINTERN void cab_evict_params_set_policy_address(struct cab_evict_params *self,uint64_t address){ self->policy = (const char *)(uintptr_t)address; }
 SWIGINTERN struct cab_evict_report *new_cab_evict_report(void){
         cab_evict_report *p = (cab_evict_report *)calloc(1, sizeof(cab_evict_report));
         if (p) p->struct_size = (uint32_t)sizeof(cab_evict_report);
@@ -266,7 +268,7 @@ intgo _wrap_CAB_VERSION_NUMBER_capi_ed1c80e3a2ff6f6b() {
   intgo _swig_go_result;
   
   
-  result = (int)((0*10000+1*100+0));
+  result = (int)((0*10000+2*100+0));
   _swig_go_result = result; 
   return _swig_go_result;
 }
@@ -2745,43 +2747,6 @@ int _wrap_cab_evict_params_struct_size_get_capi_ed1c80e3a2ff6f6b(struct cab_evic
 }
 
 
-void _wrap_cab_evict_params_policy_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, _gostring_ _swig_go_1) {
-  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
-  char *arg2 = (char *) 0 ;
-  
-  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
-  
-  arg2 = (char *)malloc(_swig_go_1.n + 1);
-  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
-  arg2[_swig_go_1.n] = '\0';
-  
-  
-  {
-    if (arg2) {
-      arg1->policy = (char const *) malloc(strlen((const char *)arg2)+1);
-      strcpy((char *)arg1->policy, (const char *)arg2);
-    } else {
-      arg1->policy = 0;
-    }
-  }
-  
-  free(arg2); 
-}
-
-
-_gostring_ _wrap_cab_evict_params_policy_get_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0) {
-  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
-  char *result = 0 ;
-  _gostring_ _swig_go_result;
-  
-  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
-  
-  result = (char *) ((arg1)->policy);
-  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
-  return _swig_go_result;
-}
-
-
 void _wrap_cab_evict_params_budget_unit_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, intgo _swig_go_1) {
   struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
   cab_budget_unit arg2 ;
@@ -3274,6 +3239,31 @@ void _wrap_delete_cab_evict_params_capi_ed1c80e3a2ff6f6b(struct cab_evict_params
   arg1 = *(struct cab_evict_params **)&_swig_go_0; 
   
   delete_cab_evict_params(arg1);
+  
+}
+
+
+_gostring_ _wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  
+  result = (char *)cab_evict_params_policy_name(arg1);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, long long _swig_go_1) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  uint64_t arg2 ;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  arg2 = (uint64_t)_swig_go_1; 
+  
+  cab_evict_params_set_policy_address(arg1,arg2);
   
 }
 

@@ -6,6 +6,7 @@ use std::slice;
 use cab_sys as sys;
 
 use crate::error::{check, fill, Error, Result, Status};
+use crate::evict::{EvictParams, EvictReport, KvScores};
 use crate::model::Model;
 use crate::params::ContextParams;
 use crate::sampler::Sampler;
@@ -52,9 +53,19 @@ unsafe impl Send for Context<'_> {}
 impl<'m> Context<'m> {
     /// Creates a context and allocates its KV pool.
     pub fn new(model: &'m Model, params: &ContextParams) -> Result<Context<'m>> {
-        let raw = params.raw();
+        let mut raw = params.raw();
         let mut ptr = ptr::null_mut();
-        check(unsafe { sys::cab_ctx_create(model.as_ptr(), &raw, &mut ptr) })?;
+        let mut create = |raw: &sys::cab_ctx_params| {
+            check(unsafe { sys::cab_ctx_create(model.as_ptr(), raw, &mut ptr) })
+        };
+        match &params.auto_evict {
+            // cab_ctx_create copies the eviction options, policy name included.
+            Some(evict) => evict.with_raw(|e| {
+                raw.auto_evict = e;
+                create(&raw)
+            })??,
+            None => create(&raw)?,
+        }
         let ptr = NonNull::new(ptr)
             .ok_or_else(|| Error::new(Status::Internal, "cab_ctx_create gave NULL"))?;
         Ok(Context { ptr, model })
@@ -147,6 +158,63 @@ impl<'m> Context<'m> {
             (info.layers * info.kv_heads) as usize,
             |buf, cap, n| unsafe { sys::cab_kv_lengths(self.as_ptr(), seq, buf, cap, n) },
         )
+    }
+
+    /// Shrinks the KV cache of `seq` to the budget with a policy; the sequence goes on from
+    /// where it was. `InvalidArgument` names a bad field (an unknown policy, say).
+    pub fn evict(&mut self, seq: Seq, params: &EvictParams) -> Result<EvictReport> {
+        // SAFETY: zeroed bytes are a valid cab_evict_report; struct_size says how much to fill.
+        let mut report: sys::cab_evict_report = unsafe { mem::zeroed() };
+        report.struct_size = mem::size_of::<sys::cab_evict_report>() as u32;
+        let ctx = self.as_ptr();
+        params.with_raw(|raw| check(unsafe { sys::cab_evict(ctx, seq, raw, &mut report) }))??;
+        Ok(EvictReport::from_raw(&report))
+    }
+
+    /// The original positions of the tokens cached in one (layer, kv head) stream of `seq`, in
+    /// cache order; eviction removes entries and never renumbers them.
+    pub fn kv_positions(&self, seq: Seq, layer: i32, head: i32) -> Result<Vec<i32>> {
+        let guess = self.seq_length(seq)? as usize;
+        fill(guess, |buf, cap, n| unsafe {
+            sys::cab_kv_positions(self.as_ptr(), seq, layer, head, buf, cap, n)
+        })
+    }
+
+    /// The attention scores of the tokens cached in one stream, in [`kv_positions`] order.
+    ///
+    /// [`kv_positions`]: Self::kv_positions
+    pub fn kv_scores(&self, seq: Seq, layer: i32, head: i32) -> Result<KvScores> {
+        let mut cap = self.seq_length(seq)? as usize;
+        loop {
+            let mut s = KvScores {
+                score: vec![0.0; cap],
+                observers: vec![0.0; cap],
+                window: vec![0.0; cap],
+            };
+            let mut n = 0usize;
+            let status = unsafe {
+                sys::cab_kv_scores(
+                    self.as_ptr(),
+                    seq,
+                    layer,
+                    head,
+                    s.score.as_mut_ptr(),
+                    s.observers.as_mut_ptr(),
+                    s.window.as_mut_ptr(),
+                    cap,
+                    &mut n,
+                )
+            };
+            if status == sys::CAB_ERR_BUFFER_TOO_SMALL && n > cap {
+                cap = n;
+                continue;
+            }
+            check(status)?;
+            s.score.truncate(n);
+            s.observers.truncate(n);
+            s.window.truncate(n);
+            return Ok(s);
+        }
     }
 }
 

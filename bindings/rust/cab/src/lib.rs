@@ -27,12 +27,14 @@
 
 mod context;
 mod error;
+mod evict;
 mod model;
 mod params;
 mod sampler;
 
 pub use context::{Context, KvStats, SEQ_ALL};
 pub use error::{Error, Result, Status};
+pub use evict::{Allocation, Budget, EvictParams, EvictReport, KvScores, ScoreSource, Selection};
 pub use model::{ChatMessage, ChatTemplate, DetokenizeFlags, Model, ModelInfo, TokenizeFlags};
 pub use params::{ContextParams, Device, KvType, ModelParams, SamplerParams};
 pub use sampler::Sampler;

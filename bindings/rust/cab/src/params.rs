@@ -5,6 +5,8 @@ use std::mem::MaybeUninit;
 
 use cab_sys as sys;
 
+use crate::evict::EvictParams;
+
 /// Where computation and memory live (`cab_device`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
@@ -71,7 +73,7 @@ impl KvType {
 }
 
 /// A C options struct filled by its `cab_*_default_params`.
-fn defaults<T>(fill: unsafe extern "C" fn(*mut T) -> sys::cab_status) -> T {
+pub(crate) fn defaults<T>(fill: unsafe extern "C" fn(*mut T) -> sys::cab_status) -> T {
     let mut raw = MaybeUninit::<T>::zeroed();
     // SAFETY: the struct is plain data for which all-zero bytes are valid; the call fills it.
     unsafe {
@@ -125,6 +127,15 @@ pub struct ContextParams {
     pub kv_type: KvType,
     /// Most tokens per prefill forward pass; default 512.
     pub prefill_chunk: i32,
+    /// Automatic eviction: `None` (default) turns it off. Copied by
+    /// [`Context::new`](crate::Context::new): a sequence more than `auto_evict_slack` tokens (per stream, on
+    /// average) over the budget is evicted to it before its next step, and prompts are prefilled
+    /// in chunks that keep them within budget + slack.
+    pub auto_evict: Option<EvictParams>,
+    /// Tokens past the budget before automatic eviction fires; >= 1, default 64.
+    pub auto_evict_slack: i32,
+    /// The last queries of each prefill chunk that make the window score; default 32.
+    pub score_window: i32,
 }
 
 impl Default for ContextParams {
@@ -138,6 +149,9 @@ impl Default for ContextParams {
             kv_block_size: raw.kv_block_size,
             kv_type: KvType::from_raw(raw.kv_type),
             prefill_chunk: raw.prefill_chunk,
+            auto_evict: None,
+            auto_evict_slack: raw.auto_evict_slack,
+            score_window: raw.score_window,
         }
     }
 }
@@ -152,6 +166,8 @@ impl ContextParams {
         raw.kv_block_size = self.kv_block_size;
         raw.kv_type = self.kv_type.raw();
         raw.prefill_chunk = self.prefill_chunk;
+        raw.auto_evict_slack = self.auto_evict_slack;
+        raw.score_window = self.score_window;
         raw
     }
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use cab::{
-    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, Device, Model, ModelParams,
-    Sampler, SamplerParams, Status, Token, TokenizeFlags, SEQ_ALL,
+    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, Device, EvictParams, Model,
+    ModelParams, Sampler, SamplerParams, Status, Token, TokenizeFlags, SEQ_ALL,
 };
 
 // llama2.c's encoding of "Once upon a time" (with BOS) and its 30 greedy tokens on stories260K
@@ -336,4 +336,120 @@ fn model_and_context_cross_threads() {
             });
         }
     });
+}
+
+fn evict_context(model: &Model, auto_evict: Option<EvictParams>) -> Context<'_> {
+    let params = ContextParams {
+        device: Device::Cpu,
+        threads: 2,
+        kv_capacity_tokens: 128,
+        auto_evict,
+        auto_evict_slack: 8,
+        ..ContextParams::default()
+    };
+    Context::new(model, &params).expect("context")
+}
+
+fn generate(ctx: &mut Context<'_>, steps: usize) {
+    for _ in 0..steps {
+        let token = ctx.sample(0, None).unwrap();
+        ctx.decode(&[0], &[token]).unwrap();
+    }
+}
+
+#[test]
+fn evict_to_a_budget_shrinks_the_cache() {
+    let model = load();
+    let streams = (model.info().layers * model.info().kv_heads) as i64;
+    let mut ctx = evict_context(&model, None);
+    ctx.prefill(0, &STORY_PROMPT).unwrap();
+    generate(&mut ctx, 35);
+    let before = ctx.kv_stats(0).unwrap();
+    assert_eq!(before.tokens_cached, 40 * streams);
+
+    let params = EvictParams::new("h2o", 16);
+    assert_eq!(
+        params.sinks, 4,
+        "defaults come from cab_evict_default_params"
+    );
+    let report = ctx.evict(0, &params).unwrap();
+    let after = ctx.kv_stats(0).unwrap();
+    assert_eq!(report.tokens_before, before.tokens_cached);
+    assert_eq!(report.tokens_kept, 16 * streams);
+    assert_eq!(report.tokens_kept, after.tokens_cached);
+    assert_eq!(
+        report.tokens_evicted,
+        report.tokens_before - report.tokens_kept
+    );
+    assert_eq!(after.tokens_evicted, report.tokens_evicted);
+    assert_eq!(report.blocks_freed, before.blocks_used - after.blocks_used);
+    assert!(report.blocks_freed > 0 && report.bytes_freed > 0);
+    assert_eq!((after.stream_min, after.stream_max), (16, 16));
+    assert_eq!(after.seq_length, 40, "eviction keeps the positions");
+
+    let positions = ctx.kv_positions(0, 2, 1).unwrap();
+    assert_eq!(positions.len(), 16);
+    assert_eq!(&positions[..4], &[0, 1, 2, 3], "the sinks stay");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]) && positions[15] < 40);
+    let scores = ctx.kv_scores(0, 2, 1).unwrap();
+    assert_eq!(
+        (
+            scores.score.len(),
+            scores.observers.len(),
+            scores.window.len()
+        ),
+        (16, 16, 16)
+    );
+    assert!(scores.score.iter().all(|&s| s > 0.0));
+    assert!(scores.observers.iter().all(|&o| o >= 1.0));
+
+    // Generation goes on at the next position.
+    generate(&mut ctx, 10);
+    let s = ctx.kv_stats(0).unwrap();
+    assert_eq!((s.seq_length, s.stream_max), (50, 26));
+}
+
+#[test]
+fn auto_eviction_keeps_the_cache_under_budget_and_slack() {
+    let model = load();
+    let budget = 24;
+    let mut ctx = evict_context(&model, Some(EvictParams::new("window", budget)));
+    ctx.prefill(0, &STORY_PROMPT).unwrap();
+    for _ in 0..300 {
+        let token = ctx.sample(0, None).unwrap();
+        ctx.decode(&[0], &[token]).unwrap();
+        let s = ctx.kv_stats(0).unwrap();
+        assert!(
+            s.stream_max <= budget + 8,
+            "{} tokens in a stream at {}",
+            s.stream_max,
+            s.seq_length
+        );
+    }
+    let s = ctx.kv_stats(0).unwrap();
+    assert_eq!(s.seq_length, 305);
+    assert!(s.tokens_evicted > 0);
+}
+
+#[test]
+fn bad_policy_is_an_error_naming_it() {
+    let model = load();
+    let mut ctx = evict_context(&model, None);
+    ctx.prefill(0, &STORY_PROMPT).unwrap();
+    let err = ctx
+        .evict(0, &EvictParams::new("no-such-policy", 4))
+        .unwrap_err();
+    assert_eq!(err.status(), Status::InvalidArgument);
+    assert!(
+        err.message().contains("no-such-policy"),
+        "message: {}",
+        err.message()
+    );
+    let params = ContextParams {
+        auto_evict: Some(EvictParams::new("lru", 16)),
+        ..ContextParams::default()
+    };
+    let err = Context::new(&model, &params).unwrap_err();
+    assert_eq!(err.status(), Status::InvalidArgument);
+    assert!(err.message().contains("lru"), "message: {}", err.message());
 }
