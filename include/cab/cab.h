@@ -238,8 +238,10 @@ typedef struct cab_ctx_params {
     cab_device device;       /**< default CAB_DEVICE_AUTO (follows the model) */
     int32_t n_seq_max;       /**< sequences this context can hold at once; default 1 */
     int32_t n_threads;       /**< CPU threads; 0 = number of cores (default) */
-    int64_t kv_capacity_tokens; /**< pool size: tokens of every layer and kv head of all
-                                     sequences together; default 4096 */
+    int64_t kv_capacity_tokens; /**< pool size in token positions, shared by all sequences:
+                                     every (layer, kv head) stream gets blocks for this many
+                                     tokens in total (a single sequence of this length fits
+                                     without eviction); default 4096 */
     int32_t kv_block_size;   /**< tokens per KV block; default 16 */
     cab_kv_type kv_type;     /**< default CAB_KV_TYPE_AUTO */
     int32_t prefill_chunk;   /**< max tokens per prefill forward pass; default 512 */

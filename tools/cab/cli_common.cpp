@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <random>
 
@@ -67,9 +68,12 @@ ModelPtr load_model(const std::string &path, cab_device device) {
         std::fprintf(stderr, "loading %s...\n", path.c_str());
     }
     cab_model *model = nullptr;
+    const auto start = std::chrono::steady_clock::now();
     const cab_status status = cab_model_load(path.c_str(), &params, &model);
     if (tty && progress.last_percent >= 0) std::fputc('\n', stderr);
     check(status);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::fprintf(stderr, "loaded in %.3f s\n", took.count());
     return ModelPtr(model);
 }
 

@@ -740,8 +740,10 @@ pub struct cab_ctx_params {
     pub n_seq_max: i32,
     #[doc = "< CPU threads; 0 = number of cores (default)"]
     pub n_threads: i32,
-    #[doc = "< pool size: tokens of every layer and kv head of all"]
-    #[doc = "sequences together; default 4096"]
+    #[doc = "< pool size in token positions, shared by all sequences:"]
+    #[doc = "every (layer, kv head) stream gets blocks for this many"]
+    #[doc = "tokens in total (a single sequence of this length fits"]
+    #[doc = "without eviction); default 4096"]
     pub kv_capacity_tokens: i64,
     #[doc = "< tokens per KV block; default 16"]
     pub kv_block_size: i32,
