@@ -20,8 +20,8 @@ std::string device_description(int index) {
     cudaDeviceProp prop{};
     cudaError_t err = cudaGetDeviceProperties(&prop, index);
     if (err != cudaSuccess)
-        fail(CAB_ERR_DEVICE, "cuda device " + std::to_string(index) + ": " +
-                                 cudaGetErrorString(err));
+        fail(CAB_ERR_DEVICE,
+             "cuda device " + std::to_string(index) + ": " + cudaGetErrorString(err));
     return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
            std::to_string(prop.minor) + ")";
 }

@@ -1,0 +1,269 @@
+// The elementwise kernels (RMSNorm, add + RMSNorm, RoPE, SwiGLU, argmax) against double-precision
+// CPU references written here, on fresh random data, with every output poisoned (NaN) first.
+// Tolerance for a bf16 output: |gpu - ref| <= 2^-8 |ref| + 1e-5, one bf16 rounding (2^-9) plus
+// the fp32-vs-double slack; the f32 residual stream: 1e-6 relative; argmax: exact.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "activation.cuh"
+#include "device_buffer.h"
+#include "norm.cuh"
+#include "pos_enc.cuh"
+#include "sampling.cuh"
+#include "util/error.h"
+
+namespace cab::gpu_test {
+namespace {
+
+namespace activation = cab::cuda::activation;
+namespace norm = cab::cuda::norm;
+namespace pos_enc = cab::cuda::pos_enc;
+namespace sampling = cab::cuda::sampling;
+
+constexpr double kBf16Rel = 1.0 / 256.0, kBf16Abs = 1e-5;
+
+std::vector<float> random_floats(size_t n, float scale, std::mt19937 &rng) {
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (float &x : v) x = dist(rng);
+    return v;
+}
+
+// Random values already representable in bf16, with their bit patterns.
+std::vector<float> random_bf16_values(size_t n, float scale, std::mt19937 &rng) {
+    std::vector<float> v = random_floats(n, scale, rng);
+    for (float &x : v) x = round_bf16(x);
+    return v;
+}
+
+std::vector<uint16_t> to_bits(const std::vector<float> &v) {
+    std::vector<uint16_t> b(v.size());
+    for (size_t i = 0; i < v.size(); ++i) b[i] = to_bf16(v[i]);
+    return b;
+}
+
+// Counts the bf16 outputs off the reference (NaN, a missed write, counts as off) and reports
+// the first.
+void check_bf16(const std::vector<uint16_t> &got, const std::vector<double> &ref) {
+    REQUIRE(got.size() >= ref.size());
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        double g = from_bf16(got[i]);
+        if (!(std::fabs(g - ref[i]) <= kBf16Rel * std::fabs(ref[i]) + kBf16Abs)) {
+            if (bad++ == 0) first = i;
+        }
+    }
+    INFO("first bad element " << first << ": gpu " << from_bf16(got[first]) << " ref "
+                              << ref[first]);
+    CHECK(bad == 0);
+}
+
+std::vector<double> rmsnorm_ref(const std::vector<double> &x, const std::vector<float> &w, int rows,
+                                int cols, float eps) {
+    std::vector<double> y(x.size());
+    for (int r = 0; r < rows; ++r) {
+        double ss = 0.0;
+        for (int i = 0; i < cols; ++i) ss += x[r * cols + i] * x[r * cols + i];
+        double scale = 1.0 / std::sqrt(ss / cols + eps);
+        for (int i = 0; i < cols; ++i) y[r * cols + i] = x[r * cols + i] * scale * w[i];
+    }
+    return y;
+}
+
+TEST_CASE("rmsnorm: bf16 and f32 inputs, n_embd 576 and odd widths", "[elementwise][small]") {
+    std::mt19937 rng(11);
+    const float eps = 1e-5f;
+    for (int cols : {576, 1000, 37}) {
+        for (int rows : {1, 7}) {
+            INFO("rows " << rows << " cols " << cols);
+            const size_t n = static_cast<size_t>(rows) * cols;
+            std::vector<float> w = random_floats(cols, 1.0f, rng);
+            std::vector<float> xb = random_bf16_values(n, 2.0f, rng);
+            std::vector<float> xf = random_floats(n, 3.0f, rng);
+            DeviceBuffer w_dev(w), xb_dev(to_bits(xb)), xf_dev(xf), y_dev(n * 2);
+
+            y_dev.poison();
+            norm::rmsnorm_bf16(xb_dev.get(), w_dev.get<float>(), y_dev.get(), rows, cols, eps,
+                               nullptr);
+            cuda_check(cudaDeviceSynchronize(), "rmsnorm_bf16");
+            check_bf16(y_dev.download<uint16_t>(),
+                       rmsnorm_ref(std::vector<double>(xb.begin(), xb.end()), w, rows, cols, eps));
+
+            y_dev.poison();
+            norm::rmsnorm_f32(xf_dev.get<float>(), w_dev.get<float>(), y_dev.get(), rows, cols, eps,
+                              nullptr);
+            cuda_check(cudaDeviceSynchronize(), "rmsnorm_f32");
+            check_bf16(y_dev.download<uint16_t>(),
+                       rmsnorm_ref(std::vector<double>(xf.begin(), xf.end()), w, rows, cols, eps));
+        }
+    }
+}
+
+TEST_CASE("add_rmsnorm: residual updated in place, normed sum out", "[elementwise][small]") {
+    std::mt19937 rng(12);
+    const float eps = 1e-6f;
+    for (int cols : {576, 129}) {
+        const int rows = 5;
+        INFO("cols " << cols);
+        const size_t n = static_cast<size_t>(rows) * cols;
+        std::vector<float> w = random_floats(cols, 1.0f, rng);
+        std::vector<float> x = random_bf16_values(n, 1.0f, rng);
+        std::vector<float> res = random_floats(n, 4.0f, rng);
+        DeviceBuffer w_dev(w), x_dev(to_bits(x)), res_dev(res), y_dev(n * 2);
+        y_dev.poison();
+        norm::add_rmsnorm(x_dev.get(), res_dev.get<float>(), w_dev.get<float>(), y_dev.get(), rows,
+                          cols, eps, nullptr);
+        cuda_check(cudaDeviceSynchronize(), "add_rmsnorm");
+
+        std::vector<double> sum(n);
+        for (size_t i = 0; i < n; ++i) sum[i] = static_cast<double>(res[i]) + x[i];
+        std::vector<float> res_got = res_dev.download<float>();
+        size_t bad = 0;
+        for (size_t i = 0; i < n; ++i)
+            if (!(std::fabs(res_got[i] - sum[i]) <= 1e-6 * std::fabs(sum[i]) + 1e-7)) ++bad;
+        CHECK(bad == 0);
+        check_bf16(y_dev.download<uint16_t>(), rmsnorm_ref(sum, w, rows, cols, eps));
+    }
+}
+
+// Double-precision RoPE on bf16 inputs, the frequency formula of the CPU backend.
+std::vector<double> rope_ref(const std::vector<float> &x, int64_t stride,
+                             const std::vector<int32_t> &pos, int n_heads, int d, float theta,
+                             float freq_scale, bool neox) {
+    std::vector<double> y(x.begin(), x.end());
+    const int half = d / 2, pair_stride = neox ? 1 : 2, partner = neox ? half : 1;
+    for (size_t t = 0; t < pos.size(); ++t) {
+        for (int h = 0; h < n_heads; ++h) {
+            for (int i = 0; i < half; ++i) {
+                double inv = std::pow(static_cast<double>(theta), -2.0 * i / d);
+                double angle = static_cast<double>(pos[t]) * freq_scale * inv;
+                size_t a = t * stride + static_cast<size_t>(h) * d + i * pair_stride;
+                size_t b = a + partner;
+                double x0 = x[a], x1 = x[b];
+                y[a] = x0 * std::cos(angle) - x1 * std::sin(angle);
+                y[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
+            }
+        }
+    }
+    return y;
+}
+
+TEST_CASE("rope: Normal and NeoX, head_dim 64 and 128, 9 heads, padded rows",
+          "[elementwise][small]") {
+    std::mt19937 rng(13);
+    std::uniform_int_distribution<int32_t> position(0, 8191);
+    for (int d : {64, 128}) {
+        for (bool neox : {false, true}) {
+            for (float freq_scale : {1.0f, 0.25f}) {
+                const int n_heads = 9, n_tokens = 13;
+                const float theta = d == 64 ? 10000.0f : 500000.0f;
+                const int64_t stride = static_cast<int64_t>(n_heads) * d + 8;
+                INFO("d " << d << (neox ? " NeoX" : " Normal") << " freq_scale " << freq_scale);
+                std::vector<int32_t> pos(n_tokens);
+                for (int32_t &p : pos) p = position(rng);
+                pos[0] = 0;
+                std::vector<float> x = random_bf16_values(n_tokens * stride, 1.0f, rng);
+                // The padding columns must come back untouched: poison them.
+                for (int t = 0; t < n_tokens; ++t)
+                    for (int64_t c = static_cast<int64_t>(n_heads) * d; c < stride; ++c)
+                        x[t * stride + c] = -777.0f;
+                DeviceBuffer x_dev(to_bits(x)), pos_dev(pos);
+                pos_enc::RopeArgs args;
+                args.x = x_dev.get();
+                args.stride = stride;
+                args.positions = pos_dev.get<int32_t>();
+                args.n_tokens = n_tokens;
+                args.n_heads = n_heads;
+                args.head_dim = d;
+                args.theta = theta;
+                args.freq_scale = freq_scale;
+                args.style = neox ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
+                pos_enc::rope(args, nullptr);
+                cuda_check(cudaDeviceSynchronize(), "rope");
+                check_bf16(x_dev.download<uint16_t>(),
+                           rope_ref(x, stride, pos, n_heads, d, theta, freq_scale, neox));
+            }
+        }
+    }
+}
+
+TEST_CASE("swiglu: silu(gate) * up over n_ff 1536 rows and an odd count", "[elementwise][small]") {
+    std::mt19937 rng(14);
+    for (int64_t n : {int64_t{1536} * 3, int64_t{100003}}) {
+        INFO("n " << n);
+        std::vector<float> g = random_bf16_values(n, 3.0f, rng),
+                           u = random_bf16_values(n, 2.0f, rng);
+        DeviceBuffer g_dev(to_bits(g)), u_dev(to_bits(u)), out_dev(n * 2);
+        out_dev.poison();
+        activation::swiglu(g_dev.get(), u_dev.get(), out_dev.get(), n, nullptr);
+        cuda_check(cudaDeviceSynchronize(), "swiglu");
+        std::vector<double> ref(n);
+        for (int64_t i = 0; i < n; ++i)
+            ref[i] =
+                static_cast<double>(g[i]) / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+        check_bf16(out_dev.download<uint16_t>(), ref);
+    }
+}
+
+TEST_CASE("argmax: batched rows, ties to the lowest index, NaN as -inf", "[elementwise][small]") {
+    std::mt19937 rng(15);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    const int vocab = 49152, rows = 6;
+    const int64_t stride = vocab + 5;
+    std::vector<float> logits = random_floats(rows * stride, 4.0f, rng);
+    // Row 0 plain; row 1 a tie at 3 places; row 2 NaN everywhere but one; row 3 all NaN and
+    // -inf; row 4 the max at the last index with NaN around; row 5 +inf twice.
+    logits[1 * stride + 40000] = logits[1 * stride + 777] = logits[1 * stride + 30000] = 100.0f;
+    for (int i = 0; i < vocab; ++i) logits[2 * stride + i] = nan;
+    logits[2 * stride + 12345] = -5.0f;
+    for (int i = 0; i < vocab; ++i) logits[3 * stride + i] = i % 2 ? nan : -inf;
+    logits[4 * stride + vocab - 1] = 50.0f;
+    logits[4 * stride + 0] = logits[4 * stride + 100] = nan;
+    logits[5 * stride + 9000] = logits[5 * stride + 4096] = inf;
+    // The padding after each row is larger than any logit and must be ignored.
+    for (int r = 0; r < rows; ++r)
+        for (int64_t c = vocab; c < stride; ++c) logits[r * stride + c] = 1e30f;
+
+    std::vector<int32_t> expected(rows);
+    for (int r = 0; r < rows; ++r) {
+        int32_t best = 0;
+        float best_v = -inf;
+        for (int i = 0; i < vocab; ++i) {
+            float v = logits[r * stride + i];
+            if (!std::isnan(v) && v > best_v) best_v = v, best = i;
+        }
+        expected[r] = best;
+    }
+    REQUIRE(expected[1] == 777);
+    REQUIRE(expected[2] == 12345);
+    REQUIRE(expected[3] == 0);
+    REQUIRE(expected[4] == vocab - 1);
+    REQUIRE(expected[5] == 4096);
+
+    DeviceBuffer logits_dev(logits), out_dev(rows * sizeof(int32_t));
+    out_dev.poison();
+    sampling::argmax(logits_dev.get<float>(), stride, rows, vocab, out_dev.get<int32_t>(), nullptr);
+    cuda_check(cudaDeviceSynchronize(), "argmax");
+    CHECK(out_dev.download<int32_t>() == expected);
+}
+
+TEST_CASE("elementwise: bad arguments are errors", "[elementwise][small]") {
+    CHECK_THROWS_WITH(norm::rmsnorm_f32(nullptr, nullptr, nullptr, 1, 0, 1e-5f, nullptr),
+                      Catch::Contains("cols"));
+    CHECK_THROWS_WITH(activation::swiglu(nullptr, nullptr, nullptr, 4, nullptr),
+                      Catch::Contains("null"));
+    pos_enc::RopeArgs args;
+    args.head_dim = 63;
+    CHECK_THROWS_WITH(pos_enc::rope(args, nullptr), Catch::Contains("head_dim 63"));
+    CHECK_THROWS_WITH(sampling::argmax(nullptr, 10, 1, 20, nullptr, nullptr),
+                      Catch::Contains("stride 10"));
+}
+
+}  // namespace
+}  // namespace cab::gpu_test
