@@ -133,11 +133,7 @@ cab_status cab_logits(cab_ctx *ctx, cab_seq seq, const float **logits_out) {
         *logits_out = nullptr;
         require_not_null(ctx, "ctx");
         require_seq(ctx, seq, false);
-        const float *logits = ctx->impl->logits(seq);
-        if (logits == nullptr)
-            cab::fail(CAB_ERR_STATE, "seq " + std::to_string(seq) +
-                                         " has no logits yet: prefill or decode it first");
-        *logits_out = logits;
+        *logits_out = cab::api::require_logits(ctx, seq);
     });
 }
 

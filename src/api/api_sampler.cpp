@@ -42,25 +42,21 @@ cab_status cab_sampler_create(const cab_sampler_params *params, cab_sampler **sa
     });
 }
 
-void cab_sampler_free(cab_sampler *sampler) { delete sampler; }
+void cab_sampler_free(cab_sampler *sampler) {
+    delete sampler;
+}
 
 cab_status cab_sample(cab_ctx *ctx, cab_seq seq, cab_sampler *sampler, cab_token *token_out) {
     return guard(__func__, [&] {
         require_not_null(ctx, "ctx");
         require_not_null(token_out, "token_out");
         cab::api::require_seq(ctx, seq, false);
-        const float *logits = ctx->impl->logits(seq);
-        if (logits == nullptr)
-            cab::fail(CAB_ERR_STATE, "seq " + std::to_string(seq) +
-                                         " has no logits yet: prefill or decode it first");
+        const float *logits = cab::api::require_logits(ctx, seq);
         int32_t n_vocab = ctx->impl->model().hparams().n_vocab;
-        const auto &history = ctx->impl->history(seq);
-        if (sampler == nullptr) {
-            cab::Sampler greedy(sampler_defaults());
-            *token_out = greedy.sample(logits, n_vocab, history);
-        } else {
-            *token_out = sampler->impl->sample(logits, n_vocab, history);
-        }
+        if (sampler == nullptr && ctx->greedy == nullptr)
+            ctx->greedy = std::make_unique<cab::Sampler>(sampler_defaults());
+        cab::Sampler &s = sampler != nullptr ? *sampler->impl : *ctx->greedy;
+        *token_out = s.sample(logits, n_vocab, ctx->impl->history(seq));
     });
 }
 
