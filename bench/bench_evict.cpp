@@ -1,12 +1,14 @@
-// CPU benchmark of eviction (DESIGN.md sections 3-5):
+// Benchmark of eviction (DESIGN.md sections 3-5) on the CPU or, with --device cuda, on the GPU:
 // 1. eviction time per stream and per sequence, for every policy, on sequences of 4k and 32k
-//    cached tokens in SmolLM2-135M's shape (30 layers x 3 kv heads, head_dim 64), with random
-//    keys and heavy-tailed random scores: the policy's selection on one stream alone, and
-//    evict_sequence over all streams (gather, allocation, selection, compaction, freeing);
+//    cached tokens in SmolLM2-135M's shape (30 layers x 3 kv heads, head_dim 64; --shape for
+//    another), with random keys and heavy-tailed random scores: the policy's selection on one
+//    stream alone, and evict_sequence over all streams (score reads, allocation, selection,
+//    compaction, freeing) until the device has finished;
 // 2. the cost of score accumulation: prefill and decode time of a real model with scores on
 //    and off (the attention's compile-time switch), the same model and tokens.
-// Prints a table and writes bench/results/cpu_evict_<date>.json with the machine, the commit
-// and the command. `--smoke` runs a tiny version (the test suite does, to keep this working).
+// Prints a table and writes bench/results/{cpu,gpu}_evict_<date>.json with the machine, the
+// device, the commit and the command. `--smoke` runs a tiny version (the test suite does, to
+// keep this working).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,13 +45,24 @@ struct Args {
     int32_t reps = 5;
     bool smoke = false;
     bool write_json = true;
+    cab_device device = CAB_DEVICE_CPU;
     KvConfig shape;  // n_layer, n_head_kv, head_dim of the eviction part
 };
 
 const char kUsage[] =
-    "usage: bench_evict [--model GGUF] [--out DIR] [--sizes 4096,32768] [--budget N]\n"
-    "                   [--threads N] [--prefill N] [--decode N] [--reps N] [--smoke] "
-    "[--no-json]\n";
+    "usage: bench_evict [--device cpu|cuda] [--model GGUF] [--out DIR] [--sizes 4096,32768]\n"
+    "                   [--shape LAYERS,KV_HEADS,HEAD_DIM] [--budget N] [--threads N]\n"
+    "                   [--prefill N] [--decode N] [--reps N] [--smoke] [--no-json]\n";
+
+std::vector<int32_t> int_list(const std::string &list) {
+    std::vector<int32_t> out;
+    for (size_t p = 0; p <= list.size();) {
+        const size_t comma = std::min(list.find(',', p), list.size());
+        out.push_back(std::stoi(list.substr(p, comma - p)));
+        p = comma + 1;
+    }
+    return out;
+}
 
 Args parse(int argc, char **argv) {
     Args a;
@@ -67,12 +80,21 @@ Args parse(int argc, char **argv) {
         } else if (opt == "--out") {
             a.out_dir = value();
         } else if (opt == "--sizes") {
-            a.sizes.clear();
-            std::string list = value();
-            for (size_t p = 0; p <= list.size();) {
-                const size_t comma = std::min(list.find(',', p), list.size());
-                a.sizes.push_back(std::stoi(list.substr(p, comma - p)));
-                p = comma + 1;
+            a.sizes = int_list(value());
+        } else if (opt == "--shape") {
+            const std::vector<int32_t> s = int_list(value());
+            if (s.size() != 3) throw std::runtime_error("--shape needs LAYERS,KV_HEADS,HEAD_DIM");
+            a.shape.n_layer = s[0];
+            a.shape.n_head_kv = s[1];
+            a.shape.head_dim = s[2];
+        } else if (opt == "--device") {
+            const std::string d = value();
+            if (d == "cpu") {
+                a.device = CAB_DEVICE_CPU;
+            } else if (d == "cuda") {
+                a.device = CAB_DEVICE_CUDA;
+            } else {
+                throw std::runtime_error("--device must be cpu or cuda, not " + d);
             }
         } else if (opt == "--budget") {
             a.budget = std::stoi(value());
@@ -112,18 +134,24 @@ double best(const std::vector<double> &v) {
 
 // Fills sequence 0 with n tokens of random keys/values and heavy-tailed random scores (a few
 // tokens draw most of the attention, as in real models); observers count the later queries.
+// The scores are written into the pool's paged score rows (backend.h, KvPoolRef::scores) with
+// one upload of the whole table, after the appends (which zero them).
 void fill(KvCache &kv, Executor &ex, Backend &backend, int32_t n, uint32_t seed) {
     const KvConfig &c = kv.config();
     const int32_t chunk = std::min(n, 1024);
     const int64_t cols = int64_t{c.n_head_kv} * c.head_dim;
-    Tensor k = backend.alloc(DType::F32, chunk, cols), v = backend.alloc(DType::F32, chunk, cols);
+    std::vector<float> host_k(static_cast<size_t>(chunk * cols)), host_v(host_k.size());
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal;
     std::lognormal_distribution<float> heavy(0.0f, 2.0f);
-    for (int64_t i = 0; i < chunk * cols; ++i) {
-        k.as<float>()[i] = normal(rng);
-        v.as<float>()[i] = normal(rng);
+    for (size_t i = 0; i < host_k.size(); ++i) {
+        host_k[i] = normal(rng);
+        host_v[i] = normal(rng);
     }
+    Tensor k = backend.alloc(backend.act_dtype(), chunk, cols);
+    Tensor v = backend.alloc(backend.act_dtype(), chunk, cols);
+    ex.upload(host_k.data(), k);
+    ex.upload(host_v.data(), v);
     std::vector<float> draws(4096);
     for (float &d : draws) d = heavy(rng);
     const int32_t seq = 0;
@@ -135,19 +163,45 @@ void fill(KvCache &kv, Executor &ex, Backend &backend, int32_t n, uint32_t seed)
             kv.stream_refs(l, &seq, 1, rows, refs);
             ex.kv_append(kv.pool_ref(), refs.data(), 1, rows, k.rows_view(0, rows),
                          v.rows_view(0, rows));
-            for (size_t h = 0; h < refs.size(); ++h)
-                for (int32_t j = done; j < done + rows; ++j) {
-                    const size_t r = (static_cast<size_t>(j) * 7919 + l * 131 + h * 17) % 4096;
-                    refs[h].scores.score[j] = draws[r];
-                    refs[h].scores.observers[j] = static_cast<float>(n - j);
-                    refs[h].scores.window[j] = draws[(r + 1) % 4096];
-                    refs[h].scores.last[j] = draws[(r + 2) % 4096];
-                }
         }
         std::vector<int32_t> pos(static_cast<size_t>(rows));
         for (int32_t i = 0; i < rows; ++i) pos[i] = done + i;
         kv.commit(seq, rows, pos.data(), pos.data());
     }
+    const KvPoolRef &pool = kv.pool_ref();
+    const size_t bs = static_cast<size_t>(pool.block_size);
+    if (pool.scores.cols() != pool.block_size)
+        throw std::runtime_error("the pool's score rows are not one block long");
+    std::vector<float> scores(static_cast<size_t>(pool.scores.rows()) * bs, 0.0f);
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < c.n_head_kv; ++h) {
+            const Stream &s = kv.stream(seq, l, h);
+            for (int32_t j = 0; j < n; ++j) {
+                const size_t r = (static_cast<size_t>(j) * 7919 + l * 131 + h * 17) % 4096;
+                const size_t block = static_cast<size_t>(s.blocks[j / bs]);
+                float *slot = &scores[block * kScoreKinds * bs + j % bs];
+                slot[kScore * bs] = draws[r];
+                slot[kObservers * bs] = static_cast<float>(n - j);
+                slot[kWindow * bs] = draws[(r + 1) % 4096];
+                slot[kLast * bs] = draws[(r + 2) % 4096];
+            }
+        }
+    ex.upload(scores.data(), pool.scores);
+}
+
+// Waits until the device has run everything queued: a kv_read_* call waits for it (backend.h).
+void finish(const KvCache &kv, Executor &ex) {
+    SlotScores s;
+    kv.read_scores(ex, 0, 0, 0, s);
+}
+
+std::unique_ptr<Backend> make_backend(cab_device device, int32_t threads) {
+    if (device == CAB_DEVICE_CPU) return make_cpu_backend(threads);
+#ifdef CAB_HAVE_CUDA
+    return make_cuda_backend(0);
+#else
+    throw std::runtime_error("--device cuda: this build has no CUDA backend");
+#endif
 }
 
 struct EvictRow {
@@ -160,13 +214,14 @@ struct EvictRow {
 };
 
 std::vector<EvictRow> bench_eviction(const Args &a) {
-    auto backend = make_cpu_backend(a.threads);
+    auto backend = make_backend(a.device, a.threads);
     auto ex = backend->make_executor(a.threads);
     const int32_t streams = a.shape.n_layer * a.shape.n_head_kv;
     std::vector<EvictRow> rows;
     for (int32_t n : a.sizes) {
         KvConfig c = a.shape;
         c.capacity_tokens = n;
+        c.dtype = backend->kv_dtype();
         KvCache kv(*backend, c);
         for (std::string_view name : policy_names()) {
             EvictOptions o;
@@ -179,9 +234,11 @@ std::vector<EvictRow> bench_eviction(const Args &a) {
                 const Stream &s = kv.stream(0, 0, 0);
                 std::vector<float> keys;
                 kv.read_keys(*ex, 0, 0, 0, keys);
-                const StreamScores view{s.length,           s.pos.data(),    s.score.data(),
-                                        s.observers.data(), s.window.data(), s.last.data(),
-                                        keys.data(),        c.head_dim};
+                SlotScores sc;
+                kv.read_scores(*ex, 0, 0, 0, sc);
+                const StreamScores view{
+                    s.length,         s.pos.data(),   sc.score.data(), sc.observers.data(),
+                    sc.window.data(), sc.last.data(), keys.data(),     c.head_dim};
                 for (int i = 0; i < 3; ++i) {
                     const auto t0 = Clock::now();
                     const std::vector<int32_t> keep = o.policy->select(view, a.budget, o.params, 0);
@@ -190,6 +247,7 @@ std::vector<EvictRow> bench_eviction(const Args &a) {
                 }
                 const auto t0 = Clock::now();
                 r = evict_sequence(kv, *ex, 0, o);
+                finish(kv, *ex);
                 sequence.push_back(bench::seconds_since(t0));
                 kv.reset(0);
             }
@@ -223,7 +281,7 @@ std::vector<ScoringRow> bench_scoring(const Args &a, const Model &model) {
     for (int r = 0; r < a.reps; ++r)
         for (int on = 0; on < 2; ++on) {  // alternate, so drift hits both alike
             ContextOptions o;
-            o.device = CAB_DEVICE_CPU;
+            o.device = a.device;
             o.n_threads = a.threads;
             o.kv_capacity_tokens = a.n_prefill + a.n_decode + 16;
             o.kv_scores = on == 1;
@@ -265,6 +323,11 @@ void print_tables(const Args &a, const std::vector<EvictRow> &ev,
                 sc[0].decode_s * 1e3 / a.n_decode, sc[1].decode_s * 1e3 / a.n_decode, dec * 100.0);
 }
 
+std::string device_name(cab_device device) {
+    if (device == CAB_DEVICE_CPU) return bench::cpu_model();
+    return bench::shell("nvidia-smi --query-gpu=name --format=csv,noheader -i 0");
+}
+
 void write_json(const Args &a, int argc, char **argv, const std::vector<EvictRow> &ev,
                 const std::vector<ScoringRow> &sc, int32_t threads) {
     std::vector<std::string> evict_items, scoring_items;
@@ -298,12 +361,16 @@ void write_json(const Args &a, int argc, char **argv, const std::vector<EvictRow
         .add_number("reps", a.reps)
         .add("runs", bench::json_array(scoring_items, "  "));
     bench::JsonObject root;
+    const bool cpu = a.device == CAB_DEVICE_CPU;
     root.add("provenance", bench::provenance(argc, argv, CAB_SOURCE_DIR))
+        .add_string("device", cpu ? "cpu" : "cuda")
+        .add_string("device_name", device_name(a.device))
         .add_number("threads", threads)
         .add("eviction_shape", shape.str("  "))
         .add("eviction", bench::json_array(evict_items, "  "))
         .add("scoring", scoring.str("  "));
-    const std::string path = a.out_dir + "/cpu_evict_" + bench::today() + ".json";
+    const std::string path =
+        a.out_dir + (cpu ? "/cpu_evict_" : "/gpu_evict_") + bench::today() + ".json";
     std::ofstream out(path);
     out << root.str() << "\n";
     if (!out) throw std::runtime_error("cannot write " + path);
@@ -318,10 +385,13 @@ int main(int argc, char **argv) {
         const int32_t threads =
             a.threads > 0 ? a.threads
                           : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-        std::printf("bench_evict: %d threads\neviction:\n", threads);
+        std::printf("bench_evict: %s, %d threads\neviction:\n", device_name(a.device).c_str(),
+                    threads);
         const std::vector<EvictRow> ev = bench_eviction(a);
         std::printf("scoring overhead (%s):\n", a.model.c_str());
-        const auto model = Model::load(a.model, LoadOptions{});
+        LoadOptions load;
+        load.device = a.device;
+        const auto model = Model::load(a.model, load);
         const std::vector<ScoringRow> sc = bench_scoring(a, *model);
         print_tables(a, ev, sc);
         if (a.write_json) write_json(a, argc, argv, ev, sc, threads);

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "cab/cab.h"
+#include "cpu_device.h"
 #include "test_paths.h"
 
 namespace cab::test {
@@ -33,7 +34,7 @@ inline std::string tiny_path(const std::string &name) {
 
 inline ModelPtr load_c_model(const std::string &path) {
     cab_model *m = nullptr;
-    const cab_status st = cab_model_load(path.c_str(), nullptr, &m);
+    const cab_status st = cab_model_load(path.c_str(), cpu_model_params(), &m);
     INFO(cab_last_error());
     REQUIRE(st == CAB_OK);
     return ModelPtr(m);

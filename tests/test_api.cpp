@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cab/cab.h"
+#include "cpu_device.h"
 #include "test_paths.h"
 
 namespace {
@@ -29,7 +30,7 @@ std::string smollm2_path() {
 const cab_model *shared_model() {
     static cab_model *model = [] {
         cab_model *m = nullptr;
-        cab_status st = cab_model_load(smollm2_path().c_str(), nullptr, &m);
+        cab_status st = cab_model_load(smollm2_path().c_str(), cab::test::cpu_model_params(), &m);
         INFO(cab_last_error());
         REQUIRE(st == CAB_OK);
         return m;
@@ -186,8 +187,7 @@ TEST_CASE("tokenize: capacity, sizes and bad arguments", "[api]") {
     const cab_model *m = shared_model();
     const char *text = "Hello world, 1234!";
     size_t n = 0;
-    CHECK(cab_tokenize(m, text, std::strlen(text), 0, nullptr, 0, &n) ==
-          CAB_ERR_BUFFER_TOO_SMALL);
+    CHECK(cab_tokenize(m, text, std::strlen(text), 0, nullptr, 0, &n) == CAB_ERR_BUFFER_TOO_SMALL);
     REQUIRE(n > 0);
     std::vector<cab_token> toks(n);
     size_t n2 = 0;
@@ -199,8 +199,7 @@ TEST_CASE("tokenize: capacity, sizes and bad arguments", "[api]") {
     REQUIRE(cab_detokenize(m, toks.data(), toks.size(), 0, buf, sizeof buf, &len) == CAB_OK);
     CHECK(std::string(buf, len) == text);
     CHECK(buf[len] == '\0');
-    CHECK(cab_detokenize(m, toks.data(), toks.size(), 0, buf, 3, &len) ==
-          CAB_ERR_BUFFER_TOO_SMALL);
+    CHECK(cab_detokenize(m, toks.data(), toks.size(), 0, buf, 3, &len) == CAB_ERR_BUFFER_TOO_SMALL);
     CHECK(len == std::strlen(text));
 
     cab_token bad[] = {toks[0], 49152};

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "cpu_device.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
 #include "runtime/context.h"
@@ -20,7 +21,7 @@ namespace {
 std::unique_ptr<Model> load_model(const std::string &path, const char *how) {
     INFO("model " << path << " is missing: " << how);
     REQUIRE(test::file_exists(path));
-    return Model::load(path, LoadOptions{});
+    return Model::load(path, test::cpu_load());
 }
 
 std::unique_ptr<Model> tiny_llama() {

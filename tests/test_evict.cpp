@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "cpu_device.h"
 #include "evict_helpers.h"
 #include "model/model.h"
 #include "reference_forward.h"
@@ -154,7 +155,7 @@ TEST_CASE("evict: next logits equal a reference that masks exactly the evicted e
     for (const char *name : {"tiny_llama", "tiny_qwen2"}) {
         const std::string path = test::tiny_path(name);
         const test::ModelPtr c_model = test::load_c_model(path);
-        const std::unique_ptr<Model> model = Model::load(path, LoadOptions{});
+        const std::unique_ptr<Model> model = Model::load(path, test::cpu_load());
         const int32_t n_vocab = model->hparams().n_vocab;
         for (const Variant &v : variants()) {
             SECTION(std::string(name) + ": " + v.label) {
@@ -198,7 +199,7 @@ TEST_CASE(
     for (const char *name : {"tiny_llama", "tiny_qwen2"}) {
         const std::string path = test::tiny_path(name);
         const test::ModelPtr c_model = test::load_c_model(path);
-        const std::unique_ptr<Model> model = Model::load(path, LoadOptions{});
+        const std::unique_ptr<Model> model = Model::load(path, test::cpu_load());
         const int32_t n_vocab = model->hparams().n_vocab;
         for (const char *policy : {"window", "h2o", "tova", "snapkv", "cab", "cab-frc", "random"}) {
             SECTION(std::string(name) + ": " + policy) {

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "backend/backend.h"
+#include "cpu_device.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 #include "runtime/context.h"
@@ -52,7 +53,7 @@ std::unique_ptr<Model> load_tiny(const std::string &name) {
     const std::string path = test::golden_path(name + ".gguf");
     INFO("model " << path << " (regenerate with tools/golden/make_tiny_models.py)");
     REQUIRE(test::file_exists(path));
-    return Model::load(path, LoadOptions{});
+    return Model::load(path, test::cpu_load());
 }
 
 // max |a - b| / max |b|
@@ -231,7 +232,7 @@ TEST_CASE("SmolLM2-135M-Instruct (Q4_1/Q8_0): logits match an independent numpy 
     // tests/golden/smollm2_logits.bin: the last token's logits from
     // tools/golden/gguf_llama_reference.py (weights dequantized by the gguf package) for:
     const std::vector<int32_t> tokens = {504, 3575, 282, 4649, 314, 253, 1345, 30, 216, 9286, 28};
-    auto model = Model::load(path, LoadOptions{});
+    auto model = Model::load(path, test::cpu_load());
     const int32_t n_vocab = model->hparams().n_vocab;
     std::vector<float> ref(static_cast<size_t>(n_vocab));
     std::ifstream f(test::golden_path("smollm2_logits.bin"), std::ios::binary);

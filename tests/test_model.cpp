@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "backend/backend.h"
+#include "cpu_device.h"
 #include "gguf_builder.h"
 #include "model/gguf.h"
 #include "model/model.h"
@@ -109,7 +110,7 @@ const auto all_tensors = [](Builder::Tensor &) { return true; };
 void check_load_error(const std::string &path, cab_status status,
                       const std::vector<std::string> &fragments) {
     try {
-        Model::load(path, LoadOptions{});
+        Model::load(path, test::cpu_load());
         FAIL("Model::load should have failed");
     } catch (const Error &e) {
         CHECK(e.status() == status);
@@ -122,7 +123,7 @@ void check_load_error(const std::string &path, cab_status status,
 TEST_CASE("Model::load: the rewritten tiny model loads as the original", "[model]") {
     INFO("run tools/golden/make_tiny_models.py if tests/golden/tiny_llama.gguf is missing");
     REQUIRE(test::file_exists(test::golden_path("tiny_llama.gguf")));
-    auto m = Model::load(rewrite_tiny(TempFile(), all_keys, all_tensors), LoadOptions{});
+    auto m = Model::load(rewrite_tiny(TempFile(), all_keys, all_tensors), test::cpu_load());
     CHECK(m->hparams().n_layer == 2);
     CHECK(m->n_params() ==
           262 * 64 * 2 + 64 + 2 * (64 * 2 + 64 * 64 * 2 + 32 * 64 * 2 + 128 * 64 * 3));
@@ -197,13 +198,13 @@ TEST_CASE("Model::load: linear RoPE scaling and tied output from metadata", "[mo
                                                b.add_string("llama.rope.scaling.type", "linear");
                                                b.add_f32("llama.rope.scaling.factor", 4.0f);
                                            }),
-                              LoadOptions{});
+                              test::cpu_load());
     CHECK(scaled->hparams().rope_freq_scale == 0.25f);
 
     auto tied =
         Model::load(rewrite_tiny(TempFile(), all_keys,
                                  [](Builder::Tensor &t) { return t.name != "output.weight"; }),
-                    LoadOptions{});
+                    test::cpu_load());
     CHECK(tied->hparams().tied_output);
     const ModelWeights &w = tied->weights();
     CHECK(w.output.data() == w.token_embd.data());

@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "backend/backend.h"
+#include "cpu_device.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 #include "reference_forward.h"
@@ -30,7 +31,7 @@ std::unique_ptr<Model> load_tiny(const std::string &name) {
     const std::string path = test::golden_path(name + ".gguf");
     INFO("model " << path << " is missing (regenerate with tools/golden/make_tiny_models.py)");
     REQUIRE(test::file_exists(path));
-    return Model::load(path, LoadOptions{});
+    return Model::load(path, test::cpu_load());
 }
 
 // What one stream's slot should hold, keyed by position.
@@ -128,15 +129,17 @@ public:
                     const Stream &s = kv_->stream(seq, l, g);
                     const auto &exp = seqs_[static_cast<size_t>(seq)].expected[stream_index(l, g)];
                     REQUIRE(static_cast<size_t>(s.length) == exp.size());
-                    REQUIRE(s.score.size() == static_cast<size_t>(s.length));
+                    SlotScores sc;
+                    kv_->read_scores(*ex_, seq, l, g, sc);
+                    REQUIRE(sc.score.size() == static_cast<size_t>(s.length));
                     for (int32_t j = 0; j < s.length; ++j) {
                         INFO("seq " << seq << " layer " << l << " kv head " << g << " slot " << j
                                     << " position " << s.pos[j]);
                         const Expected &e = exp.at(s.pos[j]);
-                        CHECK(close(s.score[j], e.score));
-                        CHECK(s.observers[j] == static_cast<float>(e.observers));
-                        CHECK(close(s.window[j], e.window));
-                        CHECK(close(s.last[j], e.last));
+                        CHECK(close(sc.score[j], e.score));
+                        CHECK(sc.observers[j] == static_cast<float>(e.observers));
+                        CHECK(close(sc.window[j], e.window));
+                        CHECK(close(sc.last[j], e.last));
                     }
                 }
     }
@@ -278,10 +281,8 @@ TEST_CASE("scores: a cache without scores leaves the accumulators empty", "[scor
     kv.reserve(&seq, &n, 1);
     fwd.prefill(kv, 0, tokens.data(), pos.data(), n, logits.data(), false);
     kv.commit(0, n, pos.data(), tokens.data());
-    const Stream &s = kv.stream(0, 0, 0);
-    CHECK(s.length == 5);
-    CHECK(s.score.empty());
-    CHECK(s.observers.empty());
-    CHECK(s.window.empty());
-    CHECK(s.last.empty());
+    CHECK(kv.stream(0, 0, 0).length == 5);
+    CHECK(kv.pool_ref().scores.empty());
+    SlotScores sc;
+    CHECK_THROWS_WITH(kv.read_scores(*ex, 0, 0, 0, sc), Catch::Contains("keeps no scores"));
 }

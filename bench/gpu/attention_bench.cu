@@ -67,7 +67,8 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// Streams of `lengths` tokens over one pool, blocks shuffled; zeroed score accumulators.
+// Streams of `lengths` tokens over one pool, blocks shuffled; a zeroed score pool paged like K/V
+// (kv/paged.h: 4 kinds of 16 floats per block).
 struct Streams {
     Buffer pool, tables, views, scores;
     attention::DevicePool pool_ref;
@@ -75,7 +76,7 @@ struct Streams {
         : pool(bytes_pool(lengths, d)),
           tables(4 * blocks(lengths)),
           views(lengths.size() * sizeof(attention::DeviceStream)),
-          scores(with_scores ? 4 * sizeof(float) * slots(lengths) : 4) {
+          scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4) {
         randomize(pool, static_cast<uint32_t>(rng()));
         std::vector<int32_t> ids(blocks(lengths));
         std::iota(ids.begin(), ids.end(), 0);
@@ -83,28 +84,20 @@ struct Streams {
         check(cudaMemcpy(tables.ptr, ids.data(), 4 * ids.size(), cudaMemcpyHostToDevice), "tables");
         check(cudaMemset(scores.ptr, 0, scores.bytes), "scores");
         std::vector<attention::DeviceStream> v(lengths.size());
-        size_t block = 0, slot = 0, total = slots(lengths);
+        size_t block = 0;
         for (size_t i = 0; i < lengths.size(); ++i) {
             v[i].blocks = tables.as<int32_t>() + block;
             v[i].length = lengths[i];
-            if (with_scores) {
-                float *s = scores.as<float>() + slot;
-                v[i].scores = {s, s + total, s + 2 * total, s + 3 * total};
-            }
             block += (lengths[i] + 15) / 16;
-            slot += lengths[i];
         }
         check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
-        pool_ref = {pool.ptr, 16, d};
+        pool_ref = {pool.ptr, 16, d, with_scores ? scores.as<float>() : nullptr};
     }
     const attention::DeviceStream *get() const { return views.as<attention::DeviceStream>(); }
     static size_t blocks(const std::vector<int> &lengths) {
         size_t n = 0;
         for (int l : lengths) n += (l + 15) / 16;
         return n;
-    }
-    static size_t slots(const std::vector<int> &lengths) {
-        return std::accumulate(lengths.begin(), lengths.end(), size_t{0});
     }
     static size_t bytes_pool(const std::vector<int> &lengths, int d) {
         return blocks(lengths) * 2 * 16 * d * 2;

@@ -1,8 +1,10 @@
 // Host API of the attention kernels (DESIGN.md sections 4 and 6): causal GQA prefill and split-K
-// decode over the paged bf16 KV pool, with optional fused score accumulation. Plain C++ over
-// device pointers, so the CUDA backend's C++ code calls it without CUDA syntax. Every call is
-// asynchronous on `stream`; bad arguments throw cab::Error(INVALID_ARGUMENT / UNSUPPORTED), a
-// failed launch cab::Error(DEVICE) with the CUDA message.
+// decode over the paged bf16 KV pool, with optional fused score accumulation into the pool's paged
+// score accumulators (kv/paged.h). Plain C++ over device pointers, so the CUDA backend's C++ code
+// calls it without CUDA syntax. Every call is asynchronous on `stream`; bad arguments throw
+// cab::Error(INVALID_ARGUMENT / UNSUPPORTED), a failed launch cab::Error(DEVICE) with the CUDA
+// message. head_dim 64 and 128 run the tensor-core kernels; any other head_dim in [1, 256] runs
+// the CUDA-core kernels of generic.h.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,34 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kv/paged.h"
+
 namespace cab::cuda::attention {
 
-// Per-slot fp32 accumulators of one stream in device memory, as ScoreRef (backend/backend.h)
-// defines them: score += P summed over queries and the GQA group's heads, observers += queries
-// that see the slot, window = P summed over a prefill chunk's last W queries, last = P of the
-// step's last query.
-struct DeviceScores {
-    float *score = nullptr;
-    float *observers = nullptr;
-    float *window = nullptr;
-    float *last = nullptr;
-};
-
-// One stream (sequence, layer, kv head): slot s lives in pool block blocks[s / block_size] at row
-// s % block_size. `blocks` is device memory; `length` counts the slots after this step.
-struct DeviceStream {
-    const int32_t *blocks = nullptr;
-    int32_t length = 0;
-    DeviceScores scores;
-};
-
-// The bf16 KV pool (layout of KvPoolRef): block b holds K[block_size][head_dim] followed by
-// V[block_size][head_dim]. block_size is a power of two; head_dim 64 or 128.
-struct DevicePool {
-    const void *data = nullptr;
-    int32_t block_size = 16;
-    int32_t head_dim = 0;
-};
+using cuda::DevicePool;
+using cuda::DeviceStream;
 
 // Causal attention of one prefill chunk of one sequence. Its n queries are the last n slots of
 // every stream (already appended): query i of a stream of length len sees slots
@@ -49,13 +29,15 @@ struct PrefillArgs {
     int32_t n_head = 0;
     int32_t n = 0;
     int32_t max_length = 0;  // the longest stream (sizes the score preparation grid)
-    // bf16 [n][q_stride], head h at column h * head_dim; strides are multiples of 8 elements.
+    // bf16 [n][q_stride], head h at column h * head_dim; for head_dim 64 and 128 the strides are
+    // multiples of 8 elements.
     const void *q = nullptr;
     int64_t q_stride = 0;
     void *out = nullptr;  // bf16 [n][out_stride], same layout as q
     int64_t out_stride = 0;
-    // Accumulate scores into every stream's DeviceScores; score_window > 0 recomputes `window`
-    // from the last min(score_window, n) queries, 0 leaves it.
+    // Accumulate scores (ScoreKind in backend/backend.h) into pool.scores, which must then be
+    // non-null; score_window > 0 recomputes `window` from the last min(score_window, n) queries,
+    // 0 leaves it.
     bool scores = false;
     int32_t score_window = 0;
 };
@@ -64,24 +46,38 @@ void prefill(const PrefillArgs &args, cudaStream_t stream);
 
 // One query per sequence over all of its slots: row s of q (heads of kv head g together) reads
 // streams[s * n_head_kv + g]. Split-K over the keys, then a log-sum-exp merge.
+//
+// CUDA graphs: the launches (grids, kernels, workspace layout) depend only on these arguments,
+// pointers included, never on the lengths or block tables in device memory. So a decode captured
+// once can be replayed while those (and the contents of q) change, as long as every stream stays
+// within max_length. max_length may therefore over-estimate (a capture per length bucket, e.g.
+// the next power of two, with fixed splits): splits and merge CTAs past a stream's end exit at
+// once and the merge counts only the splits that hold keys, so outputs and scores are those of
+// the real lengths. The cost: the workspace is sized for max_length (with scores, about
+// 4 * batch * n_head * max_length bytes of probabilities), and so is the plan's chunk (keys per
+// split): a stream of length L runs on ceil(L / chunk) splits (for a power-of-two bucket at least
+// half of the plan's), less parallelism than a plan for L when the batch is small. Slots past
+// max_length are never read or written (a caller error: they are left out of the attention). A
+// stream may be empty (a padding entry of a batch bucket): its output rows are zeros.
 struct DecodeArgs {
     DevicePool pool;
     const DeviceStream *streams = nullptr;  // device array [batch * n_head_kv], sequence-major
     int32_t batch = 0;
     int32_t n_head_kv = 0;
-    int32_t n_head = 0;       // n_head / n_head_kv <= 16
-    int32_t max_length = 0;   // the longest stream; every stream holds at least one slot
-    const void *q = nullptr;  // bf16 [batch][q_stride], strides multiples of 8 as for prefill
+    int32_t n_head = 0;       // n_head / n_head_kv <= 16 for head_dim 64 and 128
+    int32_t max_length = 0;   // at least every stream's length (see above), at least 1
+    const void *q = nullptr;  // bf16 [batch][q_stride], strides as for prefill
     int64_t q_stride = 0;
     void *out = nullptr;  // bf16 [batch][out_stride]
     int64_t out_stride = 0;
     bool scores = false;        // score/observers/last as for prefill; window untouched
-    int32_t splits = 0;         // splits of the longest stream; 0 lets decode_num_splits choose
-    void *workspace = nullptr;  // device memory of decode_workspace_bytes(args)
+    int32_t splits = 0;         // splits of max_length keys; 0 lets decode_num_splits choose
+    void *workspace = nullptr;  // device memory of plan_decode(args).workspace_bytes
     size_t workspace_bytes = 0;
 };
 
-// How decode divides its work: `splits` chunks of `chunk` keys for the longest stream.
+// How decode divides its work: `splits` chunks of `chunk` keys cover max_length. The generic
+// kernel (other head sizes) does not split and needs no workspace.
 struct DecodePlan {
     int32_t splits = 1;
     int32_t chunk = 0;

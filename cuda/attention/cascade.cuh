@@ -8,8 +8,7 @@
 
 #include <math_constants.h>
 
-#include "attention/mma.cuh"
-#include "attention/params.cuh"
+#include "attention/page.cuh"
 
 namespace cab::cuda::attn {
 
@@ -46,7 +45,8 @@ __global__ void __launch_bounds__(kMergeThreads)
     const int tid = threadIdx.x, head_kv = blockIdx.y, seq = blockIdx.z;
     const int sid = seq * p.n_head_kv + head_kv;
     const DeviceStream st = p.streams[sid];
-    const int n_splits = (st.length + p.chunk - 1) / p.chunk;
+    const int length = min(st.length, p.max_length);
+    const int n_splits = (length + p.chunk - 1) / p.chunk;  // the splits that hold keys
     const float *part_lse = p.part_lse + static_cast<int64_t>(sid) * p.n_splits * p.group;
 
     if (blockIdx.x < p.group) {  // output row `row`: columns over threads, splits over parts
@@ -78,15 +78,18 @@ __global__ void __launch_bounds__(kMergeThreads)
         // before the first value is needed: the accumulators (not written by decode) even before
         // waiting for the decode kernel, then probabilities, slice maxima and split states.
         const int key0 = (blockIdx.x - p.group) * kMergeKeys;
-        if (key0 >= st.length) return;
-        const int key_end = min(st.length, key0 + kMergeKeys);
+        if (key0 >= length) return;
+        const int key_end = min(length, key0 + kMergeKeys);
+        const int pitch = 1 << p.kv.block_shift;  // floats between two kinds of a slot
+        float *slot[kPerThread];
         float score[kPerThread], observers[kPerThread];
 #pragma unroll
         for (int i = 0; i < kPerThread; ++i) {
             const int key = key0 + tid + i * kMergeThreads;
-            if (key < key_end) {
-                score[i] = st.scores.score[key];
-                observers[i] = st.scores.observers[key];
+            slot[i] = key < key_end ? slot_scores(p.kv, st.blocks, key) : nullptr;
+            if (slot[i]) {
+                score[i] = slot[i][kScoreRow * pitch];
+                observers[i] = slot[i][kObserversRow * pitch];
             }
         }
         grid_dependency_wait();
@@ -124,9 +127,9 @@ __global__ void __launch_bounds__(kMergeThreads)
 #pragma unroll
             for (int row = 0; row < 16; ++row)
                 if (row < p.group) sum += in[i][row] * factor[(key - key0) / 16][row];
-            st.scores.score[key] = score[i] + sum;
-            st.scores.observers[key] = observers[i] + 1.0f;
-            st.scores.last[key] = sum;
+            slot[i][kScoreRow * pitch] = score[i] + sum;
+            slot[i][kObserversRow * pitch] = observers[i] + 1.0f;
+            slot[i][kLastRow * pitch] = sum;
         }
     }
 }

@@ -1,10 +1,12 @@
-// Host side of decode: the split plan (heuristics.h), workspace layout, kernel and merge launch.
+// Host side of decode: the split plan (heuristics.h), workspace layout, kernel and merge launch;
+// head sizes without a tensor-core kernel go to generic.h.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "attention/cascade.cuh"
 #include "attention/decode.cuh"
+#include "attention/generic.h"
 #include "attention/heuristics.h"
 #include "attention/launch.h"
 
@@ -73,17 +75,19 @@ int resident_ctas() {
     return n;
 }
 
+bool tensor_core_head_dim(int d) {
+    return d == 64 || d == 128;
+}
+
 void check(const DecodeArgs &a) {
     const int d = a.pool.head_dim;
-    require(d == 64 || d == 128, CAB_ERR_UNSUPPORTED,
-            "attention decode: head_dim " + std::to_string(d) + " (64 or 128 supported)");
-    require(a.batch > 0 && a.n_head_kv > 0 && a.n_head % a.n_head_kv == 0, CAB_ERR_INVALID_ARGUMENT,
+    require(d >= 1 && d <= 256, CAB_ERR_UNSUPPORTED,
+            "attention decode: head_dim " + std::to_string(d) + " (1 to 256 supported)");
+    require(a.batch > 0 && a.n_head_kv > 0 && a.n_head > 0 && a.n_head % a.n_head_kv == 0,
+            CAB_ERR_INVALID_ARGUMENT,
             "attention decode: batch " + std::to_string(a.batch) + ", n_head " +
                 std::to_string(a.n_head) + " not a multiple of n_head_kv " +
                 std::to_string(a.n_head_kv));
-    require(a.n_head / a.n_head_kv <= 16, CAB_ERR_UNSUPPORTED,
-            "attention decode: " + std::to_string(a.n_head / a.n_head_kv) +
-                " query heads per kv head (at most 16)");
     require(a.max_length > 0, CAB_ERR_INVALID_ARGUMENT,
             "attention decode: max_length " + std::to_string(a.max_length));
     require(is_power_of_two(a.pool.block_size), CAB_ERR_INVALID_ARGUMENT,
@@ -92,12 +96,17 @@ void check(const DecodeArgs &a) {
     require(a.splits >= 0 && a.splits <= kDecodeMaxSplits, CAB_ERR_INVALID_ARGUMENT,
             "attention decode: splits " + std::to_string(a.splits) + " (at most " +
                 std::to_string(kDecodeMaxSplits) + ")");
+    if (!tensor_core_head_dim(d)) return;
+    require(a.n_head / a.n_head_kv <= 16, CAB_ERR_UNSUPPORTED,
+            "attention decode: " + std::to_string(a.n_head / a.n_head_kv) +
+                " query heads per kv head (at most 16)");
 }
 
 }  // namespace
 
 DecodePlan plan_decode(const DecodeArgs &args) {
     check(args);
+    if (!tensor_core_head_dim(args.pool.head_dim)) return {1, args.max_length, 0};
     const int tile = tile_keys(args.pool.head_dim);
     int splits = args.splits;
     if (splits == 0) {
@@ -123,6 +132,12 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     const DecodePlan plan = plan_decode(args);
     require(args.streams && args.q && args.out && args.pool.data, CAB_ERR_INVALID_ARGUMENT,
             "attention decode: null pool, streams, q or out");
+    require(!args.scores || args.pool.scores, CAB_ERR_INVALID_ARGUMENT,
+            "attention decode: scores requested with a null pool.scores");
+    if (!tensor_core_head_dim(args.pool.head_dim)) {
+        decode_generic(args, stream);
+        return;
+    }
     require(args.q_stride % 8 == 0 && args.out_stride % 8 == 0, CAB_ERR_INVALID_ARGUMENT,
             "attention decode: q_stride " + std::to_string(args.q_stride) + " and out_stride " +
                 std::to_string(args.out_stride) + " must be multiples of 8 (16-byte rows)");
@@ -136,7 +151,8 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.out = static_cast<attn::bf16 *>(args.out);
     p.q_stride = args.q_stride;
     p.out_stride = args.out_stride;
-    p.kv = {static_cast<const attn::bf16 *>(args.pool.data), log2_exact(args.pool.block_size)};
+    p.kv = {static_cast<const attn::bf16 *>(args.pool.data),
+            args.scores ? args.pool.scores : nullptr, log2_exact(args.pool.block_size)};
     p.streams = args.streams;
     p.n_head_kv = args.n_head_kv;
     p.group = args.n_head / args.n_head_kv;
@@ -145,6 +161,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.direct = !args.scores && plan.splits == 1;
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
     const int tile = tile_keys(args.pool.head_dim);
+    p.max_length = args.max_length;
     p.key_cap = (args.max_length + tile - 1) / tile * tile;
     const Layout l = layout(args, plan.splits, p.key_cap, p.direct);
     char *ws = static_cast<char *>(args.workspace);

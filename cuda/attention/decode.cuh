@@ -4,7 +4,9 @@
 // through a 3-stage cp.async ring; each of the 4 warps takes a quarter of a tile with its own
 // online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
 // a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
-// split and no scores, the final output.
+// split and no scores, the final output. The grid is sized for max_length (fixed while a CUDA
+// graph replays); the CTAs of splits past a stream's end exit at once and write nothing, and the
+// merge reads only the splits that hold keys.
 //
 // Scores: a key's true probability needs the log-sum-exp over all splits, known only at the
 // merge. So the kernel stores each probability relative to the running max it was computed with
@@ -51,9 +53,15 @@ __global__ void __launch_bounds__(C::kThreads)
     const int split = blockIdx.x, head_kv = blockIdx.y, seq = blockIdx.z;
     const int sid = seq * p.n_head_kv + head_kv;
     const DeviceStream st = p.streams[sid];
+    const int length = min(st.length, p.max_length);
     const int begin = split * p.chunk;
-    if (begin >= st.length) return;  // a shorter stream of the batch: fewer splits
-    const int end = min(st.length, begin + p.chunk);
+    if (begin >= length) {            // a stream shorter than max_length: fewer splits
+        if (p.direct && length == 0)  // an empty stream: zero rows (the merge writes them else)
+            for (int i = tid; i < p.group * D; i += C::kThreads)
+                p.out[seq * p.out_stride + head_kv * p.group * D + i] = __float2bfloat16_rn(0.0f);
+        return;
+    }
+    const int end = min(length, begin + p.chunk);
     const int n_tiles = (end - begin + BN - 1) / BN;
     const uint32_t sq = smem_u32(smem), ring = sq + C::kQBytes;
 

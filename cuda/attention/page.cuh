@@ -1,7 +1,8 @@
-// Shared-memory tiles and the paged KV pool. Tiles are [rows][D] bf16 with 16-byte chunks XOR-
-// swizzled by row (chunk c of row r at c ^ (r % 8)), so the 8 row addresses of an ldmatrix hit 8
-// different bank groups. K/V rows come straight from the paged pool: a tile's rows may span any
-// number of blocks of any block size, so the engine's block tables need no copy.
+// Shared-memory tiles and the paged KV pool (K/V and score accumulators). Tiles are [rows][D]
+// bf16 with 16-byte chunks XOR-swizzled by row (chunk c of row r at c ^ (r % 8)), so the 8 row
+// addresses of an ldmatrix hit 8 different bank groups. K/V rows and scores come straight from
+// the paged pool: a tile's rows may span any number of blocks of any block size, so the engine's
+// block tables need no copy.
 #pragma once
 
 #include "attention/mma.cuh"
@@ -73,6 +74,15 @@ __device__ __forceinline__ void prefetch_blocks(const PagedKv &kv, const int32_t
     if (key0 < 0 || key0 >= end) return;
     if (tid == 0) prefetch_l1(blocks + (key0 >> kv.block_shift));
     if (tid == 32) prefetch_l1(blocks + ((min(key0 + ROWS, end) - 1) >> kv.block_shift));
+}
+
+// Score accumulators of a stream's slot (kv/paged.h): the address of its kind-0 (score) float;
+// kind k lies k << block_shift floats further. The slots of a block are consecutive floats of
+// each kind, so consecutive threads on consecutive slots make coalesced accesses.
+__device__ __forceinline__ float *slot_scores(const PagedKv &kv, const int32_t *blocks, int slot) {
+    const int64_t block = blocks[slot >> kv.block_shift];
+    return kv.scores + ((block * kScoreKinds) << kv.block_shift) +
+           (slot & ((1 << kv.block_shift) - 1));
 }
 
 }  // namespace cab::cuda::attn

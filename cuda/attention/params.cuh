@@ -15,8 +15,12 @@ using attention::DeviceStream;
 // The paged pool as kernels address it (see page.cuh).
 struct PagedKv {
     const bf16 *pool;
+    float *scores;        // paged score accumulators (kv/paged.h); null when none are kept
     int32_t block_shift;  // log2(block_size)
 };
+
+// Row of each score kind in a block's accumulators (ScoreKind in backend/backend.h).
+enum ScoreRow : int { kScoreRow = 0, kObserversRow = 1, kWindowRow = 2, kLastRow = 3 };
 
 struct PrefillParams {
     const bf16 *q;
@@ -41,10 +45,11 @@ struct DecodeParams {
     const DeviceStream *streams;
     int32_t n_head_kv;
     int32_t group;
-    int32_t chunk;     // keys per split, a multiple of the tile
-    int32_t n_splits;  // splits of the longest stream (grid x)
-    int32_t key_cap;   // longest stream rounded up to the tile: row pitch of probs
-    bool direct;       // one split and no scores: write the output, no merge
+    int32_t chunk;       // keys per split, a multiple of the tile
+    int32_t n_splits;    // splits of max_length keys (grid x)
+    int32_t max_length;  // bound of every stream's length: slots past it are left alone
+    int32_t key_cap;     // max_length rounded up to the tile: row pitch of probs
+    bool direct;         // one split and no scores: write the output, no merge
     float scale_log2;
     // Workspace: normalized partial outputs and their log2-sum-exp per (stream, split, head);
     // with scores, each key's probability relative to its 16-key slice's reference max

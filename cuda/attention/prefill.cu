@@ -1,21 +1,24 @@
-// Host side of the prefill kernel: argument checks, tile configuration per head size, launch.
+// Host side of the prefill kernel: argument checks, tile configuration per head size, launch;
+// head sizes without a tensor-core kernel go to generic.h.
 #include <cmath>
 #include <string>
 
+#include "attention/generic.h"
 #include "attention/launch.h"
 #include "attention/prefill.cuh"
 
 namespace cab::cuda::attn {
 
-__global__ void prefill_scores_prepare(const DeviceStream *streams, int n, int window) {
+__global__ void prefill_scores_prepare(const DeviceStream *streams, PagedKv kv, int n, int window) {
     allow_dependents();  // the prefill kernel may start its flash pass now
     const DeviceStream st = streams[blockIdx.y];
     const int first = st.length - n;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < st.length;
          j += gridDim.x * blockDim.x) {
-        st.scores.observers[j] += static_cast<float>(n - max(0, j - first));
-        st.scores.last[j] = 0.0f;
-        if (window > 0) st.scores.window[j] = 0.0f;
+        float *slot = slot_scores(kv, st.blocks, j);
+        slot[kObserversRow << kv.block_shift] += static_cast<float>(n - max(0, j - first));
+        slot[kLastRow << kv.block_shift] = 0.0f;
+        if (window > 0) slot[kWindowRow << kv.block_shift] = 0.0f;
     }
 }
 
@@ -48,7 +51,8 @@ template <class C>
 void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, cudaStream_t stream) {
     if (args.scores) {
         dim3 grid((args.max_length + 255) / 256, args.n_head_kv);
-        prefill_scores_prepare<<<grid, 256, 0, stream>>>(args.streams, args.n, args.score_window);
+        prefill_scores_prepare<<<grid, 256, 0, stream>>>(args.streams, p.kv, args.n,
+                                                         args.score_window);
         attention::check_launch("attention prefill score preparation");
         launch<C, true>(p, args.n_head_kv, stream);
     } else {
@@ -63,8 +67,8 @@ namespace cab::cuda::attention {
 
 void prefill(const PrefillArgs &args, cudaStream_t stream) {
     const int d = args.pool.head_dim;
-    require(d == 64 || d == 128, CAB_ERR_UNSUPPORTED,
-            "attention prefill: head_dim " + std::to_string(d) + " (64 or 128 supported)");
+    require(d >= 1 && d <= 256, CAB_ERR_UNSUPPORTED,
+            "attention prefill: head_dim " + std::to_string(d) + " (1 to 256 supported)");
     require(args.n_head_kv > 0 && args.n_head > 0 && args.n_head % args.n_head_kv == 0,
             CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: n_head " + std::to_string(args.n_head) +
@@ -77,18 +81,25 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
                 " is not a power of two");
     require(args.pool.data && args.streams && args.q && args.out, CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: null pool, streams, q or out");
+    require(!args.scores || args.pool.scores, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: scores requested with a null pool.scores");
+    require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: negative score_window");
+    if (d != 64 && d != 128) {
+        prefill_generic(args, stream);
+        return;
+    }
     require(args.q_stride % 8 == 0 && args.out_stride % 8 == 0, CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: q_stride " + std::to_string(args.q_stride) + " and out_stride " +
                 std::to_string(args.out_stride) + " must be multiples of 8 (16-byte rows)");
-    require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
-            "attention prefill: negative score_window");
 
     attn::PrefillParams p{};
     p.q = static_cast<const attn::bf16 *>(args.q);
     p.out = static_cast<attn::bf16 *>(args.out);
     p.q_stride = args.q_stride;
     p.out_stride = args.out_stride;
-    p.kv = {static_cast<const attn::bf16 *>(args.pool.data), log2_exact(args.pool.block_size)};
+    p.kv = {static_cast<const attn::bf16 *>(args.pool.data),
+            args.scores ? args.pool.scores : nullptr, log2_exact(args.pool.block_size)};
     p.streams = args.streams;
     p.n = args.n;
     p.group = args.n_head / args.n_head_kv;

@@ -156,7 +156,7 @@ __global__ void __launch_bounds__(C::kThreads)
             cp_async_wait<0>();
             __syncthreads();  // tile i landed; tile i - 1's sums are complete
             if (i > 0)
-                score_flush<BN, C::WARPS, C::kThreads>(red + ((i - 1) & 1) * kRed, st,
+                score_flush<BN, C::WARPS, C::kThreads>(red + ((i - 1) & 1) * kRed, p.kv, st.blocks,
                                                        tile_at(i - 1) * BN, key_end, tail,
                                                        p.window > 0, tid);
             if (i + 1 < n_tiles) {
@@ -180,7 +180,7 @@ __global__ void __launch_bounds__(C::kThreads)
             }
         }
         __syncthreads();
-        score_flush<BN, C::WARPS, C::kThreads>(red + ((n_tiles - 1) & 1) * kRed, st,
+        score_flush<BN, C::WARPS, C::kThreads>(red + ((n_tiles - 1) & 1) * kRed, p.kv, st.blocks,
                                                tile_at(n_tiles - 1) * BN, key_end, tail,
                                                p.window > 0, tid);
     }

@@ -98,31 +98,31 @@ __device__ __forceinline__ void score_tile(float *red, const ScoreRows<MT> &rows
     }
 }
 
-// Adds the CTA's column sums of one tile (red, summed over warps) to the stream's accumulators
-// for keys key0 .. key0 + BN below key_end: one atomic per key and array.
+// Adds the CTA's column sums of one tile (red, summed over warps) to the stream's paged
+// accumulators for keys key0 .. key0 + BN below key_end: one atomic per key and array,
+// consecutive threads on consecutive keys. The block-table lookup per key hits L1 (the tile's K
+// load read the same entries); keeping the address across arrays instead made the d 64 kernel
+// spill.
 template <int BN, int WARPS, int THREADS>
-__device__ __forceinline__ void score_flush(const float *red, const DeviceStream &st, int key0,
-                                            int key_end, bool tail, bool window, int tid) {
+__device__ __forceinline__ void score_flush(const float *red, const PagedKv &kv,
+                                            const int32_t *blocks, int key0, int key_end, bool tail,
+                                            bool window, int tid) {
     const int n = (tail ? 3 : 1) * BN;
     for (int i = tid; i < n; i += THREADS) {
         const int array = i / BN, col = i % BN, key = key0 + col;
         if (key >= key_end) continue;
+        if (array == 1 && !window) continue;
         float sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < WARPS; ++w) sum += red[(array * WARPS + w) * BN + col];
-        if (array == 0) {
-            atomicAdd(st.scores.score + key, sum);
-        } else if (array == 1) {
-            if (window) atomicAdd(st.scores.window + key, sum);
-        } else {
-            atomicAdd(st.scores.last + key, sum);
-        }
+        const int row = array == 0 ? kScoreRow : array == 1 ? kWindowRow : kLastRow;
+        atomicAdd(slot_scores(kv, blocks, key) + (row << kv.block_shift), sum);
     }
 }
 
 // Before the prefill kernel: observers += queries that see each slot (all n for cached slots,
 // n - (j - first) for the chunk's own), and zero the assigned accumulators (last, and window
 // when it is recomputed) that the kernel's atomics then fill.
-__global__ void prefill_scores_prepare(const DeviceStream *streams, int n, int window);
+__global__ void prefill_scores_prepare(const DeviceStream *streams, PagedKv kv, int n, int window);
 
 }  // namespace cab::cuda::attn

@@ -79,10 +79,10 @@ cab_status cab_kv_scores(const cab_ctx *ctx, cab_seq seq, int32_t layer, int32_t
     return guard(__func__, [&] {
         const cab::Stream &s = sized_stream(ctx, seq, layer, head, cap, n_out);
         const size_t n = static_cast<size_t>(s.length);
-        if (s.score.size() < n) cab::fail(CAB_ERR_STATE, "this context keeps no scores");
-        for (auto [dst, src] : {std::pair<float *, const float *>{score, s.score.data()},
-                                {observers, s.observers.data()},
-                                {window, s.window.data()}})
+        const cab::SlotScores sc = ctx->impl->kv_scores(seq, layer, head);
+        for (auto [dst, src] : {std::pair<float *, const float *>{score, sc.score.data()},
+                                {observers, sc.observers.data()},
+                                {window, sc.window.data()}})
             if (dst != nullptr) std::copy(src, src + n, dst);
     });
 }

@@ -65,73 +65,79 @@ struct RopeParams {
     float freq_scale = 1.0f;  // positions are multiplied by this (linear scaling)
 };
 
+// Per-slot score accumulators (DESIGN.md section 4), paged like K/V so that they cost memory only
+// for blocks in use and move with their slots on compaction. Row `kind` of block b is row
+// b * kScoreKinds + kind of KvPoolRef::scores, one float per slot of the block:
+// - Score: += P[q][j] summed over the step's queries q and the GQA group's query heads;
+// - Observers: += the number of the step's queries that can see slot j (queries, not heads);
+// - Window: P[q][j] summed over the last score_window queries of a prefill chunk and the group's
+//   heads (recomputed for every slot; decode leaves it as it is);
+// - Last: P[q][j] of the step's last query, summed over the group's heads.
+// P is the same normalized probability that weights V. kv_append zeroes an appended slot's four.
+enum ScoreKind : int32_t { kScore = 0, kObservers = 1, kWindow = 2, kLast = 3 };
+constexpr int32_t kScoreKinds = 4;
+
 // The paged KV pool as kernels see it. Storage holds n_blocks blocks; block b is
 // K[block_size][head_dim] at rows [b * 2 * block_size, b * 2 * block_size + block_size) followed
-// by V[block_size][head_dim]. Keys are stored after RoPE.
+// by V[block_size][head_dim]. Keys are stored after RoPE. Its dtype is the backend's kv_dtype().
 struct KvPoolRef {
     Tensor storage;
+    Tensor scores;  // F32 [n_blocks * kScoreKinds, block_size]; empty when no scores are kept
     int32_t block_size = 0;
     int32_t head_dim = 0;
 };
 
-// Per-slot score accumulators of one stream (DESIGN.md section 4), `length` floats each, in the
-// backend's memory. All null when the cache keeps no scores: attention then computes none.
-// Attention writes them from the same normalized probabilities P that weight V:
-// - score[j] += P[q][j] summed over the step's queries q and the GQA group's query heads;
-// - observers[j] += the number of the step's queries that can see slot j (queries, not heads);
-// - window[j] = P[q][j] summed over the last score_window queries of a prefill chunk and the
-//   group's heads (recomputed for every slot; decode leaves it as it is);
-// - last[j] = P[q][j] of the step's last query, summed over the group's heads.
-struct ScoreRef {
-    float *score = nullptr;
-    float *observers = nullptr;
-    float *window = nullptr;
-    float *last = nullptr;
-};
-
-// One stream (sequence, layer, kv head) as kernels see it: slot s lives in block
-// blocks[s / block_size] at row s % block_size. `length` counts the slots of the stream as it is
+// One stream (sequence, layer, kv head) as ops see it: slot s lives in block
+// blocks[s / block_size] at row s % block_size. `blocks` is host memory (the cache's metadata);
+// a device backend copies the tables it needs. `length` counts the slots of the stream as it is
 // after the current step, i.e. including the tokens this step appends.
 struct StreamRef {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
-    ScoreRef scores;
 };
 
-// Runs ops on one backend (a CPU thread pool, later a CUDA stream with its cuBLAS handle).
-// A context owns one; it is used by one thread at a time. Activations are F32.
+// Runs ops on one backend (a CPU thread pool, or a CUDA stream with its cuBLAS handle). A context
+// owns one; it is used by one thread at a time. Ops may run asynchronously: download and the
+// kv_read* calls wait for everything queued before them. The residual stream and logits are F32;
+// the other activations (matmul inputs and outputs, Q/K/V, attention and FFN outputs) are in the
+// backend's act_dtype(). An op's tensors are in the dtypes its comment gives.
 class Executor {
 public:
     virtual ~Executor() = default;
 
-    virtual void upload(const float *src, const Tensor &dst) = 0;  // F32, dst.nbytes() bytes
-    virtual void download(const Tensor &src, float *dst) = 0;      // F32, src.nbytes() bytes
+    // F32 host rows in and out; the tensor may be F32 or act_dtype (converted).
+    virtual void upload(const float *src, const Tensor &dst) = 0;
+    virtual void download(const Tensor &src, float *dst) = 0;
 
-    // out[i] = table[tokens[i]] for i < out.rows(); tokens are host memory, already validated.
+    // out[i] = table[tokens[i]] for i < out.rows(); table in the weight dtype, out F32; tokens
+    // are host memory, already validated.
     virtual void embedding(const Tensor &table, const int32_t *tokens, const Tensor &out) = 0;
-    // y[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when bias is non-null).
+    // y[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when bias is non-null). x act, w a weight matrix,
+    // bias an F32 vector [1, m], y act or F32 (the logits).
     virtual void matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) = 0;
-    // y = x / rms(x) * w, per row.
+    // y = x / rms(x) * w, per row: x F32, w F32 [1, cols], y act.
     virtual void rmsnorm(const Tensor &x, const Tensor &w, float eps, const Tensor &y) = 0;
-    // Rotates every head of x[n, n_head * head_dim] in place; row i has position positions[i].
+    // Rotates every head of x[n, n_head * head_dim] (act) in place; row i has position
+    // positions[i] (host memory).
     virtual void rope(const Tensor &x, int32_t n_head, const int32_t *positions,
                       const RopeParams &params) = 0;
-    // out = silu(gate) * up.
+    // out = silu(gate) * up, all act; out may alias gate.
     virtual void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) = 0;
-    // x += y.
+    // x += y: x F32 (the residual stream), y act.
     virtual void add(const Tensor &x, const Tensor &y) = 0;
 
-    // Writes K/V rows into their streams. streams[s * n_head_kv + h] is kv head h of sequence s;
-    // sequence s owns rows [s * rows_per_seq, (s + 1) * rows_per_seq) of k and v
-    // ([rows, n_head_kv * head_dim]), which go to its last rows_per_seq slots.
+    // Writes K/V rows (act) into their streams and zeroes the appended slots' scores.
+    // streams[s * n_head_kv + h] is kv head h of sequence s; sequence s owns rows
+    // [s * rows_per_seq, (s + 1) * rows_per_seq) of k and v ([rows, n_head_kv * head_dim]),
+    // which go to its last rows_per_seq slots.
     virtual void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                            int32_t rows_per_seq, const Tensor &k, const Tensor &v) = 0;
-    // Causal attention of one prefill chunk. q: [n, n_head * head_dim], the chunk's queries,
-    // which are the last n slots of each of the n_head_kv streams; query i of a stream of
-    // length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
-    // n_head_kv). out: [n, n_head * head_dim]. When the streams carry scores (ScoreRef), they
-    // are accumulated; score_window > 0 recomputes `window` from the last min(score_window, n)
-    // queries, 0 leaves it (a single-sequence decode step also runs here).
+    // Causal attention of one prefill chunk. q: [n, n_head * head_dim] (act), the chunk's
+    // queries, which are the last n slots of each of the n_head_kv streams; query i of a stream
+    // of length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
+    // n_head_kv). out: [n, n_head * head_dim] (act). When the pool keeps scores they are
+    // accumulated; score_window > 0 recomputes `window` from the last min(score_window, n)
+    // queries, 0 leaves it.
     virtual void attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                    const Tensor &out, int32_t score_window) = 0;
@@ -140,14 +146,30 @@ public:
     virtual void attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                   const Tensor &out) = 0;
-    // Moves slots keep[0..n_keep) (strictly increasing) of a stream to slots [0, n_keep),
-    // order preserved. The caller then releases the blocks past the new length.
+    // Moves slots keep[0..n_keep) (host memory, strictly increasing) of a stream to slots
+    // [0, n_keep), order preserved, with their K, V and scores. The caller then releases the
+    // blocks past the new length.
     virtual void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                             int32_t n_keep) = 0;
     // Copies the keys (or values) of slots [0, stream.length) to host memory, [length, head_dim]
     // F32 row-major: what a policy that reads keys (cab-frc) gets.
     virtual void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                          float *host_dst) = 0;
+    // Copies the scores of slots [0, stream.length) to host memory as [kScoreKinds][length] F32
+    // (kind-major). The pool must keep scores.
+    virtual void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream,
+                                float *host_dst) = 0;
+
+    // A decode step of n_seqs sequences whose longest stream will hold max_length slots: the
+    // ops between step_begin and step_end may be recorded once and replayed for later steps of
+    // the same shape (CUDA graphs). Ops in between take the same tensors in the same order every
+    // step; only host inputs (tokens, positions, block tables) and lengths change. No download
+    // in between. The CPU backend runs ops as they come.
+    virtual void step_begin(int32_t n_seqs, int32_t max_length) {
+        (void)n_seqs;
+        (void)max_length;
+    }
+    virtual void step_end() {}
 };
 
 // A device: owns memory, places weights, makes executors. Shared (immutable) by a model and
@@ -157,10 +179,14 @@ public:
     virtual ~Backend() = default;
 
     virtual const char *name() const = 0;
+    // Activations between ops (see Executor) and the KV pool's element type.
+    virtual DType act_dtype() const = 0;
+    virtual DType kv_dtype() const = 0;
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
-    // Places weight matrices from a GGUF file (rows of cols elements of `type`) on the device, in
-    // the backend's weight dtype (the CPU backend dequantizes to F32). One call takes many
+    // Places weights from a GGUF file (rows of cols elements of `type`) on the device: matrices
+    // in the backend's weight dtype (the CPU backend dequantizes to F32, CUDA to BF16), vectors
+    // (rows == 1: norm weights, biases) in F32. One call takes many
     // tensors so that the backend can convert them in parallel. progress(done, total) is called
     // from the calling thread as tensors complete; when it returns false loading stops with
     // Error(STATE).
@@ -178,5 +204,11 @@ public:
 
 // The CPU backend (reference semantics); n_threads for loading (0: hardware concurrency).
 std::unique_ptr<Backend> make_cpu_backend(int32_t n_threads);
+
+#ifdef CAB_HAVE_CUDA
+// The CUDA backend on GPU `gpu_index` (cuda/backend/). Throws Error(DEVICE) when the device cannot
+// be used, with the CUDA message.
+std::unique_ptr<Backend> make_cuda_backend(int gpu_index);
+#endif
 
 }  // namespace cab

@@ -32,6 +32,9 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
     : cfg_(config), pool_(pool_blocks(config)) {
     pool_ref_.storage = backend.alloc(
         cfg_.dtype, static_cast<int64_t>(pool_.n_total()) * 2 * cfg_.block_size, cfg_.head_dim);
+    if (cfg_.scores)
+        pool_ref_.scores = backend.alloc(
+            DType::F32, static_cast<int64_t>(pool_.n_total()) * kScoreKinds, cfg_.block_size);
     pool_ref_.block_size = cfg_.block_size;
     pool_ref_.head_dim = cfg_.head_dim;
     streams_.resize(static_cast<size_t>(cfg_.n_seq_max) * cfg_.n_layer * cfg_.n_head_kv);
@@ -78,16 +81,7 @@ void KvCache::reserve(const int32_t *seqs, const int32_t *n_new, size_t count) {
                 int32_t extra = blocks_for(int64_t{s.length} + n_new[i]) -
                                 static_cast<int32_t>(s.blocks.size());
                 if (extra > 0) pool_.take(extra, s.blocks);
-                size_scores(s, s.length + n_new[i]);
             }
-}
-
-void KvCache::size_scores(Stream &s, int32_t n) const {
-    if (!cfg_.scores) return;
-    for (std::vector<float> *v : {&s.score, &s.observers, &s.window, &s.last}) {
-        v->resize(static_cast<size_t>(n));
-        std::fill(v->begin() + std::min(s.length, n), v->end(), 0.0f);
-    }
 }
 
 void KvCache::free_tail(Stream &s) {
@@ -100,9 +94,7 @@ void KvCache::free_tail(Stream &s) {
 void KvCache::release_unused(int32_t seq) {
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            Stream &s = at(seq, l, h);
-            free_tail(s);
-            size_scores(s, s.length);
+            free_tail(at(seq, l, h));
         }
 }
 
@@ -113,14 +105,9 @@ void KvCache::stream_refs(int32_t layer, const int32_t *seqs, size_t count, int3
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             Stream &s = at(seqs[i], layer, h);
             const int32_t length = s.length + n_new;
-            if (blocks_for(length) > static_cast<int32_t>(s.blocks.size()) ||
-                (cfg_.scores && s.score.size() < static_cast<size_t>(length)))
+            if (blocks_for(length) > static_cast<int32_t>(s.blocks.size()))
                 fail(CAB_ERR_INTERNAL, "KV stream used without a reservation");
-            StreamRef ref{s.blocks.data(), length, ScoreRef{}};
-            if (cfg_.scores)
-                ref.scores =
-                    ScoreRef{s.score.data(), s.observers.data(), s.window.data(), s.last.data()};
-            out.push_back(ref);
+            out.push_back(StreamRef{s.blocks.data(), length});
         }
 }
 
@@ -159,7 +146,6 @@ void KvCache::truncate(int32_t seq, const std::vector<int32_t> &lengths) {
             s.length = std::min(s.length, lengths.at(i));
             s.pos.resize(static_cast<size_t>(s.length));
             s.token.resize(static_cast<size_t>(s.length));
-            size_scores(s, s.length);
             free_tail(s);
         }
 }
@@ -175,23 +161,15 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
                     " slots");
     }
     int32_t n_keep = static_cast<int32_t>(n);
-    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length, ScoreRef{}}, keep, n_keep);
-    const bool scores = cfg_.scores && !s.score.empty();
+    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
     for (int32_t i = 0; i < n_keep; ++i) {
         s.pos[i] = s.pos[keep[i]];
         s.token[i] = s.token[keep[i]];
-        if (scores) {
-            s.score[i] = s.score[keep[i]];
-            s.observers[i] = s.observers[keep[i]];
-            s.window[i] = s.window[keep[i]];
-            s.last[i] = s.last[keep[i]];
-        }
     }
     s.n_evicted += s.length - n_keep;
     s.length = n_keep;
     s.pos.resize(n);
     s.token.resize(n);
-    size_scores(s, n_keep);
     free_tail(s);
 }
 
@@ -199,8 +177,20 @@ void KvCache::read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t 
                         std::vector<float> &out) const {
     const Stream &s = stream(seq, layer, head);
     out.resize(static_cast<size_t>(s.length) * cfg_.head_dim);
-    executor.kv_read(pool_ref_, StreamRef{s.blocks.data(), s.length, ScoreRef{}}, false,
-                     out.data());
+    executor.kv_read(pool_ref_, StreamRef{s.blocks.data(), s.length}, false, out.data());
+}
+
+void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                          SlotScores &out) const {
+    require(cfg_.scores, CAB_ERR_STATE, "this context keeps no scores");
+    const Stream &s = stream(seq, layer, head);
+    const size_t n = static_cast<size_t>(s.length);
+    std::vector<float> buf(n * kScoreKinds);
+    if (n > 0) executor.kv_read_scores(pool_ref_, StreamRef{s.blocks.data(), s.length}, buf.data());
+    std::vector<float> *dst[kScoreKinds] = {&out.score, &out.observers, &out.window, &out.last};
+    static_assert(kScore == 0 && kObservers == 1 && kWindow == 2 && kLast == 3);
+    for (size_t kind = 0; kind < kScoreKinds; ++kind)
+        dst[kind]->assign(buf.begin() + kind * n, buf.begin() + (kind + 1) * n);
 }
 
 int64_t KvCache::blocks_used(int32_t seq) const {
@@ -208,6 +198,15 @@ int64_t KvCache::blocks_used(int32_t seq) const {
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) n += stream(seq, l, h).blocks.size();
     return n;
+}
+
+int32_t KvCache::longest_stream(const int32_t *seqs, size_t count) const {
+    int32_t longest = 0;
+    for (size_t i = 0; i < count; ++i)
+        for (int32_t l = 0; l < cfg_.n_layer; ++l)
+            for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
+                longest = std::max(longest, stream(seqs[i], l, h).length);
+    return longest;
 }
 
 }  // namespace cab

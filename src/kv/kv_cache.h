@@ -1,7 +1,7 @@
-// The paged KV cache of a context (DESIGN.md section 3): a block pool allocated once, and one
-// stream per (sequence, layer, kv head) with its per-slot metadata and attention scores
-// (section 4). Appends are reserved first, all or nothing, so that a full pool is a clean
-// CAB_ERR_KV_FULL that changes nothing.
+// The paged KV cache of a context (DESIGN.md section 3): a block pool allocated once (K/V rows and,
+// paged alongside, the per-slot attention scores of section 4), and one stream per (sequence,
+// layer, kv head) with its host-side metadata. Appends are reserved first, all or nothing, so that
+// a full pool is a clean CAB_ERR_KV_FULL that changes nothing.
 #pragma once
 
 #include <cstddef>
@@ -68,16 +68,19 @@ public:
     // The stream's post-RoPE keys, [length][head_dim] F32, copied to host memory.
     void read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,
                    std::vector<float> &out) const;
+    // The stream's scores, copied to host memory. Throws STATE when the cache keeps none.
+    void read_scores(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                     SlotScores &out) const;
 
     const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
     int64_t blocks_used(int32_t seq) const;
+    // The length of the longest stream of sequences seqs[0..count), committed slots only.
+    int32_t longest_stream(const int32_t *seqs, size_t count) const;
 
 private:
     Stream &at(int32_t seq, int32_t layer, int32_t head);
     int32_t blocks_for(int64_t slots) const;
     void free_tail(Stream &s);
-    // Sizes the score accumulators to n slots; slots from `length` on become zero.
-    void size_scores(Stream &s, int32_t n) const;
 
     KvConfig cfg_;
     BlockPool pool_;

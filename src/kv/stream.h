@@ -1,4 +1,5 @@
 // One paged KV stream: the cached tokens of one (sequence, layer, kv head), host-side metadata.
+// Its K/V rows and per-slot scores live in the pool's blocks, on the backend's device.
 #pragma once
 
 #include <cstdint>
@@ -15,14 +16,12 @@ struct Stream {
     // never re-compacted; eviction removes slots and these move with them.
     std::vector<int32_t> pos;
     std::vector<int32_t> token;
-    // Per-slot score accumulators (DESIGN.md section 4, ScoreRef in backend/backend.h), host
-    // memory on the CPU backend; empty when the cache keeps no scores. They hold `length` slots,
-    // plus the reserved ones (zeroed) between a reservation and its commit.
-    std::vector<float> score;
-    std::vector<float> observers;
-    std::vector<float> window;
-    std::vector<float> last;
     int64_t n_evicted = 0;  // tokens removed by compaction since the last reset
+};
+
+// A stream's per-slot scores (DESIGN.md section 4) copied to host memory, `length` each.
+struct SlotScores {
+    std::vector<float> score, observers, window, last;
 };
 
 }  // namespace cab

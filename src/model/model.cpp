@@ -63,7 +63,12 @@ std::unique_ptr<Model> Model::load(const std::string &path, const LoadOptions &o
     m->chat_template_text_ = file.get_string("tokenizer.chat_template", "");
     m->chat_template_ = detect_chat_template(m->chat_template_text_);
 
+#ifdef CAB_HAVE_CUDA
+    m->backend_ =
+        m->device_ == CAB_DEVICE_CUDA ? make_cuda_backend(options.gpu_index) : make_cpu_backend(0);
+#else
     m->backend_ = make_cpu_backend(0);
+#endif
     m->weights_ = std::make_unique<ModelWeights>();
     std::vector<WeightSpec> specs = weight_specs(m->hp_, *m->weights_);
     std::vector<Backend::WeightSource> sources;

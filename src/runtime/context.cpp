@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "backend/device_select.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 #include "runtime/auto_evict.h"
@@ -35,8 +34,6 @@ void check_options(const ContextOptions &o) {
             "kv_block_size " + std::to_string(o.kv_block_size) + " is out of range [1, 4096]");
     require(o.kv_type >= CAB_KV_TYPE_AUTO && o.kv_type <= CAB_KV_TYPE_BF16,
             CAB_ERR_INVALID_ARGUMENT, "kv_type " + std::to_string(o.kv_type) + " is unknown");
-    require(o.kv_type == CAB_KV_TYPE_AUTO || o.kv_type == CAB_KV_TYPE_F32, CAB_ERR_UNSUPPORTED,
-            "kv_type: the CPU backend keeps the KV cache in F32 only");
     require(o.score_window >= 1 && o.score_window <= kMaxChunk, CAB_ERR_INVALID_ARGUMENT,
             "score_window " + std::to_string(o.score_window) + " is out of range [1, " +
                 std::to_string(kMaxChunk) + "]");
@@ -67,7 +64,7 @@ public:
         kc.block_size = options.kv_block_size;
         kc.capacity_tokens = options.kv_capacity_tokens;
         kc.n_seq_max = options.n_seq_max;
-        kc.dtype = DType::F32;
+        kc.dtype = model.backend().kv_dtype();
         kc.scores = options.kv_scores;
         kc.score_window = options.score_window;
         kv_ = std::make_unique<KvCache>(model.backend(), kc);
@@ -230,6 +227,13 @@ public:
         return kv_->stream(seq, layer, head);
     }
 
+    SlotScores kv_scores(int32_t seq, int32_t layer, int32_t head) const override {
+        kv_stream(seq, layer, head);
+        SlotScores out;
+        kv_->read_scores(*ex_, seq, layer, head, out);
+        return out;
+    }
+
     EvictResult evict(int32_t seq, const EvictOptions &options) override {
         check_seq(seq, "seq");
         return evict_sequence(*kv_, *ex_, seq, options);
@@ -348,8 +352,17 @@ private:
 
 std::unique_ptr<Context> Context::create(const Model &model, const ContextOptions &options) {
     check_options(options);
-    require(resolve_device(options.device, 0) == CAB_DEVICE_CPU, CAB_ERR_UNSUPPORTED,
-            "context device: only the CPU backend is available");
+    const char *backend = model.backend().name();
+    require(options.device == CAB_DEVICE_AUTO || options.device == model.device(),
+            CAB_ERR_UNSUPPORTED,
+            std::string("context device ") + (options.device == CAB_DEVICE_CUDA ? "CUDA" : "CPU") +
+                ": the model's weights are on the " + backend +
+                " backend; a context runs where its model is (load the model with that device)");
+    const DType kv = model.backend().kv_dtype();
+    const cab_kv_type native = kv == DType::F32 ? CAB_KV_TYPE_F32 : CAB_KV_TYPE_BF16;
+    require(options.kv_type == CAB_KV_TYPE_AUTO || options.kv_type == native, CAB_ERR_UNSUPPORTED,
+            std::string("kv_type: the ") + backend + " backend keeps the KV cache in " +
+                (native == CAB_KV_TYPE_F32 ? "F32" : "BF16") + " only (use CAB_KV_TYPE_AUTO)");
     return std::make_unique<ContextImpl>(model, options);
 }
 

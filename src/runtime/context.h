@@ -14,6 +14,7 @@ namespace cab {
 
 class Model;
 struct Stream;
+struct SlotScores;
 
 struct ContextOptions {
     cab_device device = CAB_DEVICE_AUTO;
@@ -36,7 +37,8 @@ struct ContextOptions {
 
 class Context {
 public:
-    // Throws cab::Error (INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED).
+    // Throws cab::Error (INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED, DEVICE). The context runs
+    // on its model's backend; options.device must be AUTO or that backend's device.
     static std::unique_ptr<Context> create(const Model &model, const ContextOptions &options);
     virtual ~Context() = default;
 
@@ -61,6 +63,9 @@ public:
     // One stream of seq as it is now: positions, tokens and scores per slot. Valid until the
     // next call that changes the context. Throws INVALID_ARGUMENT naming a bad layer or head.
     virtual const Stream &kv_stream(int32_t seq, int32_t layer, int32_t head) const = 0;
+    // The stream's scores, copied from the device. Throws STATE when the context keeps none,
+    // INVALID_ARGUMENT naming a bad layer or head.
+    virtual SlotScores kv_scores(int32_t seq, int32_t layer, int32_t head) const = 0;
 
     // See cab_evict: shrinks seq's KV cache to the options' budget.
     virtual EvictResult evict(int32_t seq, const EvictOptions &options) = 0;

@@ -25,25 +25,32 @@ const float *ranking_score(const StreamScores &s, const EvictOptions &o) {
     return s.score;
 }
 
-// One selection unit's metadata as the policy reads it: a stream's own arrays, or for a layer
-// whose heads share the selection, the sums of its heads' arrays (owned here).
+// One selection unit's metadata as the policy reads it: a stream's scores copied from the cache,
+// or for a layer whose heads share the selection, the sums of its heads' scores.
 struct UnitScores {
-    std::vector<float> score, observers, window, last;
+    SlotScores sums;
     StreamScores view;
 };
 
-void point_at(const Stream &s, UnitScores &u) {
+void point_view(UnitScores &u) {
+    u.view.score = u.sums.score.data();
+    u.view.observers = u.sums.observers.data();
+    u.view.window = u.sums.window.data();
+    u.view.last = u.sums.last.data();
+}
+
+void read_stream(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, int32_t head,
+                 UnitScores &u) {
+    const Stream &s = kv.stream(seq, layer, head);
     u.view.n = s.length;
     u.view.positions = s.pos.data();
-    if (s.score.size() < static_cast<size_t>(s.length)) return;  // the cache keeps no scores
-    u.view.score = s.score.data();
-    u.view.observers = s.observers.data();
-    u.view.window = s.window.data();
-    u.view.last = s.last.data();
+    if (!kv.config().scores) return;
+    kv.read_scores(ex, seq, layer, head, u.sums);
+    point_view(u);
 }
 
 // Sums the layer's heads slot by slot.
-void gather_layer(const KvCache &kv, int32_t seq, int32_t layer, UnitScores &u) {
+void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, UnitScores &u) {
     const int32_t n_head = kv.config().n_head_kv;
     const Stream &first = kv.stream(seq, layer, 0);
     const size_t n = static_cast<size_t>(first.length);
@@ -52,24 +59,19 @@ void gather_layer(const KvCache &kv, int32_t seq, int32_t layer, UnitScores &u) 
                 "evict: selection shared per layer needs every head of layer " +
                     std::to_string(layer) + " to hold the same tokens, but head " +
                     std::to_string(h) + " differs from head 0 (an earlier per-head eviction?)");
-    point_at(first, u);
-    if (u.view.score != nullptr) {
-        for (std::vector<float> *v : {&u.score, &u.observers, &u.window, &u.last})
-            v->assign(n, 0.0f);
-        for (int32_t h = 0; h < n_head; ++h) {
-            const Stream &s = kv.stream(seq, layer, h);
-            for (size_t j = 0; j < n; ++j) {
-                u.score[j] += s.score[j];
-                u.observers[j] += s.observers[j];
-                u.window[j] += s.window[j];
-                u.last[j] += s.last[j];
-            }
+    read_stream(kv, ex, seq, layer, 0, u);
+    if (!kv.config().scores) return;
+    SlotScores head;
+    for (int32_t h = 1; h < n_head; ++h) {
+        kv.read_scores(ex, seq, layer, h, head);
+        for (size_t j = 0; j < n; ++j) {
+            u.sums.score[j] += head.score[j];
+            u.sums.observers[j] += head.observers[j];
+            u.sums.window[j] += head.window[j];
+            u.sums.last[j] += head.last[j];
         }
-        u.view.score = u.score.data();
-        u.view.observers = u.observers.data();
-        u.view.window = u.window.data();
-        u.view.last = u.last.data();
     }
+    point_view(u);
 }
 
 // The unit's post-RoPE keys (cab-frc) into `keys`, copied from the cache just before its
@@ -127,9 +129,9 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
         for (int32_t h = 0; h < heads_per_unit; ++h) {
             UnitScores &u = units[static_cast<size_t>(l) * heads_per_unit + h];
             if (shared) {
-                gather_layer(kv, seq, l, u);
+                gather_layer(kv, executor, seq, l, u);
             } else {
-                point_at(kv.stream(seq, l, h), u);
+                read_stream(kv, executor, seq, l, h, u);
             }
             if (options.policy->name() == "h2o" && ranks_by_window(options))
                 u.view.score = u.view.window;

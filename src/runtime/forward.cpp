@@ -17,14 +17,15 @@ Forward::Forward(const Model &model, Executor &executor, int32_t max_rows, int32
     Backend &b = model.backend();
     int64_t q_cols = int64_t{hp.n_head} * hp.head_dim,
             kv_cols = int64_t{hp.n_head_kv} * hp.head_dim;
+    const DType act = b.act_dtype();
     x_ = b.alloc(DType::F32, max_rows, hp.n_embd);
-    xn_ = b.alloc(DType::F32, max_rows, hp.n_embd);
-    q_ = b.alloc(DType::F32, max_rows, q_cols);
-    k_ = b.alloc(DType::F32, max_rows, kv_cols);
-    v_ = b.alloc(DType::F32, max_rows, kv_cols);
-    att_ = b.alloc(DType::F32, max_rows, q_cols);
-    gate_ = b.alloc(DType::F32, max_rows, hp.n_ff);
-    up_ = b.alloc(DType::F32, max_rows, hp.n_ff);
+    xn_ = b.alloc(act, max_rows, hp.n_embd);
+    q_ = b.alloc(act, max_rows, q_cols);
+    k_ = b.alloc(act, max_rows, kv_cols);
+    v_ = b.alloc(act, max_rows, kv_cols);
+    att_ = b.alloc(act, max_rows, q_cols);
+    gate_ = b.alloc(act, max_rows, hp.n_ff);
+    up_ = b.alloc(act, max_rows, hp.n_ff);
     logits_ = b.alloc(DType::F32, max_batch, hp.n_vocab);
 }
 
@@ -32,7 +33,7 @@ void Forward::prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int
                       int32_t n, float *logits, bool all_rows) {
     require(n >= 1 && n <= max_rows_, CAB_ERR_INTERNAL, "prefill chunk size out of range");
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
-    blocks(kv, &seq, 1, n, positions, kv.config().score_window);
+    blocks(kv, &seq, 1, n, positions, kv.config().score_window, false);
     if (all_rows) {
         head(0, n, logits);
     } else {
@@ -43,13 +44,20 @@ void Forward::prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int
 void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
                      const int32_t *positions, int32_t n, float *logits) {
     require(n >= 1 && n <= max_batch_, CAB_ERR_INTERNAL, "decode batch size out of range");
+    // The step's ops, the same ones every step of this shape, may be recorded and replayed.
+    ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1);
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
-    blocks(kv, seqs, n, 1, positions, 0);
-    head(0, n, logits);
+    blocks(kv, seqs, n, 1, positions, 0, true);
+    const ModelWeights &w = model_.weights();
+    const Tensor out = logits_.rows_view(0, n);
+    ex_.rmsnorm(x_.rows_view(0, n), w.output_norm, model_.hparams().rms_eps, xn_.rows_view(0, n));
+    ex_.matmul(xn_.rows_view(0, n), w.output, nullptr, out);
+    ex_.step_end();
+    ex_.download(out, logits);
 }
 
 void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
-                     const int32_t *positions, int32_t score_window) {
+                     const int32_t *positions, int32_t score_window, bool decode) {
     const HParams &hp = model_.hparams();
     const int64_t n = int64_t{n_seqs} * rows_per_seq;
     const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), q = q_.rows_view(0, n),
@@ -67,7 +75,7 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
         ex_.rope(k, hp.n_head_kv, positions, rope);
         kv.stream_refs(il, seqs, static_cast<size_t>(n_seqs), rows_per_seq, refs_);
         ex_.kv_append(pool, refs_.data(), n_seqs, rows_per_seq, k, v);
-        if (rows_per_seq == 1 && n_seqs > 1) {
+        if (decode) {
             ex_.attention_decode(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att);
         } else if (n_seqs == 1) {
             ex_.attention_prefill(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att,

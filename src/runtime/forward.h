@@ -33,9 +33,11 @@ public:
 
 private:
     // The transformer blocks over `rows` rows of x_: n_seqs sequences of rows_per_seq rows each.
-    // score_window: as for Executor::attention_prefill (0 for decode steps).
+    // score_window: as for Executor::attention_prefill (0 for decode steps). A decode step (one
+    // row per sequence, any number of sequences) runs attention_decode, a prefill chunk (one
+    // sequence) attention_prefill.
     void blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
-                const int32_t *positions, int32_t score_window);
+                const int32_t *positions, int32_t score_window, bool decode);
     // Final norm and LM head for rows [first, first + n) of x_, into logits (n * n_vocab).
     void head(int32_t first, int32_t n, float *logits);
 

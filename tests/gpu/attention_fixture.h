@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -44,14 +45,39 @@ inline HostStream random_stream(int length, int d, float key_scale, std::mt19937
     return s;
 }
 
-// Score accumulators of one stream (DeviceScores on the host).
+// Score accumulators of one stream, one value per slot of each kind (ScoreKind).
 struct HostScores {
     std::vector<float> score, observers, window, last;
 };
 
+// The score pool after a kernel: every stream's accumulators read through its block table, and
+// how many floats that held the poison pattern before no longer do.
+struct ScoreSnapshot {
+    std::vector<HostScores> streams;
+    size_t poison_changed = 0;
+};
+
+// Every score float outside the streams' slots (unused blocks, a last block's tail slots) holds
+// this NaN, compared bit for bit: any arithmetic on it yields the canonical NaN instead.
+constexpr uint32_t kScorePoison = 0x7fc0deadu;
+
+inline uint32_t float_bits(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    return u;
+}
+
+inline float bits_float(uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
 // Streams in a pool of block_size-token blocks handed out in random order (as a pool that has
 // seen evictions does); every pool row no stream owns holds NaN, so a kernel that reads past a
-// stream's end is caught.
+// stream's end is caught. The score pool is paged the same way (kv/paged.h): the given initial
+// accumulators at the streams' slots, kScorePoison everywhere else, or everywhere when `scores`
+// is null.
 class PagedStreams {
 public:
     PagedStreams(const std::vector<HostStream> &streams, int d, int block_size,
@@ -68,16 +94,15 @@ public:
         std::iota(ids.begin(), ids.end(), 0);
         std::shuffle(ids.begin(), ids.end(), rng);
         std::vector<uint16_t> pool(static_cast<size_t>(total) * 2 * block_size * d, 0x7fc0);
-        std::vector<int32_t> tables;
-        std::vector<size_t> table_at(n), score_at(n);
-        size_t next = 0, slots = 0;
+        size_t next = 0;
+        table_at_.resize(n);
+        lengths_.resize(n);
         for (size_t i = 0; i < n; ++i) {
-            table_at[i] = tables.size();
-            score_at[i] = slots;
-            slots += streams[i].length;
-            for (int b = 0; b < n_blocks[i]; ++b) tables.push_back(ids[next++]);
+            table_at_[i] = tables_host_.size();
+            lengths_[i] = streams[i].length;
+            for (int b = 0; b < n_blocks[i]; ++b) tables_host_.push_back(ids[next++]);
             for (int j = 0; j < streams[i].length; ++j) {
-                size_t block = tables[table_at[i] + j / block_size];
+                size_t block = tables_host_[table_at_[i] + j / block_size];
                 for (int half = 0; half < 2; ++half) {
                     size_t row = (block * 2 + half) * block_size + j % block_size;
                     const float *src =
@@ -86,60 +111,73 @@ public:
                 }
             }
         }
-        pool_ = DeviceBuffer(pool);
-        tables_ = DeviceBuffer(tables);
-        slots_ = slots;
+        initial_.assign(static_cast<size_t>(total) * 4 * block_size, kScorePoison);
         if (scores) {
-            std::vector<float> host(4 * slots);
             for (size_t i = 0; i < n; ++i) {
                 const HostScores &s = (*scores)[i];
-                for (int a = 0; a < 4; ++a) {
-                    const std::vector<float> &src = a == 0   ? s.score
-                                                    : a == 1 ? s.observers
-                                                    : a == 2 ? s.window
-                                                             : s.last;
-                    std::copy(src.begin(), src.end(), host.begin() + a * slots + score_at[i]);
+                for (int j = 0; j < lengths_[i]; ++j) {
+                    initial_[score_index(i, j, 0)] = float_bits(s.score[j]);
+                    initial_[score_index(i, j, 1)] = float_bits(s.observers[j]);
+                    initial_[score_index(i, j, 2)] = float_bits(s.window[j]);
+                    initial_[score_index(i, j, 3)] = float_bits(s.last[j]);
                 }
             }
-            score_buf_ = DeviceBuffer(host);
         }
+        pool_ = DeviceBuffer(pool);
+        tables_ = DeviceBuffer(tables_host_);
+        scores_ = DeviceBuffer(initial_);
         std::vector<attention::DeviceStream> views(n);
         for (size_t i = 0; i < n; ++i) {
-            views[i].blocks = tables_.get<int32_t>() + table_at[i];
+            views[i].blocks = tables_.get<int32_t>() + table_at_[i];
             views[i].length = streams[i].length;
-            if (scores) {
-                float *base = score_buf_.get<float>() + score_at[i];
-                views[i].scores = {base, base + slots, base + 2 * slots, base + 3 * slots};
-            }
         }
-        lengths_.resize(n);
-        for (size_t i = 0; i < n; ++i) lengths_[i] = streams[i].length;
-        score_at_ = score_at;
         views_ = DeviceBuffer(views);
     }
 
-    attention::DevicePool pool() const { return {pool_.get(), block_size_, d_}; }
+    attention::DevicePool pool() const {
+        return {pool_.get(), block_size_, d_, scores_.get<float>()};
+    }
     const attention::DeviceStream *streams() const { return views_.get<attention::DeviceStream>(); }
 
-    std::vector<HostScores> download_scores() const {
-        std::vector<float> host = score_buf_.download<float>();
-        std::vector<HostScores> out(lengths_.size());
+    // Entries [dst, dst + count) of the device stream array become copies of entries [src, src +
+    // count): what an executor does to the arrays a captured CUDA graph reads.
+    void redirect(size_t dst, size_t src, size_t count) {
+        auto *views = views_.get<attention::DeviceStream>();
+        cuda_check(cudaMemcpy(views + dst, views + src, count * sizeof(attention::DeviceStream),
+                              cudaMemcpyDeviceToDevice),
+                   "redirect streams");
+    }
+
+    ScoreSnapshot download_scores() const {
+        const std::vector<uint32_t> now = scores_.download<uint32_t>();
+        ScoreSnapshot snap;
+        for (size_t k = 0; k < now.size(); ++k)
+            snap.poison_changed += initial_[k] == kScorePoison && now[k] != kScorePoison;
+        snap.streams.resize(lengths_.size());
         for (size_t i = 0; i < lengths_.size(); ++i) {
-            auto at = [&](int a) {
-                auto first = host.begin() + a * slots_ + score_at_[i];
-                return std::vector<float>(first, first + lengths_[i]);
+            auto kind = [&](int k) {
+                std::vector<float> v(lengths_[i]);
+                for (int j = 0; j < lengths_[i]; ++j) v[j] = bits_float(now[score_index(i, j, k)]);
+                return v;
             };
-            out[i] = {at(0), at(1), at(2), at(3)};
+            snap.streams[i] = {kind(0), kind(1), kind(2), kind(3)};
         }
-        return out;
+        return snap;
     }
 
 private:
+    // Kind k of slot j of stream i: row k of the slot's block, [block * 4 + k][block_size].
+    size_t score_index(size_t i, int j, int k) const {
+        const size_t block = tables_host_[table_at_[i] + j / block_size_];
+        return (block * 4 + k) * block_size_ + j % block_size_;
+    }
+
     int d_, block_size_;
-    size_t slots_ = 0;
     std::vector<int> lengths_;
-    std::vector<size_t> score_at_;
-    DeviceBuffer pool_, tables_, score_buf_, views_;
+    std::vector<int32_t> tables_host_;
+    std::vector<size_t> table_at_;
+    std::vector<uint32_t> initial_;
+    DeviceBuffer pool_, tables_, scores_, views_;
 };
 
 // Softmax of one query over keys [0, visible) of a stream, in double: p[j] and o = sum p v.

@@ -1,5 +1,6 @@
 // Prefill attention with fused scores against the double-precision reference, on fresh random
-// inputs every run, outputs poisoned before each launch.
+// inputs every run, outputs poisoned before each launch, scores read through the paged score
+// pool whose unused floats must stay poisoned.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -18,6 +19,7 @@ struct PrefillCase {
     int window;               // score_window; 0 leaves window untouched
     bool scores;
     float key_scale;  // > 1 makes the softmax sharp (large logits)
+    int block_size = 16;
 
     std::string name() const {
         std::ostringstream s;
@@ -25,7 +27,7 @@ struct PrefillCase {
           << " cached";
         for (int c : cached) s << " " << c;
         s << " window " << window << (scores ? " scores" : " no scores") << " key scale "
-          << key_scale;
+          << key_scale << " block " << block_size;
         return s.str();
     }
 };
@@ -54,7 +56,7 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
         init.push_back(s);
     }
     std::vector<float> q = random_bf16(static_cast<size_t>(c.n) * q_stride, 1.0f, rng);
-    PagedStreams paged(streams, d, 16, c.scores ? &init : nullptr, rng);
+    PagedStreams paged(streams, d, c.block_size, c.scores ? &init : nullptr, rng);
     DeviceBuffer q_dev(bf16_bits(q));
     DeviceBuffer out_dev(static_cast<size_t>(c.n) * out_stride * 2);
     out_dev.poison();
@@ -76,8 +78,8 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     cuda_check(cudaDeviceSynchronize(), "prefill");
 
     std::vector<uint16_t> out = out_dev.download<uint16_t>();
-    std::vector<HostScores> got;
-    if (c.scores) got = paged.download_scores();
+    const ScoreSnapshot snap = paged.download_scores();
+    const std::vector<HostScores> &got = snap.streams;
     Compare o_cmp{1e-2, 6e-3}, s_cmp{1e-3, 1e-6};
     double err2 = 0.0, ref2 = 0.0;
     size_t padding_touched = 0;
@@ -128,6 +130,7 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     CHECK(std::sqrt(err2 / ref2) < 1e-2);
     CHECK(s_cmp.bad == 0);
     CHECK(padding_touched == 0);
+    CHECK(snap.poison_changed == 0);  // no score write outside the streams' slots
 }
 
 }  // namespace
@@ -164,14 +167,40 @@ TEST_CASE("prefill: without scores, and scores without a window", "[prefill]") {
     run_case({1, 16, 64, 33, {5}, 32, true, 1.0f}, rng);
 }
 
+TEST_CASE("prefill: blocks of other sizes page K, V and scores alike", "[prefill]") {
+    std::mt19937 rng(std::random_device{}());
+    run_case({2, 4, 64, 70, {100, 37}, 32, true, 1.0f, 1}, rng);
+    run_case({2, 7, 128, 77, {0, 45}, 32, true, 1.0f, 8}, rng);
+    run_case({2, 4, 64, 50, {10, 20}, 32, false, 1.0f, 32}, rng);
+    run_case({2, 4, 64, 150, {300, 0}, 16, true, 2.0f, 64}, rng);
+    run_case({1, 7, 128, 129, {400}, 32, true, 1.0f, 256}, rng);
+}
+
+TEST_CASE("prefill: other head sizes go to the generic kernel", "[prefill][generic]") {
+    std::mt19937 rng(std::random_device{}());
+    run_case({2, 4, 96, 40, {0, 30}, 32, true, 1.0f}, rng);
+    run_case({1, 2, 256, 20, {45}, 8, true, 1.0f, 32}, rng);
+    run_case({1, 3, 80, 10, {5}, 0, false, 1.0f}, rng);
+}
+
 TEST_CASE("prefill: bad arguments are errors", "[prefill][small]") {
     attention::PrefillArgs args;
-    args.pool.head_dim = 96;
-    CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("head_dim 96"));
+    args.pool.head_dim = 300;
+    CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("head_dim 300"));
     args.pool.head_dim = 64;
     args.n_head_kv = 2;
     args.n_head = 7;
     CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("n_head 7"));
+    DeviceBuffer dummy(256);
+    args.n_head = 8;
+    args.n = 1;
+    args.max_length = 1;
+    args.pool.data = dummy.get();
+    args.streams = dummy.get<attention::DeviceStream>();
+    args.q = dummy.get();
+    args.out = dummy.get();
+    args.scores = true;
+    CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("null pool.scores"));
 }
 
 }  // namespace cab::gpu_test

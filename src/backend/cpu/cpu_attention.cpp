@@ -7,6 +7,7 @@
 #include "backend/cpu/cpu_executor.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/vec.h"
+#include "util/error.h"
 
 namespace cab::cpu {
 
@@ -23,6 +24,21 @@ float *slot_row(const KvPoolRef &pool, const StreamRef &s, int64_t slot, bool va
     int64_t row =
         block * 2 * pool.block_size + (value ? pool.block_size : 0) + slot % pool.block_size;
     return pool.storage.as<float>() + row * pool.head_dim;
+}
+
+// Score row `kind` of the block holding `slot`, pointing at that slot: the slots of a block are
+// contiguous, so callers walk a stream block by block (for_blocks).
+float *score_row(const KvPoolRef &pool, const StreamRef &s, int32_t kind, int64_t slot) {
+    int64_t block = s.blocks[slot / pool.block_size];
+    return pool.scores.as<float>() + (block * kScoreKinds + kind) * pool.block_size +
+           slot % pool.block_size;
+}
+
+// Calls f(first, count) for the block-aligned runs of slots [0, n).
+template <class F>
+void for_blocks(const KvPoolRef &pool, int64_t n, F &&f) {
+    for (int64_t first = 0; first < n; first += pool.block_size)
+        f(first, std::min<int64_t>(pool.block_size, n - first));
 }
 
 // Copies slots [0, n) of a stream into a contiguous [n, head_dim] buffer.
@@ -64,6 +80,9 @@ void CpuExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int
                             row_bytes);
                 std::memcpy(slot_row(pool, st, slot, true), v.as<float>() + row * v.cols() + h * d,
                             row_bytes);
+                if (!pool.scores.empty())
+                    for (int32_t kind = 0; kind < kScoreKinds; ++kind)
+                        *score_row(pool, st, kind, slot) = 0.0f;
             }
         }
     }
@@ -109,14 +128,20 @@ void CpuExecutor::prefill_impl(const KvPoolRef &pool, const StreamRef *streams, 
             if constexpr (kScores) sum_columns(n, len, std::min<int64_t>(score_window, n));
         }
         if constexpr (kScores) {
-            const ScoreRef &sc = st.scores;
-            for (int64_t j = 0; j < len; ++j) {
-                sc.score[j] += col_sum_[j];
-                // Queries i >= j - first see slot j: all n for the cached slots.
-                sc.observers[j] += static_cast<float>(n - std::max<int64_t>(0, j - first));
-                sc.last[j] = last_sum_[j];
-            }
-            if (score_window > 0) std::copy(win_sum_.begin(), win_sum_.end(), sc.window);
+            for_blocks(pool, len, [&](int64_t b0, int64_t count) {
+                float *score = score_row(pool, st, kScore, b0);
+                float *observers = score_row(pool, st, kObservers, b0);
+                float *last = score_row(pool, st, kLast, b0);
+                float *window = score_row(pool, st, kWindow, b0);
+                for (int64_t t = 0; t < count; ++t) {
+                    const int64_t j = b0 + t;
+                    score[t] += col_sum_[j];
+                    // Queries i >= j - first see slot j: all n for the cached slots.
+                    observers[t] += static_cast<float>(n - std::max<int64_t>(0, j - first));
+                    last[t] = last_sum_[j];
+                    if (score_window > 0) window[t] = win_sum_[j];
+                }
+            });
         }
     }
 }
@@ -144,7 +169,7 @@ void CpuExecutor::sum_columns(int64_t n, int64_t len, int64_t n_window) {
 void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
                                     int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                     const Tensor &out, int32_t score_window) {
-    if (streams[0].scores.score != nullptr) {
+    if (!pool.scores.empty()) {
         prefill_impl<true>(pool, streams, n_head_kv, q, n_head, out, score_window);
     } else {
         prefill_impl<false>(pool, streams, n_head_kv, q, n_head, out, score_window);
@@ -183,13 +208,18 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
                 int64_t s = stream / n_head_kv, g = stream % n_head_kv;
                 const StreamRef &st = streams[stream];
                 const float *rows = scores_.data() + (s * n_head + g * group) * max_len;
-                for (int64_t j = 0; j < st.length; ++j) {
-                    float p = 0.0f;
-                    for (int64_t h = 0; h < group; ++h) p += rows[h * max_len + j];
-                    st.scores.score[j] += p;
-                    st.scores.observers[j] += 1.0f;
-                    st.scores.last[j] = p;
-                }
+                for_blocks(pool, st.length, [&](int64_t b0, int64_t count) {
+                    float *score = score_row(pool, st, kScore, b0);
+                    float *observers = score_row(pool, st, kObservers, b0);
+                    float *last = score_row(pool, st, kLast, b0);
+                    for (int64_t t = 0; t < count; ++t) {
+                        float p = 0.0f;
+                        for (int64_t h = 0; h < group; ++h) p += rows[h * max_len + b0 + t];
+                        score[t] += p;
+                        observers[t] += 1.0f;
+                        last[t] = p;
+                    }
+                });
             }
         });
     }
@@ -198,7 +228,7 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
 void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                    const Tensor &out) {
-    if (streams[0].scores.score != nullptr) {
+    if (!pool.scores.empty()) {
         decode_impl<true>(pool, streams, n_head_kv, q, n_head, out);
     } else {
         decode_impl<false>(pool, streams, n_head_kv, q, n_head, out);
@@ -214,12 +244,24 @@ void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, con
         for (bool value : {false, true})
             std::memcpy(slot_row(pool, stream, i, value), slot_row(pool, stream, keep[i], value),
                         row_bytes);
+        if (!pool.scores.empty())
+            for (int32_t kind = 0; kind < kScoreKinds; ++kind)
+                *score_row(pool, stream, kind, i) = *score_row(pool, stream, kind, keep[i]);
     }
 }
 
 void CpuExecutor::kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                           float *host_dst) {
     gather(pool, stream, stream.length, values, host_dst);
+}
+
+void CpuExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) {
+    require(!pool.scores.empty(), CAB_ERR_STATE, "kv_read_scores: the cache keeps no scores");
+    for (int32_t kind = 0; kind < kScoreKinds; ++kind)
+        for_blocks(pool, stream.length, [&](int64_t b0, int64_t count) {
+            std::memcpy(host_dst + int64_t{kind} * stream.length + b0,
+                        score_row(pool, stream, kind, b0), static_cast<size_t>(count) * 4);
+        });
 }
 
 }  // namespace cab::cpu

@@ -25,6 +25,8 @@ public:
     explicit CpuBackend(int32_t n_threads) : n_threads_(resolve_threads(n_threads)) {}
 
     const char *name() const override { return "cpu"; }
+    DType act_dtype() const override { return DType::F32; }
+    DType kv_dtype() const override { return DType::F32; }
 
     // Large buffers are mapped lazily by malloc, so a KV pool costs memory only as it fills.
     Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {

@@ -35,6 +35,7 @@ public:
                     int32_t n_keep) override;
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
+    void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
 
 private:
     // Attention with (kScores) or without score accumulation: one code path, so the two cannot

@@ -1,0 +1,141 @@
+// The CUDA executor: every op of backend.h on one non-blocking stream of one GPU, with bf16
+// activations and KV, cuBLAS GEMMs and the kernels of cuda/. Elementwise ops, GEMMs, transfers and
+// steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp.
+//
+// Host inputs of an op (tokens, positions, block tables, keep lists) are staged: outside a CUDA
+// graph step through a HostRing into one device buffer that every op reuses in stream order;
+// inside one into the step's arena (decode_graph.h), where a replayed step only writes them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/decode_graph.h"
+#include "backend/device_memory.h"
+#include "backend/gemm.h"
+#include "backend/staging.h"
+#include "kv/paged.h"
+
+namespace cab::cuda {
+
+class CudaExecutor final : public Executor {
+public:
+    // On GPU `gpu`; CUDA graphs for decode steps unless the environment sets CAB_CUDA_GRAPHS=0.
+    explicit CudaExecutor(int gpu);
+    ~CudaExecutor() override;
+
+    void upload(const float *src, const Tensor &dst) override;
+    void download(const Tensor &src, float *dst) override;
+    void embedding(const Tensor &table, const int32_t *tokens, const Tensor &out) override;
+    void matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) override;
+    void rmsnorm(const Tensor &x, const Tensor &w, float eps, const Tensor &y) override;
+    void rope(const Tensor &x, int32_t n_head, const int32_t *positions,
+              const RopeParams &params) override;
+    void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) override;
+    void add(const Tensor &x, const Tensor &y) override;
+
+    void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
+                   int32_t rows_per_seq, const Tensor &k, const Tensor &v) override;
+    void attention_prefill(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                           const Tensor &q, int32_t n_head, const Tensor &out,
+                           int32_t score_window) override;
+    void attention_decode(const KvPoolRef &pool, const StreamRef *streams, int32_t n_head_kv,
+                          const Tensor &q, int32_t n_head, const Tensor &out) override;
+    void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
+                    int32_t n_keep) override;
+    void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
+                 float *host_dst) override;
+    void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
+
+    void step_begin(int32_t n_seqs, int32_t max_length) override;
+    void step_end() override;
+
+private:
+    using Staging = DecodeGraphs::Staging;
+
+    // The block tables of `count` streams as staged: DeviceStream[count], then an int32 table
+    // of `stride` entries per stream. Kept so that the next op over the same streams (attention
+    // after kv_append) reuses it instead of staging it again.
+    struct StagedStreams {
+        const void *pool = nullptr;
+        const DeviceStream *host = nullptr;
+        const DeviceStream *device = nullptr;
+        int32_t count = 0;
+        int64_t stride = 0;
+    };
+
+    // Runs an op body on the executor's device; when it throws, an open step is dropped first.
+    template <class F>
+    void guarded(F &&body);
+    // Starts an op: records or checks it inside a graph step, and gives `bytes` of staging.
+    Staging begin_op(const char *name, uint64_t signature, size_t bytes);
+    // Copies an op's staged bytes to the device (outside a graph step; step_end copies them
+    // inside one).
+    void send(const Staging &s, size_t bytes);
+    // False while a step is replayed: ops then only stage their inputs.
+    bool launching() const { return graphs_.mode() != DecodeGraphs::Mode::Replay; }
+    // Ops that cannot be recorded (transfers, compaction, KV reads) end an open step.
+    void leave_step();
+    cudaStream_t stream() const { return stream_.get(); }
+
+    DevicePool device_pool(const KvPoolRef &pool, const char *op) const;
+    // Stages the block tables of streams[0..count) (see StagedStreams) for op `name`, whose
+    // signature without the streams is `signature`, after checking that every stream holds at
+    // least min_length slots. Inside a graph step the tables have room for the step's length
+    // bucket, and `max_length` is the bucket; outside, the longest stream.
+    struct DeviceStreams {
+        const DeviceStream *device = nullptr;
+        int32_t max_length = 0;
+    };
+    DeviceStreams stage_streams(const char *name, uint64_t signature, const KvPoolRef &pool,
+                                const StreamRef *streams, int32_t count, int32_t min_length);
+    bool same_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
+                      int64_t stride) const;
+    // Stages n_prefix ints (a keep list) and one stream's block table, outside steps, for
+    // compaction and reads.
+    struct StagedTable {
+        const int32_t *table = nullptr;
+        const int32_t *prefix = nullptr;
+    };
+    StagedTable stage_table(const char *name, const KvPoolRef &pool, const StreamRef &stream,
+                            const int32_t *prefix, int32_t n_prefix);
+
+    // Device buffers grown on demand. The decode workspace may be held by a graph, so a grown
+    // one retires the old buffer instead of freeing it.
+    void *eager_inputs(size_t bytes);
+    void *scratch(size_t bytes);
+    void *decode_workspace(size_t bytes);
+    // Grows `buffer` to `bytes`; while graphs may hold the old one it is retired, not freed.
+    void *graph_buffer(DeviceBuffer &buffer, size_t bytes, const char *what);
+    // Device-to-host copy through pinned memory; waits for the stream.
+    void read_back(const void *device, void *host, size_t bytes);
+
+    int gpu_;
+    StreamHandle stream_;
+    Gemm gemm_;
+    HostRing ring_;
+    DeviceBuffer eager_inputs_;
+    DeviceBuffer scratch_;
+    DeviceBuffer decode_ws_;
+    DeviceBuffer bias_sum_;  // matmul: fp32 product + bias before the one rounding to bf16
+    std::vector<DeviceBuffer> retired_;
+    PinnedBuffer readback_;
+    DecodeGraphs graphs_;
+    StagedStreams staged_;
+};
+
+template <class F>
+void CudaExecutor::guarded(F &&body) {
+    try {
+        check(cudaSetDevice(gpu_), "cudaSetDevice");
+        body();
+    } catch (...) {
+        graphs_.abort();
+        staged_ = {};
+        throw;
+    }
+}
+
+}  // namespace cab::cuda

@@ -1,0 +1,317 @@
+// The KV and attention ops of the CUDA executor: block tables staged per op (shared by the
+// attention that follows a kv_append over the same streams), then the kernels of cuda/kv and
+// cuda/attention.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "attention/attention.h"
+#include "backend/cuda_executor.h"
+#include "kv/kv_append.cuh"
+#include "kv/kv_compact.cuh"
+#include "kv/kv_gather.cuh"
+
+namespace cab::cuda {
+
+namespace {
+
+enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode };
+
+int64_t blocks_for(int64_t length, int32_t block_size) {
+    return (length + block_size - 1) / block_size;
+}
+
+size_t streams_header_bytes(int32_t count) {
+    return align_staging(static_cast<size_t>(count) * sizeof(DeviceStream));
+}
+
+uint64_t pool_signature(const KvPoolRef &pool) {
+    return op_signature(
+        {sig_ptr(pool.storage.data()), sig_ptr(pool.scores.empty() ? nullptr : pool.scores.data()),
+         static_cast<uint64_t>(pool.block_size), static_cast<uint64_t>(pool.head_dim)});
+}
+
+void require_act(const Tensor &t, const char *op, const char *name) {
+    if (t.empty() || t.dtype() != DType::BF16)
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " must be a BF16 tensor");
+}
+
+// Checks q and out of an attention op: [rows][n_head * head_dim] BF16 each.
+void check_attention_io(const Tensor &q, const Tensor &out, int32_t n_head_kv, int32_t n_head,
+                        int32_t head_dim, const char *op) {
+    require_act(q, op, "q");
+    require_act(out, op, "out");
+    if (!(n_head_kv > 0 && n_head > 0 && n_head % n_head_kv == 0))
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": n_head " + std::to_string(n_head) +
+                                           " is not a positive multiple of n_head_kv " +
+                                           std::to_string(n_head_kv));
+    const int64_t cols = int64_t{n_head} * head_dim;
+    if (!(q.cols() == cols && out.cols() == cols && out.rows() == q.rows() && q.rows() > 0 &&
+          q.rows() <= INT32_MAX))
+        fail(CAB_ERR_INVALID_ARGUMENT,
+             std::string(op) + ": q [" + std::to_string(q.rows()) + " x " +
+                 std::to_string(q.cols()) + "] and out [" + std::to_string(out.rows()) + " x " +
+                 std::to_string(out.cols()) +
+                 "] must both be [rows x n_head * head_dim = " + std::to_string(cols) + "]");
+}
+
+}  // namespace
+
+DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) const {
+    if (pool.storage.empty() || pool.storage.dtype() != DType::BF16)
+        fail(CAB_ERR_INVALID_ARGUMENT,
+             std::string(op) + ": the KV pool must be BF16 storage (the CUDA backend's kv_dtype)");
+    if (!(pool.block_size > 0 && pool.head_dim > 0 && pool.storage.cols() == pool.head_dim))
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": KV pool block_size " +
+                                           std::to_string(pool.block_size) + ", head_dim " +
+                                           std::to_string(pool.head_dim) + " and storage columns " +
+                                           std::to_string(pool.storage.cols()) + " do not agree");
+    if (!(pool.scores.empty() ||
+          (pool.scores.dtype() == DType::F32 && pool.scores.cols() == pool.block_size)))
+        fail(CAB_ERR_INVALID_ARGUMENT,
+             std::string(op) + ": KV pool scores must be F32 [n_blocks * 4, block_size]");
+    DevicePool p;
+    p.data = pool.storage.data();
+    p.block_size = pool.block_size;
+    p.head_dim = pool.head_dim;
+    p.scores = pool.scores.empty() ? nullptr : pool.scores.as<float>();
+    return p;
+}
+
+bool CudaExecutor::same_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
+                                int64_t stride) const {
+    if (!staged_.host || staged_.pool != pool.storage.data() || staged_.count != count ||
+        staged_.stride != stride)
+        return false;
+    const int32_t *tables = reinterpret_cast<const int32_t *>(
+        reinterpret_cast<const char *>(staged_.host) + streams_header_bytes(count));
+    for (int32_t s = 0; s < count; ++s) {
+        const int32_t len = streams[s].length;
+        if (staged_.host[s].length != len) return false;
+        const size_t n = static_cast<size_t>(blocks_for(len, pool.block_size));
+        if (n > 0 && std::memcmp(tables + s * stride, streams[s].blocks, n * 4) != 0) return false;
+    }
+    return true;
+}
+
+CudaExecutor::DeviceStreams CudaExecutor::stage_streams(const char *name, uint64_t signature,
+                                                        const KvPoolRef &pool,
+                                                        const StreamRef *streams, int32_t count,
+                                                        int32_t min_length) {
+    const int32_t bucket = graphs_.bucket();
+    int32_t longest = 0;
+    for (int32_t s = 0; s < count; ++s) {
+        const int32_t len = streams[s].length;
+        if (len < min_length)
+            fail(CAB_ERR_INVALID_ARGUMENT, std::string(name) + ": stream " + std::to_string(s) +
+                                               " has " + std::to_string(len) +
+                                               " slots, fewer than the op's " +
+                                               std::to_string(min_length) + " rows");
+        if (len > 0 && !streams[s].blocks)
+            fail(CAB_ERR_INVALID_ARGUMENT, std::string(name) + ": stream " + std::to_string(s) +
+                                               " has " + std::to_string(len) +
+                                               " slots but no block table");
+        longest = std::max(longest, len);
+    }
+    if (bucket > 0 && longest > bucket)
+        fail(CAB_ERR_INVALID_ARGUMENT,
+             std::string(name) + ": a stream of " + std::to_string(longest) +
+                 " slots in a decode step whose step_begin max_length gave a bucket of " +
+                 std::to_string(bucket));
+    // In a graph step the layout must not depend on the lengths: room for the bucket.
+    const int64_t stride = blocks_for(bucket > 0 ? bucket : longest, pool.block_size);
+    const bool reuse = same_streams(pool, streams, count, stride);
+    const size_t header = streams_header_bytes(count);
+    const size_t bytes = reuse ? 0 : header + static_cast<size_t>(count) * stride * 4;
+    const Staging st =
+        begin_op(name,
+                 op_signature({signature, pool_signature(pool), reuse, static_cast<uint64_t>(count),
+                               static_cast<uint64_t>(stride)}),
+                 bytes);
+    DeviceStreams out;
+    out.max_length = bucket > 0 ? bucket : longest;
+    if (reuse) {
+        out.device = staged_.device;
+        return out;
+    }
+    auto *ds = static_cast<DeviceStream *>(st.host);
+    auto *tables = reinterpret_cast<int32_t *>(static_cast<char *>(st.host) + header);
+    const auto *tables_dev =
+        reinterpret_cast<const int32_t *>(static_cast<const char *>(st.device) + header);
+    for (int32_t s = 0; s < count; ++s) {
+        const size_t n = static_cast<size_t>(blocks_for(streams[s].length, pool.block_size));
+        if (n > 0) std::memcpy(tables + s * stride, streams[s].blocks, n * 4);
+        ds[s].blocks = tables_dev + s * stride;
+        ds[s].length = streams[s].length;
+    }
+    send(st, bytes);
+    out.device = static_cast<const DeviceStream *>(st.device);
+    staged_ = {pool.storage.data(), ds, out.device, count, stride};
+    return out;
+}
+
+CudaExecutor::StagedTable CudaExecutor::stage_table(const char *name, const KvPoolRef &pool,
+                                                    const StreamRef &stream, const int32_t *prefix,
+                                                    int32_t n_prefix) {
+    if (!(stream.length >= 0 && (stream.length == 0 || stream.blocks)))
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(name) + ": stream of length " +
+                                           std::to_string(stream.length) + " without blocks");
+    const size_t head = align_staging(static_cast<size_t>(n_prefix) * 4);
+    const size_t n = static_cast<size_t>(blocks_for(stream.length, pool.block_size));
+    const size_t bytes = head + n * 4;
+    const Staging st = begin_op(name, 0, bytes);
+    if (n_prefix > 0) std::memcpy(st.host, prefix, static_cast<size_t>(n_prefix) * 4);
+    if (n > 0) std::memcpy(static_cast<char *>(st.host) + head, stream.blocks, n * 4);
+    send(st, bytes);
+    StagedTable out;
+    out.prefix = static_cast<const int32_t *>(st.device);
+    out.table = reinterpret_cast<const int32_t *>(static_cast<const char *>(st.device) + head);
+    return out;
+}
+
+void CudaExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
+                             int32_t rows_per_seq, const Tensor &k, const Tensor &v) {
+    guarded([&] {
+        const DevicePool dp = device_pool(pool, "kv_append");
+        require_act(k, "kv_append", "k");
+        require_act(v, "kv_append", "v");
+        if (!(n_seqs > 0 && rows_per_seq > 0 && k.rows() == int64_t{n_seqs} * rows_per_seq &&
+              k.cols() % dp.head_dim == 0 && k.cols() > 0 && v.rows() == k.rows() &&
+              v.cols() == k.cols()))
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 "kv_append: k [" + std::to_string(k.rows()) + " x " + std::to_string(k.cols()) +
+                     "] and v [" + std::to_string(v.rows()) + " x " + std::to_string(v.cols()) +
+                     "] must both be [n_seqs " + std::to_string(n_seqs) + " * rows_per_seq " +
+                     std::to_string(rows_per_seq) + " x n_head_kv * head_dim " +
+                     std::to_string(dp.head_dim) + "]");
+        const int32_t n_head_kv = static_cast<int32_t>(k.cols() / dp.head_dim);
+        const DeviceStreams st = stage_streams(
+            "kv_append",
+            op_signature({kKvAppend, sig_ptr(k.data()), sig_ptr(v.data()),
+                          static_cast<uint64_t>(n_seqs), static_cast<uint64_t>(rows_per_seq)}),
+            pool, streams, n_seqs * n_head_kv, rows_per_seq);
+        if (!launching()) return;
+        kv::append(dp, st.device, n_seqs, n_head_kv, rows_per_seq, k.data(), v.data(), stream());
+    });
+}
+
+void CudaExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
+                                     int32_t n_head_kv, const Tensor &q, int32_t n_head,
+                                     const Tensor &out, int32_t score_window) {
+    guarded([&] {
+        const DevicePool dp = device_pool(pool, "attention_prefill");
+        check_attention_io(q, out, n_head_kv, n_head, dp.head_dim, "attention_prefill");
+        if (score_window < 0)
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 "attention_prefill: score_window " + std::to_string(score_window));
+        const int32_t n = static_cast<int32_t>(q.rows());
+        const DeviceStreams st =
+            stage_streams("attention_prefill",
+                          op_signature({kPrefill, sig_ptr(q.data()), sig_ptr(out.data()),
+                                        static_cast<uint64_t>(n), static_cast<uint64_t>(n_head),
+                                        static_cast<uint64_t>(score_window)}),
+                          pool, streams, n_head_kv, n);
+        if (!launching()) return;
+        attention::PrefillArgs a;
+        a.pool = dp;
+        a.streams = st.device;
+        a.n_head_kv = n_head_kv;
+        a.n_head = n_head;
+        a.n = n;
+        a.max_length = st.max_length;
+        a.q = q.data();
+        a.q_stride = q.cols();
+        a.out = out.data();
+        a.out_stride = out.cols();
+        a.scores = dp.scores != nullptr;
+        a.score_window = score_window;
+        attention::prefill(a, stream());
+    });
+}
+
+void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *streams,
+                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
+                                    const Tensor &out) {
+    guarded([&] {
+        const DevicePool dp = device_pool(pool, "attention_decode");
+        check_attention_io(q, out, n_head_kv, n_head, dp.head_dim, "attention_decode");
+        const int32_t batch = static_cast<int32_t>(q.rows());
+        const DeviceStreams st = stage_streams(
+            "attention_decode",
+            op_signature({kDecode, sig_ptr(q.data()), sig_ptr(out.data()),
+                          static_cast<uint64_t>(batch), static_cast<uint64_t>(n_head)}),
+            pool, streams, batch * n_head_kv, 0);
+        if (!launching()) return;
+        attention::DecodeArgs a;
+        a.pool = dp;
+        a.streams = st.device;
+        a.batch = batch;
+        a.n_head_kv = n_head_kv;
+        a.n_head = n_head;
+        a.max_length = std::max(1, st.max_length);
+        a.q = q.data();
+        a.q_stride = q.cols();
+        a.out = out.data();
+        a.out_stride = out.cols();
+        a.scores = dp.scores != nullptr;
+        // A captured decode keeps the split count of its bucket whatever the real lengths.
+        if (graphs_.bucket() > 0) a.splits = attention::plan_decode(a).splits;
+        const attention::DecodePlan plan = attention::plan_decode(a);
+        a.workspace = decode_workspace(plan.workspace_bytes);
+        a.workspace_bytes = plan.workspace_bytes;
+        attention::decode(a, stream());
+    });
+}
+
+void CudaExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
+                              int32_t n_keep) {
+    guarded([&] {
+        leave_step();
+        const DevicePool dp = device_pool(pool, "kv_compact");
+        if (n_keep < 0 || n_keep > stream.length)
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_compact: n_keep " + std::to_string(n_keep) +
+                                               " for a stream of " + std::to_string(stream.length) +
+                                               " slots");
+        for (int32_t i = 0; i < n_keep; ++i)
+            if (!(keep[i] >= 0 && keep[i] < stream.length && (i == 0 || keep[i] > keep[i - 1])))
+                fail(CAB_ERR_INVALID_ARGUMENT,
+                     "kv_compact: keep[" + std::to_string(i) + "] = " + std::to_string(keep[i]) +
+                         " is not strictly increasing within the stream's " +
+                         std::to_string(stream.length) + " slots");
+        if (n_keep == 0) return;
+        const StagedTable t = stage_table("kv_compact", pool, stream, keep, n_keep);
+        void *scr = scratch(kv::compact_scratch_bytes(dp, n_keep));
+        kv::compact(dp, t.table, t.prefix, n_keep, scr, this->stream());
+    });
+}
+
+void CudaExecutor::kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
+                           float *host_dst) {
+    guarded([&] {
+        leave_step();
+        const DevicePool dp = device_pool(pool, "kv_read");
+        if (stream.length <= 0) return;
+        const StagedTable t = stage_table("kv_read", pool, stream, nullptr, 0);
+        const size_t bytes = static_cast<size_t>(stream.length) * dp.head_dim * 4;
+        float *out = static_cast<float *>(scratch(bytes));
+        kv::gather_rows(dp, t.table, stream.length, values, out, this->stream());
+        read_back(out, host_dst, bytes);
+    });
+}
+
+void CudaExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) {
+    guarded([&] {
+        leave_step();
+        const DevicePool dp = device_pool(pool, "kv_read_scores");
+        if (!dp.scores)
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_scores: the KV pool keeps no scores");
+        if (stream.length <= 0) return;
+        const StagedTable t = stage_table("kv_read_scores", pool, stream, nullptr, 0);
+        const size_t bytes = static_cast<size_t>(stream.length) * kScoreKinds * 4;
+        float *out = static_cast<float *>(scratch(bytes));
+        kv::gather_scores(dp, t.table, stream.length, out, this->stream());
+        read_back(out, host_dst, bytes);
+    });
+}
+
+}  // namespace cab::cuda

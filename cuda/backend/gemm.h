@@ -1,0 +1,32 @@
+// The projections and the LM head on cuBLAS: row-major y[n][m] = x[n][k] . w[m][k]^T with bf16
+// x and w, fp32 accumulation, and a bf16 or f32 y. One handle per executor, bound to its stream,
+// with a workspace it owns so that cuBLAS allocates nothing while a CUDA graph is captured.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "backend/device_memory.h"
+
+namespace cab::cuda {
+
+class Gemm {
+public:
+    // Creates the handle on the current device and binds it to `stream`.
+    explicit Gemm(cudaStream_t stream);
+    ~Gemm();
+    Gemm(const Gemm &) = delete;
+    Gemm &operator=(const Gemm &) = delete;
+
+    // y = x . w^T: x bf16 [n][k], w bf16 [m][k], y [n][m] in bf16 (y_f32 false) or f32; all
+    // dense row-major device memory. Asynchronous on the stream.
+    void run(const void *x, const void *w, void *y, bool y_f32, int64_t n, int64_t m, int64_t k);
+
+private:
+    cublasHandle_t handle_ = nullptr;
+    DeviceBuffer workspace_;
+};
+
+}  // namespace cab::cuda

@@ -1,0 +1,114 @@
+// KV read-out: grid-stride loops over a stream's slots. Rows go 8 columns at a time (one 16-byte
+// bf16 load, two 16-byte f32 stores) when head_dim % 8 == 0 and pool and out are 16-byte
+// aligned, else one column at a time; scores one float per thread, kind-major so stores coalesce.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "attention/launch.h"
+#include "kv/kv_gather.cuh"
+#include "util/error.h"
+
+namespace cab::cuda::kv {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kThreads = 256;
+constexpr int kVec = 8;
+constexpr int64_t kMaxBlocks = 65536;
+
+template <bool kVector>
+__global__ void gather_rows_kernel(const bf16 *data, int32_t block_size, int32_t head_dim,
+                                   const int32_t *blocks, int32_t length, int32_t value,
+                                   float *out) {
+    constexpr int kWidth = kVector ? kVec : 1;
+    const int32_t per_row = head_dim / kWidth;
+    const int64_t units = static_cast<int64_t>(length) * per_row;
+    for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units;
+         u += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const int32_t slot = static_cast<int32_t>(u / per_row);
+        const int32_t col = static_cast<int32_t>(u % per_row) * kWidth;
+        const int64_t pool_row =
+            (static_cast<int64_t>(blocks[slot / block_size]) * 2 + value) * block_size +
+            slot % block_size;
+        const bf16 *src = data + pool_row * head_dim + col;
+        float *dst = out + static_cast<int64_t>(slot) * head_dim + col;
+        if constexpr (kVector) {
+            const uint4 raw = *reinterpret_cast<const uint4 *>(src);
+            const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+            float2 f[kVec / 2];
+#pragma unroll
+            for (int i = 0; i < kVec / 2; ++i) f[i] = __bfloat1622float2(h[i]);
+            reinterpret_cast<float4 *>(dst)[0] = make_float4(f[0].x, f[0].y, f[1].x, f[1].y);
+            reinterpret_cast<float4 *>(dst)[1] = make_float4(f[2].x, f[2].y, f[3].x, f[3].y);
+        } else {
+            *dst = __bfloat162float(*src);
+        }
+    }
+}
+
+__global__ void gather_scores_kernel(DevicePool pool, const int32_t *blocks, int32_t length,
+                                     float *out) {
+    const int64_t units = static_cast<int64_t>(length) * kScoreKinds;
+    for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units;
+         u += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const int32_t kind = static_cast<int32_t>(u / length);
+        const int32_t slot = static_cast<int32_t>(u % length);
+        out[u] = *score_at(pool, blocks, kind, slot);
+    }
+}
+
+bool aligned16(const void *p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+unsigned grid_for(int64_t units) {
+    return static_cast<unsigned>(
+        std::clamp<int64_t>((units + kThreads - 1) / kThreads, 1, kMaxBlocks));
+}
+
+}  // namespace
+
+void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, bool values,
+                 float *out, cudaStream_t stream) {
+    const std::string name = "kv gather_rows: ";
+    require(pool.block_size > 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool.block_size " + std::to_string(pool.block_size) + " <= 0");
+    require(pool.head_dim > 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool.head_dim " + std::to_string(pool.head_dim) + " <= 0");
+    require(pool.data, CAB_ERR_INVALID_ARGUMENT, name + "null pool.data");
+    require(length >= 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "length " + std::to_string(length) + " < 0");
+    if (length == 0) return;
+    require(blocks && out, CAB_ERR_INVALID_ARGUMENT, name + "null blocks or out");
+    const bf16 *data = static_cast<const bf16 *>(pool.data);
+    const int64_t n = static_cast<int64_t>(length) * pool.head_dim;
+    const int32_t value = values ? 1 : 0;
+    if (pool.head_dim % kVec == 0 && aligned16(pool.data) && aligned16(out))
+        gather_rows_kernel<true><<<grid_for(n / kVec), kThreads, 0, stream>>>(
+            data, pool.block_size, pool.head_dim, blocks, length, value, out);
+    else
+        gather_rows_kernel<false><<<grid_for(n), kThreads, 0, stream>>>(
+            data, pool.block_size, pool.head_dim, blocks, length, value, out);
+    attention::check_launch("kv gather_rows");
+}
+
+void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length, float *out,
+                   cudaStream_t stream) {
+    const std::string name = "kv gather_scores: ";
+    require(pool.block_size > 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool.block_size " + std::to_string(pool.block_size) + " <= 0");
+    require(pool.scores, CAB_ERR_INVALID_ARGUMENT, name + "null pool.scores (no scores kept)");
+    require(length >= 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "length " + std::to_string(length) + " < 0");
+    if (length == 0) return;
+    require(blocks && out, CAB_ERR_INVALID_ARGUMENT, name + "null blocks or out");
+    gather_scores_kernel<<<grid_for(static_cast<int64_t>(length) * kScoreKinds), kThreads, 0,
+                           stream>>>(pool, blocks, length, out);
+    attention::check_launch("kv gather_scores");
+}
+
+}  // namespace cab::cuda::kv

@@ -1,0 +1,24 @@
+// Host API of the KV read-out kernels: a stream's keys, values or scores as dense f32 rows, for
+// the policies that read them. Plain C++ over device pointers; asynchronous on `stream`. Bad
+// arguments throw cab::Error(INVALID_ARGUMENT), a failed launch cab::Error(DEVICE).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kv/paged.h"
+
+namespace cab::cuda::kv {
+
+// Keys (values == false) or values of slots [0, length) of the stream with device block table
+// `blocks`, as f32 [length][pool.head_dim] into out (device).
+void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, bool values,
+                 float *out, cudaStream_t stream);
+
+// The four score kinds of slots [0, length) as f32 [kScoreKinds][length] (kind-major) into out
+// (device). pool.scores must be set.
+void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length, float *out,
+                   cudaStream_t stream);
+
+}  // namespace cab::cuda::kv

@@ -1,0 +1,41 @@
+// The paged KV pool and its streams as CUDA kernels see them (the device-side mirror of
+// KvPoolRef / StreamRef in backend/backend.h). Shared by the attention and KV kernels.
+#pragma once
+
+#include <cstdint>
+
+namespace cab::cuda {
+
+// The bf16 KV pool: block b holds K[block_size][head_dim] followed by V[block_size][head_dim].
+// block_size is a power of two; head_dim 64 or 128.
+struct DevicePool {
+    const void *data = nullptr;
+    int32_t block_size = 16;
+    int32_t head_dim = 0;
+    // F32 score accumulators, paged like K/V: slot r of block b has kind k (0 score, 1 observers,
+    // 2 window, 3 last; see ScoreKind) at scores[(b * 4 + k) * block_size + r]. Null when the
+    // cache keeps no scores.
+    float *scores = nullptr;
+};
+
+constexpr int32_t kScoreKinds = 4;
+
+// One stream (sequence, layer, kv head): slot s lives in pool block blocks[s / block_size] at row
+// s % block_size. `blocks` is device memory; `length` counts the slots after this step.
+struct DeviceStream {
+    const int32_t *blocks = nullptr;
+    int32_t length = 0;
+};
+
+// Address of score kind `kind` of slot `slot` of a stream (host or device code).
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+    inline float *
+    score_at(const DevicePool &pool, const int32_t *blocks, int32_t kind, int32_t slot) {
+    const int32_t b = blocks[slot / pool.block_size];
+    return pool.scores + (static_cast<int64_t>(b) * kScoreKinds + kind) * pool.block_size +
+           slot % pool.block_size;
+}
+
+}  // namespace cab::cuda

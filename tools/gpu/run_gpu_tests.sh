@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# On the GPU machine, from a checkout: builds cab_gpu_tests with the CUDA backend, runs the GPU
+# suite (kernels and whole models against the CPU backend; SmolLM2 as a separate step), then
+# compute-sanitizer: memcheck on the whole-model cases except SmolLM2, the full eviction matrix
+# ([slow]; its short form runs every policy) and the device errors ([errors]: a deliberately
+# failing cudaMalloc is an API error to the sanitizer), racecheck on the small cases ([race]).
+# Prints a summary table last; exits non-zero when any step failed.
+#   OUT=<dir> bash tools/gpu/run_gpu_tests.sh [build-dir]     (build-dir: default build-gpu)
+#   CAB_GPU_SANITIZE=0 skips the compute-sanitizer steps. CAB_GPU_BUDGET_S (default 560) bounds
+#   the whole run, so that the summary comes before the device tool's 10-minute limit: each step's
+#   time limit is cut to what is left, and steps with no time left are SKIPPED (a rerun on the
+#   warm machine reuses the build).
+# Needs .carry/catch2 (tools/gpu/prepare_carry.sh; the machine has no Catch2) and the models in
+# models/ (tools/gpu/assemble_models.sh, run here first, moves the carried ones there). A missing
+# model fails its test case with a message saying how to get it.
+# Logs in $OUT: build.log, gpu_tests.log, smollm2.log, memcheck.log, racecheck.log, models.log.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${1:-build-gpu}
+OUT=${OUT:-$PWD/$BUILD/out}
+BIN=$BUILD/bin/cab_gpu_tests
+mkdir -p "$OUT"
+status=0
+rows=()
+deadline=$((SECONDS + ${CAB_GPU_BUDGET_S:-560}))
+
+# The last Catch2 totals line and compute-sanitizer's error count of a log.
+summary_of() {
+  {
+    grep -E "^(All tests passed|test cases:)" "$1" | tail -1
+    grep -E "ERROR SUMMARY" "$1" | tail -1 | sed 's/^=* *//'
+  } | paste -sd ';' -
+}
+
+row() {
+  rows+=("$(printf '%-46s %-14s %5ds  %s' "$1" "$2" "$3" "$4")")
+}
+
+# step NAME LOG SECONDS COMMAND...: runs COMMAND with a time limit into LOG and records a row.
+step() {
+  local name=$1 log=$2 limit=$3
+  shift 3
+  echo "== $name"
+  local left=$((deadline - SECONDS))
+  if [ $left -lt 15 ]; then
+    row "$name" SKIPPED 0 "no time left in CAB_GPU_BUDGET_S"
+    status=1
+    return 1
+  fi
+  [ "$limit" -gt $left ] && limit=$left
+  local start=$SECONDS rc result=PASS
+  timeout "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  if [ $rc -eq 124 ]; then
+    result="TIMEOUT(${limit}s)"
+  elif [ $rc -ne 0 ]; then
+    result="FAIL(rc $rc)"
+  fi
+  [ "$result" = PASS ] || status=1
+  row "$name" "$result" $((SECONDS - start)) "$(summary_of "$log")"
+  if [ "$result" != PASS ]; then
+    grep -E -A12 "FAILED|^========= (Invalid|Race|Error|Program hit)" "$log" | head -60
+  fi
+  return $rc
+}
+
+print_summary() {
+  echo
+  printf '%-46s %-14s %6s  %s\n' "step" "result" "time" "detail"
+  printf '%s\n' "${rows[@]}"
+  echo "logs in $OUT"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+if [ -f tools/gpu/assemble_models.sh ]; then
+  bash tools/gpu/assemble_models.sh >"$OUT/models.log" 2>&1 || true
+fi
+
+if ! step "build cab_gpu_tests" "$OUT/build.log" 360 bash -c "
+    cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON &&
+    cmake --build '$BUILD' -j16 --target cab_gpu_tests"; then
+  grep -E "error|Error" "$OUT/build.log" | head -30
+  print_summary
+  exit 1
+fi
+
+step "tests (all but SmolLM2)" "$OUT/gpu_tests.log" 180 "$BIN" "~[smollm2]" --durations yes
+step "tests [smollm2]" "$OUT/smollm2.log" 90 "$BIN" "[smollm2]" --durations yes
+
+if [ "${CAB_GPU_SANITIZE:-1}" != 0 ]; then
+  san=(compute-sanitizer --error-exitcode 9 --print-limit 20)
+  memcheck_cases="[model]~[smollm2]~[slow]~[errors]"
+  step "memcheck $memcheck_cases" "$OUT/memcheck.log" 200 \
+    "${san[@]}" --tool memcheck "$BIN" "$memcheck_cases"
+  step "racecheck [race]" "$OUT/racecheck.log" 120 "${san[@]}" --tool racecheck "$BIN" "[race]"
+fi
+
+print_summary
+exit $status
