@@ -110,6 +110,16 @@ __global__ void bias_kernel(T *y, const float *bias, int64_t n, int32_t cols) {
     }
 }
 
+// y[i] = bf16(sum[i] + bias[i % cols]): a product kept in fp32 gets its bias before the one
+// rounding to bf16.
+__global__ void bias_round_kernel(const float *sum, const float *bias, bf16 *y, int64_t n,
+                                  int32_t cols) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += stride)
+        y[i] = __float2bfloat16_rn(sum[i] + bias[i % cols]);
+}
+
 bool aligned16(const void *p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -177,6 +187,17 @@ void add_bias_f32(float *y, const float *bias_f32, int32_t rows, int32_t cols,
     check_bias(y, bias_f32, rows, cols, "add_bias_f32");
     if (rows == 0) return;
     bias(y, bias_f32, rows, cols, stream, "add_bias_f32");
+}
+
+void add_bias_round(const float *sum, const float *bias_f32, void *y_bf16, int32_t rows,
+                    int32_t cols, cudaStream_t stream) {
+    check_bias(y_bf16, bias_f32, rows, cols, "add_bias_round");
+    require(rows == 0 || sum, CAB_ERR_INVALID_ARGUMENT, "add_bias_round: null sum");
+    if (rows == 0) return;
+    const int64_t n = int64_t{rows} * cols;
+    bias_round_kernel<<<grid_for(n), kThreads, 0, stream>>>(sum, bias_f32,
+                                                            static_cast<bf16 *>(y_bf16), n, cols);
+    attention::check_launch("add_bias_round");
 }
 
 void f32_to_bf16(const float *x, void *y, int64_t n, cudaStream_t stream) {

@@ -19,6 +19,11 @@ void add_bias(void *y_bf16, const float *bias, int32_t rows, int32_t cols, cudaS
 // y[r][c] += bias[c]: y f32 [rows][cols], bias f32 [cols].
 void add_bias_f32(float *y, const float *bias, int32_t rows, int32_t cols, cudaStream_t stream);
 
+// y[r][c] = bf16(sum[r][c] + bias[c]): sum f32 [rows][cols] (an fp32 product), y bf16, one
+// rounding.
+void add_bias_round(const float *sum, const float *bias, void *y_bf16, int32_t rows, int32_t cols,
+                    cudaStream_t stream);
+
 // y[i] = bf16(x[i]) over n elements.
 void f32_to_bf16(const float *x, void *y, int64_t n, cudaStream_t stream);
 

@@ -52,9 +52,15 @@ public:
         for (int32_t l = 0; l < hp_.n_layer; ++l) {
             const LayerWeights &lw = w.layers[static_cast<size_t>(l)];
             const std::vector<double> xn = rmsnorm(x, lw.attn_norm);
-            std::vector<double> q = linear(lw.wq, lw.bq, xn);
-            std::vector<double> k = linear(lw.wk, lw.bk, xn);
-            const std::vector<double> v = linear(lw.wv, lw.bv, xn);
+            // The fused Q/K/V weight's rows (and bias entries) of each projection.
+            const int64_t nq = int64_t{hp_.n_head} * d, nkv = int64_t{hp_.n_head_kv} * d;
+            auto part = [&](int64_t first, int64_t n) {
+                return linear(lw.wqkv.rows_view(first, n),
+                              lw.bqkv.empty() ? Tensor{} : lw.bqkv.cols_view(first, n), xn);
+            };
+            std::vector<double> q = part(0, nq);
+            std::vector<double> k = part(nq, nkv);
+            const std::vector<double> v = part(nq + nkv, nkv);
             for (int32_t h = 0; h < hp_.n_head; ++h) rope(&q[h * d], pos);
             for (int32_t g = 0; g < hp_.n_head_kv; ++g) {
                 rope(&k[g * d], pos);
@@ -86,8 +92,10 @@ public:
             }
             add(x, linear(lw.wo, Tensor{}, att));
             const std::vector<double> fn = rmsnorm(x, lw.ffn_norm);
-            std::vector<double> gate = linear(lw.ffn_gate, Tensor{}, fn);
-            const std::vector<double> up = linear(lw.ffn_up, Tensor{}, fn);
+            const int64_t n_ff = hp_.n_ff;
+            std::vector<double> gate = linear(lw.ffn_gate_up.rows_view(0, n_ff), Tensor{}, fn);
+            const std::vector<double> up =
+                linear(lw.ffn_gate_up.rows_view(n_ff, n_ff), Tensor{}, fn);
             for (size_t i = 0; i < gate.size(); ++i)
                 gate[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
             add(x, linear(lw.ffn_down, Tensor{}, gate));

@@ -2,6 +2,7 @@
 // and greedy generation with real models against independent references.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -270,4 +271,47 @@ TEST_CASE("SmolLM2-135M-Instruct: greedy answer to a ChatML question names Paris
     const std::string text = model->tokenizer().decode(answer.data(), answer.size(), true);
     INFO("answer: " << text);
     CHECK_THAT(text, Catch::Contains("Paris"));
+}
+
+TEST_CASE("Context: logits outlive later steps of other sequences; greedy_token is their argmax",
+          "[context]") {
+    const auto model = tiny_llama();
+    auto ctx = Context::create(*model, options(3, 256));
+    const int32_t n_vocab = model->hparams().n_vocab;
+    for (int32_t s = 0; s < 3; ++s) {
+        const std::vector<int32_t> prompt = some_tokens(5 + 3 * static_cast<size_t>(s), s);
+        ctx->prefill(s, prompt.data(), prompt.size());
+    }
+    const int32_t seqs[3] = {0, 1, 2}, tokens[3] = {7, 8, 9};
+    ctx->decode(seqs, tokens, 3);
+    // Sequence 1's logits as they are after the batched step, then steps without it.
+    const std::optional<int32_t> greedy1 = ctx->greedy_token(1);
+    const std::vector<float> after(ctx->logits(1), ctx->logits(1) + n_vocab);
+    const std::vector<float> seq2(ctx->logits(2), ctx->logits(2) + n_vocab);
+    const int32_t first =
+        static_cast<int32_t>(std::max_element(after.begin(), after.end()) - after.begin());
+    if (first != 0) {
+        REQUIRE(greedy1.has_value());
+        CHECK(*greedy1 == first);
+    }
+    // Once on the host, greedy_token defers to the host sampler.
+    CHECK_FALSE(ctx->greedy_token(1).has_value());
+    const int32_t only0[1] = {0}, tok0[1] = {11};
+    ctx->decode(only0, tok0, 1);
+    ctx->decode(only0, tok0, 1);
+    CHECK(std::memcmp(ctx->logits(1), after.data(), after.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(ctx->logits(2), seq2.data(), seq2.size() * sizeof(float)) == 0);
+    // A prefill overwrites the device logits rows: sequence 2's logits of a decode step read
+    // after another sequence's prefill equal those read right after the step (twin context).
+    const std::vector<int32_t> more = some_tokens(4, 9);
+    auto twin = Context::create(*model, options(3, 256));
+    const std::vector<int32_t> prompt2 = some_tokens(11, 2);
+    twin->prefill(2, prompt2.data(), prompt2.size());
+    twin->decode(seqs + 2, tokens + 2, 1);
+    for (Context *c : {ctx.get(), twin.get()}) c->decode(seqs + 2, tokens + 2, 1);
+    const std::vector<float> direct(twin->logits(2), twin->logits(2) + n_vocab);
+    ctx->prefill(0, more.data(), more.size());
+    const float *late = ctx->logits(2);
+    for (int32_t i = 0; i < n_vocab; ++i) CHECK(late[i] == Approx(direct[i]).margin(1e-5));
+    CHECK(std::memcmp(ctx->logits(1), after.data(), after.size() * sizeof(float)) == 0);
 }

@@ -86,8 +86,7 @@ public:
         check_logits(logits.data(), ref_logits);
     }
 
-    // One decode step of every sequence in `seqs` at once (a batch of 2 takes the decode kernel,
-    // a single sequence the prefill kernel with one query).
+    // One decode step of every sequence in `seqs` at once.
     void decode(const std::vector<int32_t> &seqs, const std::vector<int32_t> &tokens) {
         const int32_t n = static_cast<int32_t>(seqs.size());
         std::vector<int32_t> pos, ones(seqs.size(), 1);
@@ -97,8 +96,10 @@ public:
             before.push_back(cached(s));
         }
         kv_->reserve(seqs.data(), ones.data(), seqs.size());
+        fwd_->decode(*kv_, seqs.data(), tokens.data(), pos.data(), n);
         std::vector<float> logits(static_cast<size_t>(n) * hp_.n_vocab);
-        fwd_->decode(*kv_, seqs.data(), tokens.data(), pos.data(), n, logits.data());
+        for (int32_t i = 0; i < n; ++i)
+            fwd_->read_logits(i, logits.data() + int64_t{i} * hp_.n_vocab);
         for (int32_t i = 0; i < n; ++i) {
             kv_->commit(seqs[i], 1, &pos[i], &tokens[i]);
             Seq &sq = seqs_[static_cast<size_t>(seqs[i])];

@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "norm.cuh"
 #include "pos_enc.cuh"
+#include "sampling.cuh"
 
 namespace cab::cuda {
 
@@ -23,7 +24,7 @@ namespace {
 constexpr size_t kUploadPiece = size_t{1} << 20;
 constexpr size_t kDownloadPiece = size_t{8} << 20;
 
-enum OpKind : uint64_t { kEmbedding = 1, kMatmul, kRmsnorm, kRope, kSwiglu, kAdd };
+enum OpKind : uint64_t { kEmbedding = 1, kMatmul, kRmsnorm, kRope, kSwiglu, kAdd, kAddRmsnorm };
 
 int select_device(int gpu) {
     check(cudaSetDevice(gpu), "cudaSetDevice");
@@ -44,11 +45,25 @@ std::string shape(const Tensor &t) {
            dtype_name(t.dtype()) + "]";
 }
 
-void require_dtype(const Tensor &t, DType dtype, const char *op, const char *name) {
+// A tensor of `dtype` with any row stride (the operands backend.h marks "any stride").
+void require_view(const Tensor &t, DType dtype, const char *op, const char *name) {
     if (t.empty() || t.dtype() != dtype)
         fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " is " +
                                            (t.empty() ? "empty" : shape(t)) + ", expected " +
                                            dtype_name(dtype));
+}
+
+void require_dense(const Tensor &t, const char *op, const char *name) {
+    if (!t.dense())
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " " + shape(t) +
+                                           " of row stride " + std::to_string(t.stride()) +
+                                           " must be dense");
+}
+
+// A dense tensor of `dtype`: what every operand not marked "any stride" must be.
+void require_dtype(const Tensor &t, DType dtype, const char *op, const char *name) {
+    require_view(t, dtype, op, name);
+    require_dense(t, op, name);
 }
 
 void require_same_shape(const Tensor &a, const Tensor &b, const char *op, const char *names) {
@@ -177,6 +192,7 @@ void CudaExecutor::upload(const float *src, const Tensor &dst) {
         if (dst.empty() || (dst.dtype() != DType::F32 && dst.dtype() != DType::BF16))
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "upload: destination " + shape(dst) + " is not an F32 or BF16 tensor");
+        require_dense(dst, "upload", "destination");
         const size_t n = static_cast<size_t>(dst.rows()) * static_cast<size_t>(dst.cols());
         const size_t esize = dtype_size(dst.dtype()), per_piece = kUploadPiece / esize;
         for (size_t done = 0; done < n; done += per_piece) {
@@ -197,6 +213,7 @@ void CudaExecutor::download(const Tensor &src, float *dst) {
     guarded([&] {
         leave_step();
         const size_t n = static_cast<size_t>(src.rows()) * static_cast<size_t>(src.cols());
+        require_dense(src, "download", "source");
         if (!src.empty() && src.dtype() == DType::F32) {
             read_back(src.data(), dst, n * 4);
             return;
@@ -236,10 +253,11 @@ void CudaExecutor::embedding(const Tensor &table, const int32_t *tokens, const T
 
 void CudaExecutor::matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) {
     guarded([&] {
-        require_dtype(x, DType::BF16, "matmul", "x");
+        require_view(x, DType::BF16, "matmul", "x");
         require_dtype(w, DType::BF16, "matmul", "w");
         if (y.empty() || (y.dtype() != DType::BF16 && y.dtype() != DType::F32))
             fail(CAB_ERR_INVALID_ARGUMENT, "matmul: y " + shape(y) + " is not BF16 or F32");
+        require_dense(y, "matmul", "y");
         if (!(x.cols() == w.cols() && y.rows() == x.rows() && y.cols() == w.rows()))
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "matmul: x " + shape(x) + " . w " + shape(w) + "^T does not fit y " + shape(y));
@@ -251,13 +269,15 @@ void CudaExecutor::matmul(const Tensor &x, const Tensor &w, const Tensor *bias, 
         }
         const bool y_f32 = y.dtype() == DType::F32;
         begin_op("matmul",
-                 op_signature({kMatmul, sig_ptr(x.data()), sig_ptr(w.data()), sig_ptr(y.data()),
+                 op_signature({kMatmul, sig_ptr(x.data()), static_cast<uint64_t>(x.stride()),
+                               sig_ptr(w.data()), sig_ptr(y.data()),
                                sig_ptr(bias ? bias->data() : nullptr),
                                static_cast<uint64_t>(x.rows()), y_f32}),
                  0);
         if (!launching() || x.rows() == 0) return;
         if (!bias) {
-            gemm_.run(x.data(), w.data(), y.data(), y_f32, x.rows(), w.rows(), w.cols());
+            gemm_.run(x.data(), x.stride(), w.data(), y.data(), y_f32, x.rows(), w.rows(),
+                      w.cols());
             return;
         }
         const int32_t rows = to_i32(y.rows(), "matmul", "rows"),
@@ -269,9 +289,12 @@ void CudaExecutor::matmul(const Tensor &x, const Tensor &w, const Tensor *bias, 
                            : static_cast<float *>(graph_buffer(
                                  bias_sum_, static_cast<size_t>(rows) * cols * sizeof(float),
                                  "the matmul bias buffer"));
-        gemm_.run(x.data(), w.data(), sum, true, x.rows(), w.rows(), w.cols());
-        elementwise::add_bias_f32(sum, bias->as<float>(), rows, cols, stream());
-        if (!y_f32) elementwise::f32_to_bf16(sum, y.data(), int64_t{rows} * cols, stream());
+        gemm_.run(x.data(), x.stride(), w.data(), sum, true, x.rows(), w.rows(), w.cols());
+        if (y_f32) {
+            elementwise::add_bias_f32(sum, bias->as<float>(), rows, cols, stream());
+        } else {
+            elementwise::add_bias_round(sum, bias->as<float>(), y.data(), rows, cols, stream());
+        }
     });
 }
 
@@ -279,6 +302,7 @@ void CudaExecutor::rmsnorm(const Tensor &x, const Tensor &w, float eps, const Te
     guarded([&] {
         if (x.empty() || (x.dtype() != DType::F32 && x.dtype() != DType::BF16))
             fail(CAB_ERR_INVALID_ARGUMENT, "rmsnorm: x " + shape(x) + " is not F32 or BF16");
+        require_dense(x, "rmsnorm", "x");
         require_dtype(w, DType::F32, "rmsnorm", "w");
         require_dtype(y, DType::BF16, "rmsnorm", "y");
         require_same_shape(x, y, "rmsnorm", "x and y");
@@ -303,7 +327,7 @@ void CudaExecutor::rmsnorm(const Tensor &x, const Tensor &w, float eps, const Te
 void CudaExecutor::rope(const Tensor &x, int32_t n_head, const int32_t *positions,
                         const RopeParams &params) {
     guarded([&] {
-        require_dtype(x, DType::BF16, "rope", "x");
+        require_view(x, DType::BF16, "rope", "x");
         if (!(n_head > 0 && x.cols() % n_head == 0))
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "rope: x " + shape(x) + " does not hold " + std::to_string(n_head) + " heads");
@@ -311,15 +335,15 @@ void CudaExecutor::rope(const Tensor &x, int32_t n_head, const int32_t *position
         const size_t bytes = static_cast<size_t>(rows) * 4;
         const Staging s =
             begin_op("rope",
-                     op_signature({kRope, sig_ptr(x.data()), static_cast<uint64_t>(rows),
-                                   static_cast<uint64_t>(n_head)}),
+                     op_signature({kRope, sig_ptr(x.data()), static_cast<uint64_t>(x.stride()),
+                                   static_cast<uint64_t>(rows), static_cast<uint64_t>(n_head)}),
                      bytes);
         if (bytes > 0) std::memcpy(s.host, positions, bytes);
         send(s, bytes);
         if (!launching() || rows == 0) return;
         pos_enc::RopeArgs a;
         a.x = x.data();
-        a.stride = x.cols();
+        a.stride = x.stride();
         a.positions = static_cast<const int32_t *>(s.device);
         a.n_tokens = rows;
         a.n_heads = n_head;
@@ -333,17 +357,20 @@ void CudaExecutor::rope(const Tensor &x, int32_t n_head, const int32_t *position
 
 void CudaExecutor::swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) {
     guarded([&] {
-        require_dtype(gate, DType::BF16, "swiglu", "gate");
-        require_dtype(up, DType::BF16, "swiglu", "up");
-        require_dtype(out, DType::BF16, "swiglu", "out");
+        require_view(gate, DType::BF16, "swiglu", "gate");
+        require_view(up, DType::BF16, "swiglu", "up");
+        require_view(out, DType::BF16, "swiglu", "out");
         require_same_shape(gate, up, "swiglu", "gate and up");
         require_same_shape(gate, out, "swiglu", "gate and out");
-        begin_op("swiglu",
-                 op_signature({kSwiglu, sig_ptr(gate.data()), sig_ptr(up.data()),
-                               sig_ptr(out.data()), static_cast<uint64_t>(gate.rows())}),
-                 0);
+        begin_op(
+            "swiglu",
+            op_signature({kSwiglu, sig_ptr(gate.data()), sig_ptr(up.data()), sig_ptr(out.data()),
+                          static_cast<uint64_t>(gate.rows()), static_cast<uint64_t>(gate.stride()),
+                          static_cast<uint64_t>(up.stride()), static_cast<uint64_t>(out.stride())}),
+            0);
         if (!launching()) return;
-        activation::swiglu(gate.data(), up.data(), out.data(), gate.rows() * gate.cols(), stream());
+        activation::swiglu_rows(gate.data(), up.data(), out.data(), gate.rows(), gate.cols(),
+                                gate.stride(), up.stride(), out.stride(), stream());
     });
 }
 
@@ -358,6 +385,43 @@ void CudaExecutor::add(const Tensor &x, const Tensor &y) {
                  0);
         if (!launching()) return;
         elementwise::add_to_f32(x.as<float>(), y.data(), x.rows() * x.cols(), stream());
+    });
+}
+
+void CudaExecutor::add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
+                               const Tensor &out) {
+    guarded([&] {
+        require_dtype(x, DType::F32, "add_rmsnorm", "x");
+        require_dtype(y, DType::BF16, "add_rmsnorm", "y");
+        require_dtype(w, DType::F32, "add_rmsnorm", "w");
+        require_dtype(out, DType::BF16, "add_rmsnorm", "out");
+        require_same_shape(x, y, "add_rmsnorm", "x and y");
+        require_same_shape(x, out, "add_rmsnorm", "x and out");
+        if (!(w.rows() == 1 && w.cols() == x.cols()))
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 "add_rmsnorm: weight " + shape(w) + " does not fit x " + shape(x));
+        begin_op("add_rmsnorm",
+                 op_signature({kAddRmsnorm, sig_ptr(x.data()), sig_ptr(y.data()), sig_ptr(w.data()),
+                               sig_ptr(out.data()), static_cast<uint64_t>(x.rows())}),
+                 0);
+        if (!launching() || x.rows() == 0) return;
+        const int32_t rows = to_i32(x.rows(), "add_rmsnorm", "rows"),
+                      cols = to_i32(x.cols(), "add_rmsnorm", "cols");
+        norm::add_rmsnorm(y.data(), x.as<float>(), w.as<float>(), out.data(), rows, cols, eps,
+                          stream());
+    });
+}
+
+void CudaExecutor::argmax(const Tensor &x, int32_t *host_out) {
+    guarded([&] {
+        leave_step();
+        require_dtype(x, DType::F32, "argmax", "x");
+        const int32_t rows = to_i32(x.rows(), "argmax", "rows"),
+                      cols = to_i32(x.cols(), "argmax", "cols");
+        if (rows == 0) return;
+        auto *out = static_cast<int32_t *>(scratch(static_cast<size_t>(rows) * sizeof(int32_t)));
+        sampling::argmax(x.as<float>(), x.cols(), rows, cols, out, stream());
+        read_back(out, host_out, static_cast<size_t>(rows) * sizeof(int32_t));
     });
 }
 

@@ -35,6 +35,9 @@ public:
               const RopeParams &params) override;
     void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) override;
     void add(const Tensor &x, const Tensor &y) override;
+    void add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
+                     const Tensor &out) override;
+    void argmax(const Tensor &x, int32_t *host_out) override;
 
     void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                    int32_t rows_per_seq, const Tensor &k, const Tensor &v) override;

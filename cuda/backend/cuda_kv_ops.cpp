@@ -31,16 +31,20 @@ uint64_t pool_signature(const KvPoolRef &pool) {
          static_cast<uint64_t>(pool.block_size), static_cast<uint64_t>(pool.head_dim)});
 }
 
-void require_act(const Tensor &t, const char *op, const char *name) {
+// A BF16 tensor, of any row stride unless `dense`.
+void require_act(const Tensor &t, const char *op, const char *name, bool dense) {
     if (t.empty() || t.dtype() != DType::BF16)
         fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " must be a BF16 tensor");
+    if (dense && !t.dense())
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " of row stride " +
+                                           std::to_string(t.stride()) + " must be dense");
 }
 
-// Checks q and out of an attention op: [rows][n_head * head_dim] BF16 each.
+// Checks q (any stride) and out (dense) of an attention op: [rows][n_head * head_dim] BF16 each.
 void check_attention_io(const Tensor &q, const Tensor &out, int32_t n_head_kv, int32_t n_head,
                         int32_t head_dim, const char *op) {
-    require_act(q, op, "q");
-    require_act(out, op, "out");
+    require_act(q, op, "q", false);
+    require_act(out, op, "out", true);
     if (!(n_head_kv > 0 && n_head > 0 && n_head % n_head_kv == 0))
         fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": n_head " + std::to_string(n_head) +
                                            " is not a positive multiple of n_head_kv " +
@@ -70,6 +74,9 @@ DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) cons
           (pool.scores.dtype() == DType::F32 && pool.scores.cols() == pool.block_size)))
         fail(CAB_ERR_INVALID_ARGUMENT,
              std::string(op) + ": KV pool scores must be F32 [n_blocks * 4, block_size]");
+    if (!pool.storage.dense() || !pool.scores.dense())
+        fail(CAB_ERR_INVALID_ARGUMENT,
+             std::string(op) + ": the KV pool storage and scores must be dense");
     DevicePool p;
     p.data = pool.storage.data();
     p.block_size = pool.block_size;
@@ -173,8 +180,12 @@ void CudaExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, in
                              int32_t rows_per_seq, const Tensor &k, const Tensor &v) {
     guarded([&] {
         const DevicePool dp = device_pool(pool, "kv_append");
-        require_act(k, "kv_append", "k");
-        require_act(v, "kv_append", "v");
+        require_act(k, "kv_append", "k", false);
+        require_act(v, "kv_append", "v", false);
+        if (k.stride() != v.stride())
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_append: k and v have row strides " +
+                                               std::to_string(k.stride()) + " and " +
+                                               std::to_string(v.stride()) + ", not one");
         if (!(n_seqs > 0 && rows_per_seq > 0 && k.rows() == int64_t{n_seqs} * rows_per_seq &&
               k.cols() % dp.head_dim == 0 && k.cols() > 0 && v.rows() == k.rows() &&
               v.cols() == k.cols()))
@@ -188,10 +199,12 @@ void CudaExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, in
         const DeviceStreams st = stage_streams(
             "kv_append",
             op_signature({kKvAppend, sig_ptr(k.data()), sig_ptr(v.data()),
-                          static_cast<uint64_t>(n_seqs), static_cast<uint64_t>(rows_per_seq)}),
+                          static_cast<uint64_t>(k.stride()), static_cast<uint64_t>(n_seqs),
+                          static_cast<uint64_t>(rows_per_seq)}),
             pool, streams, n_seqs * n_head_kv, rows_per_seq);
         if (!launching()) return;
-        kv::append(dp, st.device, n_seqs, n_head_kv, rows_per_seq, k.data(), v.data(), stream());
+        kv::append(dp, st.device, n_seqs, n_head_kv, rows_per_seq, k.data(), v.data(), k.stride(),
+                   stream());
     });
 }
 
@@ -205,12 +218,12 @@ void CudaExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *str
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "attention_prefill: score_window " + std::to_string(score_window));
         const int32_t n = static_cast<int32_t>(q.rows());
-        const DeviceStreams st =
-            stage_streams("attention_prefill",
-                          op_signature({kPrefill, sig_ptr(q.data()), sig_ptr(out.data()),
-                                        static_cast<uint64_t>(n), static_cast<uint64_t>(n_head),
-                                        static_cast<uint64_t>(score_window)}),
-                          pool, streams, n_head_kv, n);
+        const DeviceStreams st = stage_streams(
+            "attention_prefill",
+            op_signature({kPrefill, sig_ptr(q.data()), sig_ptr(out.data()),
+                          static_cast<uint64_t>(q.stride()), static_cast<uint64_t>(n),
+                          static_cast<uint64_t>(n_head), static_cast<uint64_t>(score_window)}),
+            pool, streams, n_head_kv, n);
         if (!launching()) return;
         attention::PrefillArgs a;
         a.pool = dp;
@@ -220,7 +233,7 @@ void CudaExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *str
         a.n = n;
         a.max_length = st.max_length;
         a.q = q.data();
-        a.q_stride = q.cols();
+        a.q_stride = q.stride();
         a.out = out.data();
         a.out_stride = out.cols();
         a.scores = dp.scores != nullptr;
@@ -239,7 +252,8 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         const DeviceStreams st = stage_streams(
             "attention_decode",
             op_signature({kDecode, sig_ptr(q.data()), sig_ptr(out.data()),
-                          static_cast<uint64_t>(batch), static_cast<uint64_t>(n_head)}),
+                          static_cast<uint64_t>(q.stride()), static_cast<uint64_t>(batch),
+                          static_cast<uint64_t>(n_head)}),
             pool, streams, batch * n_head_kv, 0);
         if (!launching()) return;
         attention::DecodeArgs a;
@@ -250,7 +264,7 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         a.n_head = n_head;
         a.max_length = std::max(1, st.max_length);
         a.q = q.data();
-        a.q_stride = q.cols();
+        a.q_stride = q.stride();
         a.out = out.data();
         a.out_stride = out.cols();
         a.scores = dp.scores != nullptr;

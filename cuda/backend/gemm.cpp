@@ -34,20 +34,24 @@ Gemm::~Gemm() {
     cublasDestroy(handle_);
 }
 
-void Gemm::run(const void *x, const void *w, void *y, bool y_f32, int64_t n, int64_t m, int64_t k) {
+void Gemm::run(const void *x, int64_t ldx, const void *w, void *y, bool y_f32, int64_t n, int64_t m,
+               int64_t k) {
     constexpr int64_t kMax = std::numeric_limits<int>::max();
     if (!(n > 0 && m > 0 && k > 0 && n <= kMax && m <= kMax && k <= kMax))
         fail(CAB_ERR_INVALID_ARGUMENT, "matmul: sizes n " + std::to_string(n) + ", m " +
                                            std::to_string(m) + ", k " + std::to_string(k) +
                                            " out of cuBLAS range");
-    // Column-major view: w is k x m (ld k), x is k x n (ld k), y is m x n (ld m), and
+    if (!(ldx >= k && ldx <= kMax))
+        fail(CAB_ERR_INVALID_ARGUMENT, "matmul: x row stride " + std::to_string(ldx) +
+                                           " for rows of " + std::to_string(k) + " elements");
+    // Column-major view: w is k x m (ld k), x is k x n (ld ldx), y is m x n (ld m), and
     // y = w^T . x.
     const float alpha = 1.0f, beta = 0.0f;
     const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
     const cublasStatus_t st =
         cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, mi, ni, ki, &alpha, w, CUDA_R_16BF, ki, x,
-                     CUDA_R_16BF, ki, &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF, mi,
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                     CUDA_R_16BF, static_cast<int>(ldx), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
+                     mi, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (st != CUBLAS_STATUS_SUCCESS)
         fail_cublas(st, "cublasGemmEx [" + std::to_string(n) + "x" + std::to_string(k) + "] . [" +
                             std::to_string(m) + "x" + std::to_string(k) + "]^T");

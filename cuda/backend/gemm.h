@@ -20,9 +20,11 @@ public:
     Gemm(const Gemm &) = delete;
     Gemm &operator=(const Gemm &) = delete;
 
-    // y = x . w^T: x bf16 [n][k], w bf16 [m][k], y [n][m] in bf16 (y_f32 false) or f32; all
-    // dense row-major device memory. Asynchronous on the stream.
-    void run(const void *x, const void *w, void *y, bool y_f32, int64_t n, int64_t m, int64_t k);
+    // y = x . w^T: x bf16 [n][k] with rows ldx >= k elements apart (a column view of a fused
+    // product), w bf16 [m][k], y [n][m] in bf16 (y_f32 false) or f32; w and y dense, all
+    // row-major device memory. Asynchronous on the stream.
+    void run(const void *x, int64_t ldx, const void *w, void *y, bool y_f32, int64_t n, int64_t m,
+             int64_t k);
 
 private:
     cublasHandle_t handle_ = nullptr;

@@ -20,10 +20,12 @@ constexpr size_t kPieceBytes = size_t{32} << 20;
 // Elements below which a thread is not worth starting.
 constexpr int64_t kMinElementsPerThread = int64_t{1} << 16;
 
+using Part = Backend::WeightSource::Part;
+
 // Converts rows [first, last) of `src` into dst (row `first` of the output): BF16 for a matrix,
 // F32 for a vector.
-void convert_rows(const Backend::WeightSource &src, size_t src_row_bytes, int64_t first,
-                  int64_t last, bool to_f32, void *dst) {
+void convert_rows(const Part &src, size_t src_row_bytes, int64_t first, int64_t last, bool to_f32,
+                  void *dst) {
     const char *in =
         static_cast<const char *>(src.data) + static_cast<size_t>(first) * src_row_bytes;
     const size_t cols = static_cast<size_t>(src.cols);
@@ -126,16 +128,24 @@ std::vector<Tensor> upload_weights(const std::vector<Backend::WeightSource> &sou
     size_t largest = 0, widest_row = 0;
     for (size_t t = 0; t < sources.size(); ++t) {
         const Backend::WeightSource &src = sources[t];
-        require(src.rows >= 1 && src.cols >= 1 && src.data, CAB_ERR_INVALID_ARGUMENT,
-                "weight " + std::to_string(t) + ": " + std::to_string(src.rows) + " x " +
-                    std::to_string(src.cols) + " with " + (src.data ? "data" : "no data"));
-        const ggml::TypeTraits &tr = ggml::traits(src.type);
-        require(tr.dequantizable, CAB_ERR_UNSUPPORTED,
-                "weight " + std::to_string(t) + ": type " + tr.name +
-                    " cannot be converted for the CUDA backend");
-        const size_t row = static_cast<size_t>(src.cols) * (src.rows == 1 ? 4 : 2);
-        largest = std::max(largest, row * static_cast<size_t>(src.rows));
-        widest_row = std::max(widest_row, row);
+        const size_t esize = src.rows == 1 ? 4 : 2;
+        int64_t elements = 0;
+        for (const Part &p : src.parts) {
+            require(p.rows >= 1 && p.cols >= 1 && p.data, CAB_ERR_INVALID_ARGUMENT,
+                    "weight " + std::to_string(t) + ": " + std::to_string(p.rows) + " x " +
+                        std::to_string(p.cols) + " with " + (p.data ? "data" : "no data"));
+            const ggml::TypeTraits &tr = ggml::traits(p.type);
+            require(tr.dequantizable, CAB_ERR_UNSUPPORTED,
+                    "weight " + std::to_string(t) + ": type " + tr.name +
+                        " cannot be converted for the CUDA backend");
+            elements += p.rows * p.cols;
+            widest_row = std::max(widest_row, static_cast<size_t>(p.cols) * esize);
+        }
+        require(!src.parts.empty() && elements == src.rows * src.cols, CAB_ERR_INVALID_ARGUMENT,
+                "weight " + std::to_string(t) + ": parts of " + std::to_string(elements) +
+                    " elements for a " + std::to_string(src.rows) + " x " +
+                    std::to_string(src.cols) + " tensor");
+        largest = std::max(largest, static_cast<size_t>(elements) * esize);
     }
     std::vector<Tensor> out;
     out.reserve(sources.size());
@@ -148,17 +158,24 @@ std::vector<Tensor> upload_weights(const std::vector<Backend::WeightSource> &sou
         const bool vector = src.rows == 1;
         out.push_back(alloc(vector ? DType::F32 : DType::BF16, src.rows, src.cols));
         const Tensor &dst = out.back();
-        const size_t src_row = ggml::row_bytes(src.type, src.cols), dst_row = dst.row_bytes();
-        const int64_t rows_per_piece = static_cast<int64_t>(std::max<size_t>(1, piece / dst_row));
-        for (int64_t first = 0; first < src.rows; first += rows_per_piece) {
-            const int64_t n = std::min(rows_per_piece, src.rows - first);
-            char *host = static_cast<char *>(pipe.next());
-            parallel_rows(n, src.cols, [&](int64_t b, int64_t e) {
-                convert_rows(src, src_row, first + b, first + e, vector,
-                             host + static_cast<size_t>(b) * dst_row);
-            });
-            pipe.send(static_cast<char *>(dst.data()) + static_cast<size_t>(first) * dst_row,
-                      static_cast<size_t>(n) * dst_row);
+        // Each part fills the next elements of dst (backend.h).
+        char *part_dst = static_cast<char *>(dst.data());
+        for (const Part &part : src.parts) {
+            const size_t src_row = ggml::row_bytes(part.type, part.cols),
+                         dst_row = static_cast<size_t>(part.cols) * dtype_size(dst.dtype());
+            const int64_t rows_per_piece =
+                static_cast<int64_t>(std::max<size_t>(1, piece / dst_row));
+            for (int64_t first = 0; first < part.rows; first += rows_per_piece) {
+                const int64_t n = std::min(rows_per_piece, part.rows - first);
+                char *host = static_cast<char *>(pipe.next());
+                parallel_rows(n, part.cols, [&](int64_t b, int64_t e) {
+                    convert_rows(part, src_row, first + b, first + e, vector,
+                                 host + static_cast<size_t>(b) * dst_row);
+                });
+                pipe.send(part_dst + static_cast<size_t>(first) * dst_row,
+                          static_cast<size_t>(n) * dst_row);
+            }
+            part_dst += static_cast<size_t>(part.rows) * dst_row;
         }
         if (progress && !progress(t + 1, sources.size()))
             fail(CAB_ERR_STATE, "model load cancelled by the progress callback");

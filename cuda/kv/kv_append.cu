@@ -1,6 +1,6 @@
 // KV append: a grid-stride loop over (chunk, head, row, K/V) of the step's rows, each a 16-byte
-// copy (or a 2-byte one when head_dim % 8 != 0 or a pointer is not 16-byte aligned) into the
-// pool block that holds the row's slot.
+// copy (or a 2-byte one when head_dim or the row stride is not a multiple of 8, or a pointer is
+// not 16-byte aligned) into the pool block that holds the row's slot.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -15,11 +15,12 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65536;
 
-// Chunk: uint4 (8 bf16) or uint16_t (1 bf16); per_row chunks make one head's row.
+// Chunk: uint4 (8 bf16) or uint16_t (1 bf16); per_row chunks make one head's row, and rows of
+// k and v are stride chunks apart.
 template <class Chunk>
 __global__ void append_kernel(DevicePool pool, Chunk *data, const DeviceStream *streams,
                               int32_t n_head_kv, int32_t rows_per_seq, int64_t rows,
-                              int32_t per_row, const Chunk *k, const Chunk *v) {
+                              int32_t per_row, const Chunk *k, const Chunk *v, int64_t stride) {
     const int64_t units = rows * n_head_kv * per_row * 2;
     const int32_t bs = pool.block_size;
     for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units;
@@ -41,7 +42,7 @@ __global__ void append_kernel(DevicePool pool, Chunk *data, const DeviceStream *
         const int64_t pool_row =
             (static_cast<int64_t>(s.blocks[slot / bs]) * 2 + value) * bs + slot % bs;
         const Chunk *src = value ? v : k;
-        data[pool_row * per_row + chunk] = src[(row * n_head_kv + h) * per_row + chunk];
+        data[pool_row * per_row + chunk] = src[row * stride + int64_t{h} * per_row + chunk];
         if (pool.scores && value == 0 && chunk == 0) {
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
                 *score_at(pool, s.blocks, kind, slot) = 0.0f;
@@ -55,8 +56,10 @@ bool aligned16(const void *p) {
 
 template <class Chunk>
 void launch(const DevicePool &pool, const DeviceStream *streams, int32_t n_head_kv,
-            int32_t rows_per_seq, int64_t rows, const void *k, const void *v, cudaStream_t stream) {
-    const int32_t per_row = static_cast<int32_t>(pool.head_dim * 2 / sizeof(Chunk));
+            int32_t rows_per_seq, int64_t rows, const void *k, const void *v, int64_t kv_stride,
+            cudaStream_t stream) {
+    constexpr int64_t kPerChunk = sizeof(Chunk) / 2;  // bf16 elements
+    const int32_t per_row = static_cast<int32_t>(pool.head_dim / kPerChunk);
     const int64_t units = rows * n_head_kv * per_row * 2;
     const auto blocks =
         static_cast<unsigned>(std::min<int64_t>((units + kThreads - 1) / kThreads, kMaxBlocks));
@@ -64,13 +67,15 @@ void launch(const DevicePool &pool, const DeviceStream *streams, int32_t n_head_
     // one place that writes K/V.
     append_kernel<Chunk><<<blocks, kThreads, 0, stream>>>(
         pool, static_cast<Chunk *>(const_cast<void *>(pool.data)), streams, n_head_kv, rows_per_seq,
-        rows, per_row, static_cast<const Chunk *>(k), static_cast<const Chunk *>(v));
+        rows, per_row, static_cast<const Chunk *>(k), static_cast<const Chunk *>(v),
+        kv_stride / kPerChunk);
 }
 
 }  // namespace
 
 void append(const DevicePool &pool, const DeviceStream *streams, int32_t n_seqs, int32_t n_head_kv,
-            int32_t rows_per_seq, const void *k, const void *v, cudaStream_t stream) {
+            int32_t rows_per_seq, const void *k, const void *v, int64_t kv_stride,
+            cudaStream_t stream) {
     const std::string name = "kv append: ";
     require(pool.block_size > 0, CAB_ERR_INVALID_ARGUMENT,
             name + "pool.block_size " + std::to_string(pool.block_size) + " <= 0");
@@ -83,13 +88,17 @@ void append(const DevicePool &pool, const DeviceStream *streams, int32_t n_seqs,
             name + "n_head_kv " + std::to_string(n_head_kv) + " <= 0");
     require(rows_per_seq >= 0, CAB_ERR_INVALID_ARGUMENT,
             name + "rows_per_seq " + std::to_string(rows_per_seq) + " < 0");
+    require(kv_stride >= int64_t{n_head_kv} * pool.head_dim, CAB_ERR_INVALID_ARGUMENT,
+            name + "kv_stride " + std::to_string(kv_stride) + " < n_head_kv * head_dim " +
+                std::to_string(int64_t{n_head_kv} * pool.head_dim));
     const int64_t rows = static_cast<int64_t>(n_seqs) * rows_per_seq;
     if (rows == 0) return;
     require(streams && k && v, CAB_ERR_INVALID_ARGUMENT, name + "null streams, k or v");
-    if (pool.head_dim % 8 == 0 && aligned16(pool.data) && aligned16(k) && aligned16(v))
-        launch<uint4>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, stream);
+    if (pool.head_dim % 8 == 0 && kv_stride % 8 == 0 && aligned16(pool.data) && aligned16(k) &&
+        aligned16(v))
+        launch<uint4>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
     else
-        launch<uint16_t>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, stream);
+        launch<uint16_t>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
     attention::check_launch("kv append");
 }
 

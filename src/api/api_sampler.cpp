@@ -1,4 +1,6 @@
 // Samplers: seeded token selection from a sequence's logits.
+#include <optional>
+
 #include "api/guard.h"
 #include "api/handles.h"
 
@@ -51,6 +53,14 @@ cab_status cab_sample(cab_ctx *ctx, cab_seq seq, cab_sampler *sampler, cab_token
         require_not_null(ctx, "ctx");
         require_not_null(token_out, "token_out");
         cab::api::require_seq(ctx, seq, false);
+        const cab_sampler_params *p = sampler != nullptr ? &sampler->impl->params() : nullptr;
+        // Plain greedy picks its token where the logits are (on the GPU, without copying them).
+        if (p == nullptr || (p->temperature <= 0.0f && p->repeat_penalty == 1.0f)) {
+            if (const std::optional<int32_t> token = ctx->impl->greedy_token(seq)) {
+                *token_out = *token;
+                return;
+            }
+        }
         const float *logits = cab::api::require_logits(ctx, seq);
         int32_t n_vocab = ctx->impl->model().hparams().n_vocab;
         if (sampler == nullptr && ctx->greedy == nullptr)

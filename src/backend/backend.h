@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "model/ggml_types.h"
@@ -22,18 +23,25 @@ inline size_t dtype_size(DType dtype) {
     return dtype == DType::F32 ? 4 : 2;
 }
 
-// A dense, row-major 2-D tensor in one backend's memory. Copies share the storage (weights can be
-// aliased, e.g. a tied LM head); a row view shares it too.
+// A row-major 2-D tensor in one backend's memory. Copies share the storage (weights can be
+// aliased, e.g. a tied LM head); row and column views share it too. Rows are `stride` elements
+// apart: cols for a tensor from Backend::alloc (dense), more for a column view. Few ops take
+// strided tensors (see Executor); the others require dense ones.
 class Tensor {
 public:
     Tensor() = default;
     Tensor(std::shared_ptr<void> storage, DType dtype, int64_t rows, int64_t cols)
-        : storage_(std::move(storage)), dtype_(dtype), rows_(rows), cols_(cols) {}
+        : storage_(std::move(storage)), dtype_(dtype), rows_(rows), cols_(cols), stride_(cols) {}
 
     bool empty() const { return storage_ == nullptr; }
     DType dtype() const { return dtype_; }
     int64_t rows() const { return rows_; }
     int64_t cols() const { return cols_; }
+    // Elements from the start of one row to the start of the next.
+    int64_t stride() const { return stride_; }
+    // Whether the elements are contiguous (rows stride_ == cols apart, or at most one row).
+    bool dense() const { return stride_ == cols_ || rows_ <= 1; }
+    // Bytes of one row's elements, and of all of them (contiguous for a dense tensor).
     size_t row_bytes() const { return static_cast<size_t>(cols_) * dtype_size(dtype_); }
     size_t nbytes() const { return static_cast<size_t>(rows_) * row_bytes(); }
     // Device address of the first element (a host pointer on the CPU backend).
@@ -46,8 +54,17 @@ public:
     // inside the tensor.
     Tensor rows_view(int64_t first, int64_t n) const {
         Tensor t = *this;
-        t.offset_ += static_cast<size_t>(first) * row_bytes();
+        t.offset_ += static_cast<size_t>(first) * static_cast<size_t>(stride_) * dtype_size(dtype_);
         t.rows_ = n;
+        return t;
+    }
+    // Columns [first, first + n) of every row, sharing the storage; the stride stays, so the
+    // view of fewer columns than the stride is strided (e.g. Q, K and V of one fused QKV
+    // product). The caller keeps the range inside the tensor.
+    Tensor cols_view(int64_t first, int64_t n) const {
+        Tensor t = *this;
+        t.offset_ += static_cast<size_t>(first) * dtype_size(dtype_);
+        t.cols_ = n;
         return t;
     }
 
@@ -57,6 +74,7 @@ private:
     DType dtype_ = DType::F32;
     int64_t rows_ = 0;
     int64_t cols_ = 0;
+    int64_t stride_ = 0;
 };
 
 struct RopeParams {
@@ -100,7 +118,10 @@ struct StreamRef {
 // owns one; it is used by one thread at a time. Ops may run asynchronously: download and the
 // kv_read* calls wait for everything queued before them. The residual stream and logits are F32;
 // the other activations (matmul inputs and outputs, Q/K/V, attention and FFN outputs) are in the
-// backend's act_dtype(). An op's tensors are in the dtypes its comment gives.
+// backend's act_dtype(). An op's tensors are in the dtypes its comment gives, and are dense
+// except those its comment marks "any stride" (column views of a fused product: Q, K and V of
+// one QKV matmul, gate and up of one gate/up matmul); a strided tensor anywhere else is
+// Error(INVALID_ARGUMENT).
 class Executor {
 public:
     virtual ~Executor() = default;
@@ -112,36 +133,43 @@ public:
     // out[i] = table[tokens[i]] for i < out.rows(); table in the weight dtype, out F32; tokens
     // are host memory, already validated.
     virtual void embedding(const Tensor &table, const int32_t *tokens, const Tensor &out) = 0;
-    // y[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when bias is non-null). x act, w a weight matrix,
-    // bias an F32 vector [1, m], y act or F32 (the logits).
+    // y[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when bias is non-null). x act (any stride), w a
+    // weight matrix, bias an F32 vector [1, m], y act or F32 (the logits).
     virtual void matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) = 0;
     // y = x / rms(x) * w, per row: x F32, w F32 [1, cols], y act.
     virtual void rmsnorm(const Tensor &x, const Tensor &w, float eps, const Tensor &y) = 0;
-    // Rotates every head of x[n, n_head * head_dim] (act) in place; row i has position
-    // positions[i] (host memory).
+    // Rotates every head of x[n, n_head * head_dim] (act, any stride) in place; row i has
+    // position positions[i] (host memory).
     virtual void rope(const Tensor &x, int32_t n_head, const int32_t *positions,
                       const RopeParams &params) = 0;
-    // out = silu(gate) * up, all act; out may alias gate.
+    // out = silu(gate) * up, all act (any stride); out may alias gate (the same view).
     virtual void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) = 0;
     // x += y: x F32 (the residual stream), y act.
     virtual void add(const Tensor &x, const Tensor &y) = 0;
+    // x += y, then out = rmsnorm(x) * w: the step between sublayers, one kernel on a GPU.
+    // out may alias y.
+    virtual void add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
+                             const Tensor &out) {
+        add(x, y);
+        rmsnorm(x, w, eps, out);
+    }
 
     // Writes K/V rows (act) into their streams and zeroes the appended slots' scores.
     // streams[s * n_head_kv + h] is kv head h of sequence s; sequence s owns rows
-    // [s * rows_per_seq, (s + 1) * rows_per_seq) of k and v ([rows, n_head_kv * head_dim]),
-    // which go to its last rows_per_seq slots.
+    // [s * rows_per_seq, (s + 1) * rows_per_seq) of k and v ([rows, n_head_kv * head_dim], any
+    // stride, the same for both), which go to its last rows_per_seq slots.
     virtual void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                            int32_t rows_per_seq, const Tensor &k, const Tensor &v) = 0;
-    // Causal attention of one prefill chunk. q: [n, n_head * head_dim] (act), the chunk's
-    // queries, which are the last n slots of each of the n_head_kv streams; query i of a stream
-    // of length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
+    // Causal attention of one prefill chunk. q: [n, n_head * head_dim] (act, any stride), the
+    // chunk's queries, which are the last n slots of each of the n_head_kv streams; query i of a
+    // stream of length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
     // n_head_kv). out: [n, n_head * head_dim] (act). When the pool keeps scores they are
     // accumulated; score_window > 0 recomputes `window` from the last min(score_window, n)
     // queries, 0 leaves it.
     virtual void attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                    const Tensor &out, int32_t score_window) = 0;
-    // One query per sequence: row s of q sees every slot of streams
+    // One query per sequence: row s of q (any stride) sees every slot of streams
     // [s * n_head_kv, (s + 1) * n_head_kv). Scores as for prefill, `window` untouched.
     virtual void attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
@@ -159,6 +187,11 @@ public:
     // (kind-major). The pool must keep scores.
     virtual void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream,
                                 float *host_dst) = 0;
+
+    // host_out[r] = the index of the largest element of row r of x (F32 rows): the lowest such
+    // index on ties, NaN counted as -inf (a row of only NaN and -inf gives 0). Waits for the
+    // result: greedy sampling without copying the logits to the host.
+    virtual void argmax(const Tensor &x, int32_t *host_out) = 0;
 
     // A decode step of n_seqs sequences whose longest stream will hold max_length slots: the
     // ops between step_begin and step_end may be recorded once and replayed for later steps of
@@ -184,15 +217,29 @@ public:
     virtual DType kv_dtype() const = 0;
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
-    // Places weights from a GGUF file (rows of cols elements of `type`) on the device: matrices
+    // Places weights from a GGUF file on the device, one [rows, cols] tensor per source: matrices
     // in the backend's weight dtype (the CPU backend dequantizes to F32, CUDA to BF16), vectors
-    // (rows == 1: norm weights, biases) in F32. One call takes many
-    // tensors so that the backend can convert them in parallel. progress(done, total) is called
-    // from the calling thread as tensors complete; when it returns false loading stops with
-    // Error(STATE).
+    // (rows == 1: norm weights, biases) in F32. A source is one GGUF tensor, or several joined:
+    // the elements of its parts, one part after another in row-major order, make the tensor,
+    // i.e. matrices of equal cols stacked by rows (the fused Q/K/V and gate/up projections) or
+    // vectors joined into one (their biases); parts whose sizes do not add up to rows * cols are
+    // Error(INVALID_ARGUMENT). One call takes many tensors so that the backend can convert them
+    // in parallel. progress(done, total) is called from the calling thread as sources complete;
+    // when it returns false loading stops with Error(STATE).
     struct WeightSource {
-        ggml::Type type;
-        const void *data;
+        // One GGUF tensor: rows of cols elements of `type`.
+        struct Part {
+            ggml::Type type;
+            const void *data;
+            int64_t rows;
+            int64_t cols;
+        };
+        WeightSource(ggml::Type type, const void *data, int64_t n_rows, int64_t n_cols)
+            : parts{{type, data, n_rows, n_cols}}, rows(n_rows), cols(n_cols) {}
+        WeightSource(std::vector<Part> joined, int64_t n_rows, int64_t n_cols)
+            : parts(std::move(joined)), rows(n_rows), cols(n_cols) {}
+
+        std::vector<Part> parts;
         int64_t rows;
         int64_t cols;
     };

@@ -113,18 +113,18 @@ std::vector<WeightSpec> weight_specs(const HParams &hp, ModelWeights &w) {
         const std::string b = "blk." + std::to_string(i) + ".";
         LayerWeights &l = w.layers[static_cast<size_t>(i)];
         specs.push_back({b + "attn_norm.weight", 1, e, 1, &l.attn_norm});
-        specs.push_back({b + "attn_q.weight", 2, e, q, &l.wq});
-        specs.push_back({b + "attn_k.weight", 2, e, kv, &l.wk});
-        specs.push_back({b + "attn_v.weight", 2, e, kv, &l.wv});
+        specs.push_back({b + "attn_q.weight", 2, e, q, &l.wqkv});
+        specs.push_back({b + "attn_k.weight", 2, e, kv, &l.wqkv});
+        specs.push_back({b + "attn_v.weight", 2, e, kv, &l.wqkv});
         if (hp.qkv_bias) {
-            specs.push_back({b + "attn_q.bias", 1, q, 1, &l.bq});
-            specs.push_back({b + "attn_k.bias", 1, kv, 1, &l.bk});
-            specs.push_back({b + "attn_v.bias", 1, kv, 1, &l.bv});
+            specs.push_back({b + "attn_q.bias", 1, q, 1, &l.bqkv});
+            specs.push_back({b + "attn_k.bias", 1, kv, 1, &l.bqkv});
+            specs.push_back({b + "attn_v.bias", 1, kv, 1, &l.bqkv});
         }
         specs.push_back({b + "attn_output.weight", 2, q, e, &l.wo});
         specs.push_back({b + "ffn_norm.weight", 1, e, 1, &l.ffn_norm});
-        specs.push_back({b + "ffn_gate.weight", 2, e, hp.n_ff, &l.ffn_gate});
-        specs.push_back({b + "ffn_up.weight", 2, e, hp.n_ff, &l.ffn_up});
+        specs.push_back({b + "ffn_gate.weight", 2, e, hp.n_ff, &l.ffn_gate_up});
+        specs.push_back({b + "ffn_up.weight", 2, e, hp.n_ff, &l.ffn_gate_up});
         specs.push_back({b + "ffn_down.weight", 2, hp.n_ff, e, &l.ffn_down});
     }
     return specs;

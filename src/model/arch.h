@@ -22,7 +22,9 @@ class File;
 HParams read_hparams(const gguf::File &file);
 
 // One weight tensor the architecture needs, with its GGUF shape (ne0 = row length; a vector has
-// n_dims 1 and ne1 1) and the ModelWeights field it loads into.
+// n_dims 1 and ne1 1) and the ModelWeights field it loads into. Consecutive specs with the same
+// field are joined into it in order: matrices (of equal ne0) stacked by rows, vectors end to end
+// (the fused projections of LayerWeights).
 struct WeightSpec {
     std::string name;
     int n_dims;

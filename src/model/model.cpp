@@ -71,12 +71,30 @@ std::unique_ptr<Model> Model::load(const std::string &path, const LoadOptions &o
 #endif
     m->weights_ = std::make_unique<ModelWeights>();
     std::vector<WeightSpec> specs = weight_specs(m->hp_, *m->weights_);
+    // One source per destination: consecutive specs of one field are joined (weight_specs).
     std::vector<Backend::WeightSource> sources;
-    sources.reserve(specs.size());
+    std::vector<Tensor *> dsts;
     for (const WeightSpec &spec : specs) {
         const gguf::TensorInfo &t = checked_tensor(file, spec);
-        sources.push_back({t.type, t.data, spec.n_dims == 1 ? 1 : spec.ne1, spec.ne0});
+        const Backend::WeightSource::Part part{t.type, t.data, spec.n_dims == 1 ? 1 : spec.ne1,
+                                               spec.ne0};
         m->n_params_ += static_cast<uint64_t>(t.n_elements());
+        if (dsts.empty() || dsts.back() != spec.dst) {
+            sources.emplace_back(std::vector<Backend::WeightSource::Part>{part}, part.rows,
+                                 part.cols);
+            dsts.push_back(spec.dst);
+            continue;
+        }
+        Backend::WeightSource &src = sources.back();
+        const bool vector = spec.n_dims == 1;
+        require(vector || part.cols == src.cols, CAB_ERR_INTERNAL,
+                "joining " + spec.name + " to a weight of other columns");
+        src.parts.push_back(part);
+        if (vector) {
+            src.cols += part.cols;
+        } else {
+            src.rows += part.rows;
+        }
     }
     report(0.05f, "loading weights");
     std::vector<Tensor> tensors =
@@ -85,7 +103,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, const LoadOptions &o
             return options.progress(0.05f + 0.95f * static_cast<float>(done) / total,
                                     "loading weights");
         });
-    for (size_t i = 0; i < specs.size(); ++i) *specs[i].dst = std::move(tensors[i]);
+    for (size_t i = 0; i < dsts.size(); ++i) *dsts[i] = std::move(tensors[i]);
     if (m->hp_.tied_output) m->weights_->output = m->weights_->token_embd;
     report(1.0f, "done");
     return m;

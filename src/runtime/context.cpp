@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,7 @@ public:
         require(start + static_cast<int64_t>(n) <= INT32_MAX, CAB_ERR_INVALID_ARGUMENT,
                 "sequence " + std::to_string(seq) + " would exceed 2^31 positions");
         const int32_t total = static_cast<int32_t>(n);
+        fetch_logits([](int32_t) { return true; });  // the prefill's head overwrites them
         if (auto_.enabled()) {
             prefill_evicting(seq, tokens, total);
             return;
@@ -112,6 +114,7 @@ public:
         }
         s.history.insert(s.history.end(), tokens, tokens + n);
         s.logits.swap(logits);
+        s.has_logits = true;
     }
 
     void decode(const int32_t *seqs, const int32_t *tokens, size_t n) override {
@@ -144,10 +147,12 @@ public:
             before.push_back(kv_->lengths(seqs[i]));
             pos[i] = static_cast<int32_t>(seqs_[static_cast<size_t>(seqs[i])].history.size());
         }
-        const size_t n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
-        std::vector<float> logits(n * n_vocab);
+        // Sequences outside this step keep logits the step would overwrite on the device.
+        std::vector<bool> in_step(static_cast<size_t>(opt_.n_seq_max), false);
+        for (size_t i = 0; i < n; ++i) in_step[static_cast<size_t>(seqs[i])] = true;
+        fetch_logits([&](int32_t seq) { return !in_step[static_cast<size_t>(seq)]; });
         try {
-            fwd_->decode(*kv_, seqs, tokens, pos.data(), static_cast<int32_t>(n), logits.data());
+            fwd_->decode(*kv_, seqs, tokens, pos.data(), static_cast<int32_t>(n));
         } catch (...) {
             for (size_t i = 0; i < n; ++i) kv_->truncate(seqs[i], before[i]);
             throw;
@@ -156,14 +161,27 @@ public:
             kv_->commit(seqs[i], 1, &pos[i], &tokens[i]);
             Seq &s = seqs_[static_cast<size_t>(seqs[i])];
             s.history.push_back(tokens[i]);
-            s.logits.assign(logits.begin() + i * n_vocab, logits.begin() + (i + 1) * n_vocab);
+            s.has_logits = true;
+            s.device_row = static_cast<int32_t>(i);
         }
     }
 
     const float *logits(int32_t seq) const override {
         check_seq(seq, "seq");
         const Seq &s = seqs_[static_cast<size_t>(seq)];
-        return s.logits.empty() ? nullptr : s.logits.data();
+        if (!s.has_logits) return nullptr;
+        fetch(s);
+        return s.logits.data();
+    }
+
+    std::optional<int32_t> greedy_token(int32_t seq) override {
+        check_seq(seq, "seq");
+        const Seq &s = seqs_[static_cast<size_t>(seq)];
+        if (s.device_row < 0) return std::nullopt;
+        const int32_t token = fwd_->argmax(s.device_row);
+        // 0 is also what a row without a finite logit gives; the host sampler then says so.
+        if (token == 0) return std::nullopt;
+        return token;
     }
 
     const std::vector<int32_t> &history(int32_t seq) const override {
@@ -242,8 +260,26 @@ public:
 private:
     struct Seq {
         std::vector<int32_t> history;
-        std::vector<float> logits;  // empty until the first prefill or decode
+        bool has_logits = false;  // false until the first prefill or decode
+        // The newest logits: in row device_row of the forward pass's device logits after a
+        // decode step (-1 once copied here), fetched into `logits` when first asked for.
+        mutable std::vector<float> logits;
+        mutable int32_t device_row = -1;
     };
+
+    void fetch(const Seq &s) const {
+        if (s.device_row < 0) return;
+        s.logits.resize(static_cast<size_t>(model_.hparams().n_vocab));
+        fwd_->read_logits(s.device_row, s.logits.data());
+        s.device_row = -1;
+    }
+
+    // Copies to the host the device logits of the sequences `pick` selects.
+    template <class Pick>
+    void fetch_logits(Pick &&pick) {
+        for (int32_t seq = 0; seq < opt_.n_seq_max; ++seq)
+            if (pick(seq)) fetch(seqs_[static_cast<size_t>(seq)]);
+    }
 
     // Runs one reserved prefill chunk at positions [start, start + n) and commits it to the
     // cache; the caller adds its tokens to the history.
@@ -275,6 +311,7 @@ private:
                 }
                 s.history.insert(s.history.end(), tokens + done, tokens + done + c);
                 s.logits = logits;
+                s.has_logits = true;
                 done += c;
             }
         } catch (const Error &e) {

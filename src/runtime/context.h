@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cab/cab.h"
@@ -49,8 +50,14 @@ public:
     virtual void prefill(int32_t seq, const int32_t *tokens, size_t n) = 0;
     virtual void decode(const int32_t *seqs, const int32_t *tokens, size_t n) = 0;
 
-    // nullptr when the sequence has no logits yet.
+    // nullptr when the sequence has no logits yet. After a decode step the logits stay on the
+    // device until first asked for; this copies them (the pointer is valid until the next
+    // prefill, decode or reset).
     virtual const float *logits(int32_t seq) const = 0;
+    // The greedy (argmax) token of seq's newest logits computed where they are, without copying
+    // them to the host; nullopt when they are on the host already or no logit is finite (then
+    // sample from logits()).
+    virtual std::optional<int32_t> greedy_token(int32_t seq) = 0;
     // Every token the sequence has taken (prompt and generated), oldest first.
     virtual const std::vector<int32_t> &history(int32_t seq) const = 0;
     virtual int64_t seq_length(int32_t seq) const = 0;

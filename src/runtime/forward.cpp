@@ -20,12 +20,9 @@ Forward::Forward(const Model &model, Executor &executor, int32_t max_rows, int32
     const DType act = b.act_dtype();
     x_ = b.alloc(DType::F32, max_rows, hp.n_embd);
     xn_ = b.alloc(act, max_rows, hp.n_embd);
-    q_ = b.alloc(act, max_rows, q_cols);
-    k_ = b.alloc(act, max_rows, kv_cols);
-    v_ = b.alloc(act, max_rows, kv_cols);
+    qkv_ = b.alloc(act, max_rows, q_cols + 2 * kv_cols);
     att_ = b.alloc(act, max_rows, q_cols);
-    gate_ = b.alloc(act, max_rows, hp.n_ff);
-    up_ = b.alloc(act, max_rows, hp.n_ff);
+    gu_ = b.alloc(act, max_rows, 2 * int64_t{hp.n_ff});
     logits_ = b.alloc(DType::F32, max_batch, hp.n_vocab);
 }
 
@@ -42,37 +39,50 @@ void Forward::prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int
 }
 
 void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
-                     const int32_t *positions, int32_t n, float *logits) {
+                     const int32_t *positions, int32_t n) {
     require(n >= 1 && n <= max_batch_, CAB_ERR_INTERNAL, "decode batch size out of range");
     // The step's ops, the same ones every step of this shape, may be recorded and replayed.
     ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1);
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
     blocks(kv, seqs, n, 1, positions, 0, true);
-    const ModelWeights &w = model_.weights();
     const Tensor out = logits_.rows_view(0, n);
-    ex_.rmsnorm(x_.rows_view(0, n), w.output_norm, model_.hparams().rms_eps, xn_.rows_view(0, n));
-    ex_.matmul(xn_.rows_view(0, n), w.output, nullptr, out);
+    ex_.matmul(xn_.rows_view(0, n), model_.weights().output, nullptr, out);
     ex_.step_end();
-    ex_.download(out, logits);
+}
+
+void Forward::read_logits(int32_t row, float *dst) {
+    require(row >= 0 && row < max_batch_, CAB_ERR_INTERNAL, "logits row out of range");
+    ex_.download(logits_.rows_view(row, 1), dst);
+}
+
+int32_t Forward::argmax(int32_t row) {
+    require(row >= 0 && row < max_batch_, CAB_ERR_INTERNAL, "logits row out of range");
+    int32_t token = 0;
+    ex_.argmax(logits_.rows_view(row, 1), &token);
+    return token;
 }
 
 void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
                      const int32_t *positions, int32_t score_window, bool decode) {
     const HParams &hp = model_.hparams();
+    const ModelWeights &mw = model_.weights();
     const int64_t n = int64_t{n_seqs} * rows_per_seq;
-    const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), q = q_.rows_view(0, n),
-                 k = k_.rows_view(0, n), v = v_.rows_view(0, n), att = att_.rows_view(0, n),
-                 gate = gate_.rows_view(0, n), up = up_.rows_view(0, n);
+    const int64_t q_cols = int64_t{hp.n_head} * hp.head_dim,
+                  kv_cols = int64_t{hp.n_head_kv} * hp.head_dim;
+    // Q, K and V are column views of the fused QKV product, gate and up of the gate/up one.
+    const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), qkv = qkv_.rows_view(0, n),
+                 q = qkv.cols_view(0, q_cols), k = qkv.cols_view(q_cols, kv_cols),
+                 v = qkv.cols_view(q_cols + kv_cols, kv_cols), att = att_.rows_view(0, n),
+                 gu = gu_.rows_view(0, n), gate = gu.cols_view(0, hp.n_ff),
+                 up = gu.cols_view(hp.n_ff, hp.n_ff);
     const RopeParams rope{hp.rope_style, hp.rope_theta, hp.rope_freq_scale};
     const KvPoolRef &pool = kv.pool_ref();
+    ex_.rmsnorm(x, mw.layers[0].attn_norm, hp.rms_eps, xn);
     for (int32_t il = 0; il < hp.n_layer; ++il) {
-        const LayerWeights &w = model_.weights().layers[static_cast<size_t>(il)];
-        ex_.rmsnorm(x, w.attn_norm, hp.rms_eps, xn);
-        ex_.matmul(xn, w.wq, w.bq.empty() ? nullptr : &w.bq, q);
-        ex_.matmul(xn, w.wk, w.bk.empty() ? nullptr : &w.bk, k);
-        ex_.matmul(xn, w.wv, w.bv.empty() ? nullptr : &w.bv, v);
-        ex_.rope(q, hp.n_head, positions, rope);
-        ex_.rope(k, hp.n_head_kv, positions, rope);
+        const LayerWeights &w = mw.layers[static_cast<size_t>(il)];
+        ex_.matmul(xn, w.wqkv, w.bqkv.empty() ? nullptr : &w.bqkv, qkv);
+        // Q's heads and K's are adjacent columns rotated alike: one rope for both.
+        ex_.rope(qkv.cols_view(0, q_cols + kv_cols), hp.n_head + hp.n_head_kv, positions, rope);
         kv.stream_refs(il, seqs, static_cast<size_t>(n_seqs), rows_per_seq, refs_);
         ex_.kv_append(pool, refs_.data(), n_seqs, rows_per_seq, k, v);
         if (decode) {
@@ -84,13 +94,20 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
             fail(CAB_ERR_INTERNAL, "forward pass: several sequences of several rows");
         }
         ex_.matmul(att, w.wo, nullptr, xn);
-        ex_.add(x, xn);
-        ex_.rmsnorm(x, w.ffn_norm, hp.rms_eps, xn);
-        ex_.matmul(xn, w.ffn_gate, nullptr, gate);
-        ex_.matmul(xn, w.ffn_up, nullptr, up);
+        ex_.add_rmsnorm(x, xn, w.ffn_norm, hp.rms_eps, xn);
+        ex_.matmul(xn, w.ffn_gate_up, nullptr, gu);
         ex_.swiglu(gate, up, gate);
         ex_.matmul(gate, w.ffn_down, nullptr, xn);
-        ex_.add(x, xn);
+        // The residual add fused with the next norm: the next layer's, or for a decode step
+        // the output norm (a prefill normalizes only the rows whose logits it wants, in head).
+        if (il + 1 < hp.n_layer) {
+            ex_.add_rmsnorm(x, xn, mw.layers[static_cast<size_t>(il) + 1].attn_norm, hp.rms_eps,
+                            xn);
+        } else if (decode) {
+            ex_.add_rmsnorm(x, xn, mw.output_norm, hp.rms_eps, xn);
+        } else {
+            ex_.add(x, xn);
+        }
     }
 }
 

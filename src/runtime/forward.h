@@ -26,16 +26,19 @@ public:
     void prefill(KvCache &kv, int32_t seq, const int32_t *tokens, const int32_t *positions,
                  int32_t n, float *logits, bool all_rows);
     // One token for each of n distinct sequences (n <= max_batch), reserved as for prefill.
-    // Scores accumulate as for prefill, but the window score is left as it is.
-    // logits receives n * n_vocab floats.
+    // Scores accumulate as for prefill, but the window score is left as it is. The logits of
+    // sequence i stay on the device in row i until the next prefill or decode: read_logits
+    // copies them to the host, argmax gives the greedy token without copying them.
     void decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens, const int32_t *positions,
-                int32_t n, float *logits);
+                int32_t n);
+    void read_logits(int32_t row, float *dst);
+    int32_t argmax(int32_t row);
 
 private:
     // The transformer blocks over `rows` rows of x_: n_seqs sequences of rows_per_seq rows each.
     // score_window: as for Executor::attention_prefill (0 for decode steps). A decode step (one
-    // row per sequence, any number of sequences) runs attention_decode, a prefill chunk (one
-    // sequence) attention_prefill.
+    // row per sequence, any number of sequences) runs attention_decode and leaves the output
+    // norm of x_ in xn_; a prefill chunk (one sequence) runs attention_prefill.
     void blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t rows_per_seq,
                 const int32_t *positions, int32_t score_window, bool decode);
     // Final norm and LM head for rows [first, first + n) of x_, into logits (n * n_vocab).
@@ -45,8 +48,9 @@ private:
     Executor &ex_;
     int32_t max_rows_;
     int32_t max_batch_;
-    // Activations: residual stream, normed input, Q/K/V, attention output, FFN gate/up, logits.
-    Tensor x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
+    // Activations: residual stream, normed input, the fused Q/K/V product, attention output,
+    // the fused FFN gate/up product, logits.
+    Tensor x_, xn_, qkv_, att_, gu_, logits_;
     std::vector<StreamRef> refs_;
 };
 

@@ -1,8 +1,9 @@
 // Backend::load_weights on the CUDA backend: every supported GGUF type, matrices to BF16 (the f32
 // dequantization of ggml::dequantize_row rounded to nearest even, bit for bit) and vectors to F32
-// (exactly dequantized), a matrix larger than the pinned staging piece, progress calls, and
-// cancellation. Quantized rows are random bytes (rows that decode to a non-finite value are drawn
-// again), so every code and scale pattern of a block can occur.
+// (exactly dequantized), a matrix larger than the pinned staging piece, sources joined from
+// several tensors, progress calls, and cancellation. Quantized rows are random bytes (rows that
+// decode to a non-finite value are drawn again), so every code and scale pattern of a block can
+// occur.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -107,6 +108,50 @@ TEST_CASE("CUDA load_weights: every type, bf16 matrices and f32 vectors", "[cuda
     }
 }
 
+TEST_CASE("CUDA load_weights: joined parts, matrices stacked by rows and vectors end to end",
+          "[cuda][weights]") {
+    std::mt19937 rng(32);
+    using T = ggml::Type;
+    using Part = Backend::WeightSource::Part;
+    // A fused QKV-like matrix of three types (more than one 32 MiB staging piece), a joined
+    // bias, and a plain tensor after them.
+    const Source q = random_source(T::Q8_0, 24, 4096, rng),
+                 k = random_source(T::F16, 4100, 4096, rng),
+                 v = random_source(T::Q4_K, 16, 4096, rng);
+    const Source bq = random_source(T::F32, 1, 96, rng), bk = random_source(T::F32, 1, 32, rng);
+    const Source plain = random_source(T::BF16, 5, 64, rng);
+    auto part = [](const Source &s) { return Part{s.type, s.bytes.data(), s.rows, s.cols}; };
+    std::vector<Backend::WeightSource> ws;
+    ws.emplace_back(std::vector<Part>{part(q), part(k), part(v)}, q.rows + k.rows + v.rows, 4096);
+    ws.emplace_back(std::vector<Part>{part(bq), part(bk)}, 1, bq.cols + bk.cols);
+    ws.push_back({plain.type, plain.bytes.data(), plain.rows, plain.cols});
+    const std::vector<Tensor> t = gpu().load_weights(ws, nullptr);
+    REQUIRE(t.size() == 3);
+    auto ex = gpu().make_executor(1);
+    auto joined = [](std::initializer_list<const Source *> parts, bool round) {
+        std::vector<float> all;
+        for (const Source *s : parts)
+            for (float x : s->values)
+                all.push_back(round ? ggml::bf16_to_f32(ggml::f32_to_bf16(x)) : x);
+        return all;
+    };
+    CHECK((t[0].dtype() == DType::BF16 && t[0].rows() == q.rows + k.rows + v.rows));
+    check_close(read(*ex, t[0]), joined({&q, &k, &v}, true), 0.0, 0.0, "stacked matrix");
+    CHECK((t[1].dtype() == DType::F32 && t[1].rows() == 1 && t[1].cols() == 128));
+    check_close(read(*ex, t[1]), joined({&bq, &bk}, false), 0.0, 0.0, "joined vector");
+    check_close(read(*ex, t[2]), joined({&plain}, true), 0.0, 0.0, "plain matrix");
+
+    std::vector<Backend::WeightSource> bad;
+    bad.emplace_back(std::vector<Part>{part(q), part(v)}, q.rows + v.rows + 1, 4096);
+    try {
+        gpu().load_weights(bad, nullptr);
+        FAIL("no error");
+    } catch (const Error &e) {
+        CHECK(e.status() == CAB_ERR_INVALID_ARGUMENT);
+        CHECK(std::string(e.what()).find("41 x 4096") != std::string::npos);
+    }
+}
+
 TEST_CASE("CUDA load_weights: cancellation and unsupported types", "[cuda][weights]") {
     std::mt19937 rng(8);
     std::vector<Source> sources;
@@ -120,7 +165,7 @@ TEST_CASE("CUDA load_weights: cancellation and unsupported types", "[cuda][weigh
         CHECK(e.status() == CAB_ERR_STATE);
         CHECK(std::string(e.what()).find("cancelled") != std::string::npos);
     }
-    ws[1].type = ggml::Type::Q8_1;  // known to GGUF, without a dequantizer
+    ws[1].parts[0].type = ggml::Type::Q8_1;  // known to GGUF, without a dequantizer
     try {
         gpu().load_weights(ws, nullptr);
         FAIL("no error");

@@ -210,6 +210,56 @@ TEST_CASE("swiglu: silu(gate) * up over n_ff 1536 rows and an odd count", "[elem
     }
 }
 
+TEST_CASE("swiglu_rows: gate and up as column views of one product, strided out",
+          "[elementwise][small]") {
+    std::mt19937 rng(16);
+    for (int64_t ff : {int64_t{1000}, int64_t{4864}}) {
+        const int64_t rows = 7, gu_stride = 2 * ff + 5;
+        INFO("n_ff " << ff);
+        const std::vector<float> gu = random_bf16_values(rows * gu_stride, 3.0f, rng);
+        auto silu_mul = [&](int64_t r, int64_t c) {
+            const double g = gu[r * gu_stride + c], u = gu[r * gu_stride + ff + c];
+            return g / (1.0 + std::exp(-g)) * u;
+        };
+        {
+            INFO("in place: out is the gate view");
+            DeviceBuffer gu_dev(to_bits(gu));
+            activation::swiglu_rows(gu_dev.get(), gu_dev.get<uint16_t>() + ff, gu_dev.get(), rows,
+                                    ff, gu_stride, gu_stride, gu_stride, nullptr);
+            cuda_check(cudaDeviceSynchronize(), "swiglu_rows");
+            // The gate columns hold the result; up and the padding are untouched.
+            std::vector<double> ref(gu.begin(), gu.end());
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t c = 0; c < ff; ++c) ref[r * gu_stride + c] = silu_mul(r, c);
+            check_bf16(gu_dev.download<uint16_t>(), ref);
+        }
+        {
+            INFO("a separate out with rows of its own stride");
+            const int64_t out_stride = ff + 3;
+            DeviceBuffer gu_dev(to_bits(gu)), out_dev(rows * out_stride * 2);
+            out_dev.poison();
+            activation::swiglu_rows(gu_dev.get(), gu_dev.get<uint16_t>() + ff, out_dev.get(), rows,
+                                    ff, gu_stride, gu_stride, out_stride, nullptr);
+            cuda_check(cudaDeviceSynchronize(), "swiglu_rows");
+            const std::vector<uint16_t> out = out_dev.download<uint16_t>();
+            std::vector<uint16_t> got;
+            std::vector<double> ref;
+            size_t padding_written = 0;
+            for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t c = 0; c < ff; ++c) {
+                    got.push_back(out[r * out_stride + c]);
+                    ref.push_back(silu_mul(r, c));
+                }
+                for (int64_t c = ff; c < out_stride; ++c)
+                    padding_written += out[r * out_stride + c] != 0xffff;
+            }
+            check_bf16(got, ref);
+            CHECK(padding_written == 0);
+            CHECK(gu_dev.download<uint16_t>() == to_bits(gu));
+        }
+    }
+}
+
 TEST_CASE("argmax: batched rows, ties to the lowest index, NaN as -inf", "[elementwise][small]") {
     std::mt19937 rng(15);
     const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -258,6 +308,8 @@ TEST_CASE("elementwise: bad arguments are errors", "[elementwise][small]") {
                       Catch::Contains("cols"));
     CHECK_THROWS_WITH(activation::swiglu(nullptr, nullptr, nullptr, 4, nullptr),
                       Catch::Contains("null"));
+    CHECK_THROWS_WITH(activation::swiglu_rows(nullptr, nullptr, nullptr, 2, 8, 8, 7, 8, nullptr),
+                      Catch::Contains("strides"));
     pos_enc::RopeArgs args;
     args.head_dim = 63;
     CHECK_THROWS_WITH(pos_enc::rope(args, nullptr), Catch::Contains("head_dim 63"));

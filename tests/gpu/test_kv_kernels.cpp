@@ -207,8 +207,10 @@ TEST_CASE("kv append: rows land in the last slots of their streams, scores zeroe
     for (Layout layout : {Layout{37, 1, 3}, Layout{1, 45, 4}, Layout{3, 5, 2}}) {
         for (Shape shape : kShapes) {
             for (bool with_scores : {true, false}) {
-                // 0: all aligned; 1: k and v one element off; 2: the pool one element off.
-                for (int misalign = 0; misalign < 3; ++misalign) {
+                // 0: all aligned; 1: k and v one element off; 2: the pool one element off;
+                // 3: k and v column views of one fused QKV buffer (rows of q + 2 kv columns,
+                // q = 2 kv); 4: the same with rows one element longer (an odd stride).
+                for (int misalign = 0; misalign < 5; ++misalign) {
                     const int32_t n_streams = layout.n_seqs * layout.n_head_kv;
                     const int32_t rps = layout.rows_per_seq, bs = shape.block_size;
                     INFO("n_seqs " << layout.n_seqs << " rows_per_seq " << rps << " n_head_kv "
@@ -240,16 +242,36 @@ TEST_CASE("kv append: rows land in the last slots of their streams, scores zeroe
                     pool.upload();
 
                     const int64_t width = static_cast<int64_t>(layout.n_head_kv) * shape.head_dim;
-                    const size_t n = static_cast<size_t>(layout.n_seqs) * rps * width;
+                    const bool fused = misalign >= 3;
+                    const int64_t stride = fused ? 4 * width + (misalign == 4 ? 1 : 0) : width;
+                    const size_t rows = static_cast<size_t>(layout.n_seqs) * rps;
+                    const size_t n = rows * width;
                     std::vector<uint16_t> k = random_bf16(n, rng), v = random_bf16(n, rng);
                     Guarded<uint16_t> k_dev(n, misalign == 1 ? 1 : 0),
                         v_dev(n, misalign == 1 ? 1 : 0);
-                    k_dev.upload(k);
-                    v_dev.upload(v);
+                    // The fused layout: Q (random), then K, then V in each row of qkv.
+                    std::vector<uint16_t> qkv =
+                        random_bf16(fused ? rows * static_cast<size_t>(stride) : 0, rng);
+                    for (size_t r = 0; r < (fused ? rows : 0); ++r) {
+                        std::copy_n(k.begin() + r * width, width,
+                                    qkv.begin() + r * stride + 2 * width);
+                        std::copy_n(v.begin() + r * width, width,
+                                    qkv.begin() + r * stride + 3 * width);
+                    }
+                    Guarded<uint16_t> qkv_dev(qkv.size(), 0);
+                    const uint16_t *k_ptr = k_dev.ptr(), *v_ptr = v_dev.ptr();
+                    if (fused) {
+                        qkv_dev.upload(qkv);
+                        k_ptr = qkv_dev.ptr() + 2 * width;
+                        v_ptr = qkv_dev.ptr() + 3 * width;
+                    } else {
+                        k_dev.upload(k);
+                        v_dev.upload(v);
+                    }
                     DeviceBuffer streams_dev(streams.device_streams());
 
                     kv::append(pool.device(), streams_dev.get<DeviceStream>(), layout.n_seqs,
-                               layout.n_head_kv, rps, k_dev.ptr(), v_dev.ptr(), nullptr);
+                               layout.n_head_kv, rps, k_ptr, v_ptr, stride, nullptr);
                     cuda_check(cudaDeviceSynchronize(), "kv append");
 
                     for (int32_t s = 0; s < layout.n_seqs; ++s) {
@@ -271,7 +293,11 @@ TEST_CASE("kv append: rows land in the last slots of their streams, scores zeroe
                         }
                     }
                     pool.check("pool after append");
-                    check_bits(k_dev, k, "k untouched");
+                    if (fused) {
+                        check_bits(qkv_dev, qkv, "qkv untouched");
+                    } else {
+                        check_bits(k_dev, k, "k untouched");
+                    }
                 }
             }
         }
@@ -465,17 +491,20 @@ TEST_CASE("kv kernels: bad arguments are INVALID_ARGUMENT", "[kv]") {
 
     DevicePool bad = pool;
     bad.block_size = 0;
-    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, nullptr); }, "block_size 0");
+    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "block_size 0");
     check_invalid([&] { kv::compact(bad, blocks, kp, 1, scratch.get(), nullptr); }, "block_size 0");
     check_invalid([&] { kv::gather_rows(bad, blocks, 1, false, out.get<float>(), nullptr); },
                   "block_size 0");
     bad = pool;
     bad.head_dim = -64;
-    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, nullptr); }, "head_dim -64");
+    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "head_dim -64");
     check_invalid([&] { kv::compact_scratch_bytes(bad, 4); }, "head_dim -64");
     bad = pool;
     bad.data = nullptr;
-    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, nullptr); }, "pool.data");
+    check_invalid([&] { kv::append(bad, st, 1, 1, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "pool.data");
     check_invalid([&] { kv::compact_batch(bad, nullptr, 1, 1, scratch.get(), nullptr); },
                   "pool.data");
     bad = pool;
@@ -483,12 +512,17 @@ TEST_CASE("kv kernels: bad arguments are INVALID_ARGUMENT", "[kv]") {
     check_invalid([&] { kv::gather_scores(bad, blocks, 1, out.get<float>(), nullptr); },
                   "pool.scores");
 
-    check_invalid([&] { kv::append(pool, st, -1, 1, 1, kv_rows, kv_rows, nullptr); }, "n_seqs -1");
-    check_invalid([&] { kv::append(pool, st, 1, 0, 1, kv_rows, kv_rows, nullptr); }, "n_head_kv 0");
-    check_invalid([&] { kv::append(pool, st, 1, 1, -2, kv_rows, kv_rows, nullptr); },
+    check_invalid([&] { kv::append(pool, st, -1, 1, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "n_seqs -1");
+    check_invalid([&] { kv::append(pool, st, 1, 0, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "n_head_kv 0");
+    check_invalid([&] { kv::append(pool, st, 1, 1, -2, kv_rows, kv_rows, 64, nullptr); },
                   "rows_per_seq -2");
-    check_invalid([&] { kv::append(pool, nullptr, 1, 1, 1, kv_rows, kv_rows, nullptr); }, "null");
-    check_invalid([&] { kv::append(pool, st, 1, 1, 1, kv_rows, nullptr, nullptr); }, "null");
+    check_invalid([&] { kv::append(pool, nullptr, 1, 1, 1, kv_rows, kv_rows, 64, nullptr); },
+                  "null");
+    check_invalid([&] { kv::append(pool, st, 1, 1, 1, kv_rows, kv_rows, 63, nullptr); },
+                  "kv_stride 63");
+    check_invalid([&] { kv::append(pool, st, 1, 1, 1, kv_rows, nullptr, 64, nullptr); }, "null");
 
     check_invalid([&] { kv::compact(pool, blocks, kp, -1, scratch.get(), nullptr); }, "n_keep -1");
     check_invalid([&] { kv::compact(pool, blocks, nullptr, 1, scratch.get(), nullptr); }, "null");
@@ -517,8 +551,8 @@ TEST_CASE("kv kernels: bad arguments are INVALID_ARGUMENT", "[kv]") {
     check_invalid([&] { kv::gather_scores(pool, blocks, 1, nullptr, nullptr); }, "null");
 
     // Empty work is not an error and launches nothing, even with null pointers.
-    CHECK_NOTHROW(kv::append(pool, nullptr, 0, 1, 1, nullptr, nullptr, nullptr));
-    CHECK_NOTHROW(kv::append(pool, nullptr, 3, 1, 0, nullptr, nullptr, nullptr));
+    CHECK_NOTHROW(kv::append(pool, nullptr, 0, 1, 1, nullptr, nullptr, 64, nullptr));
+    CHECK_NOTHROW(kv::append(pool, nullptr, 3, 1, 0, nullptr, nullptr, 64, nullptr));
     CHECK_NOTHROW(kv::compact(pool, nullptr, nullptr, 0, nullptr, nullptr));
     CHECK_NOTHROW(kv::compact_batch(pool, nullptr, 0, 0, nullptr, nullptr));
     CHECK(kv::compact_scratch_bytes(pool, 0) == 0);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "backend/cpu/cpu_executor.h"
 #include "backend/cpu/gemm.h"
@@ -51,6 +52,12 @@ void gather(const KvPoolRef &pool, const StreamRef &s, int64_t n, bool value, fl
     }
 }
 
+// The pool's storage and scores are dense, as the cache allocates them.
+void require_dense_pool(const KvPoolRef &pool, const char *op) {
+    require_dense(pool.storage, op, "the KV pool storage");
+    require_dense(pool.scores, op, "the KV pool scores");
+}
+
 // In-place softmax of scores[0, n) scaled by `scale`, in fp32 with max subtraction.
 void softmax(float *scores, int64_t n, float scale) {
     float max = -std::numeric_limits<float>::infinity();
@@ -68,6 +75,11 @@ void softmax(float *scores, int64_t n, float scale) {
 
 void CpuExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                             int32_t rows_per_seq, const Tensor &k, const Tensor &v) {
+    require_dense_pool(pool, "kv_append");
+    if (k.stride() != v.stride())
+        fail(CAB_ERR_INVALID_ARGUMENT, "kv_append: k and v have row strides " +
+                                           std::to_string(k.stride()) + " and " +
+                                           std::to_string(v.stride()) + ", not one");
     int64_t d = pool.head_dim, n_head_kv = k.cols() / d;
     size_t row_bytes = static_cast<size_t>(d) * sizeof(float);
     for (int32_t s = 0; s < n_seqs; ++s) {
@@ -76,10 +88,10 @@ void CpuExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int
             for (int32_t r = 0; r < rows_per_seq; ++r) {
                 int64_t row = static_cast<int64_t>(s) * rows_per_seq + r;
                 int64_t slot = st.length - rows_per_seq + r;
-                std::memcpy(slot_row(pool, st, slot, false), k.as<float>() + row * k.cols() + h * d,
-                            row_bytes);
-                std::memcpy(slot_row(pool, st, slot, true), v.as<float>() + row * v.cols() + h * d,
-                            row_bytes);
+                std::memcpy(slot_row(pool, st, slot, false),
+                            k.as<float>() + row * k.stride() + h * d, row_bytes);
+                std::memcpy(slot_row(pool, st, slot, true),
+                            v.as<float>() + row * v.stride() + h * d, row_bytes);
                 if (!pool.scores.empty())
                     for (int32_t kind = 0; kind < kScoreKinds; ++kind)
                         *score_row(pool, st, kind, slot) = 0.0f;
@@ -113,7 +125,7 @@ void CpuExecutor::prefill_impl(const KvPoolRef &pool, const StreamRef *streams, 
             last_sum_.assign(static_cast<size_t>(len), 0.0f);
         }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-            gemm_nt(pool_, n, len, d, q.as<float>() + h * d, q.cols(), k_buf_.data(), d,
+            gemm_nt(pool_, n, len, d, q.as<float>() + h * d, q.stride(), k_buf_.data(), d,
                     scores_.data(), len);
             pool_.parallel_for(n, 8, [&](int64_t begin, int64_t end) {
                 for (int64_t i = begin; i < end; ++i) {
@@ -169,6 +181,8 @@ void CpuExecutor::sum_columns(int64_t n, int64_t len, int64_t n_window) {
 void CpuExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *streams,
                                     int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                     const Tensor &out, int32_t score_window) {
+    require_dense_pool(pool, "attention_prefill");
+    require_dense(out, "attention_prefill", "out");
     if (!pool.scores.empty()) {
         prefill_impl<true>(pool, streams, n_head_kv, q, n_head, out, score_window);
     } else {
@@ -191,7 +205,7 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
         for (int64_t task = begin; task < end; ++task) {
             int64_t s = task / n_head, h = task % n_head;
             const StreamRef &st = streams[s * n_head_kv + h / group];
-            const float *qh = q.as<float>() + s * q.cols() + h * d;
+            const float *qh = q.as<float>() + s * q.stride() + h * d;
             float *sc = scores_.data() + task * max_len;
             for (int64_t j = 0; j < st.length; ++j)
                 sc[j] = dot(qh, slot_row(pool, st, j, false), d);
@@ -228,6 +242,8 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
 void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                    const Tensor &out) {
+    require_dense_pool(pool, "attention_decode");
+    require_dense(out, "attention_decode", "out");
     if (!pool.scores.empty()) {
         decode_impl<true>(pool, streams, n_head_kv, q, n_head, out);
     } else {
@@ -237,6 +253,7 @@ void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *strea
 
 void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                              int32_t n_keep) {
+    require_dense_pool(pool, "kv_compact");
     size_t row_bytes = static_cast<size_t>(pool.head_dim) * sizeof(float);
     // keep is increasing, so keep[i] >= i: copying in order never overwrites a slot still needed.
     for (int32_t i = 0; i < n_keep; ++i) {
@@ -252,11 +269,13 @@ void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, con
 
 void CpuExecutor::kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                           float *host_dst) {
+    require_dense_pool(pool, "kv_read");
     gather(pool, stream, stream.length, values, host_dst);
 }
 
 void CpuExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) {
     require(!pool.scores.empty(), CAB_ERR_STATE, "kv_read_scores: the cache keeps no scores");
+    require_dense_pool(pool, "kv_read_scores");
     for (int32_t kind = 0; kind < kScoreKinds; ++kind)
         for_blocks(pool, stream.length, [&](int64_t b0, int64_t count) {
             std::memcpy(host_dst + int64_t{kind} * stream.length + b0,

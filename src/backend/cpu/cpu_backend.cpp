@@ -20,6 +20,21 @@ int32_t resolve_threads(int32_t n_threads) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// A source's parts must fill its tensor exactly (backend.h).
+void check_parts(const Backend::WeightSource &src, size_t index) {
+    int64_t elements = 0;
+    for (const Backend::WeightSource::Part &p : src.parts) {
+        require(p.rows >= 1 && p.cols >= 1 && p.data, CAB_ERR_INVALID_ARGUMENT,
+                "weight " + std::to_string(index) + ": a part of " + std::to_string(p.rows) +
+                    " x " + std::to_string(p.cols) + " with " + (p.data ? "data" : "no data"));
+        elements += p.rows * p.cols;
+    }
+    require(!src.parts.empty() && elements == src.rows * src.cols, CAB_ERR_INVALID_ARGUMENT,
+            "weight " + std::to_string(index) + ": parts of " + std::to_string(elements) +
+                " elements for a " + std::to_string(src.rows) + " x " + std::to_string(src.cols) +
+                " tensor");
+}
+
 class CpuBackend final : public Backend {
 public:
     explicit CpuBackend(int32_t n_threads) : n_threads_(resolve_threads(n_threads)) {}
@@ -47,14 +62,19 @@ public:
         out.reserve(sources.size());
         for (size_t t = 0; t < sources.size(); ++t) {
             const WeightSource &src = sources[t];
+            check_parts(src, t);
             Tensor dst = alloc(DType::F32, src.rows, src.cols);
-            size_t src_row = ggml::row_bytes(src.type, src.cols);
-            const char *base = static_cast<const char *>(src.data);
             float *d = dst.as<float>();
-            pool.parallel_for(src.rows, 64, [&](int64_t begin, int64_t end) {
-                for (int64_t r = begin; r < end; ++r)
-                    ggml::dequantize_row(src.type, base + r * src_row, d + r * src.cols, src.cols);
-            });
+            for (const WeightSource::Part &part : src.parts) {
+                const size_t src_row = ggml::row_bytes(part.type, part.cols);
+                const char *base = static_cast<const char *>(part.data);
+                pool.parallel_for(part.rows, 64, [&](int64_t begin, int64_t end) {
+                    for (int64_t r = begin; r < end; ++r)
+                        ggml::dequantize_row(part.type, base + r * src_row, d + r * part.cols,
+                                             part.cols);
+                });
+                d += part.rows * part.cols;
+            }
             out.push_back(std::move(dst));
             if (progress && !progress(t + 1, sources.size()))
                 fail(CAB_ERR_STATE, "model load cancelled by the progress callback");

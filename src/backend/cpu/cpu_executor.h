@@ -10,6 +10,10 @@
 
 namespace cab::cpu {
 
+// Throws Error(INVALID_ARGUMENT) naming op and tensor when t is strided: most ops take dense
+// tensors only (backend.h).
+void require_dense(const Tensor &t, const char *op, const char *name);
+
 class CpuExecutor final : public Executor {
 public:
     explicit CpuExecutor(int32_t n_threads);
@@ -36,6 +40,7 @@ public:
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
+    void argmax(const Tensor &x, int32_t *host_out) override;
 
 private:
     // Attention with (kScores) or without score accumulation: one code path, so the two cannot

@@ -26,22 +26,34 @@ int64_t row_grain(int64_t cols) {
 
 }  // namespace
 
+void require_dense(const Tensor &t, const char *op, const char *name) {
+    if (!t.dense())
+        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " [" +
+                                           std::to_string(t.rows()) + " x " +
+                                           std::to_string(t.cols()) + ", row stride " +
+                                           std::to_string(t.stride()) + "] must be dense");
+}
+
 CpuExecutor::CpuExecutor(int32_t n_threads) : pool_(n_threads) {
     gemm_init();
 }
 
 void CpuExecutor::upload(const float *src, const Tensor &dst) {
     require_f32(dst, "upload destination");
+    require_dense(dst, "upload", "destination");
     std::memcpy(dst.data(), src, dst.nbytes());
 }
 
 void CpuExecutor::download(const Tensor &src, float *dst) {
     require_f32(src, "download source");
+    require_dense(src, "download", "source");
     std::memcpy(dst, src.data(), src.nbytes());
 }
 
 void CpuExecutor::embedding(const Tensor &table, const int32_t *tokens, const Tensor &out) {
     require_f32(table, "embedding table");
+    require_dense(table, "embedding", "table");
+    require_dense(out, "embedding", "out");
     const float *t = table.as<float>();
     float *o = out.as<float>();
     for (int64_t i = 0; i < out.rows(); ++i)
@@ -51,7 +63,10 @@ void CpuExecutor::embedding(const Tensor &table, const int32_t *tokens, const Te
 
 void CpuExecutor::matmul(const Tensor &x, const Tensor &w, const Tensor *bias, const Tensor &y) {
     require_f32(w, "matmul weight");
-    gemm_nt(pool_, x.rows(), w.rows(), w.cols(), x.as<float>(), x.cols(), w.as<float>(), w.cols(),
+    require_dense(w, "matmul", "w");
+    require_dense(y, "matmul", "y");
+    if (bias) require_dense(*bias, "matmul", "bias");
+    gemm_nt(pool_, x.rows(), w.rows(), w.cols(), x.as<float>(), x.stride(), w.as<float>(), w.cols(),
             y.as<float>(), y.cols());
     if (!bias) return;
     const float *b = bias->as<float>();
@@ -61,6 +76,9 @@ void CpuExecutor::matmul(const Tensor &x, const Tensor &w, const Tensor *bias, c
 }
 
 void CpuExecutor::rmsnorm(const Tensor &x, const Tensor &w, float eps, const Tensor &y) {
+    require_dense(x, "rmsnorm", "x");
+    require_dense(w, "rmsnorm", "w");
+    require_dense(y, "rmsnorm", "y");
     int64_t n = x.cols();
     const float *xs = x.as<float>(), *ws = w.as<float>();
     float *ys = y.as<float>();
@@ -95,7 +113,7 @@ void CpuExecutor::rope(const Tensor &x, int32_t n_head, const int32_t *positions
                 sn[i] = static_cast<float>(std::sin(pos * inv_freq[i]));
             }
             for (int32_t h = 0; h < n_head; ++h) {
-                float *v = xs + r * x.cols() + h * head_dim;
+                float *v = xs + r * x.stride() + h * head_dim;
                 for (int64_t i = 0; i < half; ++i) {
                     float *a = v + i * stride, *b = a + partner;
                     float x0 = *a, x1 = *b;
@@ -108,19 +126,36 @@ void CpuExecutor::rope(const Tensor &x, int32_t n_head, const int32_t *positions
 }
 
 void CpuExecutor::swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) {
-    const float *g = gate.as<float>(), *u = up.as<float>();
-    float *o = out.as<float>();
-    int64_t n = gate.rows() * gate.cols();
-    pool_.parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    const int64_t cols = gate.cols();
+    pool_.parallel_for(gate.rows(), row_grain(cols), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const float *g = gate.as<float>() + r * gate.stride(),
+                        *u = up.as<float>() + r * up.stride();
+            float *o = out.as<float>() + r * out.stride();
+            for (int64_t i = 0; i < cols; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+        }
     });
 }
 
 void CpuExecutor::add(const Tensor &x, const Tensor &y) {
+    require_dense(x, "add", "x");
+    require_dense(y, "add", "y");
     float *xs = x.as<float>();
     const float *ys = y.as<float>();
     int64_t n = x.rows() * x.cols();
     for (int64_t i = 0; i < n; ++i) xs[i] += ys[i];
+}
+
+void CpuExecutor::argmax(const Tensor &x, int32_t *host_out) {
+    require_f32(x, "argmax input");
+    require_dense(x, "argmax", "x");
+    for (int64_t r = 0; r < x.rows(); ++r) {
+        const float *row = x.as<float>() + r * x.cols();
+        int64_t best = 0;
+        for (int64_t j = 1; j < x.cols(); ++j)
+            if (row[j] > row[best] || (std::isnan(row[best]) && !std::isnan(row[j]))) best = j;
+        host_out[r] = static_cast<int32_t>(best);
+    }
 }
 
 }  // namespace cab::cpu
