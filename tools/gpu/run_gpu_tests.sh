@@ -3,7 +3,8 @@
 # suite (kernels and whole models against the CPU backend; SmolLM2 as a separate step), then
 # compute-sanitizer: memcheck on the whole-model cases except SmolLM2, the full eviction matrix
 # ([slow]; its short form runs every policy) and the device errors ([errors]: a deliberately
-# failing cudaMalloc is an API error to the sanitizer), racecheck on the small cases ([race]).
+# failing cudaMalloc is an API error to the sanitizer); memcheck on the kernel suites; racecheck
+# and synccheck on the kernel suites' small cases (racecheck of whole models takes minutes).
 # Prints a summary table last; exits non-zero when any step failed.
 #   OUT=<dir> bash tools/gpu/run_gpu_tests.sh [build-dir]     (build-dir: default build-gpu)
 #   CAB_GPU_SANITIZE=0 skips the compute-sanitizer steps. CAB_GPU_BUDGET_S (default 560) bounds
@@ -13,7 +14,8 @@
 # Needs .carry/catch2 (tools/gpu/prepare_carry.sh; the machine has no Catch2) and the models in
 # models/ (tools/gpu/assemble_models.sh, run here first, moves the carried ones there). A missing
 # model fails its test case with a message saying how to get it.
-# Logs in $OUT: build.log, gpu_tests.log, smollm2.log, memcheck.log, racecheck.log, models.log.
+# Logs in $OUT: build.log, gpu_tests.log, smollm2.log, memcheck.log, memcheck_kernels.log,
+# racecheck.log, synccheck.log, models.log.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-build-gpu}
@@ -93,7 +95,14 @@ if [ "${CAB_GPU_SANITIZE:-1}" != 0 ]; then
   memcheck_cases="[model]~[smollm2]~[slow]~[errors]"
   step "memcheck $memcheck_cases" "$OUT/memcheck.log" 200 \
     "${san[@]}" --tool memcheck "$BIN" "$memcheck_cases"
-  step "racecheck [race]" "$OUT/racecheck.log" 120 "${san[@]}" --tool racecheck "$BIN" "[race]"
+  # The kernel suites; [backend] holds the deliberate failed cudaMalloc of the out-of-memory
+  # test, which memcheck reports as an API error, so it runs without it.
+  kernels="[kv],[elementwise_io],[elementwise],[strides],[weights],[graphs],[generic],[small]"
+  step "memcheck kernels" "$OUT/memcheck_kernels.log" 150 \
+    "${san[@]}" --tool memcheck "$BIN" "$kernels"
+  step "racecheck kernels" "$OUT/racecheck.log" 150 "${san[@]}" --tool racecheck "$BIN" \
+    "[small],[kv],[elementwise_io],[elementwise],[generic]~[slow]"
+  step "synccheck [small]" "$OUT/synccheck.log" 60 "${san[@]}" --tool synccheck "$BIN" "[small]"
 fi
 
 print_summary
