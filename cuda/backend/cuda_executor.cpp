@@ -121,21 +121,21 @@ void CudaExecutor::leave_step() {
     staged_ = {};
 }
 
-void *CudaExecutor::eager_inputs(size_t bytes) {
-    if (eager_inputs_.bytes() < bytes) {
+void *CudaExecutor::eager_buffer(DeviceBuffer &buffer, size_t bytes, const char *what) {
+    if (buffer.bytes() < bytes) {
         // Ops queued before may still read the old buffer.
-        check(cudaStreamSynchronize(stream()), "staging: waiting to grow the input buffer");
-        eager_inputs_ = DeviceBuffer(grown_size(eager_inputs_.bytes(), bytes), "op inputs");
+        check(cudaStreamSynchronize(stream()), what);
+        buffer = DeviceBuffer(grown_size(buffer.bytes(), bytes), what);
     }
-    return eager_inputs_.get();
+    return buffer.get();
+}
+
+void *CudaExecutor::eager_inputs(size_t bytes) {
+    return eager_buffer(eager_inputs_, bytes, "op inputs");
 }
 
 void *CudaExecutor::scratch(size_t bytes) {
-    if (scratch_.bytes() < bytes) {
-        check(cudaStreamSynchronize(stream()), "waiting to grow the scratch buffer");
-        scratch_ = DeviceBuffer(grown_size(scratch_.bytes(), bytes), "the executor scratch");
-    }
-    return scratch_.get();
+    return eager_buffer(scratch_, bytes, "the executor scratch");
 }
 
 void *CudaExecutor::graph_buffer(DeviceBuffer &buffer, size_t bytes, const char *what) {

@@ -110,7 +110,9 @@ private:
     void *eager_inputs(size_t bytes);
     void *scratch(size_t bytes);
     void *decode_workspace(size_t bytes);
-    // Grows `buffer` to `bytes`; while graphs may hold the old one it is retired, not freed.
+    // Grow `buffer` to `bytes`: eager_buffer waits for the stream and frees the old one;
+    // graph_buffer retires it instead while captured graphs may hold it.
+    void *eager_buffer(DeviceBuffer &buffer, size_t bytes, const char *what);
     void *graph_buffer(DeviceBuffer &buffer, size_t bytes, const char *what);
     // Device-to-host copy through pinned memory; waits for the stream.
     void read_back(const void *device, void *host, size_t bytes);

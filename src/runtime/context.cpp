@@ -148,9 +148,7 @@ public:
             pos[i] = static_cast<int32_t>(seqs_[static_cast<size_t>(seqs[i])].history.size());
         }
         // Sequences outside this step keep logits the step would overwrite on the device.
-        std::vector<bool> in_step(static_cast<size_t>(opt_.n_seq_max), false);
-        for (size_t i = 0; i < n; ++i) in_step[static_cast<size_t>(seqs[i])] = true;
-        fetch_logits([&](int32_t seq) { return !in_step[static_cast<size_t>(seq)]; });
+        fetch_logits([&](int32_t seq) { return where[static_cast<size_t>(seq)] < 0; });
         try {
             fwd_->decode(*kv_, seqs, tokens, pos.data(), static_cast<int32_t>(n));
         } catch (...) {
