@@ -30,26 +30,17 @@ __device__ float block_sum(float v) {
     return total;
 }
 
-// With `add`, the row is residual + x and is written back to the residual (f32) first; each
-// thread rereads only the elements it wrote, so no barrier is needed before the second pass.
-template <class In, bool kAdd>
-__global__ void rmsnorm_kernel(const In *x, float *residual, const float *w, __nv_bfloat16 *y,
-                               int cols, float eps) {
+template <class In>
+__global__ void rmsnorm_kernel(const In *x, const float *w, __nv_bfloat16 *y, int cols, float eps) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * cols;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < cols; i += kThreads) {
-        float v = load(x, row + i);
-        if constexpr (kAdd) {
-            v += residual[row + i];
-            residual[row + i] = v;
-        }
+        const float v = load(x, row + i);
         ss += v * v;
     }
     const float scale = rsqrtf(block_sum(ss) / static_cast<float>(cols) + eps);
-    for (int i = threadIdx.x; i < cols; i += kThreads) {
-        float v = kAdd ? residual[row + i] : load(x, row + i);
-        y[row + i] = __float2bfloat16(v * scale * w[i]);
-    }
+    for (int i = threadIdx.x; i < cols; i += kThreads)
+        y[row + i] = __float2bfloat16(load(x, row + i) * scale * w[i]);
 }
 
 void check_args(const void *x, const float *w, const void *y, int32_t rows, int32_t cols, float eps,
@@ -67,9 +58,8 @@ void rmsnorm_bf16(const void *x, const float *w, void *y, int32_t rows, int32_t 
                   cudaStream_t stream) {
     check_args(x, w, y, rows, cols, eps, "rmsnorm_bf16");
     if (rows == 0) return;
-    rmsnorm_kernel<__nv_bfloat16, false>
-        <<<rows, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16 *>(x), nullptr, w,
-                                        static_cast<__nv_bfloat16 *>(y), cols, eps);
+    rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16 *>(x), w,
+                                                  static_cast<__nv_bfloat16 *>(y), cols, eps);
     attention::check_launch("rmsnorm_bf16");
 }
 
@@ -77,20 +67,8 @@ void rmsnorm_f32(const float *x, const float *w, void *y, int32_t rows, int32_t 
                  cudaStream_t stream) {
     check_args(x, w, y, rows, cols, eps, "rmsnorm_f32");
     if (rows == 0) return;
-    rmsnorm_kernel<float, false>
-        <<<rows, kThreads, 0, stream>>>(x, nullptr, w, static_cast<__nv_bfloat16 *>(y), cols, eps);
+    rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(x, w, static_cast<__nv_bfloat16 *>(y), cols, eps);
     attention::check_launch("rmsnorm_f32");
-}
-
-void add_rmsnorm(const void *x, float *residual, const float *w, void *y, int32_t rows,
-                 int32_t cols, float eps, cudaStream_t stream) {
-    check_args(x, w, y, rows, cols, eps, "add_rmsnorm");
-    require(rows == 0 || residual, CAB_ERR_INVALID_ARGUMENT, "add_rmsnorm: null residual");
-    if (rows == 0) return;
-    rmsnorm_kernel<__nv_bfloat16, true>
-        <<<rows, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16 *>(x), residual, w,
-                                        static_cast<__nv_bfloat16 *>(y), cols, eps);
-    attention::check_launch("add_rmsnorm");
 }
 
 }  // namespace cab::cuda::norm

@@ -17,9 +17,4 @@ void rmsnorm_bf16(const void *x, const float *w, void *y, int32_t rows, int32_t 
 void rmsnorm_f32(const float *x, const float *w, void *y, int32_t rows, int32_t cols, float eps,
                  cudaStream_t stream);
 
-// The fused step between sublayers: residual += x (x bf16, residual f32, updated in place), then
-// y = rmsnorm(residual) in bf16.
-void add_rmsnorm(const void *x, float *residual, const float *w, void *y, int32_t rows,
-                 int32_t cols, float eps, cudaStream_t stream);
-
 }  // namespace cab::cuda::norm

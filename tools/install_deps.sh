@@ -10,6 +10,8 @@ packages=(build-essential cmake pkg-config catch2 libopenblas-dev python3 python
 packages+=(dpkg-dev file rpm lintian abigail-tools)
 # The bindings (docs/BINDINGS.md): SWIG + Mono for C#, Go, Debian's Rust toolchain and bindgen.
 packages+=(swig mono-mcs mono-runtime golang-go cargo rustc rustfmt bindgen libclang-dev)
+# The quality report's plots (eval/report.py, docs/QUALITY.md).
+packages+=(python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

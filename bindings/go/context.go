@@ -140,6 +140,17 @@ func (c *Context) ResetSeq(seq int32) error {
 	})
 }
 
+// CopySeq makes dst an independent copy of src: its KV cache and scores, its tokens and next
+// position, and its logits (Logits and Sample give for dst what they give for src). What dst
+// held is dropped. The pool must have as many free blocks as src uses, else ErrKVFull and dst
+// is left as it was (ResetSeq dst first to free its blocks). Prefill once, copy, and continue
+// the copies in different ways (other eviction policies or budgets).
+func (c *Context) CopySeq(src, dst int32) error {
+	return c.h.with(func(ptr uintptr) error {
+		return call(func() capi.Enum_SS_cab_status { return capi.Cab_seq_copy(ptr, src, dst) })
+	})
+}
+
 // KVStats gives the KV-cache figures of seq, or of the whole context for SeqAll.
 func (c *Context) KVStats(seq int32) (KVStats, error) {
 	s := capi.NewCab_kv_stats()

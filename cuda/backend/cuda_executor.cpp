@@ -7,6 +7,7 @@
 #include <string>
 
 #include "activation.cuh"
+#include "backend/tensor_checks.h"
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "model/ggml_types.h"
@@ -24,59 +25,17 @@ namespace {
 constexpr size_t kUploadPiece = size_t{1} << 20;
 constexpr size_t kDownloadPiece = size_t{8} << 20;
 
-enum OpKind : uint64_t { kEmbedding = 1, kMatmul, kRmsnorm, kRope, kSwiglu, kAdd, kAddRmsnorm };
+enum OpKind : uint64_t { kEmbedding = 1, kMatmul, kRmsnorm, kRope, kSwiglu, kAdd };
 
 int select_device(int gpu) {
     check(cudaSetDevice(gpu), "cudaSetDevice");
     return gpu;
 }
 
-bool graphs_enabled() {
-    const char *v = std::getenv("CAB_CUDA_GRAPHS");
+// A switch of the environment: on unless set to "0".
+bool env_enabled(const char *name) {
+    const char *v = std::getenv(name);
     return !(v && std::strcmp(v, "0") == 0);
-}
-
-const char *dtype_name(DType t) {
-    return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : "BF16";
-}
-
-std::string shape(const Tensor &t) {
-    return "[" + std::to_string(t.rows()) + " x " + std::to_string(t.cols()) + " " +
-           dtype_name(t.dtype()) + "]";
-}
-
-// A tensor of `dtype` with any row stride (the operands backend.h marks "any stride").
-void require_view(const Tensor &t, DType dtype, const char *op, const char *name) {
-    if (t.empty() || t.dtype() != dtype)
-        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " is " +
-                                           (t.empty() ? "empty" : shape(t)) + ", expected " +
-                                           dtype_name(dtype));
-}
-
-void require_dense(const Tensor &t, const char *op, const char *name) {
-    if (!t.dense())
-        fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": " + name + " " + shape(t) +
-                                           " of row stride " + std::to_string(t.stride()) +
-                                           " must be dense");
-}
-
-// A dense tensor of `dtype`: what every operand not marked "any stride" must be.
-void require_dtype(const Tensor &t, DType dtype, const char *op, const char *name) {
-    require_view(t, dtype, op, name);
-    require_dense(t, op, name);
-}
-
-void require_same_shape(const Tensor &a, const Tensor &b, const char *op, const char *names) {
-    if (a.rows() != b.rows() || a.cols() != b.cols())
-        fail(CAB_ERR_INVALID_ARGUMENT,
-             std::string(op) + ": " + names + " differ in shape: " + shape(a) + " and " + shape(b));
-}
-
-int32_t to_i32(int64_t v, const char *op, const char *what) {
-    if (v < 0 || v > INT32_MAX)
-        fail(CAB_ERR_INVALID_ARGUMENT,
-             std::string(op) + ": " + what + " " + std::to_string(v) + " out of range");
-    return static_cast<int32_t>(v);
 }
 
 pos_enc::RopeStyle rope_style(RopeStyle s) {
@@ -89,7 +48,9 @@ CudaExecutor::CudaExecutor(int gpu)
     : gpu_(select_device(gpu)),
       stream_(make_stream()),
       gemm_(stream_.get()),
-      graphs_(graphs_enabled(), stream_.get()) {}
+      gemv_(env_enabled("CAB_CUDA_GEMV")),
+      pdl_(env_enabled("CAB_CUDA_PDL")),
+      graphs_(env_enabled("CAB_CUDA_GRAPHS"), stream_.get()) {}
 
 CudaExecutor::~CudaExecutor() {
     cudaSetDevice(gpu_);
@@ -385,30 +346,6 @@ void CudaExecutor::add(const Tensor &x, const Tensor &y) {
                  0);
         if (!launching()) return;
         elementwise::add_to_f32(x.as<float>(), y.data(), x.rows() * x.cols(), stream());
-    });
-}
-
-void CudaExecutor::add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
-                               const Tensor &out) {
-    guarded([&] {
-        require_dtype(x, DType::F32, "add_rmsnorm", "x");
-        require_dtype(y, DType::BF16, "add_rmsnorm", "y");
-        require_dtype(w, DType::F32, "add_rmsnorm", "w");
-        require_dtype(out, DType::BF16, "add_rmsnorm", "out");
-        require_same_shape(x, y, "add_rmsnorm", "x and y");
-        require_same_shape(x, out, "add_rmsnorm", "x and out");
-        if (!(w.rows() == 1 && w.cols() == x.cols()))
-            fail(CAB_ERR_INVALID_ARGUMENT,
-                 "add_rmsnorm: weight " + shape(w) + " does not fit x " + shape(x));
-        begin_op("add_rmsnorm",
-                 op_signature({kAddRmsnorm, sig_ptr(x.data()), sig_ptr(y.data()), sig_ptr(w.data()),
-                               sig_ptr(out.data()), static_cast<uint64_t>(x.rows())}),
-                 0);
-        if (!launching() || x.rows() == 0) return;
-        const int32_t rows = to_i32(x.rows(), "add_rmsnorm", "rows"),
-                      cols = to_i32(x.cols(), "add_rmsnorm", "cols");
-        norm::add_rmsnorm(y.data(), x.as<float>(), w.as<float>(), out.data(), rows, cols, eps,
-                          stream());
     });
 }
 

@@ -1,6 +1,7 @@
 // The CUDA executor: every op of backend.h on one non-blocking stream of one GPU, with bf16
 // activations and KV, cuBLAS GEMMs and the kernels of cuda/. Elementwise ops, GEMMs, transfers and
-// steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp.
+// steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp; the fused ops of a
+// transformer block (decode GEMVs of cuda/gemv, RoPE with KV append) in cuda_fused_ops.cpp.
 //
 // Host inputs of an op (tokens, positions, block tables, keep lists) are staged: outside a CUDA
 // graph step through a HostRing into one device buffer that every op reuses in stream order;
@@ -22,7 +23,9 @@ namespace cab::cuda {
 
 class CudaExecutor final : public Executor {
 public:
-    // On GPU `gpu`; CUDA graphs for decode steps unless the environment sets CAB_CUDA_GRAPHS=0.
+    // On GPU `gpu`. The environment, read here, can turn off (with "0"): CUDA graphs for decode
+    // steps (CAB_CUDA_GRAPHS), the fused GEMVs of small batches, which then run as rmsnorm,
+    // cuBLAS and swiglu ops (CAB_CUDA_GEMV), and programmatic dependent launch (CAB_CUDA_PDL).
     explicit CudaExecutor(int gpu);
     ~CudaExecutor() override;
 
@@ -35,8 +38,17 @@ public:
               const RopeParams &params) override;
     void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) override;
     void add(const Tensor &x, const Tensor &y) override;
-    void add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
-                     const Tensor &out) override;
+    // cuda_fused_ops.cpp
+    void rmsnorm_matmul(const Tensor &x, const Tensor &norm_w, float eps, const Tensor &w,
+                        const Tensor *bias, const Tensor &xn, const Tensor &y) override;
+    void rmsnorm_matmul_swiglu(const Tensor &x, const Tensor &norm_w, float eps,
+                               const Tensor &w_gate_up, const Tensor &xn, const Tensor &gu,
+                               const Tensor &out) override;
+    void matmul_add(const Tensor &a, const Tensor &w, const Tensor &x, const Tensor &t) override;
+    void rope_kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
+                        int32_t rows_per_seq, const Tensor &q, int32_t n_head, const Tensor &k,
+                        const Tensor &v, int32_t n_head_kv, const int32_t *positions,
+                        const RopeParams &params) override;
     void argmax(const Tensor &x, int32_t *host_out) override;
 
     void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
@@ -48,6 +60,12 @@ public:
                           const Tensor &q, int32_t n_head, const Tensor &out) override;
     void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                     int32_t n_keep) override;
+    // cuda_kv_select.cpp
+    void kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
+                   int32_t *host_keep) override;
+    // cuda_kv_copy.cpp
+    void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
+                        int32_t n) override;
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
@@ -104,6 +122,9 @@ private:
     };
     StagedTable stage_table(const char *name, const KvPoolRef &pool, const StreamRef &stream,
                             const int32_t *prefix, int32_t n_prefix);
+    // Stages n host ints for an op that stages its block tables next (stage_streams): outside a
+    // step into a buffer of their own, which the tables do not overwrite.
+    const int32_t *stage_ints(const char *name, uint64_t signature, const int32_t *host, int32_t n);
 
     // Device buffers grown on demand. The decode workspace may be held by a graph, so a grown
     // one retires the old buffer instead of freeing it.
@@ -120,8 +141,11 @@ private:
     int gpu_;
     StreamHandle stream_;
     Gemm gemm_;
+    bool gemv_;
+    bool pdl_;
     HostRing ring_;
     DeviceBuffer eager_inputs_;
+    DeviceBuffer eager_ints_;  // stage_ints outside steps
     DeviceBuffer scratch_;
     DeviceBuffer decode_ws_;
     DeviceBuffer bias_sum_;  // matmul: fp32 product + bias before the one rounding to bf16

@@ -36,6 +36,16 @@ Gemm::~Gemm() {
 
 void Gemm::run(const void *x, int64_t ldx, const void *w, void *y, bool y_f32, int64_t n, int64_t m,
                int64_t k) {
+    gemm(x, ldx, w, y, y_f32, 0.0f, n, m, k);
+}
+
+void Gemm::accumulate(const void *x, int64_t ldx, const void *w, float *y, int64_t n, int64_t m,
+                      int64_t k) {
+    gemm(x, ldx, w, y, true, 1.0f, n, m, k);
+}
+
+void Gemm::gemm(const void *x, int64_t ldx, const void *w, void *y, bool y_f32, float beta,
+                int64_t n, int64_t m, int64_t k) {
     constexpr int64_t kMax = std::numeric_limits<int>::max();
     if (!(n > 0 && m > 0 && k > 0 && n <= kMax && m <= kMax && k <= kMax))
         fail(CAB_ERR_INVALID_ARGUMENT, "matmul: sizes n " + std::to_string(n) + ", m " +
@@ -46,7 +56,7 @@ void Gemm::run(const void *x, int64_t ldx, const void *w, void *y, bool y_f32, i
                                            " for rows of " + std::to_string(k) + " elements");
     // Column-major view: w is k x m (ld k), x is k x n (ld ldx), y is m x n (ld m), and
     // y = w^T . x.
-    const float alpha = 1.0f, beta = 0.0f;
+    const float alpha = 1.0f;
     const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
     const cublasStatus_t st =
         cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, mi, ni, ki, &alpha, w, CUDA_R_16BF, ki, x,

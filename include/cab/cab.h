@@ -295,8 +295,8 @@ CAB_API cab_status cab_decode(cab_ctx *ctx, const cab_seq *seqs, const cab_token
 
 /**
  * The next-token logits of `seq` (n_vocab floats) after its last prefill or decode. The pointer
- * is owned by the context and valid until the next cab_prefill, cab_decode, cab_seq_reset or
- * cab_ctx_destroy on ctx. Errors: STATE when the sequence has no logits yet.
+ * is owned by the context and valid until the next cab_prefill, cab_decode, cab_seq_reset,
+ * cab_seq_copy or cab_ctx_destroy on ctx. Errors: STATE when the sequence has no logits yet.
  */
 CAB_API cab_status cab_logits(cab_ctx *ctx, cab_seq seq, const float **logits_out);
 
@@ -305,6 +305,27 @@ CAB_API cab_status cab_seq_length(const cab_ctx *ctx, cab_seq seq, int64_t *leng
 
 /** Drops a sequence: its KV blocks go back to the pool, its positions and logits restart. */
 CAB_API cab_status cab_seq_reset(cab_ctx *ctx, cab_seq seq);
+
+/**
+ * Makes sequence `dst` an independent copy of sequence `src`, e.g. to prefill a prompt once and
+ * continue it several ways (with different eviction policies or budgets). dst gets every
+ * (layer, kv head) stream of src as it is now: its cached keys and values, their attention
+ * scores (cab_kv_scores), positions and token ids; the tokens src has taken (dst's next token
+ * takes src's next position, and the repetition penalty of cab_sample sees the same tokens);
+ * the eviction count of cab_kv_stats; and its logits: until one of them is prefilled or
+ * decoded, cab_logits and cab_sample give for dst what they give for src. Afterwards the two
+ * are independent: prefilling, decoding, evicting or resetting one leaves the other as it was.
+ * What dst held before is dropped and its blocks go back to the pool. Copying an empty sequence
+ * empties dst. Automatic eviction (cab_ctx_params.auto_evict) belongs to the context and applies
+ * to dst as to every sequence.
+ *
+ * The copy takes as many blocks as src uses (cab_kv_stats.blocks_used) while dst still holds
+ * its own, so the pool must have that many free: otherwise KV_FULL, and dst is left as it was
+ * (cab_seq_reset dst first to make its blocks available). Invalidates pointers from cab_logits
+ * for dst. Errors: INVALID_ARGUMENT (src or dst out of range, src == dst), KV_FULL.
+ * Added in 0.2 (symbol version CAB_0.2).
+ */
+CAB_API cab_status cab_seq_copy(cab_ctx *ctx, cab_seq src, cab_seq dst);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampling

@@ -154,6 +154,13 @@ cab_status cab_seq_reset(cab_ctx *ctx, cab_seq seq) {
     });
 }
 
+cab_status cab_seq_copy(cab_ctx *ctx, cab_seq src, cab_seq dst) {
+    return guard(__func__, [&] {
+        require_not_null(ctx, "ctx");
+        ctx->impl->seq_copy(src, dst);
+    });
+}
+
 cab_status cab_kv_stats_get(const cab_ctx *ctx, cab_seq seq, cab_kv_stats *stats) {
     return guard(__func__, [&] {
         require_not_null(ctx, "ctx");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/ggml_types.h"
+#include "policy/keep_plan.h"
 
 namespace cab {
 
@@ -114,6 +115,13 @@ struct StreamRef {
     int32_t length = 0;
 };
 
+// One unit of Executor::kv_select.
+struct SelectUnit {
+    const StreamRef *streams = nullptr;
+    int32_t n_streams = 0;
+    KeepPlan plan;
+};
+
 // Runs ops on one backend (a CPU thread pool, or a CUDA stream with its cuBLAS handle). A context
 // owns one; it is used by one thread at a time. Ops may run asynchronously: download and the
 // kv_read* calls wait for everything queued before them. The residual stream and logits are F32;
@@ -146,12 +154,34 @@ public:
     virtual void swiglu(const Tensor &gate, const Tensor &up, const Tensor &out) = 0;
     // x += y: x F32 (the residual stream), y act.
     virtual void add(const Tensor &x, const Tensor &y) = 0;
-    // x += y, then out = rmsnorm(x) * w: the step between sublayers, one kernel on a GPU.
-    // out may alias y.
-    virtual void add_rmsnorm(const Tensor &x, const Tensor &y, const Tensor &w, float eps,
-                             const Tensor &out) {
-        add(x, y);
-        rmsnorm(x, w, eps, out);
+
+    // Fused forms of the ops above, for the steps of a transformer block. Each default composes
+    // the plain ops through the scratch tensor it is given; a GPU backend runs one kernel where
+    // that pays (small batches, where a decode step is a chain of short weight reads).
+    //
+    // y = rmsnorm(x) * norm_w . w^T (+ bias): x F32, norm_w F32 [1, cols], xn act scratch
+    // [x.rows, x.cols] (may be left untouched), bias F32 [1, m] or null, y act or F32 (logits).
+    virtual void rmsnorm_matmul(const Tensor &x, const Tensor &norm_w, float eps, const Tensor &w,
+                                const Tensor *bias, const Tensor &xn, const Tensor &y) {
+        rmsnorm(x, norm_w, eps, xn);
+        matmul(xn, w, bias, y);
+    }
+    // out = swiglu of the gate and up halves of rmsnorm(x) * norm_w . w_gate_up^T: w_gate_up
+    // [2 * n_ff, cols] stacks the gate rows over the up rows; gu act scratch [x.rows, 2 * n_ff];
+    // out act [x.rows, n_ff] (any stride; may be the gate half of gu).
+    virtual void rmsnorm_matmul_swiglu(const Tensor &x, const Tensor &norm_w, float eps,
+                                       const Tensor &w_gate_up, const Tensor &xn, const Tensor &gu,
+                                       const Tensor &out) {
+        rmsnorm(x, norm_w, eps, xn);
+        matmul(xn, w_gate_up, nullptr, gu);
+        const int64_t n_ff = gu.cols() / 2;
+        swiglu(gu.cols_view(0, n_ff), gu.cols_view(n_ff, n_ff), out);
+    }
+    // x += a . w^T: the residual add in the projection's epilogue. a act (any stride), x F32,
+    // t act scratch [a.rows, w.rows] (may be left untouched).
+    virtual void matmul_add(const Tensor &a, const Tensor &w, const Tensor &x, const Tensor &t) {
+        matmul(a, w, nullptr, t);
+        add(x, t);
     }
 
     // Writes K/V rows (act) into their streams and zeroes the appended slots' scores.
@@ -160,6 +190,17 @@ public:
     // stride, the same for both), which go to its last rows_per_seq slots.
     virtual void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                            int32_t rows_per_seq, const Tensor &k, const Tensor &v) = 0;
+    // Rotates q's heads (in place) and k's, then appends k and v as kv_append does: q [rows,
+    // n_head * head_dim] and k, v [rows, n_head_kv * head_dim], all act, any stride. k's own
+    // columns may be left rotated or not; only the cache's copy is defined.
+    virtual void rope_kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
+                                int32_t rows_per_seq, const Tensor &q, int32_t n_head,
+                                const Tensor &k, const Tensor &v, int32_t n_head_kv,
+                                const int32_t *positions, const RopeParams &params) {
+        rope(q, n_head, positions, params);
+        rope(k, n_head_kv, positions, params);
+        kv_append(pool, streams, n_seqs, rows_per_seq, k, v);
+    }
     // Causal attention of one prefill chunk. q: [n, n_head * head_dim] (act, any stride), the
     // chunk's queries, which are the last n slots of each of the n_head_kv streams; query i of a
     // stream of length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /
@@ -179,6 +220,20 @@ public:
     // blocks past the new length.
     virtual void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                             int32_t n_keep) = 0;
+    // Ranks and compacts whole selection units where the scores are: unit u's streams (one
+    // stream, or every kv head of a layer that shares its selection; of equal length) have their
+    // scores summed slot by slot, units[u].plan picks the kept slots over the sums (as
+    // apply_keep_plan does), and every stream of the unit is compacted to them as kv_compact
+    // does. host_keep receives each unit's kept slots, ascending, unit after unit,
+    // keep_count(plan, length) of them. The pool must keep scores when a plan ranks (k > 0).
+    // The default reads the scores to the host and compacts stream by stream.
+    virtual void kv_select(const KvPoolRef &pool, const struct SelectUnit *units, int32_t n_units,
+                           int32_t *host_keep);
+    // Copies whole blocks src[i] -> dst[i] (K, V and, when kept, their scores), i < n; host
+    // arrays of distinct block indices, no block both a source and a destination: what copying
+    // a sequence (cab_seq_copy) does to every stream.
+    virtual void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
+                                int32_t n) = 0;
     // Copies the keys (or values) of slots [0, stream.length) to host memory, [length, head_dim]
     // F32 row-major: what a policy that reads keys (cab-frc) gets.
     virtual void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,

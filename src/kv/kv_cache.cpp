@@ -150,27 +150,123 @@ void KvCache::truncate(int32_t seq, const std::vector<int32_t> &lengths) {
         }
 }
 
-void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t head,
-                      const int32_t *keep, size_t n) {
-    Stream &s = at(seq, layer, head);
+void KvCache::copy_seq(Executor &executor, int32_t src, int32_t dst) {
+    require(src != dst, CAB_ERR_INVALID_ARGUMENT,
+            "copy_seq: src and dst are both sequence " + std::to_string(src));
+    // The blocks src's streams use, stream after stream; block src_ids[i] goes to dst_ids[i].
+    std::vector<int32_t> src_ids, dst_ids;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            const Stream &s = stream(src, l, h);
+            src_ids.insert(src_ids.end(), s.blocks.begin(),
+                           s.blocks.begin() + blocks_for(s.length));
+        }
+    const auto need = static_cast<int32_t>(src_ids.size());
+    if (need > pool_.n_free())
+        fail(CAB_ERR_KV_FULL,
+             "KV cache full: copying sequence " + std::to_string(src) + " needs " +
+                 std::to_string(need) + " blocks, the pool has " + std::to_string(pool_.n_free()) +
+                 " free of " + std::to_string(pool_.n_total()) + " (sequence " +
+                 std::to_string(dst) +
+                 " keeps its blocks until the copy is made: reset it first, or evict)");
+    pool_.take(need, dst_ids);
+    try {
+        if (need > 0) executor.kv_copy_blocks(pool_ref_, src_ids.data(), dst_ids.data(), need);
+    } catch (...) {
+        pool_.give_back(dst_ids.data(), dst_ids.size());
+        throw;
+    }
+    reset(dst);
+    auto next = dst_ids.begin();
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            const Stream &s = stream(src, l, h);
+            Stream &d = at(dst, l, h);
+            const int32_t used = blocks_for(s.length);
+            d.blocks.assign(next, next + used);
+            next += used;
+            d.length = s.length;
+            d.pos = s.pos;
+            d.token = s.token;
+            d.n_evicted = s.n_evicted;
+        }
+}
+
+void KvCache::check_keep(const Stream &s, const int32_t *keep, size_t n, cab_status status) {
     for (size_t i = 0; i < n; ++i) {
         bool ok = keep[i] >= 0 && keep[i] < s.length && (i == 0 || keep[i] > keep[i - 1]);
-        require(ok, CAB_ERR_INVALID_ARGUMENT,
+        require(ok, status,
                 "compact: keep[" + std::to_string(i) + "] = " + std::to_string(keep[i]) +
                     " is not increasing within the stream's " + std::to_string(s.length) +
                     " slots");
     }
-    int32_t n_keep = static_cast<int32_t>(n);
-    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
+}
+
+void KvCache::compacted(Stream &s, const int32_t *keep, int32_t n_keep) {
     for (int32_t i = 0; i < n_keep; ++i) {
         s.pos[i] = s.pos[keep[i]];
         s.token[i] = s.token[keep[i]];
     }
     s.n_evicted += s.length - n_keep;
     s.length = n_keep;
-    s.pos.resize(n);
-    s.token.resize(n);
+    s.pos.resize(static_cast<size_t>(n_keep));
+    s.token.resize(static_cast<size_t>(n_keep));
     free_tail(s);
+}
+
+void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t head,
+                      const int32_t *keep, size_t n) {
+    Stream &s = at(seq, layer, head);
+    check_keep(s, keep, n, CAB_ERR_INVALID_ARGUMENT);
+    const int32_t n_keep = static_cast<int32_t>(n);
+    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
+    compacted(s, keep, n_keep);
+}
+
+void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan> &plans,
+                     bool shared_per_layer) {
+    const int32_t per_unit = shared_per_layer ? cfg_.n_head_kv : 1;
+    const size_t n_units = static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv / per_unit;
+    require(plans.size() == n_units, CAB_ERR_INVALID_ARGUMENT,
+            "select: " + std::to_string(plans.size()) + " plans for " + std::to_string(n_units) +
+                " units");
+    std::vector<StreamRef> refs(n_units * per_unit);
+    std::vector<SelectUnit> units(n_units);
+    size_t total = 0;
+    for (size_t u = 0; u < n_units; ++u) {
+        for (int32_t i = 0; i < per_unit; ++i) {
+            const size_t index = u * per_unit + i;
+            const Stream &s = at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
+                                 static_cast<int32_t>(index % cfg_.n_head_kv));
+            refs[index] = StreamRef{s.blocks.data(), s.length};
+            if (i > 0 && s.pos != at(seq, static_cast<int32_t>(index / cfg_.n_head_kv), 0).pos)
+                fail(CAB_ERR_STATE, "evict: selection shared per layer needs every head of layer " +
+                                        std::to_string(index / cfg_.n_head_kv) +
+                                        " to hold the same tokens, but head " + std::to_string(i) +
+                                        " differs from head 0 (an earlier per-head eviction?)");
+        }
+        units[u] = SelectUnit{refs.data() + u * per_unit, per_unit, plans[u]};
+        total += static_cast<size_t>(keep_count(plans[u], refs[u * per_unit].length));
+        require(plans[u].k == 0 || cfg_.scores, CAB_ERR_INVALID_ARGUMENT,
+                "evict: the policy ranks by attention scores, but this context keeps none "
+                "(cab_ctx_params.scores)");
+    }
+    std::vector<int32_t> keep(total);
+    executor.kv_select(pool_ref_, units.data(), static_cast<int32_t>(n_units), keep.data());
+    const int32_t *kept = keep.data();
+    for (size_t u = 0; u < n_units; ++u) {
+        const int32_t n_keep = keep_count(plans[u], refs[u * per_unit].length);
+        for (int32_t i = 0; i < per_unit; ++i) {
+            const size_t index = u * per_unit + i;
+            Stream &s = at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
+                           static_cast<int32_t>(index % cfg_.n_head_kv));
+            if (n_keep == s.length) continue;
+            // The device wrote these; a wrong list must not index the metadata out of range.
+            check_keep(s, kept, static_cast<size_t>(n_keep), CAB_ERR_INTERNAL);
+            compacted(s, kept, n_keep);
+        }
+        kept += n_keep;
+    }
 }
 
 void KvCache::read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "cab/cab.h"
 #include "kv/block_pool.h"
 #include "kv/stream.h"
 
@@ -60,11 +61,24 @@ public:
     std::vector<int32_t> lengths(int32_t seq) const;
     // Truncates seq's streams back to `lengths` (from lengths()) and frees the blocks past them.
     void truncate(int32_t seq, const std::vector<int32_t> &lengths);
+    // Makes dst a copy of src, stream by stream: the blocks in use (K, V and scores, copied by
+    // the executor), positions, tokens, lengths and eviction counts; then returns dst's old
+    // blocks. The copy's blocks are taken while dst still holds its own, so that any failure
+    // leaves dst as it was: throws Error(KV_FULL) naming the blocks needed and free, and changes
+    // nothing, when the pool has fewer free than src uses. src != dst.
+    void copy_seq(Executor &executor, int32_t src, int32_t dst);
     // Keeps slots keep[0..n) (strictly increasing, < length) of one stream: moves them to the
     // front in order, with their metadata and scores, and returns the blocks past the new
     // length. Throws INVALID_ARGUMENT for a bad keep list.
     void compact(Executor &executor, int32_t seq, int32_t layer, int32_t head, const int32_t *keep,
                  size_t n);
+    // Evicts by plan where the scores are (Executor::kv_select): plans[u] for unit u, where the
+    // units are seq's streams (index layer * n_head_kv + head) or, when shared_per_layer, its
+    // layers (every head of a layer then keeps the same slots; they must hold the same tokens,
+    // else Error(STATE)). Throws INVALID_ARGUMENT for a bad plan, or a ranking plan when the
+    // cache keeps no scores, before anything changes.
+    void select(Executor &executor, int32_t seq, const std::vector<KeepPlan> &plans,
+                bool shared_per_layer);
     // The stream's post-RoPE keys, [length][head_dim] F32, copied to host memory.
     void read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,
                    std::vector<float> &out) const;
@@ -81,6 +95,10 @@ private:
     Stream &at(int32_t seq, int32_t layer, int32_t head);
     int32_t blocks_for(int64_t slots) const;
     void free_tail(Stream &s);
+    // The host side of a compaction whose device side is done: metadata and the freed tail.
+    void compacted(Stream &s, const int32_t *keep, int32_t n_keep);
+    // Throws `status` unless keep[0..n) is strictly increasing within s's slots.
+    static void check_keep(const Stream &s, const int32_t *keep, size_t n, cab_status status);
 
     KvConfig cfg_;
     BlockPool pool_;

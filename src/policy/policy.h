@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
+
+#include "policy/keep_plan.h"
 
 namespace cab {
 
@@ -73,6 +76,18 @@ public:
     // budget, bad params or a missing / malformed field.
     virtual std::vector<int32_t> select(const StreamScores &scores, int32_t budget,
                                         const PolicyParams &params, uint64_t stream_seed) const = 0;
+
+    // The same selection for a stream of n slots stated as a KeepPlan, when the rule has that
+    // form: apply_keep_plan(*keep_plan(n, budget, params), scores) equals select(scores, budget,
+    // params, any seed) for every scores without NaN. nullopt when it has not (random, cab,
+    // cab-frc). Throws as select does for a negative budget or bad params.
+    virtual std::optional<KeepPlan> keep_plan(int32_t n, int32_t budget,
+                                              const PolicyParams &params) const {
+        (void)n;
+        (void)budget;
+        (void)params;
+        return std::nullopt;
+    }
 };
 
 // The policy called `name` ("full", "random", "window", "h2o", "tova", "snapkv", "cab",

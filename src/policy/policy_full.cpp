@@ -16,6 +16,15 @@ public:
         check_select_args(name(), scores, budget, params);
         return all_slots(scores.n);
     }
+    std::optional<KeepPlan> keep_plan(int32_t n, int32_t budget,
+                                      const PolicyParams &params) const override {
+        StreamScores shape;
+        shape.n = n;
+        check_select_args(name(), shape, budget, params);
+        KeepPlan plan;
+        plan.keep_front = n;
+        return plan;
+    }
 };
 
 }  // namespace

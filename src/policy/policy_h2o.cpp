@@ -19,6 +19,13 @@ protected:
         require_field(name(), s.score, s.n, "score");
         if (p.h2o_normalize) require_field(name(), s.observers, s.n, "observers");
     }
+    std::optional<KeepPlan> pick_plan(int32_t, int32_t k, const PolicyParams &p) const override {
+        KeepPlan plan;
+        plan.keep_back = share_of(k, p.h2o_recent_ratio);
+        plan.k = k - plan.keep_back;
+        plan.per_observer = p.h2o_normalize;
+        return plan;
+    }
     std::vector<int32_t> pick(const StreamScores &s, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &p) const override {
         const int32_t n_recent = share_of(k, p.h2o_recent_ratio);

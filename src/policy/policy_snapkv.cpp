@@ -3,7 +3,6 @@
 // the neighbours of a hit survive with it, plus the observation window itself. The window score
 // is a sum over the GQA group's query heads: the same ranking as SnapKV's group average.
 #include <algorithm>
-#include <deque>
 
 #include "policy/policies.h"
 #include "policy/policy_checks.h"
@@ -14,25 +13,6 @@ namespace cab {
 
 namespace {
 
-// out[i] = max of v over [i - kernel/2, i + kernel/2] clipped to [0, n): a same-length max-pool
-// whose edges are padded with -infinity. O(n) with a monotonic deque.
-std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel) {
-    const int32_t half = kernel / 2;
-    std::vector<float> out(static_cast<size_t>(n));
-    std::deque<int32_t> best;  // indices whose values decrease from front to back
-    for (int32_t right = 0; right < n + half; ++right) {
-        if (right < n) {
-            while (!best.empty() && v[best.back()] <= v[right]) best.pop_back();
-            best.push_back(right);
-        }
-        const int32_t i = right - half;
-        if (i < 0) continue;
-        while (best.front() < i - half) best.pop_front();
-        out[static_cast<size_t>(i)] = v[best.front()];
-    }
-    return out;
-}
-
 class SnapKvPolicy final : public ProtectingPolicy {
 public:
     std::string_view name() const override { return "snapkv"; }
@@ -40,6 +20,16 @@ public:
 protected:
     void check_fields(const StreamScores &s, const PolicyParams &) const override {
         require_field(name(), s.window, s.n, "window");
+    }
+    std::optional<KeepPlan> pick_plan(int32_t, int32_t k, const PolicyParams &p) const override {
+        KeepPlan plan;
+        const int32_t n_window = std::min(p.snapkv_window, k);
+        plan.keep_back = n_window;
+        if (n_window == k) return plan;
+        plan.k = k - n_window;
+        plan.source = RankSource::Window;
+        plan.pool_kernel = p.snapkv_kernel;
+        return plan;
     }
     std::vector<int32_t> pick(const StreamScores &s, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &p) const override {

@@ -17,6 +17,12 @@ protected:
     void check_fields(const StreamScores &s, const PolicyParams &) const override {
         require_field(name(), s.last, s.n, "last");
     }
+    std::optional<KeepPlan> pick_plan(int32_t, int32_t k, const PolicyParams &) const override {
+        KeepPlan plan;
+        plan.k = k;
+        plan.source = RankSource::Last;
+        return plan;
+    }
     std::vector<int32_t> pick(const StreamScores &s, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &) const override {
         return top_k(candidates, k, s.last);

@@ -14,6 +14,11 @@ public:
 
 protected:
     void check_fields(const StreamScores &, const PolicyParams &) const override {}
+    std::optional<KeepPlan> pick_plan(int32_t, int32_t k, const PolicyParams &) const override {
+        KeepPlan plan;
+        plan.keep_back = k;
+        return plan;
+    }
     std::vector<int32_t> pick(const StreamScores &, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &) const override {
         return most_recent(candidates, k);

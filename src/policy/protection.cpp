@@ -49,4 +49,30 @@ std::vector<int32_t> ProtectingPolicy::select(const StreamScores &scores, int32_
     return keep;
 }
 
+std::optional<KeepPlan> ProtectingPolicy::keep_plan(int32_t n, int32_t budget,
+                                                    const PolicyParams &params) const {
+    StreamScores shape;
+    shape.n = n;
+    check_select_args(name(), shape, budget, params);
+    KeepPlan plan;
+    if (budget >= n) {
+        plan.keep_front = n;
+        return plan;
+    }
+    // The same protection as select.
+    const int32_t n_sinks = std::min(params.n_sinks, n);
+    const int32_t n_recent = std::min(params.n_recent, n - n_sinks);
+    if (n_sinks + n_recent >= budget) {
+        plan.keep_front = std::min(n_sinks, budget);
+        plan.keep_back = budget - plan.keep_front;
+        return plan;
+    }
+    const int32_t k = budget - n_sinks - n_recent;
+    std::optional<KeepPlan> rule = pick_plan(n - n_sinks - n_recent, k, params);
+    if (!rule) return std::nullopt;
+    rule->keep_front += n_sinks;
+    rule->keep_back += n_recent;
+    return rule;
+}
+
 }  // namespace cab

@@ -14,6 +14,8 @@ class ProtectingPolicy : public Policy {
 public:
     std::vector<int32_t> select(const StreamScores &scores, int32_t budget,
                                 const PolicyParams &params, uint64_t stream_seed) const final;
+    std::optional<KeepPlan> keep_plan(int32_t n, int32_t budget,
+                                      const PolicyParams &params) const final;
 
 protected:
     // Checks the StreamScores fields the rule reads; called on every select, even one that
@@ -24,6 +26,15 @@ protected:
     virtual std::vector<int32_t> pick(const StreamScores &scores,
                                       const std::vector<int32_t> &candidates, int32_t k,
                                       const PolicyParams &params) const = 0;
+    // pick's rule as a plan over the n_candidates unprotected slots (keep_front / keep_back
+    // count from the candidates' ends), or nullopt when it has no such form.
+    virtual std::optional<KeepPlan> pick_plan(int32_t n_candidates, int32_t k,
+                                              const PolicyParams &params) const {
+        (void)n_candidates;
+        (void)k;
+        (void)params;
+        return std::nullopt;
+    }
 };
 
 }  // namespace cab

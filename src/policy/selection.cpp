@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <iterator>
 #include <numeric>
 
@@ -66,6 +67,24 @@ double median(const std::vector<int32_t> &candidates, const float *value) {
     if (v.size() % 2 == 1) return upper;
     const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
     return (lower + upper) / 2.0;
+}
+
+std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel) {
+    // A half-width past n clips to the same windows, and keeps n + half from overflowing.
+    const int32_t half = std::min(kernel / 2, n);
+    std::vector<float> out(static_cast<size_t>(n));
+    std::deque<int32_t> best;  // indices whose values decrease from front to back: O(n) overall
+    for (int32_t right = 0; right < n + half; ++right) {
+        if (right < n) {
+            while (!best.empty() && v[best.back()] <= v[right]) best.pop_back();
+            best.push_back(right);
+        }
+        const int32_t i = right - half;
+        if (i < 0) continue;
+        while (best.front() < i - half) best.pop_front();
+        out[static_cast<size_t>(i)] = v[best.front()];
+    }
+    return out;
 }
 
 std::vector<int32_t> without(const std::vector<int32_t> &candidates,

@@ -26,6 +26,9 @@ std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k
 // The median of value[slot] over non-empty candidates: the mean of the two middle values when
 // their count is even.
 double median(const std::vector<int32_t> &candidates, const float *value);
+// out[i] = the max of v over [i - kernel/2, i + kernel/2] clipped to [0, n): a same-length
+// max-pool along slots (kernel odd >= 1).
+std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel);
 // candidates minus taken (taken ascending, a subset or not).
 std::vector<int32_t> without(const std::vector<int32_t> &candidates,
                              const std::vector<int32_t> &taken);

@@ -4,6 +4,7 @@
 #include <climits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -198,6 +199,17 @@ public:
         seqs_[static_cast<size_t>(seq)] = Seq{};
     }
 
+    void seq_copy(int32_t src, int32_t dst) override {
+        check_seq(src, "src");
+        check_seq(dst, "dst");
+        require(src != dst, CAB_ERR_INVALID_ARGUMENT,
+                "src and dst are both sequence " + std::to_string(src));
+        // Copied first, so that nothing can fail once the KV cache holds the copy.
+        Seq copy = seqs_[static_cast<size_t>(src)];
+        kv_->copy_seq(*ex_, src, dst);
+        seqs_[static_cast<size_t>(dst)] = std::move(copy);
+    }
+
     cab_kv_stats kv_stats(int32_t seq) const override {
         const bool all = seq == CAB_SEQ_ALL;
         if (!all) check_seq(seq, "seq");
@@ -260,7 +272,9 @@ private:
         std::vector<int32_t> history;
         bool has_logits = false;  // false until the first prefill or decode
         // The newest logits: in row device_row of the forward pass's device logits after a
-        // decode step (-1 once copied here), fetched into `logits` when first asked for.
+        // decode step (-1 once copied here), fetched into `logits` when first asked for. A copy
+        // of the sequence (seq_copy) shares the row; that is safe because every call that
+        // overwrites device logits first fetches each sequence it does not give a new row.
         mutable std::vector<float> logits;
         mutable int32_t device_row = -1;
     };

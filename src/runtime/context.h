@@ -62,6 +62,9 @@ public:
     virtual const std::vector<int32_t> &history(int32_t seq) const = 0;
     virtual int64_t seq_length(int32_t seq) const = 0;
     virtual void seq_reset(int32_t seq) = 0;
+    // See cab_seq_copy: dst becomes an independent copy of src (its KV streams, tokens and
+    // logits); KV_FULL leaves dst as it was. Throws INVALID_ARGUMENT naming src or dst.
+    virtual void seq_copy(int32_t src, int32_t dst) = 0;
 
     // seq = CAB_SEQ_ALL for the whole pool. Fills every field of cab_kv_stats but struct_size.
     virtual cab_kv_stats kv_stats(int32_t seq) const = 0;

@@ -1,5 +1,6 @@
 #include "runtime/evict.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,26 +100,41 @@ void gather_keys(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, in
     view.keys = keys.data();
 }
 
-}  // namespace
-
-bool question_aware(const EvictOptions &options) {
-    return options.policy != nullptr && ranks_by_window(options);
+// The selection as plans, one per unit, when the policy states its rule as one and the budgets
+// need no scores: then kv_select runs it where the scores are. nullopt otherwise.
+std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
+                                                const EvictOptions &o) {
+    if (o.allocation.method == BudgetAllocation::Adaptive) return std::nullopt;
+    const KvConfig &c = kv.config();
+    const int32_t heads_per_unit = o.shared_per_layer ? 1 : c.n_head_kv;
+    StreamLayout layout;
+    layout.n_layer = c.n_layer;
+    layout.n_head = heads_per_unit;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < heads_per_unit; ++h)
+            layout.lengths.push_back(kv.stream(seq, l, h).length);
+    const std::vector<int32_t> budgets = allocate_budgets(layout, o.budget, o.allocation);
+    std::vector<KeepPlan> plans;
+    plans.reserve(budgets.size());
+    for (size_t i = 0; i < budgets.size(); ++i) {
+        std::optional<KeepPlan> plan = o.policy->keep_plan(layout.lengths[i], budgets[i], o.params);
+        if (!plan) return std::nullopt;
+        // As the host path substitutes the window for h2o's score.
+        if (o.policy->name() == "h2o" && ranks_by_window(o) && plan->source == RankSource::Score)
+            plan->source = RankSource::Window;
+        plans.push_back(*plan);
+    }
+    return plans;
 }
 
-EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
-                           const EvictOptions &options) {
-    require(options.policy != nullptr, CAB_ERR_INVALID_ARGUMENT, "evict: no policy");
-    validate(options.params);
+// The general path: every unit's scores copied to the host, the policy run there, then one
+// compaction per stream.
+void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOptions &options) {
     const KvConfig &c = kv.config();
     const bool shared = options.shared_per_layer;
     const int32_t heads_per_unit = shared ? 1 : c.n_head_kv;
     const size_t n_units = static_cast<size_t>(c.n_layer) * heads_per_unit;
     const bool keys = options.policy->name() == "cab-frc";
-
-    EvictResult result;
-    const int64_t blocks_before = kv.blocks_used(seq);
-    for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
-    if (result.tokens_before == 0) return result;
 
     // Every unit's scores first: the adaptive allocation compares them across heads.
     std::vector<UnitScores> units(n_units);
@@ -158,6 +174,32 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
                 kv.compact(executor, seq, l, h, keep.data(), keep.size());
             }
         }
+}
+
+}  // namespace
+
+bool question_aware(const EvictOptions &options) {
+    return options.policy != nullptr && ranks_by_window(options);
+}
+
+EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
+                           const EvictOptions &options) {
+    require(options.policy != nullptr, CAB_ERR_INVALID_ARGUMENT, "evict: no policy");
+    validate(options.params);
+
+    EvictResult result;
+    const int64_t blocks_before = kv.blocks_used(seq);
+    for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
+    if (result.tokens_before == 0) return result;
+
+    // cab-frc reads keys, which only the host path gathers.
+    std::optional<std::vector<KeepPlan>> plans;
+    if (options.policy->name() != "cab-frc") plans = keep_plans(kv, seq, options);
+    if (plans) {
+        kv.select(executor, seq, *plans, options.shared_per_layer);
+    } else {
+        select_on_host(kv, executor, seq, options);
+    }
 
     for (int32_t length : kv.lengths(seq)) result.tokens_kept += length;
     result.blocks_freed = blocks_before - kv.blocks_used(seq);

@@ -45,8 +45,9 @@ void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
     ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1);
     ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
     blocks(kv, seqs, n, 1, positions, 0, true);
-    const Tensor out = logits_.rows_view(0, n);
-    ex_.matmul(xn_.rows_view(0, n), model_.weights().output, nullptr, out);
+    const ModelWeights &w = model_.weights();
+    ex_.rmsnorm_matmul(x_.rows_view(0, n), w.output_norm, model_.hparams().rms_eps, w.output,
+                       nullptr, xn_.rows_view(0, n), logits_.rows_view(0, n));
     ex_.step_end();
 }
 
@@ -73,18 +74,16 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
     const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), qkv = qkv_.rows_view(0, n),
                  q = qkv.cols_view(0, q_cols), k = qkv.cols_view(q_cols, kv_cols),
                  v = qkv.cols_view(q_cols + kv_cols, kv_cols), att = att_.rows_view(0, n),
-                 gu = gu_.rows_view(0, n), gate = gu.cols_view(0, hp.n_ff),
-                 up = gu.cols_view(hp.n_ff, hp.n_ff);
+                 gu = gu_.rows_view(0, n), gate = gu.cols_view(0, hp.n_ff);
     const RopeParams rope{hp.rope_style, hp.rope_theta, hp.rope_freq_scale};
     const KvPoolRef &pool = kv.pool_ref();
-    ex_.rmsnorm(x, mw.layers[0].attn_norm, hp.rms_eps, xn);
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights &w = mw.layers[static_cast<size_t>(il)];
-        ex_.matmul(xn, w.wqkv, w.bqkv.empty() ? nullptr : &w.bqkv, qkv);
-        // Q's heads and K's are adjacent columns rotated alike: one rope for both.
-        ex_.rope(qkv.cols_view(0, q_cols + kv_cols), hp.n_head + hp.n_head_kv, positions, rope);
+        ex_.rmsnorm_matmul(x, w.attn_norm, hp.rms_eps, w.wqkv, w.bqkv.empty() ? nullptr : &w.bqkv,
+                           xn, qkv);
         kv.stream_refs(il, seqs, static_cast<size_t>(n_seqs), rows_per_seq, refs_);
-        ex_.kv_append(pool, refs_.data(), n_seqs, rows_per_seq, k, v);
+        ex_.rope_kv_append(pool, refs_.data(), n_seqs, rows_per_seq, q, hp.n_head, k, v,
+                           hp.n_head_kv, positions, rope);
         if (decode) {
             ex_.attention_decode(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att);
         } else if (n_seqs == 1) {
@@ -93,21 +92,11 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
         } else {
             fail(CAB_ERR_INTERNAL, "forward pass: several sequences of several rows");
         }
-        ex_.matmul(att, w.wo, nullptr, xn);
-        ex_.add_rmsnorm(x, xn, w.ffn_norm, hp.rms_eps, xn);
-        ex_.matmul(xn, w.ffn_gate_up, nullptr, gu);
-        ex_.swiglu(gate, up, gate);
-        ex_.matmul(gate, w.ffn_down, nullptr, xn);
-        // The residual add fused with the next norm: the next layer's, or for a decode step
-        // the output norm (a prefill normalizes only the rows whose logits it wants, in head).
-        if (il + 1 < hp.n_layer) {
-            ex_.add_rmsnorm(x, xn, mw.layers[static_cast<size_t>(il) + 1].attn_norm, hp.rms_eps,
-                            xn);
-        } else if (decode) {
-            ex_.add_rmsnorm(x, xn, mw.output_norm, hp.rms_eps, xn);
-        } else {
-            ex_.add(x, xn);
-        }
+        // The residual adds ride in the projections' epilogues, the norms in the next ones'
+        // prologues: a decode step is then mostly back-to-back weight reads.
+        ex_.matmul_add(att, w.wo, x, xn);
+        ex_.rmsnorm_matmul_swiglu(x, w.ffn_norm, hp.rms_eps, w.ffn_gate_up, xn, gu, gate);
+        ex_.matmul_add(gate, w.ffn_down, x, xn);
     }
 }
 
@@ -117,8 +106,8 @@ void Forward::head(int32_t first, int32_t n, float *logits) {
     for (int32_t done = 0; done < n; done += max_batch_) {
         int32_t rows = std::min(max_batch_, n - done);
         Tensor xn = xn_.rows_view(0, rows), out = logits_.rows_view(0, rows);
-        ex_.rmsnorm(x_.rows_view(first + done, rows), w.output_norm, hp.rms_eps, xn);
-        ex_.matmul(xn, w.output, nullptr, out);
+        ex_.rmsnorm_matmul(x_.rows_view(first + done, rows), w.output_norm, hp.rms_eps, w.output,
+                           nullptr, xn, out);
         ex_.download(out, logits + static_cast<int64_t>(done) * hp.n_vocab);
     }
 }

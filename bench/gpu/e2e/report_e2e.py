@@ -66,9 +66,9 @@ def common_prefix(a, b):
     return n
 
 
-def summarize(key, cab, hf, copy_gbps):
+def summarize(key, cab, hf, copy_gbps, composed=None):
     model = (cab or hf or {}).get("model")
-    s = {"libcab": cab, "hf": hf}
+    s = {"libcab": cab, "hf": hf, "libcab_composed": composed}
     if model is None:
         return s
     wb = weight_bytes(model)
@@ -89,6 +89,10 @@ def summarize(key, cab, hf, copy_gbps):
                      "ratio_vs_generate": ratio(c, g),
                      "share_of_weight_roofline": ratio(c, roof * b if roof else None)})
     s["decode_tokens_per_s"] = rows
+    # Batch-1 decode with the fused GEMV kernels switched off (CAB_CUDA_GEMV=0), same run.
+    comp = by_batch(composed).get(1, {}).get("tokens_per_s")
+    fused = by_batch(cab).get(1, {}).get("tokens_per_s")
+    s["decode_b1_composed"] = {"tokens_per_s": comp, "fused_over_composed": ratio(fused, comp)}
     b1 = next((r for r in rows if r["batch"] == 1), {})
     targets = []
     if key in DECODE_B1_MIN_TOKENS_PER_S:
@@ -141,6 +145,11 @@ def print_tables(result):
                   f"{fmt(r['hf_generate'], '.1f')} | {fmt(r['hf_loop'], '.1f')} | "
                   f"{fmt(r['ratio_vs_generate'], '.2f', 'x')} | "
                   f"{fmt(share and share * 100, '.0f', '%')} |")
+        comp = s.get("decode_b1_composed", {})
+        if comp.get("tokens_per_s"):
+            print(f"| {title} | decode B=1, composed ops (CAB_CUDA_GEMV=0), tokens/s | "
+                  f"{fmt(comp['tokens_per_s'], '.1f')} | | | fused / composed "
+                  f"{fmt(comp['fused_over_composed'], '.2f', 'x')} | |")
     print("\n| shape | target | measured | met |\n|---|---|---|---|")
     for key, title in SHAPES:
         s = result["shapes"].get(key, {})
@@ -191,7 +200,8 @@ def main():
     for key, _ in SHAPES:
         cab = load(os.path.join(args.results, f"cab_{key}.json"))
         hf = load(os.path.join(args.results, f"hf_{key}.json"))
-        shapes[key] = summarize(key, cab, hf, copy_gbps)
+        composed = load(os.path.join(args.results, f"cab_{key}_composed.json"))
+        shapes[key] = summarize(key, cab, hf, copy_gbps, composed)
         if hf:
             device = hf["provenance"]["device_name"]
         elif cab:

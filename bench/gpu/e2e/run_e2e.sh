@@ -119,6 +119,11 @@ run_shape() {
   stage "cab_$key" 240 $BUILD/bin/bench_generate --model "$MODELS/$name.gguf" --device cuda \
     --prompt 4096 --chunk 4096 --batch 1,16 --decode-prompt 32 --steps $STEPS --warmup 8 \
     --reps $REPS --label "$name" --commit "$COMMIT" --json "$RESULTS/cab_$key.json"
+  # The same decode through the composed ops (cuBLAS GEMMs, no fused GEMV kernels), side by side.
+  stage "cab_${key}_composed" 120 env CAB_CUDA_GEMV=0 $BUILD/bin/bench_generate \
+    --model "$MODELS/$name.gguf" --device cuda --prompt 256 --chunk 256 --batch 1 \
+    --decode-prompt 32 --steps $STEPS --warmup 8 --reps $REPS --label "$name (CAB_CUDA_GEMV=0)" \
+    --commit "$COMMIT" --json "$RESULTS/cab_${key}_composed.json"
   stage "hf_$key" 240 python3 bench/gpu/e2e/hf_generate.py --model "$MODELS/$name" \
     --prompt 4096 --batch 1,16 --decode-prompt 32 --steps $STEPS --warmup 8 --reps $REPS \
     --label "$name" --commit "$COMMIT" --json "$RESULTS/hf_$key.json"

@@ -121,6 +121,20 @@ namespace Cab
                 Errors.Check(CabNative.cab_seq_reset(h.Ptr, seq));
         }
 
+        /// <summary>
+        /// Makes <paramref name="dst"/> an independent copy of <paramref name="src"/>: its KV
+        /// cache and scores, its tokens and next position, and its logits (Logits and Sample give
+        /// for dst what they give for src). What dst held is dropped. The pool must have as many
+        /// free blocks as src uses, else CabException KvFull and dst is left as it was
+        /// (ResetSequence dst first to free its blocks). Prefill once, copy, and continue the
+        /// copies in different ways (other eviction policies or budgets).
+        /// </summary>
+        public void CopySequence(int src, int dst)
+        {
+            using (var h = handle.Use())
+                Errors.Check(CabNative.cab_seq_copy(h.Ptr, src, dst));
+        }
+
         /// <summary>KV-cache figures of one sequence, or of the whole context for AllSequences.</summary>
         public KvStats KvStats(int seq = AllSequences)
         {

@@ -41,6 +41,7 @@ internal static class CabTests
             Test("generate: seeded sampling repeats", SeededSampling),
             Test("batch decode equals one sequence at a time", BatchDecode),
             Test("kv stats and sequence reset", KvStatsAndReset),
+            Test("copy a sequence: the copy continues as the original", CopySequence),
             Test("evict to a budget: kv stats and report agree", EvictToBudget),
             Test("auto eviction keeps the cache under budget + slack", AutoEvict),
             Test("error: bad policy -> InvalidArgument naming it", BadPolicy),
@@ -297,6 +298,53 @@ internal static class CabTests
             ctx.ResetSequence(1);
             AssertEqual(0L, ctx.SequenceLength(1), "length after reset");
             AssertEqual(ctx.KvStats().BlocksTotal, ctx.KvStats().BlocksFree, "all blocks free");
+        }
+    }
+
+    // The per-sequence figures of KvStats, to compare a sequence before and after a call.
+    private static string SequenceFigures(KvStats s)
+    {
+        return string.Join(",", s.SequenceLength, s.TokensCached, s.StreamMin, s.StreamMax,
+                           s.TokensEvicted, s.BlocksUsed, s.BytesUsed);
+    }
+
+    private static void CopySequence()
+    {
+        using (var model = Model.Load(modelPath))
+        using (var ctx = new Context(model, SmallContext(3)))
+        {
+            ctx.Prefill(0, StoryPrompt);
+            ctx.CopySequence(0, 1);
+            Assert(ctx.Logits(1).SequenceEqual(ctx.Logits(0)), "the copy has the original's logits");
+            AssertEqual((long)StoryPrompt.Length, ctx.SequenceLength(1), "the copy's length");
+            var generated = new List<int>();
+            while (generated.Count < StoryContinuation.Length)
+            {
+                int token = ctx.Sample(1);
+                generated.Add(token);
+                ctx.Decode(new[] { 1 }, new[] { token });
+            }
+            AssertEqual(string.Join(",", StoryContinuation), string.Join(",", generated),
+                        "the copy's greedy tokens");
+
+            // Evicting a copy leaves the original as it was.
+            string before = SequenceFigures(ctx.KvStats(0));
+            ctx.CopySequence(1, 2);
+            ctx.Evict(2, new EvictParams("h2o", 8));
+            AssertEqual(before, SequenceFigures(ctx.KvStats(0)), "the original after the evicted copy");
+            Assert(ctx.KvStats(2).TokensEvicted > 0, "the copy was evicted");
+
+            CabException e = Throws(() => ctx.CopySequence(2, 2));
+            AssertEqual(Status.InvalidArgument, e.Code, "copy onto itself");
+            Assert(e.Message.Contains("src and dst"), "the message to name them: " + e.Message);
+            AssertEqual(Status.InvalidArgument, Throws(() => ctx.CopySequence(0, 3)).Code,
+                        "bad dst");
+            // 200 tokens need 13 of the 16 blocks per stream: a second copy does not fit.
+            ctx.ResetSequence(1);
+            ctx.Prefill(0, Enumerable.Range(0, 195).Select(i => 3 + i * 7 % 500).ToArray());
+            before = SequenceFigures(ctx.KvStats(2));
+            AssertEqual(Status.KvFull, Throws(() => ctx.CopySequence(0, 2)).Code, "a copy too large");
+            AssertEqual(before, SequenceFigures(ctx.KvStats(2)), "KvFull leaves dst as it was");
         }
     }
 

@@ -1,6 +1,7 @@
 // The CPU executor: the reference implementation of every op of backend.h, in F32, spread over
 // a thread pool. Elementwise and GEMM ops live in cpu_ops.cpp, KV and attention in
-// cpu_attention.cpp.
+// cpu_attention.cpp, block copies in cpu_kv_copy.cpp; the fused ops and kv_select use the
+// Executor defaults.
 #pragma once
 
 #include <vector>
@@ -37,6 +38,8 @@ public:
                           const Tensor &q, int32_t n_head, const Tensor &out) override;
     void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                     int32_t n_keep) override;
+    void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
+                        int32_t n) override;
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;

@@ -218,6 +218,7 @@ extern swig_intgo _wrap_cab_decode_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_ty
 extern swig_intgo _wrap_cab_logits_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_voidp arg3);
 extern swig_intgo _wrap_cab_seq_length_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_voidp arg3);
 extern swig_intgo _wrap_cab_seq_reset_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
+extern swig_intgo _wrap_cab_seq_copy_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, int arg3);
 extern void _wrap_cab_sampler_params_struct_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_sampler_params_struct_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_sampler_params_temperature_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
@@ -1413,6 +1414,15 @@ func Cab_seq_reset(arg1 uintptr, arg2 int32) (_swig_ret Enum_SS_cab_status) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
 	swig_r = (Enum_SS_cab_status)(C._wrap_cab_seq_reset_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1)))
+	return swig_r
+}
+
+func Cab_seq_copy(arg1 uintptr, arg2 int32, arg3 int32) (_swig_ret Enum_SS_cab_status) {
+	var swig_r Enum_SS_cab_status
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_seq_copy_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), C.int(_swig_i_2)))
 	return swig_r
 }
 

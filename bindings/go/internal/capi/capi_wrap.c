@@ -1854,6 +1854,23 @@ intgo _wrap_cab_seq_reset_capi_ed1c80e3a2ff6f6b(cab_ctx *_swig_go_0, int _swig_g
 }
 
 
+intgo _wrap_cab_seq_copy_capi_ed1c80e3a2ff6f6b(cab_ctx *_swig_go_0, int _swig_go_1, int _swig_go_2) {
+  cab_ctx *arg1 = (cab_ctx *) 0 ;
+  cab_seq arg2 ;
+  cab_seq arg3 ;
+  cab_status result;
+  intgo _swig_go_result;
+  
+  arg1 = (cab_ctx *)_swig_go_0; 
+  arg2 = (cab_seq)_swig_go_1; 
+  arg3 = (cab_seq)_swig_go_2; 
+  
+  result = (cab_status)cab_seq_copy(arg1,arg2,arg3);
+  _swig_go_result = (intgo)result; 
+  return _swig_go_result;
+}
+
+
 void _wrap_cab_sampler_params_struct_size_set_capi_ed1c80e3a2ff6f6b(struct cab_sampler_params *_swig_go_0, int _swig_go_1) {
   struct cab_sampler_params *arg1 = (struct cab_sampler_params *) 0 ;
   uint32_t arg2 ;

@@ -1011,8 +1011,8 @@ extern "C" {
 }
 extern "C" {
     #[doc = " The next-token logits of `seq` (n_vocab floats) after its last prefill or decode. The pointer"]
-    #[doc = " is owned by the context and valid until the next cab_prefill, cab_decode, cab_seq_reset or"]
-    #[doc = " cab_ctx_destroy on ctx. Errors: STATE when the sequence has no logits yet."]
+    #[doc = " is owned by the context and valid until the next cab_prefill, cab_decode, cab_seq_reset,"]
+    #[doc = " cab_seq_copy or cab_ctx_destroy on ctx. Errors: STATE when the sequence has no logits yet."]
     pub fn cab_logits(ctx: *mut cab_ctx, seq: cab_seq, logits_out: *mut *const f32) -> cab_status;
 }
 extern "C" {
@@ -1022,6 +1022,26 @@ extern "C" {
 extern "C" {
     #[doc = " Drops a sequence: its KV blocks go back to the pool, its positions and logits restart."]
     pub fn cab_seq_reset(ctx: *mut cab_ctx, seq: cab_seq) -> cab_status;
+}
+extern "C" {
+    #[doc = " Makes sequence `dst` an independent copy of sequence `src`, e.g. to prefill a prompt once and"]
+    #[doc = " continue it several ways (with different eviction policies or budgets). dst gets every"]
+    #[doc = " (layer, kv head) stream of src as it is now: its cached keys and values, their attention"]
+    #[doc = " scores (cab_kv_scores), positions and token ids; the tokens src has taken (dst's next token"]
+    #[doc = " takes src's next position, and the repetition penalty of cab_sample sees the same tokens);"]
+    #[doc = " the eviction count of cab_kv_stats; and its logits: until one of them is prefilled or"]
+    #[doc = " decoded, cab_logits and cab_sample give for dst what they give for src. Afterwards the two"]
+    #[doc = " are independent: prefilling, decoding, evicting or resetting one leaves the other as it was."]
+    #[doc = " What dst held before is dropped and its blocks go back to the pool. Copying an empty sequence"]
+    #[doc = " empties dst. Automatic eviction (cab_ctx_params.auto_evict) belongs to the context and applies"]
+    #[doc = " to dst as to every sequence."]
+    #[doc = ""]
+    #[doc = " The copy takes as many blocks as src uses (cab_kv_stats.blocks_used) while dst still holds"]
+    #[doc = " its own, so the pool must have that many free: otherwise KV_FULL, and dst is left as it was"]
+    #[doc = " (cab_seq_reset dst first to make its blocks available). Invalidates pointers from cab_logits"]
+    #[doc = " for dst. Errors: INVALID_ARGUMENT (src or dst out of range, src == dst), KV_FULL."]
+    #[doc = " Added in 0.2 (symbol version CAB_0.2)."]
+    pub fn cab_seq_copy(ctx: *mut cab_ctx, src: cab_seq, dst: cab_seq) -> cab_status;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]

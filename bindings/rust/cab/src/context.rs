@@ -128,6 +128,16 @@ impl<'m> Context<'m> {
         check(unsafe { sys::cab_seq_reset(self.as_ptr(), seq) })
     }
 
+    /// Makes `dst` an independent copy of `src`: its KV cache and scores, its tokens and next
+    /// position, and its logits ([`logits`](Self::logits) and [`sample`](Self::sample) give for
+    /// `dst` what they give for `src`). What `dst` held is dropped. The pool must have as many
+    /// free blocks as `src` uses, else `KvFull` and `dst` is left as it was
+    /// ([`seq_reset`](Self::seq_reset) `dst` first to free its blocks). Prefill once, copy, and
+    /// continue the copies in different ways (other eviction policies or budgets).
+    pub fn seq_copy(&mut self, src: Seq, dst: Seq) -> Result<()> {
+        check(unsafe { sys::cab_seq_copy(self.as_ptr(), src, dst) })
+    }
+
     /// KV-cache figures of `seq`, or of the whole context for [`SEQ_ALL`].
     pub fn kv_stats(&self, seq: Seq) -> Result<KvStats> {
         // SAFETY: zeroed bytes are a valid cab_kv_stats; struct_size says how much to fill.

@@ -234,6 +234,64 @@ fn kv_stats_and_reset() {
     assert_eq!(all.blocks_free, all.blocks_total);
 }
 
+// The per-sequence figures of kv_stats, to compare a sequence before and after a call.
+fn seq_figures(ctx: &Context<'_>, seq: i32) -> (i64, i64, i32, i32, i64, i64, u64) {
+    let s = ctx.kv_stats(seq).unwrap();
+    (
+        s.seq_length,
+        s.tokens_cached,
+        s.stream_min,
+        s.stream_max,
+        s.tokens_evicted,
+        s.blocks_used,
+        s.bytes_used,
+    )
+}
+
+#[test]
+fn seq_copy_continues_as_the_original() {
+    let model = load();
+    let mut ctx = small_context(&model, 3);
+    ctx.prefill(0, &STORY_PROMPT).unwrap();
+    ctx.seq_copy(0, 1).unwrap();
+    let original = ctx.logits(0).unwrap().to_vec();
+    assert_eq!(ctx.logits(1).unwrap(), &original[..]);
+    assert_eq!(ctx.seq_length(1).unwrap(), STORY_PROMPT.len() as i64);
+    let mut generated = Vec::new();
+    while generated.len() < STORY_CONTINUATION.len() {
+        let token = ctx.sample(1, None).unwrap();
+        generated.push(token);
+        ctx.decode(&[1], &[token]).unwrap();
+    }
+    assert_eq!(generated, STORY_CONTINUATION);
+
+    // Evicting a copy leaves the original as it was.
+    let before = seq_figures(&ctx, 0);
+    ctx.seq_copy(1, 2).unwrap();
+    ctx.evict(2, &EvictParams::new("h2o", 8)).unwrap();
+    assert_eq!(seq_figures(&ctx, 0), before);
+    assert!(ctx.kv_stats(2).unwrap().tokens_evicted > 0);
+
+    let err = ctx.seq_copy(2, 2).unwrap_err();
+    assert_eq!(err.status(), Status::InvalidArgument);
+    assert!(
+        err.message().contains("src and dst"),
+        "message: {}",
+        err.message()
+    );
+    assert_eq!(
+        ctx.seq_copy(0, 3).unwrap_err().status(),
+        Status::InvalidArgument
+    );
+    // 200 tokens need 13 of the 16 blocks per stream: a second copy does not fit.
+    ctx.seq_reset(1).unwrap();
+    let long: Vec<Token> = (0..195).map(|i| 3 + i * 7 % 500).collect();
+    ctx.prefill(0, &long).unwrap();
+    let before = seq_figures(&ctx, 2);
+    assert_eq!(ctx.seq_copy(0, 2).unwrap_err().status(), Status::KvFull);
+    assert_eq!(seq_figures(&ctx, 2), before);
+}
+
 #[test]
 fn bad_path_is_an_io_error_naming_the_path() {
     let path = "/nonexistent/dir/missing-model.gguf";

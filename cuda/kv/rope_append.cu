@@ -1,0 +1,208 @@
+// Fused RoPE + KV append: one thread per (row, head slot, pair i), where the head slots are the
+// n_head query heads, then the n_head_kv key heads, then the n_head_kv value heads. A query pair
+// is rotated in place; a key pair is rotated into its cache slot; a value "pair" (elements i and
+// i + head_dim / 2) is copied there. The key unit of pair 0 zeroes the slot's scores. The inverse
+// frequencies come from the host in double as pos_enc.cu computes them, and the angle and rotation
+// are its operations, so q and the cached k equal rope's bit for bit.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "attention/launch.h"
+#include "kv/rope_append.cuh"
+#include "util/error.h"
+
+namespace cab::cuda::kv {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int64_t kMaxBlocks = 65536;
+constexpr int kMaxHalf = 128;
+
+using bf16 = __nv_bfloat16;
+
+struct Freqs {
+    double inv[kMaxHalf];
+};
+
+struct Params {
+    DevicePool pool;
+    const DeviceStream *streams;
+    int32_t rows_per_seq, n_head, n_head_kv, half;
+    bf16 *q;
+    int64_t q_stride;
+    const bf16 *k;
+    int64_t k_stride;
+    const bf16 *v;
+    int64_t v_stride;
+    const int32_t *positions;
+    double freq_scale;
+    bool neox;
+    int64_t units;
+};
+
+// One unit's source and destination pair (b = a + partner) and its rotation; prepared from the
+// staged inputs only (positions, block tables), so before the grid dependency wait.
+struct Unit {
+    bool valid = false;
+    bool rotate = false;
+    const bf16 *src = nullptr;
+    bf16 *dst = nullptr;
+    int partner = 0;
+    float cs = 1.0f, sn = 0.0f;
+    const int32_t *blocks = nullptr;  // the key unit of pair 0: zero its slot's scores
+    int32_t slot = 0;
+};
+
+__device__ Unit prepare(const Params &p, int64_t u, const Freqs &freqs) {
+    Unit out;
+    const int i = static_cast<int>(u % p.half);
+    const int64_t t = u / p.half;
+    const int n_slots = p.n_head + 2 * p.n_head_kv;
+    const int slot = static_cast<int>(t % n_slots);
+    const int64_t row = t / n_slots;
+    const int d = 2 * p.half;
+    const int pair_stride = p.neox ? 1 : 2;
+    if (slot < p.n_head) {
+        bf16 *a = p.q + row * p.q_stride + int64_t{slot} * d + i * pair_stride;
+        out.src = a;
+        out.dst = a;
+        out.partner = p.neox ? p.half : 1;
+        out.rotate = true;
+    } else {
+        const bool value = slot >= p.n_head + p.n_head_kv;
+        const int h = slot - p.n_head - (value ? p.n_head_kv : 0);
+        const int64_t seq = row / p.rows_per_seq;
+        const int32_t r = static_cast<int32_t>(row % p.rows_per_seq);
+        const DeviceStream s = p.streams[seq * p.n_head_kv + h];
+        const int32_t at = s.length - p.rows_per_seq + r;
+        // A stream shorter than rows_per_seq breaks the caller's contract (kv_append does the
+        // same): writing nothing keeps that from landing in other streams' blocks.
+        if (at < 0) return out;
+        const int32_t bs = p.pool.block_size;
+        const int64_t pool_row =
+            (static_cast<int64_t>(s.blocks[at / bs]) * 2 + value) * bs + at % bs;
+        // DevicePool::data is const for the attention kernels, which only read it.
+        bf16 *cache = static_cast<bf16 *>(const_cast<void *>(p.pool.data)) + pool_row * d;
+        if (value) {
+            out.src = p.v + row * p.v_stride + int64_t{h} * d + i;
+            out.dst = cache + i;
+            out.partner = p.half;
+        } else {
+            const int e = i * pair_stride;
+            out.src = p.k + row * p.k_stride + int64_t{h} * d + e;
+            out.dst = cache + e;
+            out.partner = p.neox ? p.half : 1;
+            out.rotate = true;
+            if (i == 0 && p.pool.scores) {
+                out.blocks = s.blocks;
+                out.slot = at;
+            }
+        }
+    }
+    if (out.rotate) {
+        double sd, cd;
+        sincos(static_cast<double>(p.positions[row]) * p.freq_scale * freqs.inv[i], &sd, &cd);
+        out.sn = static_cast<float>(sd);
+        out.cs = static_cast<float>(cd);
+    }
+    out.valid = true;
+    return out;
+}
+
+__device__ void apply(const Params &p, const Unit &un) {
+    if (!un.valid) return;
+    // Through L2: q, k and v were written by the kernel this one may have started beside.
+    const bf16 a = __ldcg(un.src), b = __ldcg(un.src + un.partner);
+    if (un.rotate) {
+        const float x0 = __bfloat162float(a), x1 = __bfloat162float(b);
+        un.dst[0] = __float2bfloat16(x0 * un.cs - x1 * un.sn);
+        un.dst[un.partner] = __float2bfloat16(x0 * un.sn + x1 * un.cs);
+    } else {
+        un.dst[0] = a;
+        un.dst[un.partner] = b;
+    }
+    if (un.blocks) {
+        for (int32_t kind = 0; kind < kScoreKinds; ++kind)
+            *score_at(p.pool, un.blocks, kind, un.slot) = 0.0f;
+    }
+}
+
+__global__ void __launch_bounds__(kThreads) rope_append_kernel(const Params p, const Freqs freqs) {
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
+    Unit un;
+    if (first < p.units) un = prepare(p, first, freqs);
+    cudaTriggerProgrammaticLaunchCompletion();
+    cudaGridDependencySynchronize();
+    for (int64_t u = first; u < p.units; u += stride) {
+        if (u != first) un = prepare(p, u, freqs);
+        apply(p, un);
+    }
+}
+
+}  // namespace
+
+void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
+    const std::string name = "rope kv append: ";
+    const int32_t d = a.pool.head_dim;
+    require(d > 0 && d % 2 == 0 && d / 2 <= kMaxHalf, CAB_ERR_INVALID_ARGUMENT,
+            name + "head_dim " + std::to_string(d) + " must be even and at most " +
+                std::to_string(2 * kMaxHalf));
+    require(a.pool.block_size > 0 && a.pool.data, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool block_size " + std::to_string(a.pool.block_size) + " or null data");
+    require(a.n_seqs >= 0 && a.rows_per_seq >= 0 && a.n_head > 0 && a.n_head_kv > 0,
+            CAB_ERR_INVALID_ARGUMENT,
+            name + "n_seqs " + std::to_string(a.n_seqs) + ", rows_per_seq " +
+                std::to_string(a.rows_per_seq) + ", n_head " + std::to_string(a.n_head) +
+                " or n_head_kv " + std::to_string(a.n_head_kv) + " out of range");
+    require(a.q_stride >= int64_t{a.n_head} * d && a.k_stride >= int64_t{a.n_head_kv} * d &&
+                a.v_stride >= int64_t{a.n_head_kv} * d,
+            CAB_ERR_INVALID_ARGUMENT,
+            name + "q, k or v row stride (" + std::to_string(a.q_stride) + ", " +
+                std::to_string(a.k_stride) + ", " + std::to_string(a.v_stride) +
+                ") shorter than its heads");
+    require(a.theta > 0.0f, CAB_ERR_INVALID_ARGUMENT, name + "theta must be > 0");
+    const int64_t rows = int64_t{a.n_seqs} * a.rows_per_seq;
+    if (rows == 0) return;
+    require(a.streams && a.q && a.k && a.v && a.positions, CAB_ERR_INVALID_ARGUMENT,
+            name + "null streams, q, k, v or positions");
+    const int half = d / 2;
+    Freqs freqs{};
+    for (int i = 0; i < half; ++i)
+        freqs.inv[i] = std::pow(static_cast<double>(a.theta), -2.0 * i / d);
+    Params p{};
+    p.pool = a.pool;
+    p.streams = a.streams;
+    p.rows_per_seq = a.rows_per_seq;
+    p.n_head = a.n_head;
+    p.n_head_kv = a.n_head_kv;
+    p.half = half;
+    p.q = static_cast<bf16 *>(a.q);
+    p.q_stride = a.q_stride;
+    p.k = static_cast<const bf16 *>(a.k);
+    p.k_stride = a.k_stride;
+    p.v = static_cast<const bf16 *>(a.v);
+    p.v_stride = a.v_stride;
+    p.positions = a.positions;
+    p.freq_scale = static_cast<double>(a.freq_scale);
+    p.neox = a.style == pos_enc::RopeStyle::NeoX;
+    p.units = rows * (a.n_head + 2 * a.n_head_kv) * half;
+    const int64_t blocks = std::min<int64_t>((p.units + kThreads - 1) / kThreads, kMaxBlocks);
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(blocks));
+    config.blockDim = dim3(kThreads);
+    config.stream = stream;
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &attribute;
+    config.numAttrs = a.pdl ? 1 : 0;
+    if (cudaLaunchKernelEx(&config, rope_append_kernel, p, freqs) != cudaSuccess)
+        attention::check_launch("rope kv append");
+    attention::check_launch("rope kv append");
+}
+
+}  // namespace cab::cuda::kv

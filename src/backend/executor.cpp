@@ -1,0 +1,56 @@
+// The Executor ops that have a default composed of the others (backend.h).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "policy/policy.h"
+#include "util/error.h"
+
+namespace cab {
+
+void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
+                         int32_t *host_keep) {
+    require(n_units >= 0 && (n_units == 0 || (units != nullptr && host_keep != nullptr)),
+            CAB_ERR_INVALID_ARGUMENT, "kv_select: null units or output");
+    // Everything is checked before the first compaction, so a bad unit changes nothing.
+    for (int32_t u = 0; u < n_units; ++u) {
+        const SelectUnit &unit = units[u];
+        require(unit.streams != nullptr && unit.n_streams >= 1, CAB_ERR_INVALID_ARGUMENT,
+                "kv_select: unit " + std::to_string(u) + " has no streams");
+        for (int32_t i = 1; i < unit.n_streams; ++i)
+            require(unit.streams[i].length == unit.streams[0].length, CAB_ERR_INVALID_ARGUMENT,
+                    "kv_select: the streams of unit " + std::to_string(u) + " differ in length");
+        keep_count(unit.plan, unit.streams[0].length);
+        require(unit.plan.k == 0 || !pool.scores.empty(), CAB_ERR_INVALID_ARGUMENT,
+                "kv_select: unit " + std::to_string(u) + " ranks by scores the pool does not keep");
+    }
+    std::vector<float> sums, stream;
+    for (int32_t u = 0; u < n_units; ++u) {
+        const SelectUnit &unit = units[u];
+        const int32_t n = unit.streams[0].length;
+        StreamScores view;
+        view.n = n;
+        if (unit.plan.k > 0) {
+            // [kScoreKinds][n], summed over the unit's streams in stream order.
+            const size_t len = static_cast<size_t>(n) * kScoreKinds;
+            sums.assign(len, 0.0f);
+            stream.resize(len);
+            for (int32_t i = 0; i < unit.n_streams; ++i) {
+                kv_read_scores(pool, unit.streams[i], stream.data());
+                for (size_t j = 0; j < len; ++j) sums[j] += stream[j];
+            }
+            view.score = sums.data() + static_cast<size_t>(kScore) * n;
+            view.observers = sums.data() + static_cast<size_t>(kObservers) * n;
+            view.window = sums.data() + static_cast<size_t>(kWindow) * n;
+            view.last = sums.data() + static_cast<size_t>(kLast) * n;
+        }
+        const std::vector<int32_t> keep = apply_keep_plan(unit.plan, view);
+        if (keep.size() != static_cast<size_t>(n))
+            for (int32_t i = 0; i < unit.n_streams; ++i)
+                kv_compact(pool, unit.streams[i], keep.data(), static_cast<int32_t>(keep.size()));
+        host_keep = std::copy(keep.begin(), keep.end(), host_keep);
+    }
+}
+
+}  // namespace cab

@@ -1,0 +1,41 @@
+// The form of a selection that a device can run where the scores live: protected ranges at both
+// ends of a stream, plus the k highest-ranked slots between them by one per-slot value. The
+// policies whose rule has this form (window, h2o, tova, snapkv) state it with Policy::keep_plan,
+// so that eviction ranks and compacts on the GPU without copying scores to the host; the
+// executor runs it (Executor::kv_select), and apply_keep_plan is its host reference.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace cab {
+
+struct StreamScores;
+
+// The per-slot score a plan ranks by.
+enum class RankSource : int32_t { Score, Window, Last };
+
+struct KeepPlan {
+    int32_t keep_front = 0;  // slots [0, keep_front) are kept
+    int32_t keep_back = 0;   // slots [n - keep_back, n) are kept
+    // Plus the k slots of [keep_front, n - keep_back) with the largest value; ties go to the
+    // earlier slot. A NaN value counts as -infinity (before pooling).
+    int32_t k = 0;
+    RankSource source = RankSource::Score;
+    // Rank by source / observers (a slot no query saw ranks 0) instead of the source.
+    bool per_observer = false;
+    // > 1 (odd): the value is first max-pooled along slots with this width over the slots
+    // [0, n - keep_back), edges clipped (SnapKV's pooling, which stops before its window).
+    int32_t pool_kernel = 1;
+};
+
+// How many slots the plan keeps in a stream of n: keep_front + keep_back + k. Throws
+// Error(INVALID_ARGUMENT) when the ranges overlap or exceed n, k exceeds the slots between them,
+// or pool_kernel is even or < 1.
+int32_t keep_count(const KeepPlan &plan, int32_t n);
+
+// The kept slots, ascending: the host reference every device implementation must equal.
+// `scores` needs the fields the plan reads (Error(INVALID_ARGUMENT) naming a missing one).
+std::vector<int32_t> apply_keep_plan(const KeepPlan &plan, const StreamScores &scores);
+
+}  // namespace cab
