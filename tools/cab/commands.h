@@ -7,5 +7,6 @@ namespace cab_cli {
 int run_info(int argc, char **argv);
 int run_generate(int argc, char **argv);
 int run_chat(int argc, char **argv);
+int run_eval(int argc, char **argv);
 
 }  // namespace cab_cli

@@ -16,6 +16,7 @@ const char kUsage[] =
     "  info MODEL               describe a GGUF model\n"
     "  generate -m MODEL -p P   complete a prompt, streaming the text\n"
     "  chat -m MODEL            talk with a chat model (reads lines from stdin)\n"
+    "  eval -m MODEL --out F    answer quality under KV budgets, per task and policy\n"
     "\n"
     "`cab COMMAND --help` lists a command's options. `cab --version` prints the version.\n";
 
@@ -32,6 +33,7 @@ int dispatch(int argc, char **argv) {
     if (command == "info") return cab_cli::run_info(argc - 1, argv + 1);
     if (command == "generate") return cab_cli::run_generate(argc - 1, argv + 1);
     if (command == "chat") return cab_cli::run_chat(argc - 1, argv + 1);
+    if (command == "eval") return cab_cli::run_eval(argc - 1, argv + 1);
     throw cab_cli::UsageError("unknown command '" + command + "'", kUsage);
 }
 

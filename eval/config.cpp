@@ -1,0 +1,137 @@
+#include "config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "util/rng.h"
+
+namespace cab_eval {
+
+namespace {
+
+// Bump when task generation, prompts or scoring change, so that old result files are not
+// resumed into new ones.
+constexpr const char *kHarnessVersion = "cab-eval-1";
+
+}  // namespace
+
+std::vector<std::string> split_list(const std::string &text) {
+    std::vector<std::string> items;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        if (end > start) items.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return items;
+}
+
+PolicySpec parse_policy(const std::string &text) {
+    PolicySpec p;
+    p.label = text;
+    size_t colon = text.find(':');
+    p.policy = text.substr(0, colon);
+    while (colon != std::string::npos) {
+        const size_t next = text.find(':', colon + 1);
+        const std::string mod = text.substr(
+            colon + 1, next == std::string::npos ? std::string::npos : next - colon - 1);
+        if (mod == "window") {
+            p.window_source = true;
+        } else if (mod == "norm") {
+            p.normalize = true;
+        } else {
+            throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
+                              "'; known: window, norm");
+        }
+        colon = next;
+    }
+    if (p.policy.empty()) throw ConfigError("--policies: '" + text + "' names no policy");
+    return p;
+}
+
+BudgetSpec parse_budget(const std::string &text) {
+    BudgetSpec b;
+    b.label = text;
+    const bool ratio = !text.empty() && text.back() == '%';
+    const std::string number = ratio ? text.substr(0, text.size() - 1) : text;
+    errno = 0;
+    char *end = nullptr;
+    if (ratio) {
+        const double percent = std::strtod(number.c_str(), &end);
+        if (number.empty() || *end != '\0' || errno == ERANGE || !(percent >= 0.0) ||
+            percent > 100.0)
+            throw ConfigError("--budgets: '" + text + "' is not a share in [0%, 100%]");
+        b.is_ratio = true;
+        b.ratio = percent / 100.0;
+    } else {
+        const long long tokens = std::strtoll(number.c_str(), &end, 10);
+        if (number.empty() || *end != '\0' || errno == ERANGE || tokens < 0 || tokens > INT32_MAX)
+            throw ConfigError("--budgets: '" + text +
+                              "' is neither a token count nor a share (10%)");
+        b.tokens = static_cast<int32_t>(tokens);
+    }
+    return b;
+}
+
+int64_t BudgetSpec::tokens_kept(int64_t length) const {
+    if (!is_ratio) return std::min<int64_t>(tokens, length);
+    // libcab reads the share to six decimals and floors n * share exactly.
+    const auto micro = static_cast<int64_t>(std::llround(ratio * 1e6));
+    return std::min<int64_t>(length, length * micro / 1000000);
+}
+
+int32_t max_new_tokens(Task task, const EvalConfig &config) {
+    if (config.max_new_tokens > 0) return config.max_new_tokens;
+    switch (task) {
+        case Task::passkey:
+            return 24;
+        case Task::needle:
+        case Task::multikey:
+        case Task::qa:
+            return 32;
+        case Task::xsum:
+            return 64;  // as in the H2O paper
+    }
+    return 32;
+}
+
+cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget,
+                              const EvalConfig &config) {
+    cab_evict_params p;
+    cab_evict_default_params(&p);
+    p.policy = policy.policy.c_str();
+    if (budget.is_ratio) {
+        p.budget_unit = CAB_BUDGET_RATIO;
+        p.budget_ratio = budget.ratio;
+    } else {
+        p.budget_unit = CAB_BUDGET_TOKENS;
+        p.budget_tokens = budget.tokens;
+    }
+    if (config.sinks >= 0) p.n_sinks = config.sinks;
+    if (config.window > 0) p.snapkv_window = config.window;
+    if (policy.window_source) p.score_source = CAB_SCORE_WINDOW;
+    if (policy.normalize) p.h2o_normalize = 1;
+    return p;
+}
+
+std::string config_hash(const EvalConfig &config, const cab_model_info &model) {
+    std::string text = kHarnessVersion;
+    text += "|lib=" + std::string(cab_version_string());
+    text += "|model=" + std::string(model.arch) + "/" + model.name + "/" +
+            std::to_string(model.n_params) + "/" + std::to_string(model.file_bytes);
+    text += "|device=" + std::to_string(static_cast<int>(model.device));
+    text += "|seed=" + std::to_string(config.seed);
+    text += "|max_new=" + std::to_string(config.max_new_tokens);
+    text += "|sinks=" + std::to_string(config.sinks);
+    text += "|window=" + std::to_string(config.window);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_string(text)));
+    return hex;
+}
+
+}  // namespace cab_eval

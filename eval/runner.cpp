@@ -1,0 +1,208 @@
+#include "runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model_text.h"
+#include "progress.h"
+#include "results_file.h"
+#include "sample_run.h"
+#include "scoring.h"
+#include "tasks/task_set.h"
+#include "util/json.h"
+
+namespace cab_eval {
+
+namespace {
+
+struct Cell {
+    const PolicySpec *policy;
+    const BudgetSpec *budget;
+    cab_evict_params params;
+};
+
+std::vector<Cell> make_cells(const EvalConfig &config) {
+    std::vector<Cell> cells;
+    for (const auto &p : config.policies)
+        for (const auto &b : config.budgets) cells.push_back({&p, &b, evict_params(p, b, config)});
+    return cells;
+}
+
+int32_t longest_answer(const EvalConfig &config) {
+    int32_t n = 0;
+    for (const Task t : config.tasks) n = std::max(n, max_new_tokens(t, config));
+    return n;
+}
+
+void check_lengths(const EvalConfig &config, const cab_model_info &info) {
+    for (const int32_t length : config.lengths) {
+        const int64_t need = int64_t{length} + longest_answer(config);
+        if (info.n_ctx_train > 0 && need > info.n_ctx_train)
+            throw ConfigError("--lengths: " + std::to_string(length) + " tokens and an answer of " +
+                              std::to_string(longest_answer(config)) +
+                              " exceed the model's training context of " +
+                              std::to_string(info.n_ctx_train) + " tokens");
+    }
+}
+
+CtxPtr make_context(const cab_model *model, const EvalConfig &config, size_t n_cells,
+                    int32_t longest, int64_t *capacity) {
+    cab_ctx_params params;
+    check(cab_ctx_default_params(&params), "cab_ctx_default_params");
+    params.device = config.device;
+    params.n_threads = config.threads;
+    params.n_seq_max = static_cast<int32_t>(n_cells + 1);
+    if (config.window > 0) params.score_window = config.window;
+    std::vector<BudgetSpec> budgets;
+    for (size_t i = 0; i < config.policies.size(); ++i)
+        budgets.insert(budgets.end(), config.budgets.begin(), config.budgets.end());
+    *capacity = kv_tokens_needed(longest, longest_answer(config), budgets, params.kv_block_size);
+    params.kv_capacity_tokens = *capacity;
+    cab_ctx *ctx = nullptr;
+    const cab_status status = cab_ctx_create(model, &params, &ctx);
+    if (status != CAB_OK)
+        throw ApiError(status, "cab_ctx_create: cannot make a KV pool of " +
+                                   std::to_string(*capacity) + " tokens for " +
+                                   std::to_string(n_cells + 1) +
+                                   " sequences (the dense reference and every policy x budget "
+                                   "cell; fewer cells or shorter --lengths need less): " +
+                                   cab_last_error());
+    return CtxPtr(ctx);
+}
+
+// Fails early, before any sample, on a cell the library rejects: evicting an empty sequence
+// checks the parameters and does nothing else.
+void check_cells(cab_ctx *ctx, const std::vector<Cell> &cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+        if (cab_evict(ctx, static_cast<cab_seq>(i + 1), &cells[i].params, nullptr) != CAB_OK)
+            throw ConfigError("--policies " + cells[i].policy->label + " with budget " +
+                              cells[i].budget->label + ": " + cab_last_error());
+    }
+}
+
+// A length too short for the task is the configuration's fault: say which option.
+Sample make_sample(TaskSet &tasks, const SampleSpec &spec) {
+    try {
+        return tasks.make(spec);
+    } catch (const std::invalid_argument &e) {
+        throw ConfigError("--lengths " + std::to_string(spec.length) + ", task " +
+                          task_name(spec.task) + ": " + e.what());
+    }
+}
+
+std::string record(const std::string &hash, const Sample &s, const std::string &policy,
+                   const std::string &budget, const CellOutcome &cell, const SampleOutcome &run,
+                   const ModelText &text) {
+    const std::string answer = text.detokenize(cell.tokens);
+    JsonObject metrics;
+    for (const Score &m : score_answer(s.task, answer, s.answer)) metrics.add(m.name, m.value);
+    JsonObject seconds;
+    seconds.add("prefill", run.prefill_seconds)
+        .add("evict", cell.evict_seconds)
+        .add("decode", run.decode_seconds);
+    const auto length = static_cast<int64_t>(s.prompt.tokens.size());
+    JsonObject r;
+    r.add("config", hash)
+        .add("task", task_name(s.task))
+        .add("sample", s.id)
+        .add("length", length)
+        .add("target_length", s.target_length)
+        .add("depth", s.depth)
+        .add("policy", policy)
+        .add("budget", budget)
+        .add("kept_tokens", cell.kept_tokens)
+        .add("kept_share", cell.kept_tokens / static_cast<double>(length))
+        .add("answer", answer)
+        .add("gold", s.answer)
+        .add("generated_tokens", static_cast<int64_t>(cell.tokens.size()))
+        .add("metrics", metrics)
+        .add("seconds", seconds)
+        .add("model", text.info().name)
+        .add("device", text.info().device == CAB_DEVICE_CUDA ? "cuda" : "cpu");
+    return r.str();
+}
+
+}  // namespace
+
+RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
+    const ModelText text(model);
+    check_lengths(config, text.info());
+    const std::string hash = config_hash(config, text.info());
+    ResultsFile results(config.out_path, hash);
+    const std::vector<Cell> cells = make_cells(config);
+    const int32_t longest = *std::max_element(config.lengths.begin(), config.lengths.end());
+    int64_t capacity = 0;
+    const CtxPtr ctx = make_context(model, config, cells.size(), longest, &capacity);
+    check_cells(ctx.get(), cells);
+
+    TaskSet tasks(text, config.data_dir, config.seed, longest);
+    const std::vector<SampleSpec> specs =
+        TaskSet::plan(config.tasks, config.lengths, config.depths, config.samples, longest);
+    int64_t total_tokens = 0;
+    for (const auto &spec : specs) total_tokens += spec.length;
+    if (!config.quiet)
+        std::fprintf(stderr,
+                     "cab eval: %zu samples x (dense + %zu cells), KV pool of %lld tokens, "
+                     "config %s, %zu records already in %s\n",
+                     specs.size(), cells.size(), static_cast<long long>(capacity), hash.c_str(),
+                     results.existing(), config.out_path.c_str());
+
+    Progress progress(specs.size(), total_tokens, config.quiet);
+    RunSummary summary;
+    bool warned_xsum = false;
+    for (const SampleSpec &spec : specs) {
+        const std::string id = tasks.id(spec);
+        if (id.empty()) {
+            if (!warned_xsum && !config.quiet) {
+                progress.finish();
+                std::fprintf(stderr, "cab eval: only %d xsum articles fit in %d tokens\n",
+                             spec.index, spec.length);
+            }
+            warned_xsum = true;
+            progress.skip(spec.length);
+            continue;
+        }
+        const std::string dense_key = ResultsFile::key(id, kDensePolicy, kDenseBudget);
+        std::vector<const Cell *> todo;
+        for (const Cell &c : cells)
+            if (!results.has(ResultsFile::key(id, c.policy->label, c.budget->label)))
+                todo.push_back(&c);
+        if (todo.empty() && results.has(dense_key)) {
+            ++summary.samples_skipped;
+            progress.skip(spec.length);
+            continue;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        const Sample sample = make_sample(tasks, spec);
+        std::vector<cab_evict_params> params;
+        for (const Cell *c : todo) params.push_back(c->params);
+        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, params,
+                                             max_new_tokens(spec.task, config));
+
+        std::vector<std::string> lines;
+        std::vector<std::string> keys;
+        if (!results.has(dense_key)) {
+            lines.push_back(record(hash, sample, kDensePolicy, kDenseBudget, run.dense, run, text));
+            keys.push_back(dense_key);
+        }
+        for (size_t i = 0; i < todo.size(); ++i) {
+            lines.push_back(record(hash, sample, todo[i]->policy->label, todo[i]->budget->label,
+                                   run.cells[i], run, text));
+            keys.push_back(ResultsFile::key(id, todo[i]->policy->label, todo[i]->budget->label));
+        }
+        results.append(lines, keys);
+        summary.records_written += lines.size();
+        ++summary.samples_run;
+        progress.done(
+            id + " (" + std::to_string(sample.prompt.tokens.size()) + " tokens)", spec.length,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    progress.finish();
+    return summary;
+}
+
+}  // namespace cab_eval

@@ -1,0 +1,123 @@
+#include "sample_run.h"
+
+#include <chrono>
+#include <string>
+
+namespace cab_eval {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Like check(), with the pool's state in the message when it is full.
+void check_kv(cab_ctx *ctx, cab_status status, const char *what) {
+    if (status != CAB_ERR_KV_FULL) {
+        check(status, what);
+        return;
+    }
+    const std::string message = cab_last_error();
+    cab_kv_stats kv{};
+    kv.struct_size = sizeof(kv);
+    std::string pool;
+    if (cab_kv_stats_get(ctx, CAB_SEQ_ALL, &kv) == CAB_OK)
+        pool = " (" + std::to_string(kv.blocks_free) + " of " + std::to_string(kv.blocks_total) +
+               " blocks free)";
+    throw ApiError(status, std::string(what) + ": the KV pool is too small" + pool +
+                               ", which kv_tokens_needed should have prevented: " + message);
+}
+
+int64_t round_up(int64_t n, int64_t block) {
+    return (n + block - 1) / block * block;
+}
+
+// Resets sequences [0, n) when it goes out of scope, so that a sample's blocks go back to the
+// pool however it ends, and the next sample, which may use fewer sequences, finds room.
+class SequencesReset {
+public:
+    SequencesReset(cab_ctx *ctx, cab_seq n) : ctx_(ctx), n_(n) {}
+    ~SequencesReset() {
+        for (cab_seq s = 0; s < n_; ++s) cab_seq_reset(ctx_, s);
+    }
+    SequencesReset(const SequencesReset &) = delete;
+    SequencesReset &operator=(const SequencesReset &) = delete;
+
+private:
+    cab_ctx *ctx_;
+    cab_seq n_;
+};
+
+}  // namespace
+
+SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<cab_token> &prompt,
+                         const std::vector<cab_evict_params> &cells, int32_t max_new_tokens) {
+    const auto n_seqs = static_cast<cab_seq>(cells.size() + 1);
+    for (cab_seq s = 0; s < n_seqs; ++s) check(cab_seq_reset(ctx, s), "cab_seq_reset");
+    const SequencesReset release(ctx, n_seqs);
+    const double streams = static_cast<double>(text.info().n_layer) * text.info().n_head_kv;
+
+    SampleOutcome out;
+    out.cells.resize(cells.size());
+    auto start = Clock::now();
+    check_kv(ctx, cab_prefill(ctx, 0, prompt.data(), prompt.size()), "cab_prefill");
+    out.prefill_seconds = seconds_since(start);
+    out.dense.kept_tokens = static_cast<double>(prompt.size());
+
+    for (size_t i = 0; i < cells.size(); ++i) {
+        const auto seq = static_cast<cab_seq>(i + 1);
+        start = Clock::now();
+        check_kv(ctx, cab_seq_copy(ctx, 0, seq), "cab_seq_copy");
+        cab_evict_report report{};
+        report.struct_size = sizeof(report);
+        check(cab_evict(ctx, seq, &cells[i], &report), "cab_evict");
+        out.cells[i].evict_seconds = seconds_since(start);
+        out.cells[i].kept_tokens = static_cast<double>(report.tokens_kept) / streams;
+    }
+
+    std::vector<CellOutcome *> results = {&out.dense};
+    for (auto &c : out.cells) results.push_back(&c);
+    std::vector<bool> done(results.size(), false);
+    std::vector<cab_seq> seqs;
+    std::vector<cab_token> tokens;
+    start = Clock::now();
+    for (;;) {
+        seqs.clear();
+        tokens.clear();
+        for (size_t i = 0; i < results.size(); ++i) {
+            if (done[i]) continue;
+            const auto seq = static_cast<cab_seq>(i);
+            cab_token t = 0;
+            check(cab_sample(ctx, seq, nullptr, &t), "cab_sample");
+            std::vector<cab_token> &answer = results[i]->tokens;
+            if (cab_token_is_eog(text.model(), t)) {
+                done[i] = true;
+                continue;
+            }
+            answer.push_back(t);
+            if (static_cast<int32_t>(answer.size()) >= max_new_tokens) {
+                done[i] = true;
+                continue;
+            }
+            seqs.push_back(seq);
+            tokens.push_back(t);
+        }
+        if (seqs.empty()) break;
+        check_kv(ctx, cab_decode(ctx, seqs.data(), tokens.data(), seqs.size()), "cab_decode");
+    }
+    out.decode_seconds = seconds_since(start);
+    return out;
+}
+
+int64_t kv_tokens_needed(int64_t prompt_tokens, int32_t max_new_tokens,
+                         const std::vector<BudgetSpec> &cell_budgets, int32_t block_size) {
+    const int64_t b = block_size;
+    int64_t need = round_up(prompt_tokens + max_new_tokens, b) + round_up(prompt_tokens, b);
+    for (const auto &budget : cell_budgets)
+        need += round_up(budget.tokens_kept(prompt_tokens) + max_new_tokens, b);
+    return need;
+}
+
+}  // namespace cab_eval

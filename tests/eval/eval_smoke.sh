@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# `cab eval` in CI, on stories260K (a 512-token context): a small run, its report, and resuming.
+#   eval_smoke.sh run    CAB MODEL DATA DIR                    fresh run into DIR/results.jsonl
+#   eval_smoke.sh report CAB MODEL DATA DIR PYTHON REPORT_PY   eval/report.py on that file
+#   eval_smoke.sh resume CAB MODEL DATA DIR                    reruns on a copy of it
+set -u
+mode=$1
+CAB=$2
+MODEL=$3
+DATA=$4
+DIR=$5
+RESULTS=$DIR/results.jsonl
+FAILED=0
+
+fail() {
+    echo "FAIL: $1" >&2
+    FAILED=1
+}
+
+if [ ! -f "$MODEL" ]; then
+    echo "FAIL: model $MODEL is missing: run tools/prepare_models.sh" >&2
+    exit 1
+fi
+
+# eval_run OUT [extra options...]: the smoke configuration; stderr in $DIR/err.
+eval_run() {
+    local out=$1
+    shift
+    "$CAB" eval -m "$MODEL" --data "$DATA" --out "$out" --device cpu --threads 2 \
+        --tasks passkey,qa --lengths 384 --depths 50 --policies window,snapkv --budgets 50% \
+        --max-new-tokens 8 "$@" 2>"$DIR/err"
+}
+
+lines() { wc -l <"$1" | tr -d ' '; }
+# A results file without its timings, which differ from run to run.
+untimed() { sed 's/"seconds":{[^}]*},//' "$1"; }
+
+case "$mode" in
+run)
+    rm -rf "$DIR"
+    mkdir -p "$DIR"
+    eval_run "$RESULTS" --samples 2 || fail "cab eval exited $?: $(cat "$DIR/err")"
+    # 2 tasks x 2 samples, each: the dense reference + 2 policies x 1 budget.
+    [ "$(lines "$RESULTS")" = 12 ] || fail "expected 12 records, got $(lines "$RESULTS")"
+    for p in full window snapkv; do
+        n=$(grep -c "\"policy\":\"$p\"" "$RESULTS")
+        [ "$n" = 4 ] || fail "expected 4 records of policy $p, got $n"
+    done
+    for field in '"task":"qa"' '"metrics":{"em":' '"budget":"50%"' '"kept_share":' '"answer":'; do
+        grep -qF "$field" "$RESULTS" || fail "no $field in the results"
+    done
+    grep -q "sample 4/4" "$DIR/err" || fail "no progress line 'sample 4/4' on stderr"
+    ;;
+report)
+    PYTHON=$6
+    REPORT=$7
+    "$PYTHON" "$REPORT" "$RESULTS" --out-dir "$DIR/report" --name smoke >"$DIR/report.log" 2>&1 ||
+        fail "report.py exited $?: $(cat "$DIR/report.log")"
+    md=$DIR/report/smoke.md
+    [ -s "$md" ] || fail "no $md"
+    for text in "## passkey" "## qa" "| snapkv |" "| window |" "| full |" "Wilson"; do
+        grep -qF "$text" "$md" || fail "'$text' not in $md"
+    done
+    if "$PYTHON" -c "import matplotlib" 2>/dev/null; then
+        for png in smoke_passkey_contains.png smoke_qa_f1.png smoke_qa_depth_length.png; do
+            [ -s "$DIR/report/$png" ] || fail "no plot $png"
+        done
+    else
+        echo "matplotlib is missing for $PYTHON: plots not checked"
+    fi
+    ;;
+resume)
+    copy=$DIR/resume.jsonl
+    cp "$RESULTS" "$copy"
+    eval_run "$copy" --samples 2 || fail "rerun exited $?: $(cat "$DIR/err")"
+    cmp -s "$RESULTS" "$copy" || fail "a rerun of a finished configuration changed the file"
+    grep -q "0 samples run, 4 already done" "$DIR/err" || fail "rerun: $(tail -n 1 "$DIR/err")"
+    # Another configuration is refused (exit 2) and leaves the file alone.
+    eval_run "$copy" --samples 2 --seed 1
+    rc=$?
+    [ "$rc" = 2 ] || fail "another seed into the same file exited $rc, expected 2"
+    grep -q "another configuration" "$DIR/err" || fail "no 'another configuration' message"
+    cmp -s "$RESULTS" "$copy" || fail "a refused run changed the file"
+    # Cells lost from the end (the last sample's two policies) are run again, and only they,
+    # with the same results.
+    head -n 10 "$RESULTS" >"$copy"
+    eval_run "$copy" --samples 2 || fail "resume exited $?: $(cat "$DIR/err")"
+    [ "$(lines "$copy")" = 12 ] || fail "resume: expected 12 records, got $(lines "$copy")"
+    diff <(untimed "$RESULTS") <(untimed "$copy") >/dev/null ||
+        fail "resumed cells differ from the first run's"
+    # More samples add only the new ones.
+    eval_run "$copy" --samples 3 || fail "extension exited $?: $(cat "$DIR/err")"
+    [ "$(lines "$copy")" = 18 ] || fail "--samples 3: expected 18 records, got $(lines "$copy")"
+    ;;
+*)
+    echo "usage: $0 run|report|resume CAB MODEL DATA DIR [PYTHON REPORT_PY]" >&2
+    exit 2
+    ;;
+esac
+
+if [ "$FAILED" -ne 0 ]; then exit 1; fi
+echo "eval $mode: ok"
