@@ -230,37 +230,46 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
     require(plans.size() == n_units, CAB_ERR_INVALID_ARGUMENT,
             "select: " + std::to_string(plans.size()) + " plans for " + std::to_string(n_units) +
                 " units");
+    // The streams of unit u are seq's streams [u * per_unit, (u + 1) * per_unit).
+    auto stream_of = [&](size_t u, int32_t i) -> Stream & {
+        const size_t index = u * per_unit + i;
+        return at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
+                  static_cast<int32_t>(index % cfg_.n_head_kv));
+    };
+    // Only the units that lose slots go to the executor: one that keeps all has nothing to do.
     std::vector<StreamRef> refs(n_units * per_unit);
-    std::vector<SelectUnit> units(n_units);
+    std::vector<SelectUnit> units;
+    std::vector<size_t> unit_of;
     size_t total = 0;
     for (size_t u = 0; u < n_units; ++u) {
+        const Stream &first = stream_of(u, 0);
         for (int32_t i = 0; i < per_unit; ++i) {
-            const size_t index = u * per_unit + i;
-            const Stream &s = at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
-                                 static_cast<int32_t>(index % cfg_.n_head_kv));
-            refs[index] = StreamRef{s.blocks.data(), s.length};
-            if (i > 0 && s.pos != at(seq, static_cast<int32_t>(index / cfg_.n_head_kv), 0).pos)
+            const Stream &s = stream_of(u, i);
+            refs[u * per_unit + i] = StreamRef{s.blocks.data(), s.length};
+            if (i > 0 && s.pos != first.pos)
                 fail(CAB_ERR_STATE, "evict: selection shared per layer needs every head of layer " +
-                                        std::to_string(index / cfg_.n_head_kv) +
-                                        " to hold the same tokens, but head " + std::to_string(i) +
+                                        std::to_string(u) + " to hold the same tokens, but head " +
+                                        std::to_string(i) +
                                         " differs from head 0 (an earlier per-head eviction?)");
         }
-        units[u] = SelectUnit{refs.data() + u * per_unit, per_unit, plans[u]};
-        total += static_cast<size_t>(keep_count(plans[u], refs[u * per_unit].length));
+        const int32_t n_keep = keep_count(plans[u], first.length);
         require(plans[u].k == 0 || cfg_.scores, CAB_ERR_INVALID_ARGUMENT,
                 "evict: the policy ranks by attention scores, but this context keeps none "
                 "(cab_ctx_params.scores)");
+        if (n_keep == first.length) continue;
+        units.push_back(SelectUnit{refs.data() + u * per_unit, per_unit, plans[u]});
+        unit_of.push_back(u);
+        total += static_cast<size_t>(n_keep);
     }
+    if (units.empty()) return;
     std::vector<int32_t> keep(total);
-    executor.kv_select(pool_ref_, units.data(), static_cast<int32_t>(n_units), keep.data());
+    executor.kv_select(pool_ref_, units.data(), static_cast<int32_t>(units.size()), keep.data());
     const int32_t *kept = keep.data();
-    for (size_t u = 0; u < n_units; ++u) {
-        const int32_t n_keep = keep_count(plans[u], refs[u * per_unit].length);
+    for (size_t j = 0; j < units.size(); ++j) {
+        const size_t u = unit_of[j];
+        const int32_t n_keep = keep_count(plans[u], units[j].streams[0].length);
         for (int32_t i = 0; i < per_unit; ++i) {
-            const size_t index = u * per_unit + i;
-            Stream &s = at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
-                           static_cast<int32_t>(index % cfg_.n_head_kv));
-            if (n_keep == s.length) continue;
+            Stream &s = stream_of(u, i);
             // The device wrote these; a wrong list must not index the metadata out of range.
             check_keep(s, kept, static_cast<size_t>(n_keep), CAB_ERR_INTERNAL);
             compacted(s, kept, n_keep);

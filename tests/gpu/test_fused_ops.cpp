@@ -101,9 +101,12 @@ public:
             make_tensor(gpu(), ex, DType::BF16, kVocab, kEmbd, bf16_values(kVocab * kEmbd, s, rng));
     }
 
-    // Runs `op` on the tensors the step ops use, in a graph step when `graph`.
-    void run(bool graph, int64_t rows, const std::function<void()> &op) {
-        if (graph) ex_.step_begin(static_cast<int32_t>(rows), 1);
+    // Runs `op` on the tensors the step ops use, in a graph step when `graph`. A step's graph is
+    // keyed by (rows, length bucket) and must run the same ops on the same tensors every time,
+    // as the forward pass does; each op under test has tensors of its own, so it passes its own
+    // `length` (a distinct bucket) to get a graph of its own.
+    void run(bool graph, int64_t rows, int32_t length, const std::function<void()> &op) {
+        if (graph) ex_.step_begin(static_cast<int32_t>(rows), length);
         op();
         if (graph) ex_.step_end();
     }
@@ -119,7 +122,7 @@ public:
         for (int i = 0; i < runs; ++i) {
             ex_.upload(bf16_values(rows * kEmbd, 2.0f, rng_).data(), x);
             const std::vector<float> before = read(ex_, y);
-            run(graph, rows,
+            run(graph, rows, 256 << (2 * f32 + with_bias),
                 [&] { ex_.rmsnorm_matmul(x, norm_, kEps, w, b, xn, y.rows_view(0, rows)); });
             ex_.Executor::rmsnorm_matmul(x, norm_, kEps, w, b, xn, yr.rows_view(0, rows));
             const std::vector<float> ref = read(ex_, yr);
@@ -138,7 +141,7 @@ public:
         for (int i = 0; i < runs; ++i) {
             ex_.upload(bf16_values(rows * kEmbd, 2.0f, rng_).data(), x);
             const std::vector<float> before = read(ex_, gu);
-            run(graph, rows, [&] {
+            run(graph, rows, 256 << 3, [&] {
                 ex_.rmsnorm_matmul_swiglu(x, norm_, kEps, wgu_, xn, gu.rows_view(0, rows), out);
             });
             ex_.Executor::rmsnorm_matmul_swiglu(x, norm_, kEps, wgu_, xn, gur.rows_view(0, rows),
@@ -169,7 +172,7 @@ public:
             const std::vector<float> x0 = bf16_values((rows + 1) * kEmbd, 4.0f, rng_);
             ex_.upload(x0.data(), x);
             ex_.upload(x0.data(), xr);
-            run(graph, rows, [&] { ex_.matmul_add(a, wdown_, x.rows_view(0, rows), t); });
+            run(graph, rows, 256 << 4, [&] { ex_.matmul_add(a, wdown_, x.rows_view(0, rows), t); });
             ex_.Executor::matmul_add(a, wdown_, xr.rows_view(0, rows), t);
             const std::vector<float> ref = read(ex_, xr);
             double largest = 0.0;

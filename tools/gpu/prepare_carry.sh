@@ -9,7 +9,9 @@
 #   the second half in .carry-part2/models, for a second run (carry .carry-part2) that must follow
 #   within the machine's idle window (status: idle_release_s); on the GPU machine
 #   tools/gpu/assemble_models.sh joins them in models/ (kept between runs while the machine is
-#   warm) and checks the sha256.
+#   warm) and checks the sha256;
+# - data/ (part 2 only): ../shared/data (3.4 MB), for the quality evaluation on the GPU machine
+#   (CAB_SHARED_DIR=.carry-part2 eval/run_full.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 part=1
@@ -37,5 +39,6 @@ if [ "$part" = 1 ]; then
   head -c "$half" "$smol" >"$dst/models/smollm2.part1"
 else
   tail -c +"$((half + 1))" "$smol" >"$dst/models/smollm2.part2"
+  cp -r ../shared/data "$dst/"
 fi
 echo "prepared $dst (part $part, $(du -sh "$dst" | cut -f1)); carry $dst (and .whl)"
