@@ -13,6 +13,7 @@ per policy, at the headline budget). Python 3 standard library, plus matplotlib 
 """
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -41,7 +42,9 @@ Z975 = 1.959964
 def load(paths):
     records = []
     for path in paths:
-        with open(path, encoding="utf-8") as f:
+        # Archived results are gzipped (eval/results/*.jsonl.gz); a run writes plain lines.
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -318,7 +321,7 @@ def main():
     ap.add_argument("--budget", default="10%",
                     help="budget of the headline table and the depth heatmaps (default 10%%)")
     args = ap.parse_args()
-    name = args.name or os.path.splitext(os.path.basename(args.results[0]))[0]
+    name = args.name or os.path.basename(args.results[0]).removesuffix(".gz").removesuffix(".jsonl")
     res = Results(load(args.results))
     os.makedirs(args.out_dir, exist_ok=True)
     plots = make_plots(res, args.out_dir, name, args.budget)
