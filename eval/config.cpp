@@ -17,6 +17,16 @@ namespace {
 // resumed into new ones.
 constexpr const char *kHarnessVersion = "cab-eval-1";
 
+// The N of a modifier "<letter>N" (a positive decimal), or 0 when `mod` is not one.
+int32_t modifier_count(const std::string &mod, char letter) {
+    if (mod.size() < 2 || mod[0] != letter ||
+        mod.find_first_not_of("0123456789", 1) != std::string::npos)
+        return 0;
+    errno = 0;
+    const long long n = std::strtoll(mod.c_str() + 1, nullptr, 10);
+    return errno == ERANGE || n > INT32_MAX ? 0 : static_cast<int32_t>(n);
+}
+
 }  // namespace
 
 std::vector<std::string> split_list(const std::string &text) {
@@ -44,9 +54,15 @@ PolicySpec parse_policy(const std::string &text) {
             p.window_source = true;
         } else if (mod == "norm") {
             p.normalize = true;
+        } else if (mod == "layer") {
+            p.shared_per_layer = true;
+        } else if (const int32_t chunk = modifier_count(mod, 'c'); chunk > 0) {
+            p.chunk = chunk;
+        } else if (const int32_t kernel = modifier_count(mod, 'k'); kernel % 2 == 1) {
+            p.kernel = kernel;
         } else {
             throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
-                              "'; known: window, norm");
+                              "'; known: window, norm, layer, c<N> (N >= 1), k<N> (N odd)");
         }
         colon = next;
     }
@@ -116,6 +132,9 @@ cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget
     if (config.window > 0) p.snapkv_window = config.window;
     if (policy.window_source) p.score_source = CAB_SCORE_WINDOW;
     if (policy.normalize) p.h2o_normalize = 1;
+    if (policy.shared_per_layer) p.selection = CAB_SELECTION_SHARED_PER_LAYER;
+    if (policy.chunk > 0) p.chunkkv_chunk = policy.chunk;
+    if (policy.kernel > 0) p.snapkv_kernel = policy.kernel;
     return p;
 }
 

@@ -128,10 +128,25 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(cab_eval::parse_policy("h2o:norm").normalize);
     CHECK_THROWS_AS(cab_eval::parse_policy("cab:bogus"), cab_eval::ConfigError);
     CHECK_THROWS_AS(cab_eval::parse_policy(":window"), cab_eval::ConfigError);
+    const auto chunked = cab_eval::parse_policy("chunkkv:layer:c8:k5");
+    CHECK(chunked.label == "chunkkv:layer:c8:k5");  // the results keep the modifiers
+    CHECK(chunked.policy == "chunkkv");
+    CHECK(chunked.shared_per_layer);
+    CHECK(chunked.chunk == 8);
+    CHECK(chunked.kernel == 5);
+    for (const char *bad : {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4",
+                            "snapkv:k0", "snapkv:k99999999999", "snapkv:layers"})
+        CHECK_THROWS_AS(cab_eval::parse_policy(bad), cab_eval::ConfigError);
 
     cab_eval::EvalConfig config;
     config.sinks = 2;
     config.window = 16;
+    const auto c = cab_eval::evict_params(chunked, tokens, config);
+    CHECK(std::string(c.policy) == "chunkkv");
+    CHECK(c.selection == CAB_SELECTION_SHARED_PER_LAYER);
+    CHECK(c.chunkkv_chunk == 8);
+    CHECK(c.snapkv_kernel == 5);
+    CHECK(c.score_source == CAB_SCORE_CUMULATIVE);
     const auto e = cab_eval::evict_params(p, ratio, config);
     CHECK(std::string(e.policy) == "cab");
     CHECK(e.budget_unit == CAB_BUDGET_RATIO);
@@ -139,6 +154,9 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(e.score_source == CAB_SCORE_WINDOW);
     CHECK(e.n_sinks == 2);
     CHECK(e.snapkv_window == 16);
+    CHECK(e.selection == CAB_SELECTION_PER_HEAD);
+    CHECK(e.chunkkv_chunk == 16);
+    CHECK(e.snapkv_kernel == 7);
 
     CHECK(cab_eval::split_list("a,,b,") == std::vector<std::string>{"a", "b"});
 }

@@ -1,4 +1,5 @@
-// Keep plans (policy/keep_plan.h): the form in which window, h2o, tova, snapkv and full state
+// Keep plans (policy/keep_plan.h): the form in which window, h2o, tova, snapkv, chunkkv and full
+// state
 // their selection so that a device can run it. The host reference apply_keep_plan must give
 // exactly what the policy's own select gives, for every budget, parameter set and score vector
 // (ties included), since eviction runs the plan in the policy's place.
@@ -56,6 +57,9 @@ PolicyParams random_params(std::mt19937 &rng) {
     p.h2o_recent_ratio = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     p.snapkv_window = window(rng);
     p.snapkv_kernel = 1 + 2 * kernel(rng);
+    // Chunks of one slot, a few, about the stream, and wider than any stream.
+    const int32_t chunks[] = {1, 2, 3, 4, 7, 16, 50, 1000};
+    p.chunk_size = chunks[std::uniform_int_distribution<int>(0, 7)(rng)];
     return p;
 }
 
@@ -63,7 +67,7 @@ PolicyParams random_params(std::mt19937 &rng) {
 
 TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
     std::mt19937 rng(20261122);
-    for (const char *name : {"full", "window", "h2o", "tova", "snapkv"}) {
+    for (const char *name : {"full", "window", "h2o", "tova", "snapkv", "chunkkv"}) {
         const Policy *policy = find_policy(name);
         REQUIRE(policy != nullptr);
         int32_t compared = 0;
@@ -76,7 +80,8 @@ TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
             REQUIRE(plan.has_value());
             const std::vector<int32_t> expected = policy->select(s.view(), budget, params, 7);
             INFO(name << " n " << n << " budget " << budget << " sinks " << params.n_sinks
-                      << " recent " << params.n_recent << " kernel " << params.snapkv_kernel);
+                      << " recent " << params.n_recent << " kernel " << params.snapkv_kernel
+                      << " chunk " << params.chunk_size);
             CHECK(keep_count(*plan, n) == static_cast<int32_t>(expected.size()));
             CHECK(apply_keep_plan(*plan, s.view()) == expected);
             ++compared;
@@ -92,6 +97,10 @@ TEST_CASE("policies without a plan form say so", "[policy][keep_plan]") {
     PolicyParams bad;
     bad.snapkv_kernel = 2;
     CHECK_THROWS_AS(find_policy("snapkv")->keep_plan(10, 5, bad), Error);
+    PolicyParams no_chunk;
+    no_chunk.chunk_size = 0;
+    CHECK_THROWS_WITH(find_policy("chunkkv")->keep_plan(10, 5, no_chunk),
+                      Catch::Contains("chunk_size"));
 }
 
 TEST_CASE("keep plans rank by their source, per observer, pooled", "[policy][keep_plan]") {
@@ -119,6 +128,33 @@ TEST_CASE("keep plans rank by their source, per observer, pooled", "[policy][kee
     p.keep_back = 1;
     p.k = 1;
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 4, 5});
+}
+
+TEST_CASE("keep plans rank chunks by their summed value", "[policy][keep_plan]") {
+    Scores s;
+    s.score = {1, 0, 0, 3, 1, 1, 0, 2, 9, 9};
+    s.observers = s.window = s.last = std::vector<float>(10, 1.0f);
+    KeepPlan p;
+    p.keep_front = 1;
+    p.keep_back = 2;
+    p.k = 3;
+    p.chunk = 3;
+    // Chunks over slots 0..7 (the kept tail ends them): {0,1,2} = 1, {3,4,5} = 5, {6,7} = 2.
+    // Slot 0 counts in its chunk's sum but is kept anyway.
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 8, 9});
+    p.k = 5;  // then {6, 7} (2) before {1, 2} (1)
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 6, 7, 8, 9});
+    p.k = 4;  // a chunk in part: from its start
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 6, 8, 9});
+    s.score[6] = -1.0f;  // {6, 7} = 1 ties {0, 1, 2}: the earlier chunk first
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 3, 4, 5, 8, 9});
+    // A NaN counts as -infinity before the sum; +inf + -inf (NaN) as -infinity after it.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    s.score = {0, 0, 0, 5, nan, 5, inf, -inf, 0, 0};
+    p.keep_front = 0;
+    p.k = 2;
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 8, 9});
 }
 
 TEST_CASE("keep plans count NaN as -infinity", "[policy][keep_plan]") {
@@ -152,6 +188,13 @@ TEST_CASE("keep plans reject what cannot hold", "[policy][keep_plan]") {
     p = KeepPlan{};
     p.pool_kernel = 4;
     bad(p, "pool_kernel");
+    p = KeepPlan{};
+    p.chunk = 0;
+    bad(p, "chunk 0");
+    p = KeepPlan{};
+    p.chunk = 2;
+    p.pool_kernel = 3;
+    bad(p, "both set");
     CHECK(keep_count(KeepPlan{}, 0) == 0);
     p = KeepPlan{};
     p.k = 1;

@@ -107,8 +107,8 @@ Slots sorted_top(Slots slots, int32_t k, const std::vector<float> &value) {
 }  // namespace
 
 TEST_CASE("policy: registry lists every policy by name", "[policy]") {
-    const std::vector<std::string_view> expected = {"full",   "tova", "random", "snapkv",
-                                                    "window", "h2o",  "cab",    "cab-frc"};
+    const std::vector<std::string_view> expected = {"full", "tova", "random",  "snapkv", "window",
+                                                    "h2o",  "cab",  "cab-frc", "chunkkv"};
     CHECK(policy_names().size() == expected.size());
     for (std::string_view name : expected) {
         const Policy *p = find_policy(name);
@@ -185,7 +185,7 @@ TEST_CASE("policy: protected slots beyond the budget keep sinks first, then the 
     PolicyParams p;
     p.n_sinks = 4;
     p.n_recent = 3;
-    for (const char *name : {"window", "h2o", "tova", "snapkv", "cab"}) {
+    for (const char *name : {"window", "h2o", "tova", "snapkv", "cab", "chunkkv"}) {
         INFO(name);
         CHECK(select(name, s, 3, p) == Slots{0, 1, 2});
         CHECK(select(name, s, 5, p) == Slots{0, 1, 2, 3, 9});
@@ -475,6 +475,7 @@ TEST_CASE("policy: invalid params and inputs are CAB_ERR_INVALID_ARGUMENT naming
         "r_local + r_bridge");
     with([](PolicyParams &p) { p.frc_block = 0; }, "frc_block");
     with([](PolicyParams &p) { p.frc_max_blocks = 0; }, "frc_max_blocks");
+    with([](PolicyParams &p) { p.chunk_size = 0; }, "chunk_size");
     PolicyParams ok;
     ok.r_local = 0.6f;
     ok.r_bridge = 0.4f;
@@ -495,6 +496,7 @@ TEST_CASE("policy: invalid params and inputs are CAB_ERR_INVALID_ARGUMENT naming
     v = s.view();
     v.window = nullptr;
     require_invalid([&] { find_policy("snapkv")->select(v, 3, {}, 0); }, "window");
+    require_invalid([&] { find_policy("chunkkv")->select(v, 3, {}, 0); }, "window");
     v = s.view();
     v.last = nullptr;
     require_invalid([&] { find_policy("tova")->select(v, 3, {}, 0); }, "last");

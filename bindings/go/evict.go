@@ -49,7 +49,7 @@ const (
 // EvictParams are the options of Context.Evict and of automatic eviction
 // (ContextParams.AutoEvict) (cab_evict_params). docs/POLICIES.md describes the policies.
 type EvictParams struct {
-	Policy         string // "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc"
+	Policy         string // "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc", "chunkkv"
 	BudgetUnit     BudgetUnit
 	BudgetTokens   int32   // tokens kept per stream; default 256
 	BudgetRatio    float64 // share kept, in [0, 1]; default 0.5
@@ -69,6 +69,7 @@ type EvictParams struct {
 	ScoreSource    ScoreSource
 	FRCBlock       int32 // cab-frc: tokens pooled per graph node; default 16
 	FRCMaxBlocks   int32 // cab-frc: most graph nodes per stream; default 128
+	ChunkKVChunk   int32 // chunkkv: tokens per chunk; default 16
 }
 
 // DefaultEvictParams gives the library's defaults (cab_evict_default_params).
@@ -96,6 +97,7 @@ func DefaultEvictParams() EvictParams {
 		ScoreSource:    ScoreSource(p.GetScore_source()),
 		FRCBlock:       p.GetFrc_block(),
 		FRCMaxBlocks:   p.GetFrc_max_blocks(),
+		ChunkKVChunk:   p.GetChunkkv_chunk(),
 	}
 }
 
@@ -138,6 +140,7 @@ func (o *EvictParams) native() (capi.Cab_evict_params, func()) {
 	p.SetScore_source(capi.Enum_SS_cab_score_source(o.ScoreSource))
 	p.SetFrc_block(o.FRCBlock)
 	p.SetFrc_max_blocks(o.FRCMaxBlocks)
+	p.SetChunkkv_chunk(o.ChunkKVChunk)
 	return p, func() {
 		capi.DeleteCab_evict_params(p)
 		C.free(unsafe.Pointer(policy))

@@ -25,12 +25,13 @@ void allow_smem(Kernel kernel, int bytes, const char *name) {
         check_launch(name);
 }
 
-// Launches kernel(args...) with programmatic stream serialization: it may start while the
-// previous kernel in the stream finishes, and must call grid_dependency_wait (mma.cuh) before
-// it reads what that kernel wrote.
+// Launches kernel(args...), with programmatic stream serialization when `dependent`: it may then
+// start while the previous kernel in the stream finishes, and must call grid_dependency_wait
+// (mma.cuh) before it reads what that kernel wrote. Without it, an ordinary stream-ordered launch
+// (the kernel's wait is then a no-op).
 template <class... Params, class... Args>
-void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, int smem,
-                      cudaStream_t stream, const char *name, Args &&...args) {
+void launch_maybe_dependent(bool dependent, void (*kernel)(Params...), dim3 grid, dim3 block,
+                            int smem, cudaStream_t stream, const char *name, Args &&...args) {
     cudaLaunchConfig_t config{};
     config.gridDim = grid;
     config.blockDim = block;
@@ -40,10 +41,17 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, int smem
     attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute.val.programmaticStreamSerializationAllowed = 1;
     config.attrs = &attribute;
-    config.numAttrs = 1;
+    config.numAttrs = dependent ? 1 : 0;
     if (cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...) != cudaSuccess)
         check_launch(name);
     check_launch(name);
+}
+
+template <class... Params, class... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, int smem,
+                      cudaStream_t stream, const char *name, Args &&...args) {
+    launch_maybe_dependent(true, kernel, grid, block, smem, stream, name,
+                           std::forward<Args>(args)...);
 }
 
 inline bool is_power_of_two(int x) {

@@ -349,18 +349,8 @@ void run(Params p, const Args &args, cudaStream_t stream) {
     const Plan plan =
         plan_gemv(args.k, p.groups, resident_ctas(reinterpret_cast<const void *>(kernel), smem));
     p.slices = plan.slices;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(plan.grid));
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = static_cast<size_t>(smem);
-    config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = args.pdl ? 1 : 0;
-    if (cudaLaunchKernelEx(&config, kernel, p) != cudaSuccess) attention::check_launch("gemv");
-    attention::check_launch("gemv");
+    attention::launch_maybe_dependent(args.pdl, kernel, dim3(static_cast<unsigned>(plan.grid)),
+                                      dim3(kThreads), smem, stream, "gemv", p);
 }
 
 template <Input kIn, Epilogue kEpi>

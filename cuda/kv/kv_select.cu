@@ -11,6 +11,9 @@
 // 4, ... slots, one level per doubling) answers each window with two overlapping ranges. A half
 // width of back - 1 (back = n - keep_back) covers the whole pooled range [0, back) from every
 // slot, so a wider kernel is clamped to it.
+// A chunked plan instead sums the values of [0, back) per aligned chunk: one thread per chunk
+// adds its slots in slot order from 0 (__fadd_rn, as the host's f32 loop), NaN sums become -inf,
+// and every slot's key is its chunk's sum.
 // Keys and pooled values live in the job's global scratch: one block reads them back through
 // L1/L2, which __syncthreads makes coherent within the block.
 #include <cmath>
@@ -92,6 +95,25 @@ __device__ uint32_t block_exclusive_sum(uint32_t v, uint32_t *warp_sums, uint32_
 __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int32_t f,
                                int32_t back) {
     float *a = static_cast<float *>(job.work);
+    if (job.chunk > 1) {
+        const int64_t chunk = job.chunk, n_chunks = (back + chunk - 1) / chunk;
+        float *sums = a + align4(back);
+        for (int32_t i = threadIdx.x; i < back; i += kThreads) a[i] = slot_value(pool, job, i);
+        __syncthreads();
+        for (int64_t c = threadIdx.x; c < n_chunks; c += kThreads) {
+            const int64_t end = c * chunk + chunk < back ? c * chunk + chunk : back;
+            float sum = 0.0f;
+            for (int64_t i = c * chunk; i < end; ++i) sum = __fadd_rn(sum, a[i]);
+            sums[c] = isnan(sum) ? -INFINITY : sum;
+        }
+        __syncthreads();
+        // The values are no longer read: the keys take their place.
+        uint32_t *keys = reinterpret_cast<uint32_t *>(a);
+        for (int32_t i = f + threadIdx.x; i < back; i += kThreads)
+            keys[i - f] = order_key(sums[i / chunk]);
+        __syncthreads();
+        return keys;
+    }
     if (job.pool_kernel <= 1) {
         uint32_t *keys = reinterpret_cast<uint32_t *>(a);
         for (int32_t i = f + threadIdx.x; i < back; i += kThreads)
@@ -241,9 +263,11 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
 }  // namespace
 
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
-                         int32_t pool_kernel) {
+                         int32_t pool_kernel, int32_t chunk) {
     if (!ranks(length, keep_front, keep_back, k)) return 0;
     const int32_t back = length - keep_back;
+    if (chunk > 1)
+        return static_cast<size_t>(align4(back) + align4((int64_t{back} + chunk - 1) / chunk)) * 4;
     if (pool_kernel <= 1) return static_cast<size_t>(align4(back - keep_front)) * 4;
     return static_cast<size_t>(2 * align4(back + 2 * pool_half(back, pool_kernel))) * 4;
 }

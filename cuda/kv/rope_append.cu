@@ -191,18 +191,9 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
     p.neox = a.style == pos_enc::RopeStyle::NeoX;
     p.units = rows * (a.n_head + 2 * a.n_head_kv) * half;
     const int64_t blocks = std::min<int64_t>((p.units + kThreads - 1) / kThreads, kMaxBlocks);
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(blocks));
-    config.blockDim = dim3(kThreads);
-    config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = a.pdl ? 1 : 0;
-    if (cudaLaunchKernelEx(&config, rope_append_kernel, p, freqs) != cudaSuccess)
-        attention::check_launch("rope kv append");
-    attention::check_launch("rope kv append");
+    attention::launch_maybe_dependent(a.pdl, rope_append_kernel,
+                                      dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
+                                      stream, "rope kv append", p, freqs);
 }
 
 }  // namespace cab::cuda::kv

@@ -450,8 +450,8 @@ typedef enum cab_score_source {
 
 typedef struct cab_evict_params {
     uint32_t struct_size; /**< sizeof(cab_evict_params) */
-    /** "full", "random", "window", "h2o", "tova", "snapkv", "cab" or "cab-frc"; default "cab".
-        Borrowed for the call (copied by cab_ctx_create for auto_evict). */
+    /** "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv";
+        default "cab". Borrowed for the call (copied by cab_ctx_create for auto_evict). */
     const char *policy;
     cab_budget_unit budget_unit; /**< default CAB_BUDGET_TOKENS */
     int32_t budget_tokens;       /**< tokens kept per stream, >= 0; default 256 */
@@ -472,6 +472,7 @@ typedef struct cab_evict_params {
     cab_score_source score_source; /**< h2o, cab, cab-frc; default CAB_SCORE_CUMULATIVE */
     int32_t frc_block;           /**< cab-frc: tokens pooled per graph node; default 16 */
     int32_t frc_max_blocks;      /**< cab-frc: most graph nodes per stream; default 128 */
+    int32_t chunkkv_chunk;       /**< chunkkv: tokens per chunk; default 16 */
 } cab_evict_params;
 
 /** Fills `params` with defaults. */

@@ -76,6 +76,7 @@ cab_evict_params evict_defaults() {
     p.score_source = CAB_SCORE_CUMULATIVE;
     p.frc_block = 16;
     p.frc_max_blocks = 128;
+    p.chunkkv_chunk = 16;
     return p;
 }
 
@@ -122,6 +123,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
                   "window only the last ones)");
     check.count(p.frc_block, 1, "frc_block");
     check.count(p.frc_max_blocks, 1, "frc_max_blocks");
+    check.count(p.chunkkv_chunk, 1, "chunkkv_chunk");
 
     PolicyParams &pp = o.params;
     pp.n_sinks = p.n_sinks;
@@ -137,6 +139,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
         p.score_source == CAB_SCORE_WINDOW ? ScoreSource::Window : ScoreSource::Cumulative;
     pp.frc_block = p.frc_block;
     pp.frc_max_blocks = p.frc_max_blocks;
+    pp.chunk_size = p.chunkkv_chunk;
     validate(pp);
 
     o.shared_per_layer = p.selection == CAB_SELECTION_SHARED_PER_LAYER;

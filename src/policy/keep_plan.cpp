@@ -23,6 +23,10 @@ int32_t keep_count(const KeepPlan &p, int32_t n) {
     if (p.k > n - p.keep_front - p.keep_back) bad("k exceeds the slots between the kept ends");
     if (p.pool_kernel < 1 || p.pool_kernel % 2 == 0)
         bad("pool_kernel " + std::to_string(p.pool_kernel) + " is not odd and >= 1");
+    if (p.chunk < 1) bad("chunk " + std::to_string(p.chunk) + " is below 1");
+    if (p.chunk > 1 && p.pool_kernel > 1)
+        bad("chunk " + std::to_string(p.chunk) + " and pool_kernel " +
+            std::to_string(p.pool_kernel) + " are both set");
     return p.keep_front + p.keep_back + p.k;
 }
 
@@ -54,6 +58,10 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
         if (p.pool_kernel > 1) {
             const std::vector<float> pooled = max_pool(value.data(), back, p.pool_kernel);
             std::copy(pooled.begin(), pooled.end(), value.begin());
+        }
+        if (p.chunk > 1) {
+            const std::vector<float> sums = chunk_sum(value.data(), back, p.chunk);
+            std::copy(sums.begin(), sums.end(), value.begin());
         }
         std::vector<int32_t> candidates;
         candidates.reserve(static_cast<size_t>(back - p.keep_front));

@@ -1,8 +1,8 @@
 // The form of a selection that a device can run where the scores live: protected ranges at both
 // ends of a stream, plus the k highest-ranked slots between them by one per-slot value. The
-// policies whose rule has this form (window, h2o, tova, snapkv) state it with Policy::keep_plan,
-// so that eviction ranks and compacts on the GPU without copying scores to the host; the
-// executor runs it (Executor::kv_select), and apply_keep_plan is its host reference.
+// policies whose rule has this form (window, h2o, tova, snapkv, chunkkv) state it with
+// Policy::keep_plan, so that eviction ranks and compacts on the GPU without copying scores to the
+// host; the executor runs it (Executor::kv_select), and apply_keep_plan is its host reference.
 #pragma once
 
 #include <cstdint>
@@ -27,11 +27,15 @@ struct KeepPlan {
     // > 1 (odd): the value is first max-pooled along slots with this width over the slots
     // [0, n - keep_back), edges clipped (SnapKV's pooling, which stops before its window).
     int32_t pool_kernel = 1;
+    // > 1: instead, every slot of [0, n - keep_back) takes the f32 sum of the values of its
+    // aligned chunk [c * chunk, min((c + 1) * chunk, n - keep_back)), summed in slot order after
+    // the NaN -> -inf step; a NaN sum counts as -infinity too (ChunkKV's chunk score).
+    int32_t chunk = 1;
 };
 
 // How many slots the plan keeps in a stream of n: keep_front + keep_back + k. Throws
 // Error(INVALID_ARGUMENT) when the ranges overlap or exceed n, k exceeds the slots between them,
-// or pool_kernel is even or < 1.
+// pool_kernel is even or < 1, chunk is < 1, or both pool and chunk (> 1).
 int32_t keep_count(const KeepPlan &plan, int32_t n);
 
 // The kept slots, ascending: the host reference every device implementation must equal.

@@ -45,6 +45,7 @@ void validate(const PolicyParams &p) {
         CAB_ERR_INVALID_ARGUMENT, "policy params: cab_score_source is not a ScoreSource");
     check_count(p.frc_block, 1, "frc_block");
     check_count(p.frc_max_blocks, 1, "frc_max_blocks");
+    check_count(p.chunk_size, 1, "chunk_size");
 }
 
 }  // namespace cab

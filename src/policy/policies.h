@@ -13,5 +13,6 @@ const Policy &tova_policy();
 const Policy &snapkv_policy();
 const Policy &cab_policy();
 const Policy &cab_frc_policy();
+const Policy &chunkkv_policy();
 
 }  // namespace cab

@@ -55,10 +55,12 @@ struct PolicyParams {
 
     int32_t frc_block = 16;        // cab-frc: slots pooled into one graph node
     int32_t frc_max_blocks = 128;  // cab-frc: larger streams use bigger blocks (cost ~ nodes^3)
+
+    int32_t chunk_size = 16;  // chunkkv: slots per aligned chunk, ranked and kept as a whole
 };
 
 // Throws Error(INVALID_ARGUMENT) naming the first bad field: negative counts, ratios outside
-// [0, 1], r_local + r_bridge > 1, an even or < 1 kernel, a window or block size < 1.
+// [0, 1], r_local + r_bridge > 1, an even or < 1 kernel, a window, block or chunk size < 1.
 void validate(const PolicyParams &params);
 
 class Policy {
@@ -91,8 +93,8 @@ public:
 };
 
 // The policy called `name` ("full", "random", "window", "h2o", "tova", "snapkv", "cab",
-// "cab-frc"), or nullptr. Policies are stateless singletons: the pointer lives forever and is
-// safe to use from any thread.
+// "cab-frc", "chunkkv"), or nullptr. Policies are stateless singletons: the pointer lives forever
+// and is safe to use from any thread.
 const Policy *find_policy(std::string_view name);
 // All policy names, in the order above.
 const std::vector<std::string_view> &policy_names();

@@ -8,10 +8,10 @@ namespace cab {
 
 namespace {
 
-const std::array<const Policy *, 8> &all_policies() {
-    static const std::array<const Policy *, 8> policies = {
-        &full_policy(), &random_policy(), &window_policy(), &h2o_policy(),
-        &tova_policy(), &snapkv_policy(), &cab_policy(),    &cab_frc_policy()};
+const std::array<const Policy *, 9> &all_policies() {
+    static const std::array<const Policy *, 9> policies = {
+        &full_policy(),   &random_policy(), &window_policy(),  &h2o_policy(),    &tova_policy(),
+        &snapkv_policy(), &cab_policy(),    &cab_frc_policy(), &chunkkv_policy()};
     return policies;
 }
 

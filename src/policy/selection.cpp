@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <iterator>
+#include <limits>
 #include <numeric>
 
 namespace cab {
@@ -83,6 +84,18 @@ std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel) {
         if (i < 0) continue;
         while (best.front() < i - half) best.pop_front();
         out[static_cast<size_t>(i)] = v[best.front()];
+    }
+    return out;
+}
+
+std::vector<float> chunk_sum(const float *v, int32_t n, int32_t chunk) {
+    std::vector<float> out(static_cast<size_t>(n));
+    for (int64_t start = 0; start < n; start += chunk) {
+        const int64_t end = std::min<int64_t>(start + chunk, n);
+        float sum = 0.0f;
+        for (int64_t i = start; i < end; ++i) sum += v[i];
+        if (std::isnan(sum)) sum = -std::numeric_limits<float>::infinity();
+        std::fill(out.begin() + start, out.begin() + end, sum);
     }
     return out;
 }

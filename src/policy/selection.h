@@ -29,6 +29,9 @@ double median(const std::vector<int32_t> &candidates, const float *value);
 // out[i] = the max of v over [i - kernel/2, i + kernel/2] clipped to [0, n): a same-length
 // max-pool along slots (kernel odd >= 1).
 std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel);
+// out[i] = the f32 sum of v over i's aligned chunk [c * chunk, min((c + 1) * chunk, n)),
+// c = i / chunk, added in slot order from 0 (chunk >= 1); a NaN sum gives -infinity.
+std::vector<float> chunk_sum(const float *v, int32_t n, int32_t chunk);
 // candidates minus taken (taken ascending, a subset or not).
 std::vector<int32_t> without(const std::vector<int32_t> &candidates,
                              const std::vector<int32_t> &taken);

@@ -14,7 +14,7 @@ namespace {
 
 bool ranks_by_window(const EvictOptions &o) {
     const std::string_view name = o.policy->name();
-    if (name == "snapkv") return true;
+    if (name == "snapkv" || name == "chunkkv") return true;
     const bool sourced = name == "h2o" || name == "cab" || name == "cab-frc";
     return sourced && o.params.cab_score_source == ScoreSource::Window;
 }

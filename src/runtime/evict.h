@@ -33,8 +33,8 @@ struct EvictResult {
 };
 
 // Whether the policy ranks by the observation window (the last queries of the latest prefill
-// chunk): snapkv, and h2o / cab / cab-frc with the window score source. Such a policy should
-// evict after the chunk that ends the prompt, when the window holds the question.
+// chunk): snapkv, chunkkv, and h2o / cab / cab-frc with the window score source. Such a policy
+// should evict after the chunk that ends the prompt, when the window holds the question.
 bool question_aware(const EvictOptions &options);
 
 // Evicts sequence `seq` of `kv` down to the budget. Positions are untouched: the sequence's

@@ -7,9 +7,10 @@
 // printed on failure); block tables are slices of a shuffled permutation. Scores: random, tied
 // (three levels), zeros, and special values (NaN, +-inf, -0, denormals, negatives), with random
 // observers (zeros included); every RankSource, per_observer on/off, pool_kernel 1, 3, 7 and
-// wider than the stream; k = 0, 1, m - 1, m (keep all: no compaction), random; units of 1 to 4
-// streams; lengths 1, 15, 16, 17, 1000, 40000 and 131077 (whose compaction is cut into batches).
-// Bad arguments are INVALID_ARGUMENT and change nothing, even after a good unit.
+// wider than the stream, chunk 4, 16, 1000 and wider than the stream; k = 0, 1, m - 1, m (keep all:
+// no compaction), random; units of 1 to 4 streams; lengths 1, 15, 16, 17, 1000, 40000 and 131077
+// (whose compaction is cut into batches). Bad arguments are INVALID_ARGUMENT and change nothing,
+// even after a good unit.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -221,7 +223,7 @@ void run_and_check(Executor &ex, const Cache &c, const KvPoolRef &pool,
                   << c.lengths[units[i].streams[0]] << ", keep_front " << p.keep_front
                   << ", keep_back " << p.keep_back << ", k " << p.k << ", source "
                   << static_cast<int>(p.source) << ", per_observer " << p.per_observer
-                  << ", pool_kernel " << p.pool_kernel);
+                  << ", pool_kernel " << p.pool_kernel << ", chunk " << p.chunk);
         const std::vector<int32_t> got(
             host_keep.begin() + static_cast<std::ptrdiff_t>(at),
             host_keep.begin() + static_cast<std::ptrdiff_t>(at + want[i].size()));
@@ -236,7 +238,7 @@ void run_and_check(Executor &ex, const Cache &c, const KvPoolRef &pool,
 // A plan over n slots: random protected ends, and k chosen by `mode` (0 random, 1 one, 2 all
 // but one, 3 half of the slots between the ends).
 KeepPlan make_plan(int32_t n, RankSource source, bool per_observer, int32_t pool_kernel, int mode,
-                   std::mt19937 &rng) {
+                   std::mt19937 &rng, int32_t chunk = 1) {
     KeepPlan p;
     p.keep_front = static_cast<int32_t>(rng() % (std::min(n, 8) + 1));
     p.keep_back = static_cast<int32_t>(rng() % (std::min(n - p.keep_front, 40) + 1));
@@ -248,12 +250,13 @@ KeepPlan make_plan(int32_t n, RankSource source, bool per_observer, int32_t pool
     p.source = source;
     p.per_observer = per_observer;
     p.pool_kernel = pool_kernel;
+    p.chunk = chunk;
     return p;
 }
 
-// Units over every (source, per_observer, pool_kernel) (a random third of them when `sample`),
-// of 1 to 4 streams each, plus units that keep nothing, keep all, rank nothing, pool wider than
-// the stream and keep one slot; every unit on fresh streams of length n.
+// Units over every (source, per_observer, pool_kernel or chunk) (a random third of them when
+// `sample`), of 1 to 4 streams each, plus units that keep nothing, keep all, rank nothing, pool
+// or chunk wider than the stream and keep one slot; every unit on fresh streams of length n.
 std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
                                  std::vector<int32_t> &lengths) {
     std::vector<UnitSpec> units;
@@ -269,9 +272,10 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
     int idx = 0;
     for (RankSource src : {RankSource::Score, RankSource::Window, RankSource::Last})
         for (bool per_obs : {false, true})
-            for (int32_t pool : {1, 3, 7}) {
+            for (const auto &[pool, chunk] :
+                 {std::pair<int32_t, int32_t>{1, 1}, {3, 1}, {7, 1}, {1, 4}, {1, 16}, {1, 1000}}) {
                 if (sample && rng() % 3 != 0) continue;
-                add(1 + idx % 4, make_plan(n, src, per_obs, pool, idx % 4, rng));
+                add(1 + idx % 4, make_plan(n, src, per_obs, pool, idx % 4, rng, chunk));
                 ++idx;
             }
     const auto src = static_cast<RankSource>(rng() % 3);
@@ -285,6 +289,8 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
     add(1, ends);
     add(2, make_plan(n, src, rng() % 2 == 0, 2 * n + 7, 0, rng));
     add(4, make_plan(n, src, true, 1001, 1, rng));
+    add(3, make_plan(n, src, rng() % 2 == 0, 1, 0, rng, 2 * n + 5));
+    add(1, make_plan(n, src, false, 1, 1, rng, 3));
     return units;
 }
 
@@ -314,15 +320,17 @@ TEST_CASE("kv_select over 131077 slots, compaction in batches", "[cuda][kv_selec
     const int32_t n = 131077;
     for (const Dist dist : {Dist::Random, Dist::Tied}) {
         // 3 + 1 streams keeping ~3/4 of 131077 slots of 128-wide bf16 K/V: ~200 MiB of
-        // compaction scratch, several batches.
-        std::vector<UnitSpec> units(2);
+        // compaction scratch, several batches; and one stream ranked by chunks, keeping half.
+        std::vector<UnitSpec> units(3);
         units[0].streams = {0, 1, 2};
         units[0].plan = make_plan(n, RankSource::Window, false, 7, 0, rng);
         units[0].plan.k = (n - units[0].plan.keep_front - units[0].plan.keep_back) * 3 / 4;
         units[1].streams = {3};
         units[1].plan = make_plan(n, RankSource::Score, true, 1, 0, rng);
         units[1].plan.k = (n - units[1].plan.keep_front - units[1].plan.keep_back) * 3 / 4;
-        const Cache c(*ex, 16, 128, std::vector<int32_t>(4, n), 3, dist, rng);
+        units[2].streams = {4};
+        units[2].plan = make_plan(n, RankSource::Window, false, 1, 3, rng, 16);
+        const Cache c(*ex, 16, 128, std::vector<int32_t>(5, n), 3, dist, rng);
         run_and_check(*ex, c, c.pool, units, std::string(dist_name(dist)) + " scores");
     }
 }
@@ -398,12 +406,13 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         SelectUnit unit;
         const KvPoolRef *pool;
     };
-    auto plan = [&](int32_t f, int32_t b, int32_t k, int32_t pool_kernel) {
+    auto plan = [&](int32_t f, int32_t b, int32_t k, int32_t pool_kernel, int32_t chunk = 1) {
         KeepPlan p = good;
         p.keep_front = f;
         p.keep_back = b;
         p.k = k;
         p.pool_kernel = pool_kernel;
+        p.chunk = chunk;
         return p;
     };
     const std::vector<Bad> bad = {
@@ -416,6 +425,8 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         {"negative keep_front", {second, 1, plan(-1, 10, 5, 1)}, &c.pool},
         {"even pool_kernel", {second, 1, plan(4, 10, 5, 2)}, &c.pool},
         {"pool_kernel 0", {second, 1, plan(4, 10, 5, 0)}, &c.pool},
+        {"chunk 0", {second, 1, plan(4, 10, 5, 1, 0)}, &c.pool},
+        {"chunk with pooling", {second, 1, plan(4, 10, 5, 3, 4)}, &c.pool},
         {"negative length", {&negative_len, 1, plan(0, 0, 0, 1)}, &c.pool},
         {"ranks without scores", {second, 1, good}, &no_scores},
         {"no block table", {&no_table, 1, good}, &c.pool},

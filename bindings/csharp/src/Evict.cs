@@ -67,6 +67,7 @@ namespace Cab
                 ScoreSource = (ScoreSource)(int)p.score_source;
                 FrcBlock = p.frc_block;
                 FrcMaxBlocks = p.frc_max_blocks;
+                ChunkKvChunk = p.chunkkv_chunk;
             }
         }
 
@@ -78,7 +79,9 @@ namespace Cab
             BudgetTokens = budgetTokens;
         }
 
-        /// <summary>"full", "random", "window", "h2o", "tova", "snapkv", "cab" or "cab-frc".</summary>
+        /// <summary>
+        /// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv".
+        /// </summary>
         public string Policy { get; set; }
         public BudgetUnit BudgetUnit { get; set; }
         /// <summary>Tokens kept per stream; default 256.</summary>
@@ -103,6 +106,8 @@ namespace Cab
         public ScoreSource ScoreSource { get; set; }
         public int FrcBlock { get; set; }
         public int FrcMaxBlocks { get; set; }
+        /// <summary>chunkkv: tokens per chunk; default 16.</summary>
+        public int ChunkKvChunk { get; set; }
 
         internal NativeEvictParams ToNative()
         {
@@ -128,6 +133,7 @@ namespace Cab
             p.score_source = (cab_score_source)(int)ScoreSource;
             p.frc_block = FrcBlock;
             p.frc_max_blocks = FrcMaxBlocks;
+            p.chunkkv_chunk = ChunkKvChunk;
             return n;
         }
     }

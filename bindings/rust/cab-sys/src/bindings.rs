@@ -1609,8 +1609,8 @@ pub type cab_score_source = ::std::os::raw::c_uint;
 pub struct cab_evict_params {
     #[doc = "< sizeof(cab_evict_params)"]
     pub struct_size: u32,
-    #[doc = " \"full\", \"random\", \"window\", \"h2o\", \"tova\", \"snapkv\", \"cab\" or \"cab-frc\"; default \"cab\"."]
-    #[doc = "Borrowed for the call (copied by cab_ctx_create for auto_evict)."]
+    #[doc = " \"full\", \"random\", \"window\", \"h2o\", \"tova\", \"snapkv\", \"cab\", \"cab-frc\" or \"chunkkv\";"]
+    #[doc = "default \"cab\". Borrowed for the call (copied by cab_ctx_create for auto_evict)."]
     pub policy: *const ::std::os::raw::c_char,
     #[doc = "< default CAB_BUDGET_TOKENS"]
     pub budget_unit: cab_budget_unit,
@@ -1650,6 +1650,8 @@ pub struct cab_evict_params {
     pub frc_block: i32,
     #[doc = "< cab-frc: most graph nodes per stream; default 128"]
     pub frc_max_blocks: i32,
+    #[doc = "< chunkkv: tokens per chunk; default 16"]
+    pub chunkkv_chunk: i32,
 }
 #[test]
 fn bindgen_test_layout_cab_evict_params() {
@@ -2020,6 +2022,23 @@ fn bindgen_test_layout_cab_evict_params() {
         );
     }
     test_field_frc_max_blocks();
+    fn test_field_chunkkv_chunk() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_evict_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).chunkkv_chunk) as usize - ptr as usize
+            },
+            100usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_evict_params),
+                "::",
+                stringify!(chunkkv_chunk)
+            )
+        );
+    }
+    test_field_chunkkv_chunk();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]

@@ -93,7 +93,8 @@ raw_enum!(
 /// `Default` is `cab_evict_default_params`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvictParams {
-    /// "full", "random", "window", "h2o", "tova", "snapkv", "cab" or "cab-frc"; default "cab".
+    /// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv";
+    /// default "cab".
     pub policy: String,
     /// Default `Tokens(256)`.
     pub budget: Budget,
@@ -126,6 +127,8 @@ pub struct EvictParams {
     pub frc_block: i32,
     /// cab-frc: most graph nodes per stream; default 128.
     pub frc_max_blocks: i32,
+    /// chunkkv: tokens per chunk; default 16.
+    pub chunkkv_chunk: i32,
 }
 
 impl Default for EvictParams {
@@ -158,6 +161,7 @@ impl Default for EvictParams {
             score_source: ScoreSource::from_raw(raw.score_source),
             frc_block: raw.frc_block,
             frc_max_blocks: raw.frc_max_blocks,
+            chunkkv_chunk: raw.chunkkv_chunk,
         }
     }
 }
@@ -209,6 +213,7 @@ impl EvictParams {
         raw.score_source = self.score_source.raw();
         raw.frc_block = self.frc_block;
         raw.frc_max_blocks = self.frc_max_blocks;
+        raw.chunkkv_chunk = self.chunkkv_chunk;
         Ok(f(&raw))
     }
 }
