@@ -60,13 +60,23 @@ PolicySpec parse_policy(const std::string &text) {
             p.chunk = chunk;
         } else if (const int32_t kernel = modifier_count(mod, 'k'); kernel % 2 == 1) {
             p.kernel = kernel;
+        } else if (const int32_t shift = modifier_count(mod, 's'); shift > 0) {
+            p.shift = shift;
         } else {
             throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
-                              "'; known: window, norm, layer, c<N> (N >= 1), k<N> (N odd)");
+                              "'; known: window, norm, layer, c<N> (N >= 1), k<N> (N odd), s<N> "
+                              "(1 <= N <= kernel / 2)");
         }
         colon = next;
     }
     if (p.policy.empty()) throw ConfigError("--policies: '" + text + "' names no policy");
+    cab_evict_params defaults;
+    cab_evict_default_params(&defaults);
+    const int32_t kernel = p.kernel > 0 ? p.kernel : defaults.snapkv_kernel;
+    if (p.shift > kernel / 2)
+        throw ConfigError("--policies: '" + text + "' shifts the pool by " +
+                          std::to_string(p.shift) + ", more than half its width " +
+                          std::to_string(kernel));
     return p;
 }
 
@@ -135,6 +145,7 @@ cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget
     if (policy.shared_per_layer) p.selection = CAB_SELECTION_SHARED_PER_LAYER;
     if (policy.chunk > 0) p.chunkkv_chunk = policy.chunk;
     if (policy.kernel > 0) p.snapkv_kernel = policy.kernel;
+    if (policy.shift > 0) p.snapkv_shift = policy.shift;
     return p;
 }
 

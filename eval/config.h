@@ -21,8 +21,8 @@ public:
 // A policy as given: a libcab policy name with optional modifiers, e.g. "snapkv:layer:k15":
 // ":window" ranks h2o / cab / cab-frc by the window score (CAB_SCORE_WINDOW, question-aware);
 // ":norm" ranks h2o by mean attention (h2o_normalize); ":layer" selects once per layer for all
-// its heads (CAB_SELECTION_SHARED_PER_LAYER); ":c<N>" sets chunkkv_chunk and ":k<N>" (odd)
-// snapkv_kernel to N.
+// its heads (CAB_SELECTION_SHARED_PER_LAYER); ":c<N>" sets chunkkv_chunk, ":k<N>" (odd)
+// snapkv_kernel and ":s<N>" snapkv_shift (at most half the kernel) to N.
 struct PolicySpec {
     std::string label;   // as written, e.g. "cab:window"; the policy field of the results
     std::string policy;  // the libcab name, e.g. "cab"
@@ -31,6 +31,7 @@ struct PolicySpec {
     bool shared_per_layer = false;
     int32_t chunk = 0;   // 0: the library's default
     int32_t kernel = 0;  // 0: the library's default
+    int32_t shift = 0;   // 0: the library's default (no shift)
 };
 
 // "10%" (a share of each stream, up to 6 decimals) or "128" (tokens per stream).

@@ -134,8 +134,14 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(chunked.shared_per_layer);
     CHECK(chunked.chunk == 8);
     CHECK(chunked.kernel == 5);
+    const auto shifted = cab_eval::parse_policy("snapkv:k23:s8");
+    CHECK((shifted.kernel == 23 && shifted.shift == 8));
+    CHECK(cab_eval::parse_policy("snapkv:s3").shift == 3);  // half the default kernel 7
+    CHECK(cab_eval::parse_policy("snapkv:s2:k5").shift == 2);
+    CHECK(cab_eval::evict_params(shifted, tokens, {}).snapkv_shift == 8);
     for (const char *bad : {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4",
-                            "snapkv:k0", "snapkv:k99999999999", "snapkv:layers"})
+                            "snapkv:k0", "snapkv:k99999999999", "snapkv:layers", "snapkv:s4",
+                            "snapkv:k5:s3", "snapkv:s-1", "snapkv:s", "snapkv:s1x"})
         CHECK_THROWS_AS(cab_eval::parse_policy(bad), cab_eval::ConfigError);
 
     cab_eval::EvalConfig config;
@@ -157,6 +163,7 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(e.selection == CAB_SELECTION_PER_HEAD);
     CHECK(e.chunkkv_chunk == 16);
     CHECK(e.snapkv_kernel == 7);
+    CHECK(e.snapkv_shift == 0);
 
     CHECK(cab_eval::split_list("a,,b,") == std::vector<std::string>{"a", "b"});
 }

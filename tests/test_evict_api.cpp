@@ -88,6 +88,12 @@ TEST_CASE("cab_evict: every bad field is INVALID_ARGUMENT naming it, and changes
         {"params->h2o_recent_ratio", [nan](cab_evict_params &p) { p.h2o_recent_ratio = nan; }},
         {"params->snapkv_window", [](cab_evict_params &p) { p.snapkv_window = 0; }},
         {"params->snapkv_kernel", [](cab_evict_params &p) { p.snapkv_kernel = 4; }},
+        {"params->snapkv_shift", [](cab_evict_params &p) { p.snapkv_shift = 4; }},  // kernel 7
+        {"params->snapkv_shift", [](cab_evict_params &p) { p.snapkv_shift = -1; }},
+        {"params->struct_size",
+         [](cab_evict_params &p) {
+             p.struct_size = static_cast<uint32_t>(offsetof(cab_evict_params, snapkv_shift)) - 4;
+         }},
         {"params->cab_r_local", [](cab_evict_params &p) { p.cab_r_local = -0.1f; }},
         {"params->cab_r_bridge",
          [](cab_evict_params &p) {
@@ -126,6 +132,40 @@ TEST_CASE("cab_evict: every bad field is INVALID_ARGUMENT naming it, and changes
     const cab_kv_stats after = test::kv_stats(ctx.get(), 0);
     CHECK(after.tokens_cached == before.tokens_cached);
     CHECK(after.blocks_used == before.blocks_used);
+}
+
+TEST_CASE("cab_evict: a struct from before snapkv_shift (104 bytes) reads the shift as 0",
+          "[evict][api]") {
+    const size_t old_size = offsetof(cab_evict_params, snapkv_shift);
+    REQUIRE(old_size == 104);
+    cab_evict_params d;
+    REQUIRE(cab_evict_default_params(&d) == CAB_OK);
+    CHECK(d.snapkv_shift == 0);
+
+    // What the old caller does not have is not read: an invalid shift past its struct is ignored.
+    cab_evict_params old = test::evict_params("snapkv", 40);
+    old.snapkv_window = 4;  // 32 slots ranked by the pooled window score
+    old.snapkv_kernel = 9;
+    old.snapkv_shift = 99;
+    old.struct_size = static_cast<uint32_t>(old_size);
+    cab_evict_params zero = old;
+    zero.struct_size = sizeof zero;
+    zero.snapkv_shift = 0;
+    cab_evict_params shifted = zero;
+    shifted.snapkv_shift = 4;
+
+    auto kept = [](const cab_evict_params &e) {
+        test::CtxPtr ctx = filled_ctx(200, test::small_ctx_params(512));
+        REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
+        return test::all_positions(ctx.get(), 0);
+    };
+    CHECK(kept(old) == kept(zero));
+    // And a full struct's shift is read: with 4 of kernel 9 the kept slots move.
+    CHECK(kept(shifted) != kept(zero));
+    old.struct_size = sizeof old;
+    test::CtxPtr ctx = filled_ctx(40, test::small_ctx_params(128));
+    CHECK(cab_evict(ctx.get(), 0, &old, nullptr) == CAB_ERR_INVALID_ARGUMENT);
+    CHECK(test::error_mentions("params->snapkv_shift"));
 }
 
 TEST_CASE("cab_evict: defaults, NULL params and report, empty sequence, STATE for shared",

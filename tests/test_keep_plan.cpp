@@ -48,15 +48,17 @@ Scores random_scores(int32_t n, bool tied, std::mt19937 &rng) {
 }
 
 PolicyParams random_params(std::mt19937 &rng) {
-    std::uniform_int_distribution<int> sinks(0, 6), recent(0, 12), window(1, 40), kernel(0, 3),
-        coin(0, 1);
+    std::uniform_int_distribution<int> sinks(0, 6), recent(0, 12), window(1, 40), coin(0, 1);
     PolicyParams p;
     p.n_sinks = sinks(rng);
     p.n_recent = recent(rng);
     p.h2o_normalize = coin(rng) == 1;
     p.h2o_recent_ratio = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     p.snapkv_window = window(rng);
-    p.snapkv_kernel = 1 + 2 * kernel(rng);
+    // Narrow and wide pools, one wider than any stream; any shift the kernel allows.
+    const int32_t kernels[] = {1, 3, 5, 7, 23, 401};
+    p.snapkv_kernel = kernels[std::uniform_int_distribution<int>(0, 5)(rng)];
+    p.snapkv_shift = std::uniform_int_distribution<int32_t>(0, p.snapkv_kernel / 2)(rng);
     // Chunks of one slot, a few, about the stream, and wider than any stream.
     const int32_t chunks[] = {1, 2, 3, 4, 7, 16, 50, 1000};
     p.chunk_size = chunks[std::uniform_int_distribution<int>(0, 7)(rng)];
@@ -81,7 +83,7 @@ TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
             const std::vector<int32_t> expected = policy->select(s.view(), budget, params, 7);
             INFO(name << " n " << n << " budget " << budget << " sinks " << params.n_sinks
                       << " recent " << params.n_recent << " kernel " << params.snapkv_kernel
-                      << " chunk " << params.chunk_size);
+                      << " shift " << params.snapkv_shift << " chunk " << params.chunk_size);
             CHECK(keep_count(*plan, n) == static_cast<int32_t>(expected.size()));
             CHECK(apply_keep_plan(*plan, s.view()) == expected);
             ++compared;
@@ -97,6 +99,14 @@ TEST_CASE("policies without a plan form say so", "[policy][keep_plan]") {
     PolicyParams bad;
     bad.snapkv_kernel = 2;
     CHECK_THROWS_AS(find_policy("snapkv")->keep_plan(10, 5, bad), Error);
+    bad.snapkv_kernel = 5;
+    bad.snapkv_shift = 3;
+    CHECK_THROWS_WITH(find_policy("snapkv")->keep_plan(10, 5, bad),
+                      Catch::Contains("snapkv_shift"));
+    bad.snapkv_shift = 2;
+    bad.snapkv_window = 2;  // so that the plan ranks, and pools
+    const std::optional<KeepPlan> shifted = find_policy("snapkv")->keep_plan(100, 20, bad);
+    CHECK((shifted->pool_kernel == 5 && shifted->pool_shift == 2));
     PolicyParams no_chunk;
     no_chunk.chunk_size = 0;
     CHECK_THROWS_WITH(find_policy("chunkkv")->keep_plan(10, 5, no_chunk),
@@ -122,6 +132,8 @@ TEST_CASE("keep plans rank by their source, per observer, pooled", "[policy][kee
     p.k = 2;
     p.pool_kernel = 3;  // pooled over slots 0..4: 7 7 7 0 0 (slot 5 is in the kept tail)
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 5});
+    p.pool_shift = 1;  // windows [i - 2, i]: 0 7 7 7 0, ties to the earlier slot
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{1, 2, 5});
     p = KeepPlan{};
     p.source = RankSource::Last;
     p.keep_front = 1;
@@ -188,6 +200,15 @@ TEST_CASE("keep plans reject what cannot hold", "[policy][keep_plan]") {
     p = KeepPlan{};
     p.pool_kernel = 4;
     bad(p, "pool_kernel");
+    p = KeepPlan{};
+    p.pool_kernel = 5;
+    p.pool_shift = 3;
+    bad(p, "pool_shift 3");
+    p.pool_shift = -1;
+    bad(p, "pool_shift -1");
+    p = KeepPlan{};
+    p.pool_shift = 1;  // kernel 1 allows no shift
+    bad(p, "pool_shift 1");
     p = KeepPlan{};
     p.chunk = 0;
     bad(p, "chunk 0");

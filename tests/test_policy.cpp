@@ -290,24 +290,59 @@ TEST_CASE("policy: snapkv max-pools window scores before the observation window"
     CHECK(select("snapkv", s, 3, p) == Slots{13, 14, 15});
 }
 
+TEST_CASE("policy: max_pool's shift moves the window back", "[policy]") {
+    // Kernel 3, shift 1: slot i pools [i - 2, i], so the 5 at slot 2 lifts slots 2..4.
+    const std::vector<float> v = {0, 0, 5, 0, 0, 0, 0};
+    CHECK(max_pool(v.data(), 7, 3, 1) == std::vector<float>{0, 0, 5, 5, 5, 0, 0});
+    CHECK(max_pool(v.data(), 7, 3, 0) == std::vector<float>{0, 5, 5, 5, 0, 0, 0});
+    // Kernel 5, shift 2: [i - 4, i]; the edges clip.
+    const std::vector<float> w = {3, 0, 0, 0, 0, 9, 0, 1};
+    CHECK(max_pool(w.data(), 8, 5, 2) == std::vector<float>{3, 3, 3, 3, 3, 9, 9, 9});
+    CHECK(max_pool(w.data(), 6, 5, 2) == std::vector<float>{3, 3, 3, 3, 3, 9});
+}
+
+TEST_CASE("policy: max_pool equals a naive window for any kernel and shift", "[policy]") {
+    std::mt19937 rng(29);
+    for (int trial = 0; trial < 500; ++trial) {
+        const int32_t n = static_cast<int32_t>(rng() % 40);
+        const int32_t kernel =
+            trial % 10 == 0 ? 2147483647 : 1 + 2 * static_cast<int32_t>(rng() % 25);
+        const int32_t shift = static_cast<int32_t>(rng() % (kernel / 2 + 1));
+        std::vector<float> v(static_cast<size_t>(n));
+        for (float &x : v) x = static_cast<float>(rng() % 7);  // ties
+        std::vector<float> want(static_cast<size_t>(n));
+        const int64_t before = int64_t{kernel / 2} + shift, after = int64_t{kernel / 2} - shift;
+        for (int32_t i = 0; i < n; ++i) {
+            want[i] = -1.0f;
+            for (int64_t j = std::max<int64_t>(0, i - before);
+                 j <= std::min<int64_t>(n - 1, i + after); ++j)
+                want[i] = std::max(want[i], v[static_cast<size_t>(j)]);
+        }
+        INFO("n " << n << " kernel " << kernel << " shift " << shift);
+        CHECK(max_pool(v.data(), n, kernel, shift) == want);
+    }
+}
+
 TEST_CASE("policy: snapkv matches a naive max-pool reference on random scores", "[policy]") {
     std::mt19937 rng(11);
-    for (int trial = 0; trial < 40; ++trial) {
+    for (int trial = 0; trial < 60; ++trial) {
         const Fixture s = random_stream(50, rng);
         PolicyParams p;
         p.snapkv_window = 6;
         p.snapkv_kernel = 1 + 2 * (trial % 5);
+        p.snapkv_shift = (trial / 5) % (p.snapkv_kernel / 2 + 1);
         const int32_t budget = 12 + trial % 30;
         const int32_t half = p.snapkv_kernel / 2, prefix = 50 - 6;
         std::vector<float> pooled(50, 0.0f);
         for (int32_t i = 0; i < prefix; ++i) {
             pooled[i] = -1.0f;
-            for (int32_t j = std::max(0, i - half); j <= std::min(prefix - 1, i + half); ++j)
+            for (int32_t j = std::max(0, i - half - p.snapkv_shift);
+                 j <= std::min(prefix - 1, i + half - p.snapkv_shift); ++j)
                 pooled[i] = std::max(pooled[i], s.window[j]);
         }
         const Slots expected = join(join(range(0, 4), range(prefix, 50)),
                                     sorted_top(range(4, prefix), budget - 10, pooled));
-        INFO("trial " << trial);
+        INFO("trial " << trial << " kernel " << p.snapkv_kernel << " shift " << p.snapkv_shift);
         CHECK(select("snapkv", s, budget, p) == expected);
     }
 }
@@ -465,6 +500,8 @@ TEST_CASE("policy: invalid params and inputs are CAB_ERR_INVALID_ARGUMENT naming
     with([](PolicyParams &p) { p.snapkv_window = 0; }, "snapkv_window");
     with([](PolicyParams &p) { p.snapkv_kernel = 4; }, "snapkv_kernel");
     with([](PolicyParams &p) { p.snapkv_kernel = 0; }, "snapkv_kernel");
+    with([](PolicyParams &p) { p.snapkv_shift = 4; }, "snapkv_shift");  // kernel 7
+    with([](PolicyParams &p) { p.snapkv_shift = -1; }, "snapkv_shift");
     with([](PolicyParams &p) { p.r_local = -0.1f; }, "r_local");
     with([](PolicyParams &p) { p.r_bridge = std::nanf(""); }, "r_bridge");
     with(

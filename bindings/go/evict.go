@@ -70,6 +70,9 @@ type EvictParams struct {
 	FRCBlock       int32 // cab-frc: tokens pooled per graph node; default 16
 	FRCMaxBlocks   int32 // cab-frc: most graph nodes per stream; default 128
 	ChunkKVChunk   int32 // chunkkv: tokens per chunk; default 16
+	// snapkv: the pool window moves this many slots back, so it reaches further after a hit;
+	// 0..SnapKVKernel/2, default 0
+	SnapKVShift int32
 }
 
 // DefaultEvictParams gives the library's defaults (cab_evict_default_params).
@@ -98,6 +101,7 @@ func DefaultEvictParams() EvictParams {
 		FRCBlock:       p.GetFrc_block(),
 		FRCMaxBlocks:   p.GetFrc_max_blocks(),
 		ChunkKVChunk:   p.GetChunkkv_chunk(),
+		SnapKVShift:    p.GetSnapkv_shift(),
 	}
 }
 
@@ -141,6 +145,7 @@ func (o *EvictParams) native() (capi.Cab_evict_params, func()) {
 	p.SetFrc_block(o.FRCBlock)
 	p.SetFrc_max_blocks(o.FRCMaxBlocks)
 	p.SetChunkkv_chunk(o.ChunkKVChunk)
+	p.SetSnapkv_shift(o.SnapKVShift)
 	return p, func() {
 		capi.DeleteCab_evict_params(p)
 		C.free(unsafe.Pointer(policy))

@@ -78,8 +78,8 @@ std::vector<UnitInfo> check_units(const KvPoolRef &pool, const SelectUnit *units
         offset += in.count;
         in.compacts = in.count > 0 && in.count < n;
         const KeepPlan &p = unit.plan;
-        in.work_bytes =
-            kv::select_work_bytes(n, p.keep_front, p.keep_back, p.k, p.pool_kernel, p.chunk);
+        in.work_bytes = kv::select_work_bytes(n, p.keep_front, p.keep_back, p.k, p.pool_kernel,
+                                              p.pool_shift, p.chunk);
         in.ranks = in.work_bytes > 0;
     }
 
@@ -205,6 +205,7 @@ void CudaExecutor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int
             job.kind = score_kind(unit.plan.source);
             job.per_observer = unit.plan.per_observer ? 1 : 0;
             job.pool_kernel = unit.plan.pool_kernel;
+            job.pool_shift = unit.plan.pool_shift;
             job.chunk = unit.plan.chunk;
             job.keep = keep_dev + in.offset;
             if (in.ranks) {

@@ -6,11 +6,12 @@
 //
 // Values follow the host reference step by step: f32 sums over the streams in stream order from
 // 0, the division only where the summed observers are > 0 (IEEE, round to nearest), NaN -> -inf,
-// then the max-pool. The pool works on a copy of the values padded with -inf by half the width
-// at both ends, so that every window spans exactly kernel slots: a sparse table (max over 1, 2,
-// 4, ... slots, one level per doubling) answers each window with two overlapping ranges. A half
-// width of back - 1 (back = n - keep_back) covers the whole pooled range [0, back) from every
-// slot, so a wider kernel is clamped to it.
+// then the max-pool. Slot i's window is [i - before, i + after], before = half + shift and
+// after = half - shift. The pool works on a copy of the values padded with -inf, `before` slots
+// in front and `after` behind, so that every window spans exactly before + after + 1 slots: a
+// sparse table (max over 1, 2, 4, ... slots, one level per doubling) answers each window with
+// two overlapping ranges. A reach of back - 1 (back = n - keep_back) covers the whole pooled
+// range [0, back) on that side from every slot, so a longer one is clamped to it.
 // A chunked plan instead sums the values of [0, back) per aligned chunk: one thread per chunk
 // adds its slots in slot order from 0 (__fadd_rn, as the host's f32 loop), NaN sums become -inf,
 // and every slot's key is its chunk's sum.
@@ -36,10 +37,12 @@ __host__ __device__ int64_t align4(int64_t n) {
     return (n + 3) / 4 * 4;
 }
 
-// Half the pool width, clamped to what changes a window over `back` slots.
-__host__ __device__ int64_t pool_half(int32_t back, int32_t pool_kernel) {
-    const int64_t half = pool_kernel / 2;
-    return half < back - 1 ? half : back - 1;
+// How far the pool window reaches before a slot (side -1) or after it (side +1), clamped to
+// what changes a window over `back` slots.
+__host__ __device__ int64_t pool_reach(int32_t back, int32_t pool_kernel, int32_t pool_shift,
+                                       int side) {
+    const int64_t reach = int64_t{pool_kernel / 2} - side * int64_t{pool_shift};
+    return reach < back - 1 ? reach : back - 1;
 }
 
 bool ranks(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k) {
@@ -121,18 +124,19 @@ __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int
         __syncthreads();
         return keys;
     }
-    const int64_t half = pool_half(back, job.pool_kernel);
-    const int64_t padded = back + 2 * half;
+    const int64_t before = pool_reach(back, job.pool_kernel, job.pool_shift, -1);
+    const int64_t after = pool_reach(back, job.pool_kernel, job.pool_shift, 1);
+    const int64_t padded = back + before + after;
     float *b = a + align4(padded);
-    // a[x] holds slot x - half, -inf outside [0, back).
+    // a[x] holds slot x - before, -inf outside [0, back).
     for (int64_t x = threadIdx.x; x < padded; x += kThreads) {
-        const int64_t slot = x - half;
+        const int64_t slot = x - before;
         a[x] = slot >= 0 && slot < back ? slot_value(pool, job, static_cast<int32_t>(slot))
                                         : -INFINITY;
     }
     __syncthreads();
     // After the level of width w, a[x] = max over [x, min(x + w, padded)).
-    const int64_t window = 2 * half + 1;
+    const int64_t window = before + after + 1;
     int64_t width = 1;
     for (; width * 2 <= window; width *= 2) {
         for (int64_t x = threadIdx.x; x < padded; x += kThreads)
@@ -142,7 +146,8 @@ __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int
         a = b;
         b = t;
     }
-    // Slot i's window is [i, i + 2 * half] in padded coordinates: two ranges of `width` cover it.
+    // Slot i's window is [i, i + before + after] in padded coordinates: two ranges of `width`
+    // cover it.
     uint32_t *keys = reinterpret_cast<uint32_t *>(b);
     for (int64_t i = f + threadIdx.x; i < back; i += kThreads)
         keys[i - f] = order_key(fmaxf(a[i], a[i + window - width]));
@@ -263,13 +268,15 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
 }  // namespace
 
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
-                         int32_t pool_kernel, int32_t chunk) {
+                         int32_t pool_kernel, int32_t pool_shift, int32_t chunk) {
     if (!ranks(length, keep_front, keep_back, k)) return 0;
     const int32_t back = length - keep_back;
     if (chunk > 1)
         return static_cast<size_t>(align4(back) + align4((int64_t{back} + chunk - 1) / chunk)) * 4;
     if (pool_kernel <= 1) return static_cast<size_t>(align4(back - keep_front)) * 4;
-    return static_cast<size_t>(2 * align4(back + 2 * pool_half(back, pool_kernel))) * 4;
+    const int64_t padded = back + pool_reach(back, pool_kernel, pool_shift, -1) +
+                           pool_reach(back, pool_kernel, pool_shift, 1);
+    return static_cast<size_t>(2 * align4(padded)) * 4;
 }
 
 void select(const DevicePool &pool, const SelectJob *jobs, int32_t n_jobs, cudaStream_t stream) {

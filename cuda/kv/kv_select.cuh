@@ -28,7 +28,8 @@ struct SelectJob {
     int32_t kind = 0;  // the ranked score kind: 0 score, 2 window, 3 last (see ScoreKind)
     int32_t per_observer = 0;
     int32_t pool_kernel = 1;
-    int32_t chunk = 1;  // > 1: chunk sums instead of pooling (never both)
+    int32_t pool_shift = 0;  // 0 .. pool_kernel / 2: the window sits this many slots back
+    int32_t chunk = 1;       // > 1: chunk sums instead of pooling (never both)
     // Device output of keep_front + keep_back + k slots, ascending.
     int32_t *keep = nullptr;
     // Device scratch of select_work_bytes() bytes, 16-byte aligned, used by no other job.
@@ -37,7 +38,7 @@ struct SelectJob {
 
 // Scratch bytes a job of this plan needs (a multiple of 16; 0 when it ranks nothing).
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
-                         int32_t pool_kernel, int32_t chunk);
+                         int32_t pool_kernel, int32_t pool_shift, int32_t chunk);
 
 // Runs jobs[0..n_jobs) (a device array), one thread block each. pool.scores must be set when
 // any job ranks.

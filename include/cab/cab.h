@@ -473,6 +473,8 @@ typedef struct cab_evict_params {
     int32_t frc_block;           /**< cab-frc: tokens pooled per graph node; default 16 */
     int32_t frc_max_blocks;      /**< cab-frc: most graph nodes per stream; default 128 */
     int32_t chunkkv_chunk;       /**< chunkkv: tokens per chunk; default 16 */
+    int32_t snapkv_shift;        /**< snapkv: the pool window moves this many slots back, so it
+                                      reaches further after a hit; 0..snapkv_kernel/2, default 0 */
 } cab_evict_params;
 
 /** Fills `params` with defaults. */

@@ -1,6 +1,7 @@
 #include "api/evict_params.h"
 
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 
@@ -45,6 +46,10 @@ private:
     const std::string &name_;
 };
 
+// The struct before snapkv_shift (104 bytes: chunkkv_chunk filled what was tail padding); programs
+// built then pass that size, and the shift keeps its default.
+constexpr size_t kEvictParamsV1Size = offsetof(cab_evict_params, snapkv_shift);
+
 std::string policy_list() {
     std::string out;
     for (std::string_view n : policy_names()) out += (out.empty() ? "" : ", ") + std::string(n);
@@ -77,11 +82,13 @@ cab_evict_params evict_defaults() {
     p.frc_block = 16;
     p.frc_max_blocks = 128;
     p.chunkkv_chunk = 16;
+    p.snapkv_shift = 0;
     return p;
 }
 
 EvictOptions to_evict_options(const cab_evict_params *given, const std::string &name) {
-    const cab_evict_params p = read_params(given, evict_defaults(), name.c_str());
+    const cab_evict_params p =
+        read_params(given, evict_defaults(), name.c_str(), kEvictParamsV1Size);
     const Checker check(name);
     EvictOptions o;
 
@@ -112,6 +119,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     check.count(p.snapkv_window, 1, "snapkv_window");
     check.count(p.snapkv_kernel, 1, "snapkv_kernel");
     if (p.snapkv_kernel % 2 == 0) check.bad("snapkv_kernel", "is even (the max-pool is centred)");
+    check.range(p.snapkv_shift, 0, p.snapkv_kernel / 2, "snapkv_shift");
     check.range(p.cab_r_local, 0.0, 1.0, "cab_r_local");
     check.range(p.cab_r_bridge, 0.0, 1.0, "cab_r_bridge");
     if (ratio_ppm(p.cab_r_local) + ratio_ppm(p.cab_r_bridge) > 1000000)
@@ -133,6 +141,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     pp.h2o_recent_ratio = p.h2o_recent_ratio;
     pp.snapkv_window = p.snapkv_window;
     pp.snapkv_kernel = p.snapkv_kernel;
+    pp.snapkv_shift = p.snapkv_shift;
     pp.r_local = p.cab_r_local;
     pp.r_bridge = p.cab_r_bridge;
     pp.cab_score_source =

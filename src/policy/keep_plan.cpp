@@ -23,6 +23,9 @@ int32_t keep_count(const KeepPlan &p, int32_t n) {
     if (p.k > n - p.keep_front - p.keep_back) bad("k exceeds the slots between the kept ends");
     if (p.pool_kernel < 1 || p.pool_kernel % 2 == 0)
         bad("pool_kernel " + std::to_string(p.pool_kernel) + " is not odd and >= 1");
+    if (p.pool_shift < 0 || p.pool_shift > p.pool_kernel / 2)
+        bad("pool_shift " + std::to_string(p.pool_shift) +
+            " is outside [0, pool_kernel / 2 = " + std::to_string(p.pool_kernel / 2) + "]");
     if (p.chunk < 1) bad("chunk " + std::to_string(p.chunk) + " is below 1");
     if (p.chunk > 1 && p.pool_kernel > 1)
         bad("chunk " + std::to_string(p.chunk) + " and pool_kernel " +
@@ -56,7 +59,8 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
                 std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
         }
         if (p.pool_kernel > 1) {
-            const std::vector<float> pooled = max_pool(value.data(), back, p.pool_kernel);
+            const std::vector<float> pooled =
+                max_pool(value.data(), back, p.pool_kernel, p.pool_shift);
             std::copy(pooled.begin(), pooled.end(), value.begin());
         }
         if (p.chunk > 1) {

@@ -27,6 +27,9 @@ struct KeepPlan {
     // > 1 (odd): the value is first max-pooled along slots with this width over the slots
     // [0, n - keep_back), edges clipped (SnapKV's pooling, which stops before its window).
     int32_t pool_kernel = 1;
+    // 0 .. pool_kernel / 2: the pool's window sits this many slots back (max_pool's shift), so a
+    // high value lifts more of the slots after it than before it.
+    int32_t pool_shift = 0;
     // > 1: instead, every slot of [0, n - keep_back) takes the f32 sum of the values of its
     // aligned chunk [c * chunk, min((c + 1) * chunk, n - keep_back)), summed in slot order after
     // the NaN -> -inf step; a NaN sum counts as -infinity too (ChunkKV's chunk score).
@@ -35,7 +38,8 @@ struct KeepPlan {
 
 // How many slots the plan keeps in a stream of n: keep_front + keep_back + k. Throws
 // Error(INVALID_ARGUMENT) when the ranges overlap or exceed n, k exceeds the slots between them,
-// pool_kernel is even or < 1, chunk is < 1, or both pool and chunk (> 1).
+// pool_kernel is even or < 1, pool_shift is outside [0, pool_kernel / 2], chunk is < 1, or both
+// pool and chunk (> 1).
 int32_t keep_count(const KeepPlan &plan, int32_t n);
 
 // The kept slots, ascending: the host reference every device implementation must equal.

@@ -34,6 +34,9 @@ void validate(const PolicyParams &p) {
     require(p.snapkv_kernel % 2 == 1, CAB_ERR_INVALID_ARGUMENT,
             "policy params: snapkv_kernel = " + std::to_string(p.snapkv_kernel) +
                 " is even (the max-pool is centred on each slot)");
+    require(p.snapkv_shift >= 0 && p.snapkv_shift <= p.snapkv_kernel / 2, CAB_ERR_INVALID_ARGUMENT,
+            "policy params: snapkv_shift = " + std::to_string(p.snapkv_shift) +
+                " is outside [0, snapkv_kernel / 2 = " + std::to_string(p.snapkv_kernel / 2) + "]");
     check_ratio(p.r_local, "r_local");
     check_ratio(p.r_bridge, "r_bridge");
     // Compared as the policies count them (parts per million), so 0.6 + 0.4 passes.

@@ -48,6 +48,7 @@ struct PolicyParams {
 
     int32_t snapkv_window = 32;  // W: observation window, the last W slots, always kept
     int32_t snapkv_kernel = 7;   // odd max-pool width along slots
+    int32_t snapkv_shift = 0;    // 0 .. snapkv_kernel / 2: the pool window moves this far back
 
     float r_local = 0.3f;   // cab: share of the budget for the most recent slots
     float r_bridge = 0.2f;  // cab: share for bridges; importance gets the rest
@@ -60,7 +61,8 @@ struct PolicyParams {
 };
 
 // Throws Error(INVALID_ARGUMENT) naming the first bad field: negative counts, ratios outside
-// [0, 1], r_local + r_bridge > 1, an even or < 1 kernel, a window, block or chunk size < 1.
+// [0, 1], r_local + r_bridge > 1, an even or < 1 kernel, a shift outside [0, kernel / 2], a
+// window, block or chunk size < 1.
 void validate(const PolicyParams &params);
 
 class Policy {

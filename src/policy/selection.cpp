@@ -70,19 +70,22 @@ double median(const std::vector<int32_t> &candidates, const float *value) {
     return (lower + upper) / 2.0;
 }
 
-std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel) {
-    // A half-width past n clips to the same windows, and keeps n + half from overflowing.
-    const int32_t half = std::min(kernel / 2, n);
+std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel, int32_t shift) {
+    // Slot i's window is [i - before, i + after]. A reach past n clips to the same windows, and
+    // keeps n + after from overflowing.
+    const int32_t half = kernel / 2;
+    const int32_t before = static_cast<int32_t>(std::min<int64_t>(int64_t{half} + shift, n));
+    const int32_t after = std::min(half - shift, n);
     std::vector<float> out(static_cast<size_t>(n));
     std::deque<int32_t> best;  // indices whose values decrease from front to back: O(n) overall
-    for (int32_t right = 0; right < n + half; ++right) {
+    for (int32_t right = 0; right < n + after; ++right) {
         if (right < n) {
             while (!best.empty() && v[best.back()] <= v[right]) best.pop_back();
             best.push_back(right);
         }
-        const int32_t i = right - half;
+        const int32_t i = right - after;
         if (i < 0) continue;
-        while (best.front() < i - half) best.pop_front();
+        while (best.front() < i - before) best.pop_front();
         out[static_cast<size_t>(i)] = v[best.front()];
     }
     return out;

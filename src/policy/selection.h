@@ -26,9 +26,11 @@ std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k
 // The median of value[slot] over non-empty candidates: the mean of the two middle values when
 // their count is even.
 double median(const std::vector<int32_t> &candidates, const float *value);
-// out[i] = the max of v over [i - kernel/2, i + kernel/2] clipped to [0, n): a same-length
-// max-pool along slots (kernel odd >= 1).
-std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel);
+// out[i] = the max of v over [i - kernel/2 - shift, i + kernel/2 - shift] clipped to [0, n): a
+// same-length max-pool along slots (kernel odd >= 1) whose window sits `shift` slots back
+// (0 <= shift <= kernel/2), so that a high v[j] lifts slots j - kernel/2 + shift ..
+// j + kernel/2 + shift: more of what follows it than precedes it.
+std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel, int32_t shift);
 // out[i] = the f32 sum of v over i's aligned chunk [c * chunk, min((c + 1) * chunk, n)),
 // c = i / chunk, added in slot order from 0 (chunk >= 1); a NaN sum gives -infinity.
 std::vector<float> chunk_sum(const float *v, int32_t n, int32_t chunk);

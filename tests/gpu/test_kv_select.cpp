@@ -6,11 +6,11 @@
 // scores of its kept slots and everything else stayed. Fresh random data each run (the seed is
 // printed on failure); block tables are slices of a shuffled permutation. Scores: random, tied
 // (three levels), zeros, and special values (NaN, +-inf, -0, denormals, negatives), with random
-// observers (zeros included); every RankSource, per_observer on/off, pool_kernel 1, 3, 7 and
-// wider than the stream, chunk 4, 16, 1000 and wider than the stream; k = 0, 1, m - 1, m (keep all:
-// no compaction), random; units of 1 to 4 streams; lengths 1, 15, 16, 17, 1000, 40000 and 131077
-// (whose compaction is cut into batches). Bad arguments are INVALID_ARGUMENT and change nothing,
-// even after a good unit.
+// observers (zeros included); every RankSource, per_observer on/off, pool_kernel 1, 3, 7, 23 and
+// wider than the stream with a random pool_shift in [0, pool_kernel / 2], chunk 4, 16, 1000 and
+// wider than the stream; k = 0, 1, m - 1, m (keep all: no compaction), random; units of 1 to 4
+// streams; lengths 1, 15, 16, 17, 1000, 40000 and 131077 (whose compaction is cut into batches).
+// Bad arguments are INVALID_ARGUMENT and change nothing, even after a good unit.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -223,7 +223,8 @@ void run_and_check(Executor &ex, const Cache &c, const KvPoolRef &pool,
                   << c.lengths[units[i].streams[0]] << ", keep_front " << p.keep_front
                   << ", keep_back " << p.keep_back << ", k " << p.k << ", source "
                   << static_cast<int>(p.source) << ", per_observer " << p.per_observer
-                  << ", pool_kernel " << p.pool_kernel << ", chunk " << p.chunk);
+                  << ", pool_kernel " << p.pool_kernel << ", pool_shift " << p.pool_shift
+                  << ", chunk " << p.chunk);
         const std::vector<int32_t> got(
             host_keep.begin() + static_cast<std::ptrdiff_t>(at),
             host_keep.begin() + static_cast<std::ptrdiff_t>(at + want[i].size()));
@@ -236,7 +237,7 @@ void run_and_check(Executor &ex, const Cache &c, const KvPoolRef &pool,
 }
 
 // A plan over n slots: random protected ends, and k chosen by `mode` (0 random, 1 one, 2 all
-// but one, 3 half of the slots between the ends).
+// but one, 3 half of the slots between the ends) and a random pool_shift in [0, pool_kernel / 2].
 KeepPlan make_plan(int32_t n, RankSource source, bool per_observer, int32_t pool_kernel, int mode,
                    std::mt19937 &rng, int32_t chunk = 1) {
     KeepPlan p;
@@ -250,6 +251,7 @@ KeepPlan make_plan(int32_t n, RankSource source, bool per_observer, int32_t pool
     p.source = source;
     p.per_observer = per_observer;
     p.pool_kernel = pool_kernel;
+    p.pool_shift = static_cast<int32_t>(rng() % (pool_kernel / 2 + 1));
     p.chunk = chunk;
     return p;
 }
@@ -272,8 +274,13 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
     int idx = 0;
     for (RankSource src : {RankSource::Score, RankSource::Window, RankSource::Last})
         for (bool per_obs : {false, true})
-            for (const auto &[pool, chunk] :
-                 {std::pair<int32_t, int32_t>{1, 1}, {3, 1}, {7, 1}, {1, 4}, {1, 16}, {1, 1000}}) {
+            for (const auto &[pool, chunk] : {std::pair<int32_t, int32_t>{1, 1},
+                                              {3, 1},
+                                              {7, 1},
+                                              {23, 1},
+                                              {1, 4},
+                                              {1, 16},
+                                              {1, 1000}}) {
                 if (sample && rng() % 3 != 0) continue;
                 add(1 + idx % 4, make_plan(n, src, per_obs, pool, idx % 4, rng, chunk));
                 ++idx;
@@ -406,12 +413,14 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         SelectUnit unit;
         const KvPoolRef *pool;
     };
-    auto plan = [&](int32_t f, int32_t b, int32_t k, int32_t pool_kernel, int32_t chunk = 1) {
+    auto plan = [&](int32_t f, int32_t b, int32_t k, int32_t pool_kernel, int32_t chunk = 1,
+                    int32_t pool_shift = 0) {
         KeepPlan p = good;
         p.keep_front = f;
         p.keep_back = b;
         p.k = k;
         p.pool_kernel = pool_kernel;
+        p.pool_shift = pool_shift;
         p.chunk = chunk;
         return p;
     };
@@ -425,6 +434,8 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         {"negative keep_front", {second, 1, plan(-1, 10, 5, 1)}, &c.pool},
         {"even pool_kernel", {second, 1, plan(4, 10, 5, 2)}, &c.pool},
         {"pool_kernel 0", {second, 1, plan(4, 10, 5, 0)}, &c.pool},
+        {"pool_shift past half", {second, 1, plan(4, 10, 5, 7, 1, 4)}, &c.pool},
+        {"negative pool_shift", {second, 1, plan(4, 10, 5, 7, 1, -1)}, &c.pool},
         {"chunk 0", {second, 1, plan(4, 10, 5, 1, 0)}, &c.pool},
         {"chunk with pooling", {second, 1, plan(4, 10, 5, 3, 4)}, &c.pool},
         {"negative length", {&negative_len, 1, plan(0, 0, 0, 1)}, &c.pool},

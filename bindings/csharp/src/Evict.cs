@@ -68,6 +68,7 @@ namespace Cab
                 FrcBlock = p.frc_block;
                 FrcMaxBlocks = p.frc_max_blocks;
                 ChunkKvChunk = p.chunkkv_chunk;
+                SnapKvShift = p.snapkv_shift;
             }
         }
 
@@ -108,6 +109,9 @@ namespace Cab
         public int FrcMaxBlocks { get; set; }
         /// <summary>chunkkv: tokens per chunk; default 16.</summary>
         public int ChunkKvChunk { get; set; }
+        /// <summary>snapkv: the pool window moves this many slots back, so it reaches further
+        /// after a hit; 0..SnapKvKernel/2, default 0.</summary>
+        public int SnapKvShift { get; set; }
 
         internal NativeEvictParams ToNative()
         {
@@ -134,6 +138,7 @@ namespace Cab
             p.frc_block = FrcBlock;
             p.frc_max_blocks = FrcMaxBlocks;
             p.chunkkv_chunk = ChunkKvChunk;
+            p.snapkv_shift = SnapKvShift;
             return n;
         }
     }

@@ -3264,6 +3264,31 @@ int _wrap_cab_evict_params_chunkkv_chunk_get_capi_ed1c80e3a2ff6f6b(struct cab_ev
 }
 
 
+void _wrap_cab_evict_params_snapkv_shift_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, int _swig_go_1) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  int32_t arg2 ;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  arg2 = (int32_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->snapkv_shift = arg2;
+  
+}
+
+
+int _wrap_cab_evict_params_snapkv_shift_get_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  int32_t result;
+  int _swig_go_result;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  
+  result = (int32_t) ((arg1)->snapkv_shift);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct cab_evict_params *_wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b() {
   struct cab_evict_params *result = 0 ;
   struct cab_evict_params *_swig_go_result;

@@ -1652,12 +1652,15 @@ pub struct cab_evict_params {
     pub frc_max_blocks: i32,
     #[doc = "< chunkkv: tokens per chunk; default 16"]
     pub chunkkv_chunk: i32,
+    #[doc = "< snapkv: the pool window moves this many slots back, so it"]
+    #[doc = "reaches further after a hit; 0..snapkv_kernel/2, default 0"]
+    pub snapkv_shift: i32,
 }
 #[test]
 fn bindgen_test_layout_cab_evict_params() {
     assert_eq!(
         ::std::mem::size_of::<cab_evict_params>(),
-        104usize,
+        112usize,
         concat!("Size of: ", stringify!(cab_evict_params))
     );
     assert_eq!(
@@ -2039,6 +2042,23 @@ fn bindgen_test_layout_cab_evict_params() {
         );
     }
     test_field_chunkkv_chunk();
+    fn test_field_snapkv_shift() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_evict_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).snapkv_shift) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_evict_params),
+                "::",
+                stringify!(snapkv_shift)
+            )
+        );
+    }
+    test_field_snapkv_shift();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]

@@ -129,6 +129,9 @@ pub struct EvictParams {
     pub frc_max_blocks: i32,
     /// chunkkv: tokens per chunk; default 16.
     pub chunkkv_chunk: i32,
+    /// snapkv: the pool window moves this many slots back, so it reaches further after a hit;
+    /// 0..snapkv_kernel/2, default 0.
+    pub snapkv_shift: i32,
 }
 
 impl Default for EvictParams {
@@ -162,6 +165,7 @@ impl Default for EvictParams {
             frc_block: raw.frc_block,
             frc_max_blocks: raw.frc_max_blocks,
             chunkkv_chunk: raw.chunkkv_chunk,
+            snapkv_shift: raw.snapkv_shift,
         }
     }
 }
@@ -214,6 +218,7 @@ impl EvictParams {
         raw.frc_block = self.frc_block;
         raw.frc_max_blocks = self.frc_max_blocks;
         raw.chunkkv_chunk = self.chunkkv_chunk;
+        raw.snapkv_shift = self.snapkv_shift;
         Ok(f(&raw))
     }
 }
