@@ -53,6 +53,7 @@ PolicyParams random_params(std::mt19937 &rng) {
     p.n_sinks = sinks(rng);
     p.n_recent = recent(rng);
     p.h2o_normalize = coin(rng) == 1;
+    p.cab_score_source = coin(rng) == 1 ? ScoreSource::Window : ScoreSource::Cumulative;
     p.h2o_recent_ratio = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     p.snapkv_window = window(rng);
     // Narrow and wide pools, one wider than any stream; any shift the kernel allows.

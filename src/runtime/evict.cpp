@@ -119,9 +119,6 @@ std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
     for (size_t i = 0; i < budgets.size(); ++i) {
         std::optional<KeepPlan> plan = o.policy->keep_plan(layout.lengths[i], budgets[i], o.params);
         if (!plan) return std::nullopt;
-        // As the host path substitutes the window for h2o's score.
-        if (o.policy->name() == "h2o" && ranks_by_window(o) && plan->source == RankSource::Score)
-            plan->source = RankSource::Window;
         plans.push_back(*plan);
     }
     return plans;
@@ -149,8 +146,6 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
             } else {
                 read_stream(kv, executor, seq, l, h, u);
             }
-            if (options.policy->name() == "h2o" && ranks_by_window(options))
-                u.view.score = u.view.window;
             layout.lengths.push_back(u.view.n);
             layout.scores.push_back(ranking_score(u.view, options));
         }
