@@ -109,16 +109,20 @@ struct Shape {
     int n_head, n_head_kv, d;
 };
 
-std::string record_head(const char *op, const Shape &s, bool scores) {
+std::string record_head(const char *op, const Shape &s, bool scores, const char *impl = "cab") {
     char buf[256];
     std::snprintf(buf, sizeof buf,
-                  "{\"op\": \"%s\", \"impl\": \"cab\", \"shape\": \"%s\", \"n_head\": %d, "
+                  "{\"op\": \"%s\", \"impl\": \"%s\", \"shape\": \"%s\", \"n_head\": %d, "
                   "\"n_head_kv\": %d, \"head_dim\": %d, \"scores\": %s",
-                  op, s.name, s.n_head, s.n_head_kv, s.d, scores ? "true" : "false");
+                  op, impl, s.name, s.n_head, s.n_head_kv, s.d, scores ? "true" : "false");
     return buf;
 }
 
-std::string prefill_record(const Shape &s, int n, bool scores, std::mt19937 &rng) {
+using Kernel = attention::PrefillArgs::Kernel;
+
+// impl "cab" is what the engine runs (the wgmma kernel on sm_90), "cab_sm80" the mma.sync one.
+std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, std::mt19937 &rng) {
+    const char *impl = kernel == Kernel::Sm80 ? "cab_sm80" : "cab";
     std::vector<int> lengths(s.n_head_kv, n);
     Streams st(lengths, s.d, scores, rng);
     Buffer q(static_cast<size_t>(n) * s.n_head * s.d * 2), out(q.bytes);
@@ -136,6 +140,7 @@ std::string prefill_record(const Shape &s, int n, bool scores, std::mt19937 &rng
     a.out_stride = a.q_stride;
     a.scores = scores;
     a.score_window = 32;
+    a.kernel = kernel;
     cudaEvent_t t0, t1;
     check(cudaEventCreate(&t0), "event");
     check(cudaEventCreate(&t1), "event");
@@ -161,8 +166,8 @@ std::string prefill_record(const Shape &s, int n, bool scores, std::mt19937 &rng
     std::snprintf(buf, sizeof buf,
                   ", \"n\": %d, \"ms\": %.4f, \"tflops\": %.1f, \"peak_bytes\": %zu, \"reps\": %d}",
                   n, med, flops / med * 1e-9, mem, reps);
-    std::fprintf(stderr, "prefill %s n %d scores %d: %.3f ms\n", s.name, n, scores, med);
-    return record_head("prefill", s, scores) + buf;
+    std::fprintf(stderr, "prefill %s %s n %d scores %d: %.3f ms\n", impl, s.name, n, scores, med);
+    return record_head("prefill", s, scores, impl) + buf;
 }
 
 std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng) {
@@ -266,21 +271,32 @@ std::string copy_record() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char **argv) {
+    const std::string only = argc > 2 && std::string(argv[1]) == "--only" ? argv[2] : "";
+    if (argc > 1 && only.empty()) {
+        std::fprintf(stderr, "usage: cab_attention_bench [--only prefill|decode]\n");
+        return 2;
+    }
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "device");
     std::mt19937 rng(12345);
     std::vector<std::string> records;
     records.push_back(copy_record());
     const Shape prefill_shapes[] = {{"qwen2.5-7b", 28, 4, 128}, {"qwen2.5-0.5b", 14, 2, 64}};
-    for (const Shape &s : prefill_shapes)
-        for (int n : {1024, 4096, 16384, 32768})
-            for (bool scores : {false, true}) records.push_back(prefill_record(s, n, scores, rng));
-    for (const Shape &s : prefill_shapes)
-        for (int batch : {1, 16, 64})
-            for (int length : {4096, 16384, 32768})
-                for (bool scores : {false, true})
-                    records.push_back(decode_record(s, batch, length, scores, rng));
+    std::vector<Kernel> kernels = {Kernel::Auto};
+    if (attention::prefill_sm90_available()) kernels.push_back(Kernel::Sm80);
+    if (only != "decode")
+        for (const Shape &s : prefill_shapes)
+            for (int n : {1024, 4096, 16384, 32768})
+                for (Kernel k : kernels)
+                    for (bool scores : {false, true})
+                        records.push_back(prefill_record(s, n, scores, k, rng));
+    if (only != "prefill")
+        for (const Shape &s : prefill_shapes)
+            for (int batch : {1, 16, 64})
+                for (int length : {4096, 16384, 32768})
+                    for (bool scores : {false, true})
+                        records.push_back(decode_record(s, batch, length, scores, rng));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)

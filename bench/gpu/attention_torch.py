@@ -4,7 +4,7 @@ through eager attention plus column sums (what an earlier prototype did to get s
 through SDPA with q_len 1 and enable_gqa, and the device-to-device copy bandwidth.
 
 pip requirements: torch>=2.5 (enable_gqa), triton (do_bench); both are on the GPU machine.
-usage: python3 attention_torch.py > attention_torch.json
+usage: python3 attention_torch.py [--only prefill|decode] > attention_torch.json
 """
 
 import json
@@ -132,7 +132,12 @@ def copy_record():
 
 
 def main():
-    records = [copy_record()] + prefill_records() + decode_records()
+    only = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else ""
+    records = [copy_record()]
+    if only != "decode":
+        records += prefill_records()
+    if only != "prefill":
+        records += decode_records()
     json.dump({"torch": torch.__version__, "records": records}, sys.stdout, indent=1)
 
 

@@ -40,14 +40,16 @@ def main():
         json.dump(result, f, indent=1)
 
     ours = index(records, "prefill", "cab")
+    sm80 = index(records, "prefill", "cab_sm80")
     flash = index(records, "prefill", "torch_sdpa_flash")
     eager = index(records, "prefill", "torch_eager_colsum")
     print(f"\n{cab['device']}, commit {commit}, torch {tch['torch']}; "
           f"copy bandwidth {copy_gbps} GB/s (read + write)")
     print("\nPrefill, causal, one sequence (ms | TFLOP/s | peak GiB); ratio = throughput vs "
-          "SDPA flash")
+          "SDPA flash; cab is the kernel the engine runs (wgmma on sm_90), sm80 the mma.sync one")
     print(f"{'shape':13} {'N':>6} | {'cab':>18} | {'cab + scores':>18} | "
-          f"{'SDPA flash':>18} | {'eager + colsum':>18} | {'cab/fl':>6} {'cab+s/fl':>8}")
+          f"{'SDPA flash':>18} | {'eager + colsum':>18} | {'cab/fl':>6} {'cab+s/fl':>8} | "
+          f"{'sm80/fl':>7} {'sm80+s/fl':>9}")
     for (shape, n, _, _, scores), r in ours.items():
         if scores:
             continue
@@ -63,8 +65,10 @@ def main():
 
         ratio = lambda a: fmt(a.get("tflops") / fl["tflops"], ".2f") if a.get("tflops") and \
             fl.get("tflops") else "-"
+        m = sm80.get((shape, n, None, None, False), {})
+        ms = sm80.get((shape, n, None, None, True), {})
         print(f"{shape:13} {n:>6} | {cell(r)} | {cell(s)} | {cell(fl)} | {cell(ea)} | "
-              f"{ratio(r):>6} {ratio(s):>8}")
+              f"{ratio(r):>6} {ratio(s):>8} | {ratio(m):>7} {ratio(ms):>9}")
 
     ours = index(records, "decode", "cab")
     sdpa = index(records, "decode", "torch_sdpa")

@@ -2,12 +2,21 @@
 # On the GPU machine, from the repository root: builds the CUDA attention kernels, runs the GPU
 # tests, compute-sanitizer (memcheck on the suite, racecheck and synccheck on the small cases)
 # and the attention benchmark against torch, then prints the comparison table last.
-#   CAB_COMMIT=<sha> OUT=<dir> bash bench/gpu/run.sh [--no-bench]
+#   CAB_COMMIT=<sha> OUT=<dir> bash bench/gpu/run.sh [--no-bench] [--only prefill|decode]
 # Results in $OUT: attention_gpu.json, tests.log, sanitizer.log, bench.log, build.log.
 # Catch2 is found through CMAKE_PREFIX_PATH=.carry/catch2 when the machine has none: run
 # tools/gpu/prepare_carry.sh here first (a copy of Debian's catch2 files) and carry .carry.
 # pip requirements: torch>=2.5 and triton, for attention_torch.py (present on the GPU machine).
 set -uo pipefail
+no_bench=0 only=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-bench) no_bench=1 ;;
+    --only) only=(--only "$2"); shift ;;
+    *) echo "usage: bash bench/gpu/run.sh [--no-bench] [--only prefill|decode]" >&2; exit 2 ;;
+  esac
+  shift
+done
 OUT=${OUT:-$PWD/build-gpu/out}
 BUILD=build-gpu
 LOGS=$BUILD/logs
@@ -43,12 +52,12 @@ san 200 memcheck
 san 120 racecheck "[small]"
 san 60 synccheck "[small]"
 [ $status -ne 0 ] && grep -m 30 -E "^=========" "$OUT/sanitizer.log"
-[ "${1:-}" = "--no-bench" ] && exit $status
+[ $no_bench -eq 1 ] && exit $status
 
 step "benchmark"
-timeout 150 $BUILD/bin/cab_attention_bench >"$LOGS/cab.json" 2>"$OUT/bench.log" ||
+timeout 150 $BUILD/bin/cab_attention_bench "${only[@]}" >"$LOGS/cab.json" 2>"$OUT/bench.log" ||
   { tail -5 "$OUT/bench.log"; exit 1; }
-PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/attention_torch.py >"$LOGS/torch.json" 2>>"$OUT/bench.log" ||
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/attention_torch.py "${only[@]}" >"$LOGS/torch.json" 2>>"$OUT/bench.log" ||
   { tail -20 "$OUT/bench.log"; exit 1; }
 python3 bench/gpu/report.py "$LOGS/cab.json" "$LOGS/torch.json" "$OUT/attention_gpu.json" \
   "${CAB_COMMIT:-unknown}" "bash bench/gpu/run.sh" | tee -a "$OUT/bench.log"

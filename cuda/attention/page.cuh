@@ -15,6 +15,15 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
     return static_cast<uint32_t>(row * D * 2 + ((chunk ^ (row & 7)) << 4));
 }
 
+// The tile layout of the mma.sync kernels, as a loader's Layout argument (wgmma.cuh has the
+// other).
+template <int D>
+struct RowSwizzle {
+    static __device__ __forceinline__ uint32_t offset(int row, int chunk) {
+        return swz<D>(row, chunk);
+    }
+};
+
 // A fragment of rows row0..row0+15, k-step kk (columns 16kk..16kk+15) of a row-major tile (Q).
 template <int D>
 __device__ __forceinline__ void ldsm_a(uint32_t (&a)[4], uint32_t tile, int row0, int kk,
@@ -41,9 +50,10 @@ __device__ __forceinline__ void ldsm_v(uint32_t (&b)[4], uint32_t tile, int key0
     ldmatrix_x4_trans(b, tile + swz<D>(key, dp * 2 + (lane >> 4)));
 }
 
-// Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile;
-// rows at or past `end` become zeros, so masked keys never meet uninitialised (NaN) values.
-template <int D, int ROWS, int THREADS>
+// Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile laid
+// out by Layout; rows at or past `end` become zeros, so masked keys never meet uninitialised
+// (NaN) values.
+template <int D, int ROWS, int THREADS, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
                                              const int32_t *blocks, int key0, int end, bool value,
                                              int tid) {
@@ -62,7 +72,7 @@ __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
             int64_t pool_row = ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & in_block);
             src += pool_row * D + chunk * 8;
         }
-        cp_async_16(tile + swz<D>(row, chunk), src, ok);
+        cp_async_16(tile + Layout::offset(row, chunk), src, ok);
     }
 }
 

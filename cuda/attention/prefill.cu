@@ -1,11 +1,13 @@
-// Host side of the prefill kernel: argument checks, tile configuration per head size, launch;
-// head sizes without a tensor-core kernel go to generic.h.
+// Host side of the prefill kernels: argument checks, the choice between the Hopper kernel
+// (prefill_sm90.cuh) and the mma.sync one (prefill.cuh), tile configuration per head size,
+// launch; head sizes without a tensor-core kernel go to generic.h.
 #include <cmath>
 #include <string>
 
 #include "attention/generic.h"
 #include "attention/launch.h"
 #include "attention/prefill.cuh"
+#include "attention/prefill_sm90.cuh"
 
 namespace cab::cuda::attn {
 
@@ -47,17 +49,54 @@ void launch(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     }
 }
 
-template <class C>
-void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, cudaStream_t stream) {
+// The Hopper kernel, launched as prefill_kernel is; one CTA per SM (its registers fill one).
+template <class C, bool kScores>
+void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
+    auto kernel = prefill_sm90_kernel<C, kScores>;
+    static const bool configured =
+        (attention::allow_smem(kernel, C::kSmemBytes, "attention prefill (sm90)"), true);
+    (void)configured;
+    dim3 grid((p.n_rows + C::BM - 1) / C::BM, n_head_kv);
+    if (kScores) {
+        attention::launch_dependent(kernel, grid, dim3(C::kThreads), C::kSmemBytes, stream,
+                                    "attention prefill (sm90)", p);
+    } else {
+        kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(p);
+        attention::check_launch("attention prefill (sm90)");
+    }
+}
+
+template <class C, class C90>
+void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, bool sm90,
+              cudaStream_t stream) {
     if (args.scores) {
         dim3 grid((args.max_length + 255) / 256, args.n_head_kv);
         prefill_scores_prepare<<<grid, 256, 0, stream>>>(args.streams, p.kv, args.n,
                                                          args.score_window);
         attention::check_launch("attention prefill score preparation");
-        launch<C, true>(p, args.n_head_kv, stream);
+        sm90 ? launch_sm90<C90, true>(p, args.n_head_kv, stream)
+             : launch<C, true>(p, args.n_head_kv, stream);
     } else {
-        launch<C, false>(p, args.n_head_kv, stream);
+        sm90 ? launch_sm90<C90, false>(p, args.n_head_kv, stream)
+             : launch<C, false>(p, args.n_head_kv, stream);
     }
+}
+
+// sm_90a code of the Hopper kernel is in this build (binaryVersion 90) and the device is sm_90.
+bool sm90_runs() {
+    int device = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+        attention::check_launch("attention prefill device query");
+    if (major != 9 || minor != 0) return false;
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, prefill_sm90_kernel<PrefillSm90Config<128>, false>) !=
+        cudaSuccess) {
+        (void)cudaGetLastError();  // no image for this device: not an error of the caller's
+        return false;
+    }
+    return attr.binaryVersion == 90;
 }
 
 }  // namespace
@@ -106,11 +145,20 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     p.n_rows = args.n * p.group;
     p.window = args.scores ? args.score_window : 0;
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(d)));
+    using Kernel = PrefillArgs::Kernel;
+    const bool sm90 = args.kernel != Kernel::Sm80 && prefill_sm90_available();
+    require(sm90 || args.kernel != Kernel::Sm90, CAB_ERR_UNSUPPORTED,
+            "attention prefill: the sm_90a kernel does not run on this device or build");
     if (d == 128) {
-        attn::dispatch<attn::Prefill128>(p, args, stream);
+        attn::dispatch<attn::Prefill128, attn::PrefillSm90Config<128>>(p, args, sm90, stream);
     } else {
-        attn::dispatch<attn::Prefill64>(p, args, stream);
+        attn::dispatch<attn::Prefill64, attn::PrefillSm90Config<64>>(p, args, sm90, stream);
     }
+}
+
+bool prefill_sm90_available() {
+    static const bool available = attn::sm90_runs();
+    return available;
 }
 
 }  // namespace cab::cuda::attention

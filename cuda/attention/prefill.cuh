@@ -26,7 +26,7 @@ struct PrefillConfig {
 };
 
 // Q rows [row0, row0 + BM) of kv head `head_kv` into the swizzled tile sq; padding rows are 0.
-template <class C>
+template <class C, class Layout = RowSwizzle<C::D>>
 __device__ __forceinline__ void load_q_tile(uint32_t sq, const PrefillParams &p, int head_kv,
                                             int row0, int tid) {
     constexpr int kChunks = C::D / 8, kRowsPerPass = C::kThreads / kChunks;
@@ -40,7 +40,7 @@ __device__ __forceinline__ void load_q_tile(uint32_t sq, const PrefillParams &p,
             int query = packed / p.group, head = head_kv * p.group + packed % p.group;
             src += query * p.q_stride + head * C::D + chunk * 8;
         }
-        cp_async_16(sq + swz<C::D>(row, chunk), src, ok);
+        cp_async_16(sq + Layout::offset(row, chunk), src, ok);
     }
 }
 

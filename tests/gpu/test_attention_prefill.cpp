@@ -1,6 +1,7 @@
 // Prefill attention with fused scores against the double-precision reference, on fresh random
 // inputs every run, outputs poisoned before each launch, scores read through the paged score
-// pool whose unused floats must stay poisoned.
+// pool whose unused floats must stay poisoned. Head sizes 64 and 128 run every case on both
+// tensor-core kernels: the mma.sync one and, on an sm_90 device, the wgmma one.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,6 +21,7 @@ struct PrefillCase {
     bool scores;
     float key_scale;  // > 1 makes the softmax sharp (large logits)
     int block_size = 16;
+    attention::PrefillArgs::Kernel kernel = attention::PrefillArgs::Kernel::Auto;
 
     std::string name() const {
         std::ostringstream s;
@@ -28,6 +30,8 @@ struct PrefillCase {
         for (int c : cached) s << " " << c;
         s << " window " << window << (scores ? " scores" : " no scores") << " key scale "
           << key_scale << " block " << block_size;
+        if (kernel == attention::PrefillArgs::Kernel::Sm80) s << " sm80 kernel";
+        if (kernel == attention::PrefillArgs::Kernel::Sm90) s << " sm90 kernel";
         return s.str();
     }
 };
@@ -74,6 +78,7 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     args.out_stride = out_stride;
     args.scores = c.scores;
     args.score_window = c.window;
+    args.kernel = c.kernel;
     attention::prefill(args, nullptr);
     cuda_check(cudaDeviceSynchronize(), "prefill");
 
@@ -133,47 +138,65 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     CHECK(snap.poison_changed == 0);  // no score write outside the streams' slots
 }
 
+// The case on the mma.sync kernel, then on the wgmma kernel where the device runs it.
+void run_kernels(PrefillCase c, std::mt19937 &rng) {
+    c.kernel = attention::PrefillArgs::Kernel::Sm80;
+    run_case(c, rng);
+    if (!attention::prefill_sm90_available()) {
+        WARN("no sm_90 device: the wgmma prefill kernel was not tested");
+        return;
+    }
+    c.kernel = attention::PrefillArgs::Kernel::Sm90;
+    run_case(c, rng);
+}
+
 }  // namespace
 
 TEST_CASE("prefill: GQA 7:1, d 128, tile-unaligned lengths, scores", "[prefill][small]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({2, 7, 128, 77, {0, 45}, 32, true, 1.0f}, rng);
+    run_kernels({2, 7, 128, 77, {0, 45}, 32, true, 1.0f}, rng);
 }
 
 TEST_CASE("prefill: single query, empty cache", "[prefill][small]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({2, 7, 128, 1, {0, 0}, 32, true, 1.0f}, rng);
-    run_case({1, 4, 64, 1, {0}, 32, true, 1.0f}, rng);
-    run_case({1, 4, 64, 1, {300}, 0, true, 1.0f}, rng);
+    run_kernels({2, 7, 128, 1, {0, 0}, 32, true, 1.0f}, rng);
+    run_kernels({1, 4, 64, 1, {0}, 32, true, 1.0f}, rng);
+    run_kernels({1, 4, 64, 1, {300}, 0, true, 1.0f}, rng);
 }
 
 TEST_CASE("prefill: GQA 4:1, d 64, cached prefix, window larger than the chunk", "[prefill]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({3, 4, 64, 20, {130, 0, 511}, 32, true, 1.0f}, rng);
-    run_case({2, 4, 64, 200, {0, 64}, 32, true, 1.0f}, rng);
+    run_kernels({3, 4, 64, 20, {130, 0, 511}, 32, true, 1.0f}, rng);
+    run_kernels({2, 4, 64, 200, {0, 64}, 32, true, 1.0f}, rng);
 }
 
 TEST_CASE("prefill: long chunks over many tiles, sharp softmax", "[prefill]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({2, 7, 128, 300, {700, 333}, 32, true, 3.0f}, rng);
-    run_case({2, 7, 64, 257, {0, 129}, 16, true, 3.0f}, rng);
+    run_kernels({2, 7, 128, 300, {700, 333}, 32, true, 3.0f}, rng);
+    run_kernels({2, 7, 64, 257, {0, 129}, 16, true, 3.0f}, rng);
 }
 
 TEST_CASE("prefill: without scores, and scores without a window", "[prefill]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({2, 7, 128, 150, {10, 200}, 32, false, 1.0f}, rng);
-    run_case({2, 4, 64, 90, {50, 0}, 0, true, 1.0f}, rng);
-    run_case({1, 1, 128, 100, {37}, 32, true, 1.0f}, rng);
-    run_case({1, 16, 64, 33, {5}, 32, true, 1.0f}, rng);
+    run_kernels({2, 7, 128, 150, {10, 200}, 32, false, 1.0f}, rng);
+    run_kernels({2, 4, 64, 90, {50, 0}, 0, true, 1.0f}, rng);
+    run_kernels({1, 1, 128, 100, {37}, 32, true, 1.0f}, rng);
+    run_kernels({1, 16, 64, 33, {5}, 32, true, 1.0f}, rng);
+}
+
+TEST_CASE("prefill: a long chunk over many CTAs and a long cached prefix", "[prefill]") {
+    std::mt19937 rng(std::random_device{}());
+    run_kernels({2, 7, 128, 520, {2100, 111}, 32, true, 2.0f}, rng);
+    run_kernels({2, 7, 64, 613, {0, 1500}, 32, true, 1.0f}, rng);
 }
 
 TEST_CASE("prefill: blocks of other sizes page K, V and scores alike", "[prefill]") {
     std::mt19937 rng(std::random_device{}());
-    run_case({2, 4, 64, 70, {100, 37}, 32, true, 1.0f, 1}, rng);
-    run_case({2, 7, 128, 77, {0, 45}, 32, true, 1.0f, 8}, rng);
-    run_case({2, 4, 64, 50, {10, 20}, 32, false, 1.0f, 32}, rng);
-    run_case({2, 4, 64, 150, {300, 0}, 16, true, 2.0f, 64}, rng);
-    run_case({1, 7, 128, 129, {400}, 32, true, 1.0f, 256}, rng);
+    run_kernels({2, 4, 64, 70, {100, 37}, 32, true, 1.0f, 1}, rng);
+    run_kernels({2, 7, 128, 77, {0, 45}, 32, true, 1.0f, 8}, rng);
+    run_kernels({2, 4, 64, 50, {10, 20}, 32, false, 1.0f, 32}, rng);
+    run_kernels({2, 4, 64, 150, {300, 0}, 16, true, 2.0f, 64}, rng);
+    run_kernels({1, 7, 128, 129, {400}, 32, true, 1.0f, 256}, rng);
 }
 
 TEST_CASE("prefill: other head sizes go to the generic kernel", "[prefill][generic]") {
