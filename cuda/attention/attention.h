@@ -40,7 +40,15 @@ struct PrefillArgs {
     // 0 leaves it.
     bool scores = false;
     int32_t score_window = 0;
+    // Which tensor-core kernel runs head_dim 64 and 128: Auto takes the Hopper (wgmma) kernel on
+    // an sm_90 device when the build has sm_90a code, else the mma.sync one; the others force
+    // one (Sm90 where it cannot run is CAB_ERR_UNSUPPORTED). Same results either way.
+    enum class Kernel { Auto, Sm80, Sm90 };
+    Kernel kernel = Kernel::Auto;
 };
+
+// Whether the Hopper prefill kernel can run on the current device.
+bool prefill_sm90_available();
 
 void prefill(const PrefillArgs &args, cudaStream_t stream);
 
@@ -54,9 +62,9 @@ void prefill(const PrefillArgs &args, cudaStream_t stream);
 // the next power of two, with fixed splits): splits and merge CTAs past a stream's end exit at
 // once and the merge counts only the splits that hold keys, so outputs and scores are those of
 // the real lengths. The cost: the workspace is sized for max_length (with scores, about
-// 4 * batch * n_head * max_length bytes of probabilities), and so is the plan's chunk (keys per
-// split): a stream of length L runs on ceil(L / chunk) splits (for a power-of-two bucket at least
-// half of the plan's), less parallelism than a plan for L when the batch is small. Slots past
+// 2 * batch * n_head * max_length bytes of fp16 probabilities), and so is the plan's chunk (keys
+// per split): a stream of length L runs on ceil(L / chunk) splits (for a power-of-two bucket at
+// least half of the plan's), less parallelism than a plan for L when the batch is small. Slots past
 // max_length are never read or written (a caller error: they are left out of the attention). A
 // stream may be empty (a padding entry of a batch bucket): its output rows are zeros.
 struct DecodeArgs {

@@ -1,13 +1,19 @@
 // The elementwise kernels (RMSNorm, RoPE, SwiGLU, argmax) against double-precision CPU references
 // written here, on fresh random data, with every output poisoned (NaN) first. Tolerance for a
 // bf16 output: |gpu - ref| <= 2^-8 |ref| + 1e-5, one bf16 rounding (2^-9) plus the fp32-vs-double
-// slack; argmax: exact.
+// slack; argmax: exact, on rows long enough to spread over many CTAs, with the maximum and ties
+// at the edges of the CTAs' parts, NaN, infinities and signed zeros, and through graph replays.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <limits>
+#include <memory>
 #include <random>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "activation.cuh"
@@ -274,6 +280,165 @@ TEST_CASE("argmax: batched rows, ties to the lowest index, NaN as -inf", "[eleme
     sampling::argmax(logits_dev.get<float>(), stride, rows, vocab, out_dev.get<int32_t>(), nullptr);
     cuda_check(cudaDeviceSynchronize(), "argmax");
     CHECK(out_dev.download<int32_t>() == expected);
+}
+
+// The first index of the largest value, NaN counted as -inf, by float comparison (-0 == +0).
+int32_t argmax_ref(const float *row, int vocab) {
+    auto value = [&](int i) {
+        return std::isnan(row[i]) ? -std::numeric_limits<float>::infinity() : row[i];
+    };
+    int32_t best = 0;
+    for (int i = 1; i < vocab; ++i)
+        if (value(i) > value(best)) best = i;
+    return best;
+}
+
+// argmax over `rows` rows of `stride` floats placed `offset` floats into the device buffer (an
+// offset or stride off a multiple of 4 starts rows between 16-byte boundaries), out poisoned.
+std::vector<int32_t> device_argmax(const std::vector<float> &rows_data, int64_t stride, int rows,
+                                   int vocab, int offset) {
+    std::vector<float> host(offset, 1e30f);
+    host.insert(host.end(), rows_data.begin(), rows_data.end());
+    DeviceBuffer logits(host), out(static_cast<size_t>(rows) * sizeof(int32_t));
+    out.poison();
+    sampling::argmax(logits.get<float>() + offset, stride, rows, vocab, out.get<int32_t>(),
+                     nullptr);
+    cuda_check(cudaDeviceSynchronize(), "argmax");
+    return out.download<int32_t>();
+}
+
+TEST_CASE("argmax: rows over many CTAs, the maximum and ties anywhere, NaN and signed zeros",
+          "[elementwise][small]") {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    std::mt19937 rng(17);
+    for (const int vocab : {151936, 151937, 100003, 8193, 4097, 1000, 7, 5, 3, 2, 1}) {
+        // Places where one CTA's part of the row meets another's for any split of a few thousand
+        // elements (4096 per CTA and pass in the kernel now, shifted by up to 3 for alignment),
+        // the first and last elements, and the middle.
+        std::vector<int> at = {0, 1, 2, 3, 4, 5, vocab / 2, vocab - 5, vocab - 2, vocab - 1};
+        for (const int j : {1, 3, 4, 7, 8, 9, 15, 16, 36, 37})
+            for (const int d : {-1, 0, 1, 3}) at.push_back(4096 * j + d);
+        at.erase(std::remove_if(at.begin(), at.end(), [&](int i) { return i < 0 || i >= vocab; }),
+                 at.end());
+        std::sort(at.begin(), at.end());
+        at.erase(std::unique(at.begin(), at.end()), at.end());
+
+        // Each row starts as random values, then gets one pattern (a deque: rows stay in place).
+        std::deque<std::vector<float>> rows;
+        auto row = [&]() -> std::vector<float> & {
+            rows.push_back(random_floats(vocab, 3.0f, rng));
+            return rows.back();
+        };
+        auto fill = [&](float v) -> std::vector<float> & {
+            std::vector<float> &r = row();
+            std::fill(r.begin(), r.end(), v);
+            return r;
+        };
+        row();
+        for (const int p : at) row()[p] = 50.0f;  // a single maximum
+        for (size_t i = 0; i + 1 < at.size(); ++i) {
+            // Ties of neighbouring places, which lie in different CTAs' parts, the lower index at
+            // times in a later CTA than the higher (4096 * 8 - 1 in the last CTA's first pass,
+            // 4096 * 8 in the first CTA's second pass); and of three infinities.
+            std::vector<float> &r = row();
+            r[at[i]] = r[at[i + 1]] = 60.0f;
+            std::vector<float> &t = row();
+            t[at[i]] = t[at.back()] = t[at[at.size() / 2]] = inf;
+        }
+        fill(-inf);
+        fill(nan);
+        {
+            std::vector<float> &r = fill(nan);
+            for (int i = 0; i < vocab; i += 2) r[i] = -inf;
+        }
+        for (const int p : {at.back(), at[at.size() / 2]}) {
+            fill(nan)[p] = -inf;  // NaN ties -inf: index 0
+            fill(nan)[p] = -5.0f;
+            fill(-inf)[p] = -std::numeric_limits<float>::max();
+            std::vector<float> &z = fill(-1.0f);  // -0 and +0 tie
+            z[p] = 0.0f;
+            z[at.front()] = -0.0f;
+            std::vector<float> &y = fill(-1.0f);
+            y[p] = -0.0f;
+            y[at.front()] = 0.0f;
+            std::vector<float> &n = row();  // NaN never wins
+            n[p] = nan;
+            n[at.front()] = 100.0f;
+        }
+
+        // The patterns mean what they say: the single maximum at at[0] and the tie of at[0] and
+        // at[1] are found at at[0].
+        REQUIRE(argmax_ref(rows[1].data(), vocab) == at[0]);
+        if (at.size() > 1) REQUIRE(argmax_ref(rows[1 + at.size()].data(), vocab) == at[0]);
+        for (const int pad : {0, 1, 3}) {
+            const int64_t stride = vocab + pad;
+            const int offset = pad == 0 ? 0 : 1 + pad % 3;
+            std::vector<float> data(rows.size() * stride, 1e30f);  // padding above every logit
+            std::vector<int32_t> expected;
+            for (size_t r = 0; r < rows.size(); ++r) {
+                std::copy(rows[r].begin(), rows[r].end(), data.begin() + r * stride);
+                expected.push_back(argmax_ref(rows[r].data(), vocab));
+            }
+            INFO("vocab " << vocab << " stride " << stride << " offset " << offset << ", "
+                          << rows.size() << " rows");
+            const std::vector<int32_t> got =
+                device_argmax(data, stride, static_cast<int>(rows.size()), vocab, offset);
+            size_t bad = 0, first = 0;
+            for (size_t r = 0; r < rows.size(); ++r)
+                if (got[r] != expected[r] && bad++ == 0) first = r;
+            INFO("first bad row " << first << ": got " << got[first] << ", expected "
+                                  << expected[first]);
+            CHECK(bad == 0);
+        }
+    }
+}
+
+// A CUDA stream, graph or graph instance, destroyed with it.
+template <class Handle>
+using Owned = std::unique_ptr<std::remove_pointer_t<Handle>, cudaError_t (*)(Handle)>;
+
+TEST_CASE("argmax: many rows of random ties; calls and graph replays keep no state",
+          "[elementwise][small]") {
+    std::mt19937 rng(18);
+    const int vocab = 32003, rows = 257;
+    std::uniform_int_distribution<int> place(0, vocab - 1);
+    // Values on a coarse grid, so that rows have many ties of their maximum.
+    auto make = [&](float top) {
+        std::vector<float> v = random_floats(static_cast<size_t>(rows) * vocab, 4.0f, rng);
+        for (float &x : v) x = std::round(x);
+        for (int r = 0; r < rows; ++r)
+            for (int n = r % 4; n > 0; --n) v[static_cast<size_t>(r) * vocab + place(rng)] = top;
+        std::vector<int32_t> expected(rows);
+        for (int r = 0; r < rows; ++r)
+            expected[r] = argmax_ref(v.data() + static_cast<size_t>(r) * vocab, vocab);
+        return std::make_pair(v, expected);
+    };
+    // The second set's maxima are lower and elsewhere: a result kept from the first call shows.
+    const auto high = make(1000.0f), low = make(100.0f);
+    CHECK(device_argmax(high.first, vocab, rows, vocab, 0) == high.second);
+    CHECK(device_argmax(low.first, vocab, rows, vocab, 0) == low.second);
+
+    cudaStream_t raw_stream = nullptr;
+    // A blocking stream: the uploads and memsets on the legacy stream come first.
+    cuda_check(cudaStreamCreate(&raw_stream), "stream");
+    const Owned<cudaStream_t> stream(raw_stream, cudaStreamDestroy);
+    DeviceBuffer logits(high.first.size() * sizeof(float)), out(rows * sizeof(int32_t));
+    cuda_check(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal), "capture");
+    sampling::argmax(logits.get<float>(), vocab, rows, vocab, out.get<int32_t>(), stream.get());
+    cudaGraph_t raw_graph = nullptr;
+    cuda_check(cudaStreamEndCapture(stream.get(), &raw_graph), "end capture");
+    const Owned<cudaGraph_t> graph(raw_graph, cudaGraphDestroy);
+    cudaGraphExec_t raw_exec = nullptr;
+    cuda_check(cudaGraphInstantiate(&raw_exec, graph.get(), 0), "instantiate");
+    const Owned<cudaGraphExec_t> exec(raw_exec, cudaGraphExecDestroy);
+    for (const auto *set : {&high, &low, &low, &high}) {
+        logits.upload(set->first);
+        out.poison();
+        cuda_check(cudaGraphLaunch(exec.get(), stream.get()), "graph launch");
+        cuda_check(cudaStreamSynchronize(stream.get()), "graph sync");
+        CHECK(out.download<int32_t>() == set->second);
+    }
 }
 
 TEST_CASE("elementwise: bad arguments are errors", "[elementwise][small]") {
