@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: where a batch-1 decode step of the 0.5B-shaped random model spends its time.
 # Builds bench_generate, makes the model (bench/gpu/e2e/make_random_model.py), times decode with
-# CUDA graphs on and off, and when nsys is installed prints the kernel summary of a short run.
+# CUDA graphs on and off, and prints the GPU time per kernel of 16 eager steps (ncu).
 #   OUT=<dir> bash tools/gpu/profile_decode.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,21 +26,16 @@ run() {
 }
 echo "== graphs on";  run 64
 echo "== graphs off"; CAB_CUDA_GRAPHS=0 run 64
-if command -v nsys >/dev/null; then
-  nsys profile -o "$OUT/decode" --force-overwrite true --stats=false \
-    $BUILD/bin/bench_generate --model "$model" --device cuda --prompt 64 --chunk 64 --batch 1 \
-    --decode-prompt 32 --steps 32 --warmup 4 --reps 1 >/dev/null 2>&1
-  nsys stats -q --report cuda_gpu_kern_sum --format csv "$OUT/decode.nsys-rep" 2>/dev/null |
-    python3 -c "
-import csv, sys
-rows = list(csv.DictReader(sys.stdin))
-tot = sum(float(r['Total Time (ns)']) for r in rows)
-print('kernels: %d launches, %.2f ms GPU time' % (sum(int(r['Instances']) for r in rows), tot / 1e6))
-for r in rows[:14]:
-    print('%6s x %8.1f us  %5.1f%%  %s' % (r['Instances'], float(r['Avg (ns)']) / 1e3,
-          float(r['Time (%)']), r['Name'][:90]))"
-  nsys stats -q --report cuda_api_sum --format csv "$OUT/decode.nsys-rep" 2>/dev/null | head -12
-  rm -f "$OUT"/decode.nsys-rep "$OUT"/decode.sqlite
+echo "== graphs on, PDL off"; CAB_CUDA_PDL=0 run 64
+echo "== graphs on, GEMV off"; CAB_CUDA_GEMV=0 run 64
+# Per-kernel GPU time of eager decode steps (nsys is not installed there; ncu is). ncu serializes
+# the kernels, so the sum is the GPU work alone: the rest of a step is launch and dependency gaps.
+if command -v ncu >/dev/null; then
+  CAB_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+    --print-units base $BUILD/bin/bench_generate --model "$model" --device cuda --prompt 32 \
+    --chunk 32 --batch 1 --decode-prompt 32 --steps 16 --warmup 0 --reps 1 \
+    >"$OUT/decode_ncu.csv" 2>"$OUT/decode_ncu.log"
+  python3 tools/gpu/ncu_summary.py "$OUT/decode_ncu.csv" --steps 16
 else
-  echo "nsys not installed"
+  echo "ncu not installed"
 fi
