@@ -8,13 +8,14 @@
 //    and off (the attention's compile-time switch), the same model and tokens.
 // Prints a table and writes bench/results/{cpu,gpu}_evict_<date>.json with the machine, the
 // device, the commit and the command. `--smoke` runs a tiny version (the test suite does, to
-// keep this working).
+// keep this working). `--breakdown` also times the phases of one eviction per policy and size.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,7 @@ struct Args {
     int32_t reps = 5;
     bool smoke = false;
     bool write_json = true;
+    bool breakdown = false;
     cab_device device = CAB_DEVICE_CPU;
     KvConfig shape;  // n_layer, n_head_kv, head_dim of the eviction part
 };
@@ -52,7 +54,8 @@ struct Args {
 const char kUsage[] =
     "usage: bench_evict [--device cpu|cuda] [--model GGUF] [--out DIR] [--sizes 4096,32768]\n"
     "                   [--shape LAYERS,KV_HEADS,HEAD_DIM] [--budget N] [--threads N]\n"
-    "                   [--prefill N] [--decode N] [--reps N] [--smoke] [--no-json]\n";
+    "                   [--prefill N] [--decode N] [--reps N] [--smoke] [--no-json]\n"
+    "                   [--breakdown]\n";
 
 std::vector<int32_t> int_list(const std::string &list) {
     std::vector<int32_t> out;
@@ -108,9 +111,12 @@ Args parse(int argc, char **argv) {
             a.reps = std::max(1, std::stoi(value()));
         } else if (opt == "--no-json") {
             a.write_json = false;
+        } else if (opt == "--breakdown") {
+            a.breakdown = true;
         } else if (opt == "--smoke") {
             a.smoke = true;
             a.write_json = false;
+            a.breakdown = true;
             a.model = std::string(CAB_SOURCE_DIR) + "/tests/golden/tiny_llama.gguf";
             a.sizes = {300};
             a.budget = 32;
@@ -204,6 +210,91 @@ std::unique_ptr<Backend> make_backend(cab_device device, int32_t threads) {
 #endif
 }
 
+// Host wall times of the phases of one eviction of sequence 0 down evict_sequence's plan path,
+// in seconds (see breakdown()).
+struct Phases {
+    double plans = 0.0;     // keep_plans: the budgets and a keep plan per stream (host only)
+    double select = 0.0;    // KvCache::select: host checks, Executor::kv_select, stream metadata
+    double executor = 0.0;  // Executor::kv_select alone, on a second fill of the same data
+    double finish = 0.0;    // what was still queued after KvCache::select
+};
+
+// Times the phases of one eviction (n tokens, policy o) with std::chrono around each call, after
+// the reps have grown every buffer. Executor::kv_select covers staging, the selection and
+// compaction on the device and the copy of the kept lists back, which waits for them (it must, to
+// fill host_keep), so no phase leaves work queued for the next; finish (a small read that waits
+// for the device) shows that. nullopt for a policy that selects on the host.
+std::optional<Phases> breakdown(KvCache &kv, Executor &ex, Backend &backend, int32_t n,
+                                const EvictOptions &o) {
+    const KvConfig &c = kv.config();
+    Phases p;
+    fill(kv, ex, backend, n, 42);
+    finish(kv, ex);
+    auto t0 = Clock::now();
+    const std::optional<std::vector<KeepPlan>> plans = keep_plans(kv, 0, o);
+    p.plans = bench::seconds_since(t0);
+    if (!plans) {
+        kv.reset(0);
+        return std::nullopt;
+    }
+    // The units KvCache::select hands the executor when every stream selects alone (as here):
+    // every stream that loses slots.
+    std::vector<StreamRef> refs;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < c.n_head_kv; ++h) {
+            const Stream &s = kv.stream(0, l, h);
+            refs.push_back(StreamRef{s.blocks.data(), s.length});
+        }
+    std::vector<SelectUnit> units;
+    size_t total = 0;
+    for (size_t u = 0; u < refs.size(); ++u) {
+        const int32_t n_keep = keep_count((*plans)[u], refs[u].length);
+        if (n_keep == refs[u].length) continue;
+        units.push_back(SelectUnit{&refs[u], 1, (*plans)[u]});
+        total += static_cast<size_t>(n_keep);
+    }
+    std::vector<int32_t> keep(total);
+    t0 = Clock::now();
+    if (!units.empty())
+        ex.kv_select(kv.pool_ref(), units.data(), static_cast<int32_t>(units.size()), keep.data());
+    p.executor = bench::seconds_since(t0);
+    // The device's slots moved under the cache's metadata: start again from a fresh fill.
+    kv.reset(0);
+    fill(kv, ex, backend, n, 42);
+    finish(kv, ex);
+    t0 = Clock::now();
+    kv.select(ex, 0, *plans, o.shared_per_layer);
+    p.select = bench::seconds_since(t0);
+    t0 = Clock::now();
+    finish(kv, ex);
+    p.finish = bench::seconds_since(t0);
+    kv.reset(0);
+    return p;
+}
+
+// Prints the best of `reps` breakdowns, phase by phase.
+void print_breakdown(KvCache &kv, Executor &ex, Backend &backend, int32_t n, const EvictOptions &o,
+                     int32_t reps) {
+    std::optional<Phases> best_p;
+    for (int32_t rep = 0; rep < reps; ++rep) {
+        const std::optional<Phases> p = breakdown(kv, ex, backend, n, o);
+        if (!p) {
+            std::printf("    %s selects on the host: no breakdown\n", o.policy->name().data());
+            return;
+        }
+        if (!best_p) best_p = p;
+        best_p->plans = std::min(best_p->plans, p->plans);
+        best_p->select = std::min(best_p->select, p->select);
+        best_p->executor = std::min(best_p->executor, p->executor);
+        best_p->finish = std::min(best_p->finish, p->finish);
+    }
+    const Phases &p = *best_p;
+    std::printf(
+        "    breakdown (best of %d): plans %.3f ms, KvCache::select %.3f ms (of which "
+        "Executor::kv_select %.3f ms), finish %.3f ms\n",
+        reps, p.plans * 1e3, p.select * 1e3, p.executor * 1e3, p.finish * 1e3);
+}
+
 struct EvictRow {
     std::string policy;
     int32_t tokens;
@@ -259,6 +350,7 @@ std::vector<EvictRow> bench_eviction(const Args &a) {
                 "(%7.1f us/stream), %lld blocks freed\n",
                 rows.back().policy.c_str(), n, rows.back().select_us, rows.back().sequence_ms,
                 rows.back().per_stream_us, static_cast<long long>(r.blocks_freed));
+            if (a.breakdown) print_breakdown(kv, *ex, *backend, n, o, a.reps);
             std::fflush(stdout);
         }
     }

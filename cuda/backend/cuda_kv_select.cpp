@@ -51,28 +51,29 @@ struct UnitInfo {
 std::vector<UnitInfo> check_units(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units) {
     std::vector<UnitInfo> info(static_cast<size_t>(n_units));
     int64_t offset = 0;
+    // Messages are built only on failure: these checks run for every unit and stream of a call.
     for (int32_t u = 0; u < n_units; ++u) {
         const SelectUnit &unit = units[u];
-        const std::string name = "kv_select: unit " + std::to_string(u);
-        require(unit.streams != nullptr && unit.n_streams >= 1, CAB_ERR_INVALID_ARGUMENT,
-                name + " has no streams");
+        const auto bad = [u](const std::string &what) {
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_select: unit " + std::to_string(u) + what);
+        };
+        if (unit.streams == nullptr || unit.n_streams < 1) bad(" has no streams");
         const int32_t n = unit.streams[0].length;
         for (int32_t i = 0; i < unit.n_streams; ++i) {
-            require(unit.streams[i].length == n, CAB_ERR_INVALID_ARGUMENT,
-                    name + ": its streams differ in length (" + std::to_string(n) + " and " +
-                        std::to_string(unit.streams[i].length) + ")");
-            require(n <= 0 || unit.streams[i].blocks != nullptr, CAB_ERR_INVALID_ARGUMENT,
-                    name + ": stream " + std::to_string(i) + " of " + std::to_string(n) +
-                        " slots has no block table");
+            if (unit.streams[i].length != n)
+                bad(": its streams differ in length (" + std::to_string(n) + " and " +
+                    std::to_string(unit.streams[i].length) + ")");
+            if (n > 0 && unit.streams[i].blocks == nullptr)
+                bad(": stream " + std::to_string(i) + " of " + std::to_string(n) +
+                    " slots has no block table");
         }
         UnitInfo &in = info[static_cast<size_t>(u)];
         try {
             in.count = keep_count(unit.plan, n);
         } catch (const Error &e) {
-            fail(e.status(), name + ": " + e.what());
+            fail(e.status(), "kv_select: unit " + std::to_string(u) + ": " + e.what());
         }
-        require(unit.plan.k == 0 || !pool.scores.empty(), CAB_ERR_INVALID_ARGUMENT,
-                name + " ranks by scores the pool does not keep");
+        if (unit.plan.k > 0 && pool.scores.empty()) bad(" ranks by scores the pool does not keep");
         in.length = n;
         in.offset = offset;
         offset += in.count;
@@ -123,8 +124,15 @@ struct Batch {
 size_t plan_batches(const DevicePool &pool, std::vector<kv::CompactJob> &jobs,
                     std::vector<Batch> &batches) {
     size_t largest = 0, bytes = 0;
+    // Jobs mostly keep as many slots as the one before (every stream of a uniform budget): the
+    // size is asked once per change, not once per job.
+    int32_t sized_keep = -1;
+    size_t job = 0;
     for (int32_t j = 0; j < static_cast<int32_t>(jobs.size()); ++j) {
-        const size_t job = kv::compact_batch_scratch_bytes(pool, &jobs[j].n_keep, 1);
+        if (jobs[j].n_keep != sized_keep) {
+            sized_keep = jobs[j].n_keep;
+            job = kv::compact_batch_scratch_bytes(pool, &sized_keep, 1);
+        }
         if (batches.empty() || bytes + job > kCompactBatchBytes) {
             batches.push_back({j, 0, 0});
             bytes = 0;

@@ -13,17 +13,21 @@ void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t
                          int32_t *host_keep) {
     require(n_units >= 0 && (n_units == 0 || (units != nullptr && host_keep != nullptr)),
             CAB_ERR_INVALID_ARGUMENT, "kv_select: null units or output");
-    // Everything is checked before the first compaction, so a bad unit changes nothing.
+    // Everything is checked before the first compaction, so a bad unit changes nothing. Messages
+    // are built only on failure: the checks run for every unit of every eviction.
     for (int32_t u = 0; u < n_units; ++u) {
         const SelectUnit &unit = units[u];
-        require(unit.streams != nullptr && unit.n_streams >= 1, CAB_ERR_INVALID_ARGUMENT,
-                "kv_select: unit " + std::to_string(u) + " has no streams");
+        if (unit.streams == nullptr || unit.n_streams < 1)
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 "kv_select: unit " + std::to_string(u) + " has no streams");
         for (int32_t i = 1; i < unit.n_streams; ++i)
-            require(unit.streams[i].length == unit.streams[0].length, CAB_ERR_INVALID_ARGUMENT,
-                    "kv_select: the streams of unit " + std::to_string(u) + " differ in length");
+            if (unit.streams[i].length != unit.streams[0].length)
+                fail(CAB_ERR_INVALID_ARGUMENT,
+                     "kv_select: the streams of unit " + std::to_string(u) + " differ in length");
         keep_count(unit.plan, unit.streams[0].length);
-        require(unit.plan.k == 0 || !pool.scores.empty(), CAB_ERR_INVALID_ARGUMENT,
-                "kv_select: unit " + std::to_string(u) + " ranks by scores the pool does not keep");
+        if (unit.plan.k > 0 && pool.scores.empty())
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_select: unit " + std::to_string(u) +
+                                               " ranks by scores the pool does not keep");
     }
     std::vector<float> sums, stream;
     for (int32_t u = 0; u < n_units; ++u) {

@@ -100,30 +100,6 @@ void gather_keys(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, in
     view.keys = keys.data();
 }
 
-// The selection as plans, one per unit, when the policy states its rule as one and the budgets
-// need no scores: then kv_select runs it where the scores are. nullopt otherwise.
-std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
-                                                const EvictOptions &o) {
-    if (o.allocation.method == BudgetAllocation::Adaptive) return std::nullopt;
-    const KvConfig &c = kv.config();
-    const int32_t heads_per_unit = o.shared_per_layer ? 1 : c.n_head_kv;
-    StreamLayout layout;
-    layout.n_layer = c.n_layer;
-    layout.n_head = heads_per_unit;
-    for (int32_t l = 0; l < c.n_layer; ++l)
-        for (int32_t h = 0; h < heads_per_unit; ++h)
-            layout.lengths.push_back(kv.stream(seq, l, h).length);
-    const std::vector<int32_t> budgets = allocate_budgets(layout, o.budget, o.allocation);
-    std::vector<KeepPlan> plans;
-    plans.reserve(budgets.size());
-    for (size_t i = 0; i < budgets.size(); ++i) {
-        std::optional<KeepPlan> plan = o.policy->keep_plan(layout.lengths[i], budgets[i], o.params);
-        if (!plan) return std::nullopt;
-        plans.push_back(*plan);
-    }
-    return plans;
-}
-
 // The general path: every unit's scores copied to the host, the policy run there, then one
 // compaction per stream.
 void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOptions &options) {
@@ -173,6 +149,35 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
 
 }  // namespace
 
+std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
+                                                const EvictOptions &o) {
+    // cab-frc reads keys, which only the host path gathers.
+    if (o.policy->name() == "cab-frc") return std::nullopt;
+    if (o.allocation.method == BudgetAllocation::Adaptive) return std::nullopt;
+    const KvConfig &c = kv.config();
+    const int32_t heads_per_unit = o.shared_per_layer ? 1 : c.n_head_kv;
+    StreamLayout layout;
+    layout.n_layer = c.n_layer;
+    layout.n_head = heads_per_unit;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < heads_per_unit; ++h)
+            layout.lengths.push_back(kv.stream(seq, l, h).length);
+    const std::vector<int32_t> budgets = allocate_budgets(layout, o.budget, o.allocation);
+    // A plan depends only on (length, budget), which most units share (a uniform budget over
+    // streams of one length): each run of equal pairs is planned once, since every keep_plan
+    // call validates the parameters anew (microseconds, times the 112 streams of a 7B cache).
+    std::vector<KeepPlan> plans;
+    plans.reserve(budgets.size());
+    std::optional<KeepPlan> plan;
+    for (size_t i = 0; i < budgets.size(); ++i) {
+        if (i == 0 || layout.lengths[i] != layout.lengths[i - 1] || budgets[i] != budgets[i - 1])
+            plan = o.policy->keep_plan(layout.lengths[i], budgets[i], o.params);
+        if (!plan) return std::nullopt;
+        plans.push_back(*plan);
+    }
+    return plans;
+}
+
 bool question_aware(const EvictOptions &options) {
     return options.policy != nullptr && ranks_by_window(options);
 }
@@ -187,9 +192,7 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
     for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
     if (result.tokens_before == 0) return result;
 
-    // cab-frc reads keys, which only the host path gathers.
-    std::optional<std::vector<KeepPlan>> plans;
-    if (options.policy->name() != "cab-frc") plans = keep_plans(kv, seq, options);
+    const std::optional<std::vector<KeepPlan>> plans = keep_plans(kv, seq, options);
     if (plans) {
         kv.select(executor, seq, *plans, options.shared_per_layer);
     } else {

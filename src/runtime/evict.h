@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "policy/budget.h"
 #include "policy/budget_spec.h"
@@ -36,6 +38,13 @@ struct EvictResult {
 // chunk): snapkv, chunkkv, and h2o / cab / cab-frc with the window score source. Such a policy
 // should evict after the chunk that ends the prompt, when the window holds the question.
 bool question_aware(const EvictOptions &options);
+
+// The selection of sequence `seq` as keep plans, one per unit (stream, or layer when
+// shared_per_layer), when the policy states its rule as one and the budgets need no scores:
+// evict_sequence then runs them where the scores are (KvCache::select). nullopt otherwise (random,
+// cab, cab-frc, adaptive allocation). options.policy must be set. Throws as Policy::keep_plan.
+std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
+                                                const EvictOptions &options);
 
 // Evicts sequence `seq` of `kv` down to the budget. Positions are untouched: the sequence's
 // next token still takes its next position. An empty sequence is a no-op. Throws

@@ -11,6 +11,8 @@
 //   applied to a CPU context (KeepPositions: the ordinary eviction path with the selection given):
 //   the scores moved with their slots alike, and decoding on both gives the same logits at the bf16
 //   tolerance.
+// - Evictions in a row on one context (the cache growing between them; uniform and pyramid
+//   budgets, per head and shared) keep exactly what the policy selects from the GPU's scores.
 // - KV_FULL on the GPU is the CPU's error, changes nothing, and the context goes on.
 #include <catch2/catch.hpp>
 
@@ -344,6 +346,62 @@ TEST_CASE("evict gpu: a short eviction round trip per policy", "[model][evict][r
         INFO(random_specs()[i % 2].label()
              << ", policy " << names[i] << (shared ? ", shared per layer" : ""));
         check_policy(models[i % 2]->models, scripts[i % 2], std::string(names[i]), shared);
+    }
+}
+
+// Evictions in a row on one context, each against the policy's own selection over the GPU's
+// scores: the cache grows between them, so each needs more or less of the executor's buffers
+// than the one before; pyramid budgets differ per layer and leave the layers' streams of
+// different lengths, so the units' plans differ within one call (keep_plans plans each run of
+// equal length and budget once).
+TEST_CASE("evict gpu: evictions in a row, growing and shrinking, keep what the policy selects",
+          "[model][evict]") {
+    RandomModel rm(random_specs()[0]);
+    const ModelPair &m = rm.models;
+    CtxConfig c;
+    c.chunk = 64;
+    c.score_window = 8;
+    auto gpu = make_ctx(*m.gpu, c);
+    std::mt19937 rng(41);
+    struct Round {
+        const char *policy;
+        int32_t budget;
+        bool pyramid, shared;
+        size_t more;  // tokens prefilled before the eviction
+    };
+    // Shared selection first, while every head of a layer holds the same tokens. After the
+    // pyramid of tova (layers keep about 35, 25, 15 and 5), one budget of 20 leaves some streams
+    // whole and cuts others: a plan made for one length must not serve another.
+    const Round rounds[] = {{"h2o", 120, true, true, 300},      {"snapkv", 60, false, false, 300},
+                            {"tova", 20, true, false, 40},      {"h2o", 20, false, false, 0},
+                            {"window", 200, false, false, 500}, {"chunkkv", 90, true, false, 0}};
+    for (const Round &r : rounds) {
+        INFO("policy " << r.policy << ", budget " << r.budget << (r.pyramid ? ", pyramid" : "")
+                       << (r.shared ? ", shared per layer" : "") << ", after " << r.more
+                       << " more tokens");
+        const std::vector<int32_t> more = random_tokens(rng, r.more, m.n_vocab());
+        if (!more.empty()) gpu->prefill(0, more.data(), more.size());
+        decode_one(*gpu, 0, random_tokens(rng, 1, m.n_vocab())[0]);
+        const std::vector<CachedStream> scores = all_scores(*gpu, 0);
+        EvictOptions o;
+        o.policy = find_policy(r.policy);
+        REQUIRE(o.policy != nullptr);
+        o.budget.tokens = r.budget;
+        o.shared_per_layer = r.shared;
+        if (r.pyramid) {
+            o.allocation.method = BudgetAllocation::Pyramid;
+            o.allocation.pyramid_beta = 4.0;
+        }
+        const int64_t free_before = gpu->kv_stats(CAB_SEQ_ALL).blocks_free;
+        const std::vector<int32_t> lengths_before = gpu->kv_lengths(0);
+        const EvictResult res = gpu->evict(0, o);
+        CHECK(all_positions(*gpu, 0) == replay_selection(*o.policy, scores, m.hp(), o));
+        CHECK(res.blocks_freed == blocks_for(lengths_before, c.block_size) -
+                                      blocks_for(gpu->kv_lengths(0), c.block_size));
+        CHECK(gpu->kv_stats(CAB_SEQ_ALL).blocks_free == free_before + res.blocks_freed);
+        decode_one(*gpu, 0, random_tokens(rng, 1, m.n_vocab())[0]);
+        const std::vector<float> logits = logits_of(*gpu, 0);
+        CHECK(std::all_of(logits.begin(), logits.end(), [](float v) { return std::isfinite(v); }));
     }
 }
 
