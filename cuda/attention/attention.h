@@ -62,7 +62,7 @@ void prefill(const PrefillArgs &args, cudaStream_t stream);
 // the next power of two, with fixed splits): splits and merge CTAs past a stream's end exit at
 // once and the merge counts only the splits that hold keys, so outputs and scores are those of
 // the real lengths. The cost: the workspace is sized for max_length (with scores, about
-// 2 * batch * n_head * max_length bytes of fp16 probabilities), and so is the plan's chunk (keys
+// 4 * batch * n_head * max_length bytes of probabilities), and so is the plan's chunk (keys
 // per split): a stream of length L runs on ceil(L / chunk) splits (for a power-of-two bucket at
 // least half of the plan's), less parallelism than a plan for L when the batch is small. Slots past
 // max_length are never read or written (a caller error: they are left out of the attention). A

@@ -28,21 +28,21 @@ size_t align_up(size_t x) {
     return (x + kAlign - 1) / kAlign * kAlign;
 }
 
-// Workspace regions, in order: part_o, part_lse (the split states: none with a single split),
-// probs, slice_m (with scores, as decode_kernel stores them: fp16 probabilities).
+// Workspace regions, in order: part_o, part_lse, probs, slice_m.
 struct Layout {
     size_t part_o = 0, part_lse = 0, probs = 0, slice_m = 0, total = 0;
 };
 
-Layout layout(const DecodeArgs &a, int splits, int key_cap) {
+Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
     Layout l;
+    if (direct) return l;
     const size_t streams = static_cast<size_t>(a.batch) * a.n_head_kv;
     const size_t group = static_cast<size_t>(a.n_head / a.n_head_kv);
-    const size_t states = splits > 1 ? streams * splits * group : 0;
+    const size_t states = streams * splits * group;
     l.part_lse = align_up(states * a.pool.head_dim * sizeof(float));
     l.probs = l.part_lse + align_up(states * sizeof(float));
     l.slice_m = l.probs;
-    if (a.scores) l.slice_m += align_up(streams * group * key_cap * sizeof(__half));
+    if (a.scores) l.slice_m += align_up(streams * group * key_cap * sizeof(float));
     l.total = l.slice_m;
     if (a.scores) l.total += align_up(streams * (key_cap / 16) * group * sizeof(float));
     return l;
@@ -123,7 +123,8 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     plan.chunk = (per_split + tile - 1) / tile * tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
     const int key_cap = (args.max_length + tile - 1) / tile * tile;
-    plan.workspace_bytes = layout(args, plan.splits, key_cap).total;
+    plan.workspace_bytes =
+        layout(args, plan.splits, key_cap, !args.scores && plan.splits == 1).total;
     return plan;
 }
 
@@ -157,20 +158,20 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.group = args.n_head / args.n_head_kv;
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
-    p.direct = plan.splits == 1;  // from max_length and args.splits: fixed while a graph replays
+    p.direct = !args.scores && plan.splits == 1;
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
     const int tile = tile_keys(args.pool.head_dim);
     p.max_length = args.max_length;
     p.key_cap = (args.max_length + tile - 1) / tile * tile;
-    const Layout l = layout(args, plan.splits, p.key_cap);
+    const Layout l = layout(args, plan.splits, p.key_cap, p.direct);
     char *ws = static_cast<char *>(args.workspace);
     if (!p.direct) {
         p.part_o = reinterpret_cast<float *>(ws);
         p.part_lse = reinterpret_cast<float *>(ws + l.part_lse);
-    }
-    if (args.scores) {
-        p.probs = reinterpret_cast<__half *>(ws + l.probs);
-        p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
+        if (args.scores) {
+            p.probs = reinterpret_cast<float *>(ws + l.probs);
+            p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
+        }
     }
     if (args.pool.head_dim == 128) {
         args.scores ? launch<DecodeConfig<128>, true>(p, args.batch, args.n_head_kv, stream)

@@ -3,28 +3,18 @@
 // K/V tile of the split is read once for the whole group. Tiles of 64 keys stream from the pool
 // through a 3-stage cp.async ring; each of the 4 warps takes a quarter of a tile with its own
 // online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
-// a normalized partial output and its log2-sum-exp for cascade.cuh to merge or, when the launch
-// has a single split (p.direct, decided on the host from max_length), the final output and, with
-// scores, the score update itself: no merge kernel. The grid is sized for max_length (fixed while
-// a CUDA graph replays); the CTAs of splits past a stream's end exit at once and write nothing,
-// and the merge reads only the splits that hold keys.
+// a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
+// split and no scores, the final output. The grid is sized for max_length (fixed while a CUDA
+// graph replays); the CTAs of splits past a stream's end exit at once and write nothing, and the
+// merge reads only the splits that hold keys.
 //
-// Scores: a key's true probability needs the log-sum-exp over all splits, known only at the end
-// (of the merge, or of the CTA when there is one split). So each warp stores the probabilities
-// of its 16-key slice, the fp32 values that weight V (relative to its running max m), times 2^-e
-// with 2^e <= the slice's largest < 2^(e + 1), as fp16, and once per slice and head the
-// reference r = m + e; the merge rescales them by 2^(r - lse) and sums the group's heads. The
-// scaling by a power of two is exact and gives each (slice, head) values in [0, 2), its largest
-// in [1, 2): relative to the running max, a slice far below it (keys after an attention sink)
-// would sit in fp16's subnormals. So fp16's rounding is the only loss beyond fp32: a stored
-// value keeps 2^-11 relative precision from 2^-14 up and 2^-25 absolute below, i.e. a key's
-// probability per head is within 2^-11 p + 2^-25 p_max (p_max the slice's largest for that head,
-// as 2^(r - lse) <= p_max <= 1), and its sum over the group within 2^-11 sum + group 2^-25.
-// Traffic: 2 * group bytes per key written and read back, and 4 * group per 16 keys of
-// references, on top of the 4 * head_dim bytes of K and V.
+// Scores: a key's true probability needs the log-sum-exp over all splits, known only at the
+// merge. So the kernel stores each probability relative to the running max it was computed with
+// (the same fp32 value that weights V) and that max once per 16-key slice; the merge rescales
+// by 2^(max - lse) and sums the group's heads. Exact, and about 4 * group bytes per key on top
+// of the 4 * head_dim bytes of K and V read.
 #pragma once
 
-#include "attention/cascade.cuh"
 #include "attention/warp_tile.cuh"
 
 namespace cab::cuda::attn {
@@ -38,17 +28,10 @@ struct DecodeConfig {
     static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
     static constexpr int kStageBytes = 2 * kTileBytes;
-    // Merge of the warps' states, reusing the ring: m and l [WARPS][16], o [WARPS][16][D]; then,
-    // for a single split's score update, lse [16] and the factors of a block of keys. The key
-    // pairs per thread of that update take the registers the main loop leaves: at d 64 (4
-    // resident CTAs, at most 128 registers) 4 pairs spilled (ptxas -v). Both hold 2048 keys'
-    // loads in flight per SM.
+    // Merge of the warps' states, reusing the ring: m and l [WARPS][16], o [WARPS][16][D].
     static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
-    using Scores = KeyScores<kThreads, D == 128 ? 4 : 2>;
-    static constexpr int kLseOffset = kCombineBytes, kFactorOffset = kLseOffset + 16 * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
-    static_assert(kFactorOffset + sizeof(typename Scores::Shared) <= STAGES * kStageBytes,
-                  "the combine buffer and the score update reuse the ring");
+    static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
 };
 
 template <class C>
@@ -58,44 +41,6 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
     load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
     load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
                                            tid);
-}
-
-// Stores the probabilities s (relative to ref) of a warp's 16-key slice from key0 on, for the two
-// rows this thread holds, as fp16 scaled by 2^-e, and the reference ref + e of each row (see the
-// top of this file). The whole warp calls it: the rows' maxima are quad reductions.
-template <int NT>
-__device__ __forceinline__ void store_slice_probs(const DecodeParams &p, const float (&s)[1][NT][4],
-                                                  const float (&ref)[1][2], int sid, int key0,
-                                                  int end, int lane) {
-    static_assert(NT * 8 == 16, "a warp's keys of a tile are one 16-key slice");
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float top = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-            top = fmaxf(top, fmaxf(s[0][nt][2 * h], s[0][nt][2 * h + 1]));
-        top = quad_max(top);
-        // top is 0 or a normal float (ex2 flushes subnormals) in [2^e, 2^(e + 1)), e in
-        // [-126, 0]: 2^-e is exact, and so is the scaling.
-        const int e = top > 0.0f ? ((__float_as_int(top) >> 23) & 0xff) - 127 : 0;
-        const float up = __int_as_float((127 - e) << 23);
-        const int row = (lane >> 2) + 8 * h;
-        if (row >= p.group) continue;
-        __half *dst = p.probs + (static_cast<int64_t>(sid) * p.group + row) * p.key_cap + key0;
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-            const int k = frag_key(nt, 0, lane);  // even: keys k and k + 1, one 4-byte store
-            if (key0 + k + 1 < end) {
-                *reinterpret_cast<__half2 *>(dst + k) =
-                    __floats2half2_rn(s[0][nt][2 * h] * up, s[0][nt][2 * h + 1] * up);
-            } else if (key0 + k < end) {
-                dst[k] = __float2half_rn(s[0][nt][2 * h] * up);
-            }
-        }
-        if ((lane & 3) == 0)
-            p.slice_m[(static_cast<int64_t>(sid) * (p.key_cap / 16) + key0 / 16) * p.group + row] =
-                ref[0][h] + static_cast<float>(e);
-    }
 }
 
 template <class C, bool kScores>
@@ -137,11 +82,6 @@ __global__ void __launch_bounds__(C::kThreads)
             load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, begin + s * BN, end, tid);
         cp_async_commit();  // empty groups keep the count uniform
     }
-    // A single split updates the scores at its end: their first block's round trip to DRAM goes
-    // now, hidden behind the keys' (all of it for a short stream, the latency-bound case).
-    if constexpr (kScores) {
-        if (p.direct) C::Scores::prefetch(p, st.blocks, 0, end);
-    }
     cp_async_wait<STAGES - 2>();
     __syncthreads();
     uint32_t qf[D / 16][4];
@@ -174,7 +114,34 @@ __global__ void __launch_bounds__(C::kThreads)
         if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
         online_softmax<1, NT, DT>(s, m, l, o, ref, p.scale_log2);
         if constexpr (kScores) {
-            if (key0 < end) store_slice_probs<NT>(p, s, ref, sid, key0, end, lane);
+            if (key0 < end) {
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                    for (int h = 0; h < 2; ++h) {
+                        const int row = h ? row_b : row_a, key = key0 + frag_key(nt, 0, lane);
+                        if (row >= p.group || key >= end) continue;
+                        float *dst =
+                            p.probs + (static_cast<int64_t>(sid) * p.group + row) * p.key_cap + key;
+                        if (key + 1 < end) {  // two adjacent keys: one 8-byte store
+                            *reinterpret_cast<float2 *>(dst) =
+                                make_float2(s[0][nt][2 * h], s[0][nt][2 * h + 1]);
+                        } else {
+                            *dst = s[0][nt][2 * h];
+                        }
+                    }
+                if ((lane & 3) == 0) {  // the reference max of each 16-key slice of the warp
+#pragma unroll
+                    for (int i = 0; i < kWarpKeys / 16; ++i) {
+                        if (key0 + 16 * i >= end) break;
+                        float *slice = p.slice_m + (static_cast<int64_t>(sid) * (p.key_cap / 16) +
+                                                    key0 / 16 + i) *
+                                                       p.group;
+                        if (row_a < p.group) slice[row_a] = ref[0][0];
+                        if (row_b < p.group) slice[row_b] = ref[0][1];
+                    }
+                }
+            }
         }
         warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
     }
@@ -197,7 +164,6 @@ __global__ void __launch_bounds__(C::kThreads)
             co[(warp * 16 + (c < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane & 3) + (c & 1)] =
                 o[0][dt][c];
     __syncthreads();
-    float *lse = reinterpret_cast<float *>(smem + C::kQBytes + C::kLseOffset);
     const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
     for (int i = tid; i < p.group * D; i += C::kThreads) {
         const int row = i / D, col = i % D;
@@ -214,27 +180,9 @@ __global__ void __launch_bounds__(C::kThreads)
         if (p.direct) {
             p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
                 __float2bfloat16_rn(acc / sum);
-            if (kScores && col == 0) lse[row] = mx + __log2f(sum);
         } else {
             p.part_o[(part * p.group + row) * D + col] = acc / sum;
             if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
-        }
-    }
-    if constexpr (kScores) {
-        if (p.direct) {  // every key of the stream is here: the merge's score update, in place
-            auto &shared = *reinterpret_cast<typename C::Scores::Shared *>(smem + C::kQBytes +
-                                                                           C::kFactorOffset);
-            __syncthreads();  // lse, and the probabilities every warp stored (global memory)
-            for (int key0 = 0; key0 < end; key0 += C::Scores::kKeys) {
-                typename C::Scores keys;
-                keys.load_accumulators(p, st.blocks, key0, end);
-                keys.load_probs(p, sid);
-                C::Scores::prefetch(p, st.blocks, key0 + C::Scores::kKeys, end);
-                keys.factors(shared, lse, p.group);
-                __syncthreads();
-                keys.store(shared, p);
-                __syncthreads();  // the next block's factors overwrite these
-            }
         }
     }
     allow_dependents();  // the merge may start launching

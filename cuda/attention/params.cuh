@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
 #include <cstdint>
 
@@ -50,15 +49,14 @@ struct DecodeParams {
     int32_t n_splits;    // splits of max_length keys (grid x)
     int32_t max_length;  // bound of every stream's length: slots past it are left alone
     int32_t key_cap;     // max_length rounded up to the tile: row pitch of probs
-    bool direct;         // one split: decode writes the output and updates the scores, no merge
+    bool direct;         // one split and no scores: write the output, no merge
     float scale_log2;
-    // Workspace: with more than one split, normalized partial outputs and their log2-sum-exp per
-    // (stream, split, head); with scores, each key's probability relative to its 16-key slice's
-    // reference (probs [stream][head][key_cap], fp16) and that reference (slice_m
-    // [stream][key_cap / 16][head]).
+    // Workspace: normalized partial outputs and their log2-sum-exp per (stream, split, head);
+    // with scores, each key's probability relative to its 16-key slice's reference max
+    // (probs [stream][head][key_cap]) and that reference (slice_m [stream][key_cap / 16][head]).
     float *part_o;
     float *part_lse;
-    __half *probs;
+    float *probs;
     float *slice_m;
 };
 
