@@ -97,7 +97,7 @@ if [ "${CAB_GPU_SANITIZE:-1}" != 0 ]; then
     "${san[@]}" --tool memcheck "$BIN" "$memcheck_cases"
   # The kernel suites; [backend] holds the deliberate failed cudaMalloc of the out-of-memory
   # test, which memcheck reports as an API error, so it runs without it.
-  kernels="[kv],[elementwise_io],[elementwise],[strides],[weights],[graphs],[generic],[small]"
+  kernels="[kv],[elementwise_io],[elementwise],[argmax],[strides],[weights],[graphs],[generic],[small]"
   step "memcheck kernels" "$OUT/memcheck_kernels.log" 150 \
     "${san[@]}" --tool memcheck "$BIN" "$kernels"
   step "racecheck kernels" "$OUT/racecheck.log" 150 "${san[@]}" --tool racecheck "$BIN" \
