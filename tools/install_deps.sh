@@ -12,6 +12,9 @@ packages+=(dpkg-dev file rpm lintian abigail-tools)
 packages+=(swig mono-mcs mono-runtime golang-go cargo rustc rustfmt bindgen libclang-dev)
 # The quality report's plots (eval/report.py, docs/QUALITY.md).
 packages+=(python3-matplotlib)
+# The libFuzzer targets (tests/fuzz, docs/RELIABILITY.md): clang and its sanitizer and fuzzer
+# runtimes (libclang_rt.fuzzer is only a recommendation of clang, which is not installed here).
+packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

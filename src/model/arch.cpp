@@ -54,6 +54,14 @@ HParams read_hparams(const gguf::File &f) {
     hp.name = f.get_string("general.name", "");
     hp.n_embd = positive(f, a + "embedding_length", f.get_u32(a + "embedding_length"));
     hp.n_layer = positive(f, a + "block_count", f.get_u32(a + "block_count"));
+    // Each layer has at least 9 tensors: a block count the tensor table cannot hold would
+    // otherwise size the layer table (weight_specs) before any tensor is looked up.
+    constexpr size_t kMinTensorsPerLayer = 9;
+    require(static_cast<size_t>(hp.n_layer) <= f.tensors().size() / kMinTensorsPerLayer,
+            CAB_ERR_FORMAT,
+            f.path() + ": " + a + "block_count " + std::to_string(hp.n_layer) + " needs at least " +
+                std::to_string(kMinTensorsPerLayer * static_cast<size_t>(hp.n_layer)) +
+                " tensors but the file has " + std::to_string(f.tensors().size()));
     hp.n_ff = positive(f, a + "feed_forward_length", f.get_u32(a + "feed_forward_length"));
     hp.n_head = positive(f, a + "attention.head_count", f.get_u32(a + "attention.head_count"));
     hp.n_head_kv = positive(f, a + "attention.head_count_kv",

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Writes the fuzz_gguf seed corpus: tiny models that cab_model_load accepts, and variants of
+them that each break one rule of the format (docs/RELIABILITY.md).
+
+Standard library only. The models are random-weight llama and qwen2 files of a few kilobytes
+(gpt2 and llama tokenizers; F32, F16 and Q8_0 weights), so that the fuzzer starts from inputs
+that reach every stage of a load: header, metadata, tensor table, hyper-parameters, tokenizer,
+weight checks and conversion.
+
+Usage: python3 tests/fuzz/make_seeds.py OUT_DIR
+"""
+import pathlib
+import random
+import struct
+import sys
+
+ALIGN = 32
+# GGUF metadata value types
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+# ggml tensor types
+T_F32, T_F16, T_Q8_0 = 0, 1, 8
+
+SCALAR_FMT = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f",
+              BOOL: "<?", U64: "<Q", I64: "<q", F64: "<d"}
+
+
+def gguf_str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def value(vtype, v):
+    if vtype == STR:
+        return gguf_str(v)
+    if vtype == ARR:
+        etype, items = v
+        out = struct.pack("<IQ", etype, len(items))
+        return out + b"".join(value(etype, x) for x in items)
+    return struct.pack(SCALAR_FMT[vtype], v)
+
+
+def tensor_bytes(ttype, values):
+    if ttype == T_F32:
+        return struct.pack(f"<{len(values)}f", *values)
+    if ttype == T_F16:
+        return struct.pack(f"<{len(values)}e", *values)
+    out = b""  # Q8_0: blocks of 32, an f16 scale then 32 int8
+    for i in range(0, len(values), 32):
+        block = values[i:i + 32]
+        scale = max(abs(x) for x in block) / 127 or 1.0
+        out += struct.pack("<e", scale) + bytes((round(x / scale) & 0xFF) for x in block)
+    return out
+
+
+def gguf_file(kvs, tensors):
+    """kvs: [(key, type, value)]; tensors: [(name, shape (ggml order), ttype, values)]."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+    for key, vtype, v in kvs:
+        out += gguf_str(key) + struct.pack("<I", vtype) + value(vtype, v)
+    data = b""
+    for name, shape, ttype, values in tensors:
+        data += b"\0" * (-len(data) % ALIGN)
+        out += gguf_str(name) + struct.pack("<I", len(shape))
+        out += b"".join(struct.pack("<Q", n) for n in shape)
+        out += struct.pack("<IQ", ttype, len(data))
+        data += tensor_bytes(ttype, values)
+    out += b"\0" * (-len(out) % ALIGN)
+    return out + data
+
+
+def model(arch, tokenizer, ttype, n_embd, n_ff, seed):
+    rng = random.Random(seed)
+    n_layer, n_head, n_head_kv = 1, 2, 1
+    head_dim = n_embd // n_head
+    if tokenizer == "gpt2":
+        tokens = ["a", "b", "c", "Ġ", "ab", "Ġa", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        types = [1] * 6 + [3] * 3
+        extra = [("tokenizer.ggml.merges", ARR, (STR, ["a b", "Ġ a"])),
+                 ("tokenizer.ggml.pre", STR, "qwen2" if arch == "qwen2" else "default")]
+    else:
+        tokens = ["<unk>", "<s>", "</s>", "▁", "a", "b", "▁a"] + [f"<0x{b:02X}>" for b in range(8)]
+        types = [2, 3, 3, 1, 1, 1, 1] + [6] * 8
+        extra = [("tokenizer.ggml.scores", ARR, (F32, [-float(i) for i in range(len(tokens))])),
+                 ("tokenizer.ggml.unknown_token_id", U32, 0),
+                 ("tokenizer.ggml.bos_token_id", U32, 1)]
+    n_vocab = len(tokens)
+    a = arch + "."
+    kvs = [("general.architecture", STR, arch), ("general.name", STR, "fuzz-seed"),
+           ("general.alignment", U32, ALIGN),
+           (a + "context_length", U32, 64), (a + "embedding_length", U32, n_embd),
+           (a + "block_count", U32, n_layer), (a + "feed_forward_length", U32, n_ff),
+           (a + "attention.head_count", U32, n_head),
+           (a + "attention.head_count_kv", U32, n_head_kv),
+           (a + "rope.freq_base", F32, 10000.0), (a + "rope.dimension_count", U32, head_dim),
+           (a + "attention.layer_norm_rms_epsilon", F32, 1e-5),
+           ("tokenizer.ggml.model", STR, tokenizer),
+           ("tokenizer.ggml.tokens", ARR, (STR, tokens)),
+           ("tokenizer.ggml.token_type", ARR, (I32, types)),
+           ("tokenizer.ggml.eos_token_id", U32, tokens.index("</s>" if tokenizer == "llama"
+                                                             else "<|endoftext|>")),
+           ("tokenizer.chat_template", STR, "{% for m in messages %}<|im_start|>{% endfor %}")]
+    kvs += extra
+
+    def t(name, shape, kind=ttype):
+        n = 1
+        for d in shape:
+            n *= d
+        vals = [1.0 + 0.1 * rng.uniform(-1, 1) for _ in range(n)] if len(shape) == 1 else \
+            [rng.uniform(-1, 1) for _ in range(n)]
+        return (name, shape, kind if len(shape) == 2 else T_F32, vals)
+
+    q, kv = n_head * head_dim, n_head_kv * head_dim
+    tensors = [t("token_embd.weight", [n_embd, n_vocab]), t("output_norm.weight", [n_embd])]
+    if arch == "llama":
+        tensors.append(t("output.weight", [n_embd, n_vocab]))
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        tensors += [t(b + "attn_norm.weight", [n_embd]), t(b + "attn_q.weight", [n_embd, q]),
+                    t(b + "attn_k.weight", [n_embd, kv]), t(b + "attn_v.weight", [n_embd, kv])]
+        if arch == "qwen2":
+            tensors += [t(b + "attn_q.bias", [q]), t(b + "attn_k.bias", [kv]),
+                        t(b + "attn_v.bias", [kv])]
+        tensors += [t(b + "attn_output.weight", [q, n_embd]), t(b + "ffn_norm.weight", [n_embd]),
+                    t(b + "ffn_gate.weight", [n_embd, n_ff]), t(b + "ffn_up.weight", [n_embd, n_ff]),
+                    t(b + "ffn_down.weight", [n_ff, n_embd])]
+    return kvs, tensors
+
+
+def patched(data, offset, fmt, v):
+    out = bytearray(data)
+    struct.pack_into(fmt, out, offset, v)
+    return bytes(out)
+
+
+def kv_edit(kvs, key, vtype, v):
+    return [(k, vtype, v) if k == key else (k, t, x) for k, t, x in kvs]
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = {}
+    llama = model("llama", "gpt2", T_F32, 8, 16, 1)
+    seeds["llama_gpt2_f32"] = gguf_file(*llama)
+    seeds["qwen2_gpt2_f16"] = gguf_file(*model("qwen2", "gpt2", T_F16, 8, 16, 2))
+    seeds["llama_spm_q8_0"] = gguf_file(*model("llama", "llama", T_Q8_0, 32, 32, 3))
+
+    base = seeds["llama_gpt2_f32"]
+    kvs, tensors = llama
+    # Metadata only: every value type, nested arrays.
+    seeds["metadata_all_types"] = gguf_file(
+        [("u8", U8, 255), ("i8", I8, -1), ("u16", U16, 65535), ("i16", I16, -2),
+         ("u32", U32, 1 << 31), ("i32", I32, -3), ("f32", F32, 0.5), ("bool", BOOL, True),
+         ("str", STR, "x"), ("u64", U64, 1 << 63), ("i64", I64, -4), ("f64", F64, 2.5),
+         ("bools", ARR, (BOOL, [True, False])), ("u64s", ARR, (U64, [1, 2])),
+         ("nested", ARR, (ARR, [(I8, [1, -1]), (STR, ["y"])]))], [])
+    # Truncated at the header, in the metadata, in the tensor table and in the data.
+    for cut in (3, 20, 200, len(base) // 2, len(base) - 1):
+        seeds[f"truncated_{cut}"] = base[:cut]
+    # Counts that no file of this size can hold.
+    seeds["huge_tensor_count"] = patched(base, 8, "<Q", (1 << 63) + 5)
+    seeds["huge_metadata_count"] = patched(base, 16, "<Q", 1 << 40)
+    seeds["huge_key_length"] = patched(base, 24, "<Q", (1 << 64) - 1)
+    seeds["huge_array_count"] = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + gguf_str("a") + \
+        struct.pack("<IIQ", ARR, U32, 1 << 62) + b"\1" * 12
+    seeds["version_big_endian"] = patched(base, 4, "<I", 0x03000000)
+    # Tensor table: misaligned and out-of-range offsets, bad dims, unknown and unloadable types.
+    def one_tensor(shape, ttype, offset, data_len, align_kv=None):
+        kv = [] if align_kv is None else [("general.alignment", U32, align_kv)]
+        head = b"GGUF" + struct.pack("<IQQ", 3, 1, len(kv))
+        head += b"".join(gguf_str(k) + struct.pack("<I", t) + value(t, v) for k, t, v in kv)
+        head += gguf_str("w") + struct.pack("<I", len(shape))
+        head += b"".join(struct.pack("<Q", n) for n in shape) + struct.pack("<IQ", ttype, offset)
+        return head + b"\0" * (-len(head) % ALIGN) + b"\x01" * data_len
+    seeds["tensor_misaligned"] = one_tensor([4], T_F32, 4, 64)
+    seeds["tensor_past_end"] = one_tensor([16], T_F32, 32, 64)
+    seeds["tensor_offset_huge"] = one_tensor([4], T_F32, (1 << 64) - 32, 64)
+    seeds["tensor_ne_overflow"] = one_tensor([1 << 32, 1 << 32], T_F32, 0, 64)
+    seeds["tensor_five_dims"] = one_tensor([1, 1, 1, 1, 1], T_F32, 0, 64)
+    seeds["tensor_unknown_type"] = one_tensor([4], 1000, 0, 64)
+    seeds["tensor_iq2_type"] = one_tensor([256], 16, 0, 64)
+    seeds["tensor_q8_0_partial_block"] = one_tensor([33], T_Q8_0, 0, 64)
+    seeds["alignment_not_pow2"] = one_tensor([4], T_F32, 0, 64, align_kv=48)
+    # Hyper-parameters that disagree with the tensors. (A block count far above the tensor
+    # table is corpus/gguf/regress_block_count_huge.gguf, a fixed finding.)
+    seeds["head_count_zero"] = gguf_file(kv_edit(kvs, "llama.attention.head_count", U32, 0),
+                                         tensors)
+    seeds["embd_mismatch"] = gguf_file(kv_edit(kvs, "llama.embedding_length", U32, 16), tensors)
+    seeds["eos_out_of_vocab"] = gguf_file(kv_edit(kvs, "tokenizer.ggml.eos_token_id", U32, 99),
+                                          tensors)
+    seeds["merge_unknown_token"] = gguf_file(
+        kv_edit(kvs, "tokenizer.ggml.merges", ARR, (STR, ["a z", "nospace"])), tensors)
+    seeds["duplicate_tensor"] = gguf_file(kvs, tensors + [tensors[1]])
+
+    for name, data in seeds.items():
+        (out / f"{name}.gguf").write_bytes(data)
+
+
+if __name__ == "__main__":
+    main()
