@@ -7,7 +7,8 @@
 #   4. packaging: debs and RPMs, lintian, ABI compatibility, install / build-against / purge
 #      (needs root: skipped with a notice otherwise);
 #   5. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again;
-#   6. fuzzes the GGUF reader and model loader for 60 s (tests/fuzz, clang + libFuzzer).
+#   6. fuzzes the GGUF reader and model loader for 60 s and the tokenizers for 30 s (tests/fuzz,
+#      clang + libFuzzer).
 # GPU tests (tests/gpu) are part of the CTest suite when CUDA is built; without a GPU they
 # report "skipped".
 #   tools/test.sh            everything (what CI runs)
@@ -50,14 +51,17 @@ if [ "$quick" -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
-  step "fuzz (gguf, 60 s)"
+  step "fuzz (gguf 60 s, tokenizer 30 s)"
   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAB_CUDA=OFF -DCAB_FUZZ=ON \
     -DCAB_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf
-  # A copy of the seeds: libFuzzer adds what it finds to its first corpus folder.
-  rm -rf build-fuzz/run/gguf && mkdir -p build-fuzz/run
+  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer
+  # Copies of the seeds: libFuzzer adds what it finds to its first corpus folder.
+  rm -rf build-fuzz/run && mkdir -p build-fuzz/run
   cp -r build-fuzz/tests/fuzz/corpus/gguf build-fuzz/run/gguf
+  cp -r build-fuzz/tests/fuzz/corpus/tokenizer build-fuzz/run/tokenizer
   build-fuzz/bin/fuzz_gguf -max_total_time=60 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix=build-fuzz/run/ build-fuzz/run/gguf
+  build-fuzz/bin/fuzz_tokenizer -max_total_time=30 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix=build-fuzz/run/ build-fuzz/run/tokenizer
 fi
 step "done"

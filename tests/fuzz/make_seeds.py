@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzz_gguf seed corpus: tiny models that cab_model_load accepts, and variants of
-them that each break one rule of the format (docs/RELIABILITY.md).
+them that each break one rule of the format (docs/RELIABILITY.md). With --tokenizer, writes the
+two models fuzz_tokenizer loads and its seed corpus of texts instead.
 
 Standard library only. The models are random-weight llama and qwen2 files of a few kilobytes
 (gpt2 and llama tokenizers; F32, F16 and Q8_0 weights), so that the fuzzer starts from inputs
@@ -8,6 +9,7 @@ that reach every stage of a load: header, metadata, tensor table, hyper-paramete
 weight checks and conversion.
 
 Usage: python3 tests/fuzz/make_seeds.py OUT_DIR
+       python3 tests/fuzz/make_seeds.py --tokenizer MODEL_DIR CORPUS_DIR
 """
 import pathlib
 import random
@@ -68,11 +70,40 @@ def gguf_file(kvs, tensors):
     return out + data
 
 
-def model(arch, tokenizer, ttype, n_embd, n_ff, seed):
+def gpt2_byte_chars():
+    """GPT-2's byte-to-character table: printable bytes stand for themselves, the rest are
+    shifted past U+0100."""
+    keep = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars, shift = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(0x100 + shift)
+            shift += 1
+    return [chars[b] for b in range(256)]
+
+
+def full_bpe_vocab():
+    """A byte-level BPE vocabulary that can spell every byte, so that encode then decode gives
+    back any text: the 256 byte characters, a few merges, control and user-defined tokens."""
+    merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "Ã ©", "â Ĥ", "âĤ ¬"]
+    tokens = gpt2_byte_chars()
+    for m in merges:
+        tokens.append(m.replace(" ", ""))
+    tokens += ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool>"]
+    types = [1] * (len(tokens) - 4) + [3, 3, 3, 4]
+    return tokens, types, [("tokenizer.ggml.merges", ARR, (STR, merges)),
+                           ("tokenizer.ggml.pre", STR, "qwen2")]
+
+
+def model(arch, tokenizer, ttype, n_embd, n_ff, seed, vocab=None):
     rng = random.Random(seed)
     n_layer, n_head, n_head_kv = 1, 2, 1
     head_dim = n_embd // n_head
-    if tokenizer == "gpt2":
+    if vocab is not None:
+        tokens, types, extra = vocab
+    elif tokenizer == "gpt2":
         tokens = ["a", "b", "c", "Ġ", "ab", "Ġa", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         types = [1] * 6 + [3] * 3
         extra = [("tokenizer.ggml.merges", ARR, (STR, ["a b", "Ġ a"])),
@@ -136,7 +167,40 @@ def kv_edit(kvs, key, vtype, v):
     return [(k, vtype, v) if k == key else (k, t, x) for k, t, x in kvs]
 
 
+TEXT_SEEDS = {
+    "ascii": b"Hello, world! The quick brown fox.",
+    "spaces": b"  a  \t\n\n the\r\n  ",
+    "digits_punct": b"1234567 + 89 = ?! ... 'll 've",
+    "utf8_mixed": "café €5 — naïve 日本語 🙂".encode(),
+    "utf8_four_byte": "𝄞🎉🙂".encode(),
+    "invalid_utf8": b"a\xff\xfeb\xc3(\xe2\x82\xed\xa0\x80\xf4\x90\x80\x80\xc0\xaf",
+    "truncated_utf8": b"x\xe2\x82",
+    "chatml": b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+    "special_partial": b"<|im_sta <|im_end <|endoftext|><|im_end|>",
+    "user_defined": b"call <tool> then <tool><tool>",
+    "nul_bytes": b"a\x00b\x00\x00",
+    "empty": b"",
+    # A longer text, so that libFuzzer's length limit starts past a few dozen bytes.
+    "paragraph": ("In the beginning the theory was inert; then the interpreter ran. " * 4 +
+                  "Prix: 12,50 € — déjà vu, 東京, Ελληνικά, русский 🙂\n" * 3 +
+                  "<|im_start|>system\nYou are <tool> helpful.<|im_end|>\n").encode(),
+}
+
+
+def write_tokenizer_seeds(model_dir, corpus_dir):
+    model_dir.mkdir(parents=True, exist_ok=True)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "bpe.gguf").write_bytes(
+        gguf_file(*model("qwen2", "gpt2", T_F32, 8, 16, 4, vocab=full_bpe_vocab())))
+    (model_dir / "spm.gguf").write_bytes(gguf_file(*model("llama", "llama", T_F32, 8, 16, 5)))
+    for name, text in TEXT_SEEDS.items():
+        (corpus_dir / f"{name}.txt").write_bytes(text)
+
+
 def main():
+    if sys.argv[1] == "--tokenizer":
+        write_tokenizer_seeds(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
+        return
     out = pathlib.Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     seeds = {}
