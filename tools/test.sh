@@ -8,7 +8,8 @@
 #      (needs root: skipped with a notice otherwise);
 #   5. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again;
 #   6. fuzzes the GGUF reader and model loader for 60 s and the tokenizers for 30 s (tests/fuzz,
-#      clang + libFuzzer).
+#      clang + libFuzzer);
+#   7. runs the concurrent test (cab_thread_tests) under ThreadSanitizer.
 # GPU tests (tests/gpu) are part of the CTest suite when CUDA is built; without a GPU they
 # report "skipped".
 #   tools/test.sh            everything (what CI runs)
@@ -63,5 +64,12 @@ if [ "$quick" -eq 0 ]; then
     -artifact_prefix=build-fuzz/run/ build-fuzz/run/gguf
   build-fuzz/bin/fuzz_tokenizer -max_total_time=30 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix=build-fuzz/run/ build-fuzz/run/tokenizer
+
+  # The concurrent test (4 contexts on one model) under ThreadSanitizer; any report fails it.
+  step "threads (TSan)"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAB_CUDA=OFF -DCAB_SANITIZE=thread \
+    -DCAB_BUILD_BENCH=OFF -DCAB_BUILD_TOOLS=OFF >/dev/null
+  cmake --build build-tsan -j"$jobs" --target cab_thread_tests
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/cab_thread_tests
 fi
 step "done"
