@@ -56,16 +56,22 @@ PolicySpec parse_policy(const std::string &text) {
             p.normalize = true;
         } else if (mod == "layer") {
             p.shared_per_layer = true;
+        } else if (mod == "ada") {
+            p.allocation = CAB_ALLOCATION_ADAPTIVE;
+        } else if (mod == "pyr") {
+            p.allocation = CAB_ALLOCATION_PYRAMID;
         } else if (const int32_t chunk = modifier_count(mod, 'c'); chunk > 0) {
             p.chunk = chunk;
         } else if (const int32_t kernel = modifier_count(mod, 'k'); kernel % 2 == 1) {
             p.kernel = kernel;
         } else if (const int32_t shift = modifier_count(mod, 's'); shift > 0) {
             p.shift = shift;
+        } else if (const int32_t kept = modifier_count(mod, 'w'); kept > 0) {
+            p.keep_window = kept;
         } else {
             throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
-                              "'; known: window, norm, layer, c<N> (N >= 1), k<N> (N odd), s<N> "
-                              "(1 <= N <= kernel / 2)");
+                              "'; known: window, norm, layer, ada, pyr, c<N> (N >= 1), k<N> (N "
+                              "odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1)");
         }
         colon = next;
     }
@@ -146,6 +152,8 @@ cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget
     if (policy.chunk > 0) p.chunkkv_chunk = policy.chunk;
     if (policy.kernel > 0) p.snapkv_kernel = policy.kernel;
     if (policy.shift > 0) p.snapkv_shift = policy.shift;
+    if (policy.keep_window > 0) p.snapkv_window = policy.keep_window;
+    p.allocation = policy.allocation;
     return p;
 }
 

@@ -29,9 +29,11 @@ struct PolicySpec {
     bool window_source = false;
     bool normalize = false;
     bool shared_per_layer = false;
-    int32_t chunk = 0;   // 0: the library's default
-    int32_t kernel = 0;  // 0: the library's default
-    int32_t shift = 0;   // 0: the library's default (no shift)
+    int32_t chunk = 0;        // 0: the library's default
+    int32_t kernel = 0;       // 0: the library's default
+    int32_t shift = 0;        // 0: the library's default (no shift)
+    int32_t keep_window = 0;  // snapkv / chunkkv observation window kept; 0: the default
+    cab_budget_allocation allocation = CAB_ALLOCATION_UNIFORM;
 };
 
 // "10%" (a share of each stream, up to 6 decimals) or "128" (tokens per stream).

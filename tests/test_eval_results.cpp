@@ -139,9 +139,17 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(cab_eval::parse_policy("snapkv:s3").shift == 3);  // half the default kernel 7
     CHECK(cab_eval::parse_policy("snapkv:s2:k5").shift == 2);
     CHECK(cab_eval::evict_params(shifted, tokens, {}).snapkv_shift == 8);
-    for (const char *bad : {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4",
-                            "snapkv:k0", "snapkv:k99999999999", "snapkv:layers", "snapkv:s4",
-                            "snapkv:k5:s3", "snapkv:s-1", "snapkv:s", "snapkv:s1x"})
+    const auto adaptive = cab_eval::parse_policy("snapkv:k15:s7:ada:w16");
+    CHECK(adaptive.allocation == CAB_ALLOCATION_ADAPTIVE);
+    CHECK(cab_eval::evict_params(adaptive, tokens, {}).allocation == CAB_ALLOCATION_ADAPTIVE);
+    CHECK(cab_eval::evict_params(adaptive, tokens, {}).snapkv_window == 16);
+    CHECK(cab_eval::evict_params(cab_eval::parse_policy("h2o:pyr"), tokens, {}).allocation ==
+          CAB_ALLOCATION_PYRAMID);
+    CHECK(cab_eval::evict_params(shifted, tokens, {}).allocation == CAB_ALLOCATION_UNIFORM);
+    for (const char *bad :
+         {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4", "snapkv:k0",
+          "snapkv:k99999999999", "snapkv:layers", "snapkv:s4", "snapkv:w0", "snapkv:adaptive",
+          "snapkv:k5:s3", "snapkv:s-1", "snapkv:s", "snapkv:s1x"})
         CHECK_THROWS_AS(cab_eval::parse_policy(bad), cab_eval::ConfigError);
 
     cab_eval::EvalConfig config;

@@ -158,3 +158,43 @@ TEST_CASE("policy budget: adaptive gives concentrated heads less, totals exact",
     require_invalid([&] { allocate_budgets(layout_of(1, 2, {3}), parse_budget_spec("2"), {}); },
                     "lengths");
 }
+
+TEST_CASE("policy budget: protected slots raise the floor, adaptive ranks only the rest",
+          "[policy]") {
+    // Both heads give their last 10 slots (the observation window) most of the attention; head 0
+    // puts the rest on one slot, head 1 spreads it. The window must not buy head 0 budget.
+    std::vector<float> peaked(100, 0.0f), flat(100, 0.01f);
+    for (int i = 90; i < 100; ++i) peaked[i] = flat[i] = 100.0f;
+    peaked[40] = 1.0f;
+    StreamLayout l = layout_of(1, 2, {100, 100});
+    l.scores = {peaked.data(), flat.data()};
+    AllocationParams p;
+    p.method = BudgetAllocation::Adaptive;
+    p.min_budget = 0;
+    p.protect_front = 2;
+    p.protect_back = 10;
+    // Layer budget 60; floors 12 + 12; of the 36 left, head 0's one hit (1.0 of its ranked mass)
+    // beats head 1's 1/88 each, then head 1's ties beat head 0's zeros.
+    CHECK(allocate_budgets(l, parse_budget_spec("30"), p) == std::vector<int32_t>{13, 47});
+    // Without the protection a head that attends to one slot falls below its window.
+    std::vector<float> one(100, 0.0f);
+    one[40] = 1.0f;
+    StreamLayout c = layout_of(1, 2, {100, 100});
+    c.scores = {one.data(), flat.data()};
+    AllocationParams bare = p;
+    bare.protect_front = bare.protect_back = 0;
+    CHECK(allocate_budgets(c, parse_budget_spec("30"), bare) == std::vector<int32_t>{1, 59});
+    CHECK(allocate_budgets(c, parse_budget_spec("30"), p) == std::vector<int32_t>{13, 47});
+    // A budget below the protected slots: the floor holds where the layer has room ...
+    p.method = BudgetAllocation::Pyramid;
+    const std::vector<int32_t> pyramid =
+        allocate_budgets(layout_of(4, 1, {100, 100, 100, 100}), parse_budget_spec("20"), p);
+    for (int32_t b : pyramid) CHECK(b >= 12);
+    CHECK(total_of(pyramid) == 80);
+    // ... and the total stays exact when it has none (an even split).
+    const std::vector<int32_t> tight =
+        allocate_budgets(layout_of(4, 1, {100, 100, 100, 100}), parse_budget_spec("8"), p);
+    CHECK(tight == std::vector<int32_t>{8, 8, 8, 8});
+    p.protect_back = -1;
+    require_invalid([&] { allocate_budgets(l, parse_budget_spec("30"), p); }, "protected");
+}

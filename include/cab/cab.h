@@ -279,7 +279,9 @@ CAB_API void cab_ctx_destroy(cab_ctx *ctx);
 /**
  * Appends `n` prompt tokens to sequence `seq` and runs them through the model (in chunks of
  * prefill_chunk), taking the sequence's next positions. Afterwards cab_logits gives the logits
- * of the last token. Errors: INVALID_ARGUMENT (unknown token: the message names its index),
+ * of the last token. Positions may go past the model's training context (n_ctx_train is
+ * informational) up to 2^31 - 2; eviction does not give positions back. Errors:
+ * INVALID_ARGUMENT (unknown token: the message names its index; a position past 2^31 - 2),
  * KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call).
  */
 CAB_API cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *tokens, size_t n);
@@ -287,8 +289,8 @@ CAB_API cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *token
 /**
  * One decode step for several sequences at once: tokens[i] is appended to seqs[i]. Each sequence
  * may appear at most once. Afterwards cab_logits(ctx, seqs[i]) gives that sequence's next-token
- * logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token),
- * KV_FULL (nothing is appended to any sequence).
+ * logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token, a
+ * position past 2^31 - 2, as cab_prefill), KV_FULL (nothing is appended to any sequence).
  */
 CAB_API cab_status cab_decode(cab_ctx *ctx, const cab_seq *seqs, const cab_token *tokens,
                               size_t n);
@@ -460,7 +462,9 @@ typedef struct cab_evict_params {
     int32_t n_recent;            /**< most recent tokens always kept; default 0 */
     cab_evict_selection selection;     /**< default CAB_SELECTION_PER_HEAD */
     cab_budget_allocation allocation;  /**< default CAB_ALLOCATION_UNIFORM */
-    int32_t min_budget;          /**< pyramid / adaptive: per-stream floor; default 5 */
+    int32_t min_budget;          /**< pyramid / adaptive: per-stream floor, raised to the slots
+                                      the policy always keeps (n_sinks, n_recent, snapkv's and
+                                      chunkkv's window); default 5 */
     float pyramid_beta;          /**< pyramid: top layer gets average / beta, >= 1; default 20 */
     uint64_t seed;               /**< random policy; default 0 */
     int32_t h2o_normalize;       /**< h2o: nonzero ranks by score / observers; default 0 */

@@ -1,9 +1,12 @@
 #include "api/evict_params.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "api/guard.h"
 #include "policy/selection.h"
@@ -157,6 +160,15 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
                                                                     : BudgetAllocation::Uniform;
     o.allocation.min_budget = p.min_budget;
     o.allocation.pyramid_beta = p.pyramid_beta;
+    // The slots the policy keeps whatever it ranks: the allocation gives no stream fewer, and
+    // adaptive compares heads by the rest (budget.h).
+    const std::string_view policy = o.policy->name();
+    if (policy != "full" && policy != "random") {
+        const bool observes = policy == "snapkv" || policy == "chunkkv";
+        o.allocation.protect_front = p.n_sinks;
+        o.allocation.protect_back = static_cast<int32_t>(
+            std::min<int64_t>(INT32_MAX, int64_t{p.n_recent} + (observes ? p.snapkv_window : 0)));
+    }
     return o;
 }
 

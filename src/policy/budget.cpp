@@ -69,11 +69,17 @@ Sizes largest_remainder(const std::vector<double> &shares, int64_t total) {
     return out;
 }
 
+// The floor every stream gets from Pyramid and Adaptive: min_budget, or the protected slots.
+int64_t floor_budget(const AllocationParams &p) {
+    return std::max<int64_t>(p.min_budget, int64_t{p.protect_front} + p.protect_back);
+}
+
 // Layer totals of the pyramid (see budget.h), summing to `total`.
 Sizes pyramid_layers(int64_t total, int32_t n_layer, int32_t n_head, const AllocationParams &p) {
     const double avg = static_cast<double>(total) / (static_cast<double>(n_layer) * n_head);
-    if (n_layer == 1 || avg <= p.min_budget) return even_split(total, static_cast<size_t>(n_layer));
-    const double b_min = std::max(static_cast<double>(p.min_budget), avg / p.pyramid_beta);
+    if (n_layer == 1 || avg <= static_cast<double>(floor_budget(p)))
+        return even_split(total, static_cast<size_t>(n_layer));
+    const double b_min = std::max(static_cast<double>(floor_budget(p)), avg / p.pyramid_beta);
     const double b_max = 2.0 * avg - b_min;
     std::vector<double> shares(static_cast<size_t>(n_layer));
     for (int32_t l = 0; l < n_layer; ++l)
@@ -84,13 +90,13 @@ Sizes pyramid_layers(int64_t total, int32_t n_layer, int32_t n_head, const Alloc
 // One layer's budget shared among its heads by attention concentration (see budget.h).
 // budget <= sum of the heads' lengths.
 Sizes adaptive_heads(const StreamLayout &layout, int32_t layer, int64_t budget,
-                     int32_t min_budget) {
+                     const AllocationParams &p) {
     const size_t n_head = static_cast<size_t>(layout.n_head);
     const size_t first = static_cast<size_t>(layer) * n_head;
     Sizes len(n_head), out(n_head);
     for (size_t h = 0; h < n_head; ++h) {
         len[h] = layout.lengths[first + h];
-        out[h] = std::min<int64_t>(min_budget, len[h]);
+        out[h] = std::min<int64_t>(floor_budget(p), len[h]);
     }
     if (sum(out) > budget) {
         Sizes even = even_split(budget, n_head);
@@ -103,12 +109,17 @@ Sizes adaptive_heads(const StreamLayout &layout, int32_t layer, int64_t budget,
     };
     std::vector<Entry> pool;
     for (size_t h = 0; h < n_head; ++h) {
+        const int64_t protect =
+            std::min<int64_t>(len[h], int64_t{p.protect_front} + p.protect_back);
         const float *score = layout.scores[first + h];
-        std::vector<double> sorted(score, score + len[h]);
+        std::vector<double> sorted;
+        if (len[h] > protect)
+            sorted.assign(score + p.protect_front, score + len[h] - p.protect_back);
         const double mass = std::accumulate(sorted.begin(), sorted.end(), 0.0);
         std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-        // A head's best slots come first, so the floor and the pool take prefixes of its order.
-        for (int64_t r = out[h]; r < len[h]; ++r) {
+        // A head's best ranked slots come first, so the floor and the pool take prefixes of its
+        // order.
+        for (int64_t r = out[h] - protect; r < static_cast<int64_t>(sorted.size()); ++r) {
             const double v = mass > 0.0 ? sorted[static_cast<size_t>(r)] / mass : 0.0;
             pool.push_back({v, static_cast<int32_t>(h), static_cast<int32_t>(r)});
         }
@@ -141,6 +152,9 @@ void check_layout(const StreamLayout &layout, const AllocationParams &p) {
     }
     require(p.min_budget >= 0, CAB_ERR_INVALID_ARGUMENT,
             "budget allocation: min_budget = " + std::to_string(p.min_budget) + " is negative");
+    require(p.protect_front >= 0 && p.protect_back >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "budget allocation: protected slots " + std::to_string(p.protect_front) + " + " +
+                std::to_string(p.protect_back) + " must not be negative");
     require(p.pyramid_beta >= 1.0, CAB_ERR_INVALID_ARGUMENT,
             "budget allocation: pyramid_beta = " + std::to_string(p.pyramid_beta) + " is below 1");
     if (p.method != BudgetAllocation::Adaptive) return;
@@ -199,8 +213,7 @@ std::vector<int32_t> allocate_budgets(const StreamLayout &layout, const BudgetSp
             for (size_t i = 0; i < caps.size(); ++i) layer_caps[i / n_head] += caps[i];
             water_fill(layers, layer_caps);
             for (size_t l = 0; l < n_layer; ++l) {
-                const Sizes heads =
-                    adaptive_heads(layout, static_cast<int32_t>(l), layers[l], p.min_budget);
+                const Sizes heads = adaptive_heads(layout, static_cast<int32_t>(l), layers[l], p);
                 budget.insert(budget.end(), heads.begin(), heads.end());
             }
             break;

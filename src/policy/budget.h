@@ -31,6 +31,12 @@ struct AllocationParams {
     BudgetAllocation method = BudgetAllocation::Uniform;
     int32_t min_budget = 5;      // Pyramid/Adaptive: per-stream floor, e.g. n_sinks + 1
     double pyramid_beta = 20.0;  // Pyramid: the top layer gets avg / beta (>= 1, PyramidKV's beta)
+    // Pyramid/Adaptive: the first protect_front and last protect_back slots of a stream, which
+    // the policy keeps whatever it ranks (sinks; recent slots, the observation window). A smaller
+    // budget would cut into them, so they raise the floor; and Adaptive compares heads by the
+    // scores of the slots between them only, which are the ones the budget is for.
+    int32_t protect_front = 0;
+    int32_t protect_back = 0;
 };
 
 // The total the allocation shares out: the sum over streams of spec.tokens_for(length).
@@ -44,11 +50,14 @@ int64_t total_budget(const BudgetSpec &spec, const std::vector<int32_t> &lengths
 //   b_min = max(min_budget, avg / beta) and b_max = 2 avg - b_min (so the mean is avg); layer
 //   totals are rounded by largest remainder, then split evenly across the layer's heads. When
 //   avg <= min_budget (or L = 1) every layer gets the same.
-// - Adaptive: every layer gets total / L; within a layer, each head's scores are normalized to
-//   sum 1, each head first gets min(min_budget, length) of its best slots, and the rest of the
-//   layer's budget goes to the best remaining slots of all heads pooled: a head's budget is how
-//   many of its slots made it. Ties go to the earlier head, then the earlier slot. If the floors
-//   alone exceed the layer's budget, the layer is split evenly.
+// - Adaptive: every layer gets total / L; within a layer, each head gets its floor, and the rest
+//   of the layer's budget goes to the best ranked slots of all heads pooled: a head's budget is
+//   its floor plus how many of its slots made it. A head's ranked slots are those between its
+//   protected ones, their scores normalized to sum 1 over that range; its floor is
+//   min(length, max(min_budget, protected)), the floor above the protected slots taking its best
+//   ranked slots. Ties go to the earlier head, then the earlier slot. If the floors alone exceed
+//   the layer's budget, the layer is split evenly.
+// The floor of Pyramid and Adaptive is at least protect_front + protect_back (or the length).
 // Throws Error(INVALID_ARGUMENT) for a layout whose sizes disagree, a negative length, missing
 // or NaN scores (Adaptive), min_budget < 0 or beta < 1.
 std::vector<int32_t> allocate_budgets(const StreamLayout &layout, const BudgetSpec &spec,

@@ -323,6 +323,8 @@ TEST_CASE("gemv: Qwen2.5-7B layer shapes", "[gemv][large]") {
     for (const int32_t rows : {1, 2})
         run_case({Input::Bf16, Epilogue::AddF32, rows, 3584, 18944, false, 18944}, u, stream);
     run_case({Input::RmsNorm, Epilogue::Swiglu, 1, 18944, 3584}, u, stream);
+    // The 0.5B LM head: many rounds of groups per CTA.
+    run_case({Input::RmsNorm, Epilogue::F32, 1, 151936, 896}, u, stream);
 }
 
 TEST_CASE("gemv: each launch of a chain reads what the launch before it wrote", "[gemv][pdl]") {
