@@ -167,6 +167,7 @@ std::string config_hash(const EvalConfig &config, const cab_model_info &model) {
     text += "|max_new=" + std::to_string(config.max_new_tokens);
     text += "|sinks=" + std::to_string(config.sinks);
     text += "|window=" + std::to_string(config.window);
+    if (config.question_window) text += "|question_window";
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_string(text)));
     return hex;

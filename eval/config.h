@@ -66,6 +66,9 @@ struct EvalConfig {
     int32_t threads = 0;
     int32_t sinks = -1;  // -1: the library's default
     int32_t window = 0;  // 0: the library's default (score window = snapkv window)
+    // The question (its first token to the end of the prompt) is prefilled as a chunk of its own
+    // and is the whole window score; `window` then sets only the window snapkv / chunkkv keep.
+    bool question_window = false;
     bool quiet = false;
 };
 

@@ -1,5 +1,7 @@
 #include "model_text.h"
 
+#include <algorithm>
+
 namespace cab_eval {
 
 void check(cab_status status, const char *what) {
@@ -54,6 +56,21 @@ Prompt ModelText::user_prompt(const std::string &user, const std::string &plain_
     p.text = std::move(text);
     p.tokens = tokenize_flags(p.text, CAB_TOKENIZE_PARSE_SPECIAL);
     return p;
+}
+
+size_t ModelText::question_start(const Prompt &prompt, const std::string &question) const {
+    const size_t at = question.empty() ? std::string::npos : prompt.text.rfind(question);
+    if (at == std::string::npos)
+        throw std::runtime_error("question window: the question is not in the prompt");
+    // The prompt's own tokenization of the text before the question, BOS and specials as the
+    // prompt was tokenized.
+    const uint32_t flags = has_chat_template() ? CAB_TOKENIZE_PARSE_SPECIAL : CAB_TOKENIZE_ADD_BOS;
+    const std::vector<cab_token> before = tokenize_flags(prompt.text.substr(0, at), flags);
+    if (before.empty() || before.size() >= prompt.tokens.size() ||
+        !std::equal(before.begin(), before.end(), prompt.tokens.begin()))
+        throw std::runtime_error(
+            "question window: the question does not start on a token boundary of the prompt");
+    return before.size();
 }
 
 std::string ModelText::detokenize(const std::vector<cab_token> &tokens) const {

@@ -57,6 +57,12 @@ public:
     // BOS + user + "\n" + `plain_cue` (e.g. "Answer:"), so the prompt ends where the answer starts.
     Prompt user_prompt(const std::string &user, const std::string &plain_cue) const;
 
+    // The index of the prompt token where `question` (its last occurrence in prompt.text)
+    // begins: the prompt's text before it tokenizes to exactly the tokens before that index.
+    // Throws std::runtime_error when the question is not in the prompt or does not start on a
+    // token boundary.
+    size_t question_start(const Prompt &prompt, const std::string &question) const;
+
     // Generated tokens as text, control tokens left out.
     std::string detokenize(const std::vector<cab_token> &tokens) const;
 

@@ -19,6 +19,9 @@ namespace cab_eval {
 
 namespace {
 
+// The score window of --question-window contexts: every question chunk fits in it.
+constexpr int32_t kQuestionWindowMax = 1024;
+
 struct Cell {
     const PolicySpec *policy;
     const BudgetSpec *budget;
@@ -57,6 +60,8 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config, size_t n_c
     params.n_threads = config.threads;
     params.n_seq_max = static_cast<int32_t>(n_cells + 1);
     if (config.window > 0) params.score_window = config.window;
+    // The question's chunk is the whole window: questions are far shorter than this.
+    if (config.question_window) params.score_window = kQuestionWindowMax;
     std::vector<BudgetSpec> budgets;
     for (size_t i = 0; i < config.policies.size(); ++i)
         budgets.insert(budgets.end(), config.budgets.begin(), config.budgets.end());
@@ -180,8 +185,10 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
         const Sample sample = make_sample(tasks, spec);
         std::vector<cab_evict_params> params;
         for (const Cell *c : todo) params.push_back(c->params);
-        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, params,
-                                             max_new_tokens(spec.task, config));
+        const size_t question_start =
+            config.question_window ? text.question_start(sample.prompt, sample.question) : 0;
+        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, question_start,
+                                             params, max_new_tokens(spec.task, config));
 
         std::vector<std::string> lines;
         std::vector<std::string> keys;

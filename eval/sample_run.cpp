@@ -53,7 +53,8 @@ private:
 }  // namespace
 
 SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<cab_token> &prompt,
-                         const std::vector<cab_evict_params> &cells, int32_t max_new_tokens) {
+                         size_t question_start, const std::vector<cab_evict_params> &cells,
+                         int32_t max_new_tokens) {
     const auto n_seqs = static_cast<cab_seq>(cells.size() + 1);
     for (cab_seq s = 0; s < n_seqs; ++s) check(cab_seq_reset(ctx, s), "cab_seq_reset");
     const SequencesReset release(ctx, n_seqs);
@@ -62,7 +63,15 @@ SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<
     SampleOutcome out;
     out.cells.resize(cells.size());
     auto start = Clock::now();
-    check_kv(ctx, cab_prefill(ctx, 0, prompt.data(), prompt.size()), "cab_prefill");
+    if (question_start > 0 && question_start < prompt.size()) {
+        check_kv(ctx, cab_prefill(ctx, 0, prompt.data(), question_start), "cab_prefill");
+        check_kv(
+            ctx,
+            cab_prefill(ctx, 0, prompt.data() + question_start, prompt.size() - question_start),
+            "cab_prefill (question)");
+    } else {
+        check_kv(ctx, cab_prefill(ctx, 0, prompt.data(), prompt.size()), "cab_prefill");
+    }
     out.prefill_seconds = seconds_since(start);
     out.dense.kept_tokens = static_cast<double>(prompt.size());
 

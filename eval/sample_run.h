@@ -29,9 +29,12 @@ struct SampleOutcome {
 // starts from the same logits: the first answer token comes from the full prompt, and
 // eviction acts from the second on. Each sequence stops at an end-of-generation token or after
 // max_new_tokens tokens. Needs n_seq_max > cells.size() and the KV room of kv_tokens_needed;
-// the sequences it used are empty again when it returns (or throws).
+// the sequences it used are empty again when it returns (or throws). A question_start in
+// (0, prompt.size()) prefills the prompt in two calls, the question [question_start, end) last,
+// so that its queries alone are the window score (when the context's score_window covers it).
 SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<cab_token> &prompt,
-                         const std::vector<cab_evict_params> &cells, int32_t max_new_tokens);
+                         size_t question_start, const std::vector<cab_evict_params> &cells,
+                         int32_t max_new_tokens);
 
 // KV capacity (tokens per stream, the cab_ctx_params unit) that run_sample needs for a prompt
 // of `prompt_tokens`: the dense sequence and its answer, one full copy while a cell is evicted,

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config.h"
@@ -43,7 +44,7 @@ TEST_CASE("eval runner: dense and cells decode together from one prefill", "[eva
 
     // Twice on the same context: the second sample starts from reset sequences.
     for (int run = 0; run < 2; ++run) {
-        const auto out = cab_eval::run_sample(ctx.get(), text, prompt, cells, 30);
+        const auto out = cab_eval::run_sample(ctx.get(), text, prompt, 0, cells, 30);
         CHECK(out.dense.tokens == expected);
         CHECK(out.dense.kept_tokens == 5.0);
         REQUIRE(out.cells.size() == 3);
@@ -62,7 +63,49 @@ TEST_CASE("eval runner: dense and cells decode together from one prefill", "[eva
     }
 
     // Fewer tokens than asked when the answer ends: max_new_tokens bounds each sequence.
-    const auto shortened = cab_eval::run_sample(ctx.get(), text, prompt, cells, 3);
+    const auto shortened = cab_eval::run_sample(ctx.get(), text, prompt, 0, cells, 3);
     CHECK(shortened.dense.tokens == std::vector<cab_token>(expected.begin(), expected.begin() + 3));
     CHECK(shortened.cells[0].tokens.size() == 3);
+}
+
+TEST_CASE("eval runner: the question window prefills the question as its own chunk", "[eval]") {
+    const cab_model *model = cab::test::eval_stories260k();
+    const cab_eval::ModelText text(model);
+    const std::string question = "Where did the cat go?";
+    const cab_eval::Prompt prompt = text.user_prompt("Once upon a time. " + question, "Answer:");
+    const size_t start = text.question_start(prompt, question);
+    // The tokens before it are the prompt's own tokenization of the text before the question.
+    REQUIRE(start > 1);
+    REQUIRE(start < prompt.tokens.size());
+    CHECK(text.detokenize({prompt.tokens.begin() + 1, prompt.tokens.begin() + start}) ==
+          "Once upon a time. ");
+    CHECK(text.detokenize({prompt.tokens.begin() + start, prompt.tokens.end()}) ==
+          question + "\nAnswer:");
+    CHECK_THROWS(text.question_start(prompt, "Who was there?"));
+    CHECK_THROWS(text.question_start(prompt, ""));
+
+    // Two prefills, then cells from the copy: one that keeps all decodes as the dense one, and
+    // snapkv keeps its window (the question chunk's last tokens) at a budget of 8.
+    cab_eval::EvalConfig config;
+    const auto keep_all = cab_eval::parse_budget("100%");
+    const auto eight = cab_eval::parse_budget("8");
+    const auto snapkv = cab_eval::parse_policy("snapkv");
+    const std::vector<cab_evict_params> cells = {cab_eval::evict_params(snapkv, keep_all, config),
+                                                 cab_eval::evict_params(snapkv, eight, config)};
+    cab_ctx_params params;
+    cab_ctx_default_params(&params);
+    params.device = CAB_DEVICE_CPU;
+    params.n_threads = 2;
+    params.n_seq_max = 3;
+    params.score_window = 1024;
+    params.kv_capacity_tokens = cab_eval::kv_tokens_needed(
+        static_cast<int64_t>(prompt.tokens.size()), 8, {keep_all, eight}, params.kv_block_size);
+    cab_ctx *raw = nullptr;
+    REQUIRE(cab_ctx_create(model, &params, &raw) == CAB_OK);
+    const cab_eval::CtxPtr ctx(raw);
+    const auto out = cab_eval::run_sample(ctx.get(), text, prompt.tokens, start, cells, 8);
+    CHECK(out.dense.kept_tokens == static_cast<double>(prompt.tokens.size()));
+    CHECK(out.cells[0].tokens == out.dense.tokens);
+    CHECK(out.cells[1].kept_tokens == 8.0);
+    CHECK(out.cells[1].tokens[0] == out.dense.tokens[0]);
 }

@@ -52,6 +52,9 @@ const char kUsage[] =
     "  --sinks N               first tokens every policy but full/random keeps (default 4)\n"
     "  --window W              observation window: the last W prompt tokens make the window\n"
     "                          score, and snapkv keeps them (default 32)\n"
+    "  --question-window       prefill the question (to the prompt's end) as its own chunk:\n"
+    "                          its tokens are the window score; --window then sets only\n"
+    "                          what snapkv/chunkkv keep\n"
     "  -t, --threads N         CPU threads; 0 = every core (default 0)\n"
     "  --device D              cpu, cuda or auto (default auto)\n"
     "  --quiet                 no progress on stderr\n"
@@ -137,6 +140,7 @@ int run_eval(int argc, char **argv) {
          true,
          [&](const std::string &v) { config.device = parse_device("--device", v, kUsage); }},
         {{"--quiet"}, false, [&](const std::string &) { config.quiet = true; }},
+        {{"--question-window"}, false, [&](const std::string &) { config.question_window = true; }},
     };
     if (!parse_args(argc, argv, options, nullptr, kUsage)) {
         std::fputs(kUsage, stdout);
