@@ -58,6 +58,9 @@ Prompt ModelText::user_prompt(const std::string &user, const std::string &plain_
     return p;
 }
 
+// Tokens before the question that may merge with it at its boundary.
+constexpr size_t kBoundarySlack = 2;
+
 size_t ModelText::question_start(const Prompt &prompt, const std::string &question) const {
     const size_t at = question.empty() ? std::string::npos : prompt.text.rfind(question);
     if (at == std::string::npos)
@@ -66,11 +69,18 @@ size_t ModelText::question_start(const Prompt &prompt, const std::string &questi
     // prompt was tokenized.
     const uint32_t flags = has_chat_template() ? CAB_TOKENIZE_PARSE_SPECIAL : CAB_TOKENIZE_ADD_BOS;
     const std::vector<cab_token> before = tokenize_flags(prompt.text.substr(0, at), flags);
-    if (before.empty() || before.size() >= prompt.tokens.size() ||
-        !std::equal(before.begin(), before.end(), prompt.tokens.begin()))
+    // Where the two part, the white space before the question has merged with it ("\n\n" +
+    // "What" is not "\n\nWhat" in every tokenizer): the question's chunk starts there.
+    const size_t n = std::min(before.size(), prompt.tokens.size());
+    const size_t common = static_cast<size_t>(
+        std::mismatch(before.begin(), before.begin() + static_cast<std::ptrdiff_t>(n),
+                      prompt.tokens.begin())
+            .first -
+        before.begin());
+    if (common == 0 || common >= prompt.tokens.size() || before.size() - common > kBoundarySlack)
         throw std::runtime_error(
             "question window: the question does not start on a token boundary of the prompt");
-    return before.size();
+    return common;
 }
 
 std::string ModelText::detokenize(const std::vector<cab_token> &tokens) const {

@@ -58,9 +58,9 @@ public:
     Prompt user_prompt(const std::string &user, const std::string &plain_cue) const;
 
     // The index of the prompt token where `question` (its last occurrence in prompt.text)
-    // begins: the prompt's text before it tokenizes to exactly the tokens before that index.
-    // Throws std::runtime_error when the question is not in the prompt or does not start on a
-    // token boundary.
+    // begins: the prompt's text before it tokenizes to the tokens before that index, but for at
+    // most two tokens of white space that merge with the question's first token. Throws
+    // std::runtime_error when the question is not in the prompt or no such index exists.
     size_t question_start(const Prompt &prompt, const std::string &question) const;
 
     // Generated tokens as text, control tokens left out.
