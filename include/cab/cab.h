@@ -254,7 +254,10 @@ typedef struct cab_ctx_params {
         budget + slack, evicting between them; question-aware policies (snapkv, and h2o / cab /
         cab-frc with CAB_SCORE_WINDOW) also evict to the budget after the prompt's last chunk.
         A ratio budget is a share of the sequence's length (the tokens it has taken). With it, a
-        prefill that fails with KV_FULL part-way keeps the chunks it completed. */
+        prefill that fails with KV_FULL part-way keeps the chunks it completed. With
+        CAB_SELECTION_SHARED_PER_LAYER, a sequence whose heads an explicit per-head cab_evict
+        made differ cannot be evicted automatically: its prefills and decodes fail with STATE
+        until cab_seq_reset. */
     const struct cab_evict_params *auto_evict;
     int32_t auto_evict_slack; /**< tokens past the budget before eviction fires; >= 1, default
                                    64. Also bounds the prefill chunks once a sequence is full. */
@@ -282,7 +285,8 @@ CAB_API void cab_ctx_destroy(cab_ctx *ctx);
  * of the last token. Positions may go past the model's training context (n_ctx_train is
  * informational) up to 2^31 - 2; eviction does not give positions back. Errors:
  * INVALID_ARGUMENT (unknown token: the message names its index; a position past 2^31 - 2),
- * KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call).
+ * KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call),
+ * STATE (automatic eviction cannot run on the sequence: see cab_ctx_params.auto_evict).
  */
 CAB_API cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *tokens, size_t n);
 
@@ -290,7 +294,8 @@ CAB_API cab_status cab_prefill(cab_ctx *ctx, cab_seq seq, const cab_token *token
  * One decode step for several sequences at once: tokens[i] is appended to seqs[i]. Each sequence
  * may appear at most once. Afterwards cab_logits(ctx, seqs[i]) gives that sequence's next-token
  * logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token, a
- * position past 2^31 - 2, as cab_prefill), KV_FULL (nothing is appended to any sequence).
+ * position past 2^31 - 2, as cab_prefill), KV_FULL (nothing is appended to any sequence),
+ * STATE (as cab_prefill).
  */
 CAB_API cab_status cab_decode(cab_ctx *ctx, const cab_seq *seqs, const cab_token *tokens,
                               size_t n);

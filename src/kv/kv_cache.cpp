@@ -264,7 +264,8 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
         total += static_cast<size_t>(n_keep);
     }
     if (units.empty()) return;
-    std::vector<int32_t> keep(total);
+    // Never empty: kv_select refuses a null output, and a budget of 0 keeps nothing at all.
+    std::vector<int32_t> keep(std::max<size_t>(total, 1));
     executor.kv_select(pool_ref_, units.data(), static_cast<int32_t>(units.size()), keep.data());
     const int32_t *kept = keep.data();
     for (size_t j = 0; j < units.size(); ++j) {

@@ -51,9 +51,11 @@ protected:
         const CabSplit split = split_cab(candidates, k, score, p);
         if (split.n_bridges == 0) return merge_cab(split, {});
 
-        const int32_t block =
-            std::max(p.frc_block, (s.n + p.frc_max_blocks - 1) / p.frc_max_blocks);
-        const int32_t n_blocks = (s.n + block - 1) / block;
+        // In 64 bits and at most the stream: frc_block and frc_max_blocks may be up to INT32_MAX.
+        const int64_t n = s.n;
+        const int32_t block = static_cast<int32_t>(std::min(
+            n, std::max<int64_t>(p.frc_block, (n + p.frc_max_blocks - 1) / p.frc_max_blocks)));
+        const int32_t n_blocks = static_cast<int32_t>((n + block - 1) / block);
         const std::vector<float> pooled = pool_keys(s, block, n_blocks);
         const std::vector<double> curvature =
             forman_ricci_curvature(cosine_adjacency(pooled.data(), n_blocks, s.head_dim), n_blocks);

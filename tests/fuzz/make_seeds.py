@@ -6,10 +6,12 @@ two models fuzz_tokenizer loads and its seed corpus of texts instead.
 Standard library only. The models are random-weight llama and qwen2 files of a few kilobytes
 (gpt2 and llama tokenizers; F32, F16 and Q8_0 weights), so that the fuzzer starts from inputs
 that reach every stage of a load: header, metadata, tensor table, hyper-parameters, tokenizer,
-weight checks and conversion.
+weight checks and conversion. With --api, writes the model fuzz_api loads (two layers, two kv
+heads of two query heads each) and its seed corpus of C API call sequences.
 
 Usage: python3 tests/fuzz/make_seeds.py OUT_DIR
        python3 tests/fuzz/make_seeds.py --tokenizer MODEL_DIR CORPUS_DIR
+       python3 tests/fuzz/make_seeds.py --api MODEL_DIR CORPUS_DIR
 """
 import pathlib
 import random
@@ -97,9 +99,9 @@ def full_bpe_vocab():
                            ("tokenizer.ggml.pre", STR, "qwen2")]
 
 
-def model(arch, tokenizer, ttype, n_embd, n_ff, seed, vocab=None):
+def model(arch, tokenizer, ttype, n_embd, n_ff, seed, vocab=None, n_layer=1, n_head=2,
+          n_head_kv=1):
     rng = random.Random(seed)
-    n_layer, n_head, n_head_kv = 1, 2, 1
     head_dim = n_embd // n_head
     if vocab is not None:
         tokens, types, extra = vocab
@@ -197,9 +199,147 @@ def write_tokenizer_seeds(model_dir, corpus_dir):
         (corpus_dir / f"{name}.txt").write_bytes(text)
 
 
+# fuzz_api input (tests/fuzz/api_input.h): one byte per argument; a byte below 0xF0 is a value
+# in a normal range counted from its low end, 0xF0 and up picks an odd value.
+API_N_VOCAB = 9
+OPS = {name: i for i, name in enumerate(
+    ["create", "prefill", "decode", "logits", "sample", "sampler", "length", "reset", "copy",
+     "stats", "lengths", "positions", "scores", "evict", "destroy"])}
+POLICIES = ["full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc", "chunkkv",
+            "", "CAB", "h2o ", "nope", None]
+ODD = 0xF0
+
+
+def evict_args(policy="h2o", ratio=None, tokens=8, sinks=1, recent=2, selection=0,
+               allocation=0, min_budget=1, source=0, shape=0, normalize=0, kernel=5, shift=0):
+    """cab_evict_params: budget in tokens, or a ratio (a share in [0, 1])."""
+    unit, ratio_byte = (0, 0) if ratio is None else (1, round(ratio * 239))
+    return bytes([shape, POLICIES.index(policy), unit, tokens, ratio_byte, sinks, recent,
+                  selection, allocation, min_budget, 76, 7, normalize, 48, 8 - 1,
+                  (kernel - 1) // 2, shift, 143, 96, source, 4 - 1, 8 - 1, 4 - 1])
+
+
+def ctx_args(n_seq=1, capacity=64, block=4, chunk=16, slack=8, window=8, evict=None, shape=0,
+             misuse=0, raw=None):
+    """cab_ctx_create's arguments; `raw` replaces the field bytes (odd values)."""
+    fields = raw or [0, n_seq - 1, 0, capacity - 1, block - 1, 0, chunk - 1, slack - 1,
+                     window - 1]
+    return bytes([misuse, shape] + fields + ([0] if evict is None else [1])) + (evict or b"")
+
+
+def op(name, *args):
+    return bytes([OPS[name]]) + b"".join(a if isinstance(a, bytes) else bytes(a) for a in args)
+
+
+def prefill(seq, tokens):
+    return op("prefill", [seq, len(tokens)], [t % API_N_VOCAB for t in tokens])
+
+
+def decode(*pairs):
+    return op("decode", [len(pairs) - 1], [x for p in pairs for x in p])
+
+
+def stream_ops(seq):
+    return (op("stats", [seq, 0, 0]) + op("lengths", [seq, 5]) +
+            op("positions", [seq, 1, 1, 64, 0]) + op("scores", [seq, 0, 1, 64, 2]))
+
+
+def api_seeds():
+    rng = random.Random(7)
+
+    def words(n):
+        return [rng.randrange(API_N_VOCAB) for _ in range(n)]
+
+    seeds = {}
+    seeds["basic"] = (ctx_args(n_seq=2) + prefill(0, words(10)) + op("logits", [0, 0]) +
+                      op("sample", [0, 0]) + decode((0, 3)) + op("copy", [0, 1]) +
+                      decode((0, 1), (1, 2)) + stream_ops(0) + stream_ops(1) +
+                      op("evict", [0, 0], evict_args("h2o", tokens=4)) + decode((0, 5)) +
+                      op("logits", [0, 0]) + op("reset", [1]) + op("length", [1, 0]) +
+                      op("destroy"))
+    # A pool of 8 blocks of 4 tokens per stream for two sequences: prefills and decodes until
+    # KV_FULL, then a copy that cannot fit, a reset and a copy that can.
+    seeds["kv_full"] = (ctx_args(n_seq=2, capacity=32, block=4) + prefill(0, words(12)) +
+                        prefill(1, words(8)) + decode((0, 1), (1, 2)) * 5 + op("copy", [0, 1]) +
+                        op("reset", [1]) + op("copy", [0, 1]) + prefill(0, words(17)) +
+                        stream_ops(1))
+    seeds["auto_evict_tokens"] = (
+        ctx_args(capacity=64, block=4, chunk=8, slack=4, evict=evict_args("cab", tokens=8)) +
+        prefill(0, words(30)) + decode((0, 1)) * 20 + stream_ops(0))
+    seeds["auto_evict_ratio_snapkv"] = (
+        ctx_args(n_seq=2, capacity=96, block=8, chunk=16, slack=6,
+                 evict=evict_args("snapkv", ratio=0.5)) +
+        prefill(0, words(40)) + op("copy", [0, 1]) + decode((0, 2), (1, 3)) * 6 + stream_ops(1))
+    seeds["auto_evict_window_h2o"] = (
+        ctx_args(capacity=48, block=2, chunk=5, slack=3, window=4,
+                 evict=evict_args("h2o", tokens=6, source=1)) +
+        prefill(0, words(48)) + decode((0, 4)) * 4 + stream_ops(0))
+    # Every policy on its own copy of one prompt, with the three budget allocations.
+    every = ctx_args(n_seq=4, capacity=200, block=4) + prefill(0, words(24))
+    for i, policy in enumerate(POLICIES[:9]):
+        dst = 1 + i % 3
+        every += (op("copy", [0, dst]) +
+                  op("evict", [dst, 0], evict_args(policy, tokens=6, allocation=i % 3)) +
+                  decode((dst, i)) + stream_ops(dst))
+    seeds["every_policy"] = every
+    # Per-head eviction makes the two heads of a layer differ: shared selection then refuses
+    # (STATE). Reports of the first release's size and none.
+    seeds["shared_selection"] = (
+        ctx_args(capacity=64, block=4) + prefill(0, words(20)) +
+        op("evict", [0, 0], evict_args("h2o", tokens=16, selection=1)) +
+        op("evict", [0, 7], evict_args("tova", tokens=12, allocation=1)) +
+        op("evict", [0, 5], evict_args("random", ratio=0.75)) +
+        op("evict", [0, 0], evict_args("snapkv", tokens=5, selection=1)) + stream_ops(0))
+    seeds["sampler"] = (
+        ctx_args() + prefill(0, words(6)) +
+        op("sampler", [0, 48, 5, 24, 12, 12, 16, 3]) + op("sample", [0, 1]) * 3 +
+        op("sampler", [0, 0, 0, 0, 0, 0, 0, 0]) + op("sample", [0, 1]) +
+        op("sampler", [0, 30, 0, 0, 0, 0, 0, 9]) + op("sample", [0, 1]) +
+        op("sampler", [15, 0, 0, 0, 0, 0, 0, 0]) + op("sample", [0, 1]) +
+        op("sampler", [0, ODD, 0, 0, 0, 0, 0, 0]) + op("sample", [1, 0]))
+    # Odd arguments: struct sizes, params out of range, calls on no context, bad tokens and
+    # sequences, NULL arrays, unknown policies.
+    seeds["misuse"] = (
+        ctx_args(raw=[ODD, ODD, ODD, ODD, ODD, ODD, ODD, ODD, ODD]) + op("prefill", [0, 1, 0]) +
+        op("create", ctx_args(shape=13)) + op("create", ctx_args(shape=14)) +
+        op("create", ctx_args(misuse=14)) + op("create", ctx_args(misuse=15)) +
+        op("create", ctx_args(shape=12)) + op("create", ctx_args(shape=15)) +
+        op("create", ctx_args(n_seq=2, evict=evict_args("nope"))) +
+        op("create", ctx_args(n_seq=2, evict=evict_args("cab", tokens=60))) +
+        op("create", ctx_args(n_seq=2)) +
+        op("prefill", [0, 3, ODD, 1, 2]) + op("prefill", [0, ODD, 1, 1, 1]) +
+        op("prefill", [0, 0]) +
+        op("prefill", [2, 1, 1]) + op("prefill", [ODD + 1, 1, 1]) +
+        op("decode", [ODD + 1, 0, 1]) + op("decode", [ODD + 2, 0, 1, 1, 1]) + op("decode", [ODD]) +
+        op("decode", [1, 0, 1, 0, 2]) + op("decode", [2, 0, 1, 1, 1, 0, 2]) +
+        op("logits", [0, 0]) + op("logits", [0, ODD]) + op("sample", [0, ODD]) +
+        op("evict", [0, 0], evict_args(None)) + op("evict", [0, 6], evict_args("cab")) +
+        op("evict", [0, 0], evict_args("h2o", normalize=1, source=1)) +
+        op("evict", [0, 0], evict_args("snapkv", kernel=3, shift=2)) +
+        op("copy", [0, 0]) + op("copy", [0, 2]) + op("reset", [ODD]) +
+        op("stats", [ODD, 0, 0]) + op("stats", [0, 4, 9]) + op("stats", [0, 5, 0]) +
+        op("stats", [0, 6, 0]) + op("stats", [0, 7, 0]) +
+        op("lengths", [0, ODD]) + op("lengths", [0, ODD + 1]) + op("lengths", [0, ODD + 2]) +
+        op("positions", [0, 2, 0, 4, 0]) + op("positions", [0, 0, ODD, 4, 0]) +
+        op("positions", [0, 0, 0, ODD + 1, 0]) + op("scores", [0, 0, 0, ODD + 1, 7]))
+    return seeds
+
+
+def write_api_seeds(model_dir, corpus_dir):
+    model_dir.mkdir(parents=True, exist_ok=True)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "api.gguf").write_bytes(gguf_file(*model(
+        "llama", "gpt2", T_F32, 16, 32, 6, n_layer=2, n_head=4, n_head_kv=2)))
+    for name, data in api_seeds().items():
+        (corpus_dir / f"{name}.bin").write_bytes(data)
+
+
 def main():
     if sys.argv[1] == "--tokenizer":
         write_tokenizer_seeds(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
+        return
+    if sys.argv[1] == "--api":
+        write_api_seeds(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
         return
     out = pathlib.Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
