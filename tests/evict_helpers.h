@@ -3,41 +3,23 @@
 #pragma once
 
 #include <cstring>
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "api_handles.h"
 #include "cab/cab.h"
-#include "cpu_device.h"
 #include "test_paths.h"
 
 namespace cab::test {
-
-struct ModelDeleter {
-    void operator()(cab_model *m) const { cab_model_free(m); }
-};
-struct CtxDeleter {
-    void operator()(cab_ctx *c) const { cab_ctx_destroy(c); }
-};
-using ModelPtr = std::unique_ptr<cab_model, ModelDeleter>;
-using CtxPtr = std::unique_ptr<cab_ctx, CtxDeleter>;
 
 inline std::string tiny_path(const std::string &name) {
     const std::string path = golden_path(name + ".gguf");
     INFO("model " << path << " is missing (regenerate with tools/golden/make_tiny_models.py)");
     REQUIRE(file_exists(path));
     return path;
-}
-
-inline ModelPtr load_c_model(const std::string &path) {
-    cab_model *m = nullptr;
-    const cab_status st = cab_model_load(path.c_str(), cpu_model_params(), &m);
-    INFO(cab_last_error());
-    REQUIRE(st == CAB_OK);
-    return ModelPtr(m);
 }
 
 // Small blocks and chunks, so streams span many blocks and prompts many chunks.
@@ -51,14 +33,6 @@ inline cab_ctx_params small_ctx_params(int64_t capacity) {
     p.prefill_chunk = 8;
     p.score_window = 6;
     return p;
-}
-
-inline CtxPtr make_c_ctx(const cab_model *model, const cab_ctx_params &p) {
-    cab_ctx *ctx = nullptr;
-    const cab_status st = cab_ctx_create(model, &p, &ctx);
-    INFO(cab_last_error());
-    REQUIRE(st == CAB_OK);
-    return CtxPtr(ctx);
 }
 
 inline cab_evict_params evict_params(const char *policy, int32_t budget) {

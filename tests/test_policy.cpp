@@ -3,7 +3,6 @@
 // references for the ranking policies. Budgets are in test_policy_budget.cpp.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,36 +13,13 @@
 #include "policy/forman_ricci.h"
 #include "policy/policy.h"
 #include "policy/selection.h"
+#include "policy_fixture.h"
 #include "util/error.h"
 
 using namespace cab;
-using Slots = std::vector<int32_t>;
+using namespace cab::test;
 
 namespace {
-
-// Owns the per-slot vectors a StreamScores views.
-struct Fixture {
-    std::vector<int32_t> pos;
-    std::vector<float> score, observers, window, last, keys;
-    int32_t head_dim = 0;
-
-    explicit Fixture(int32_t n)
-        : pos(n), score(n, 0.0f), observers(n, 1.0f), window(n, 0.0f), last(n, 0.0f) {
-        std::iota(pos.begin(), pos.end(), 100);
-    }
-    StreamScores view() const {
-        StreamScores s;
-        s.n = static_cast<int32_t>(pos.size());
-        s.positions = pos.data();
-        s.score = score.data();
-        s.observers = observers.data();
-        s.window = window.data();
-        s.last = last.data();
-        s.keys = keys.empty() ? nullptr : keys.data();
-        s.head_dim = head_dim;
-        return s;
-    }
-};
 
 Fixture random_stream(int32_t n, std::mt19937 &rng) {
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
@@ -63,25 +39,6 @@ PolicyParams no_protection() {
     PolicyParams p;
     p.n_sinks = 0;
     return p;
-}
-
-Slots select(const char *name, const Fixture &s, int32_t budget, const PolicyParams &p = {},
-             uint64_t stream_seed = 0) {
-    const Policy *policy = find_policy(name);
-    REQUIRE(policy != nullptr);
-    return policy->select(s.view(), budget, p, stream_seed);
-}
-
-Slots range(int32_t begin, int32_t end) {
-    Slots out(static_cast<size_t>(end - begin));
-    std::iota(out.begin(), out.end(), begin);
-    return out;
-}
-
-Slots join(Slots a, const Slots &b) {
-    a.insert(a.end(), b.begin(), b.end());
-    std::sort(a.begin(), a.end());
-    return a;
 }
 
 template <class F>

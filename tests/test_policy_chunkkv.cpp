@@ -3,39 +3,25 @@
 // observation window), the case it exists for (a number whose first digit alone draws the
 // question's attention), and a brute-force reference on random scores.
 #include <algorithm>
-#include <numeric>
 #include <random>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "policy/policy.h"
+#include "policy_fixture.h"
 
 using namespace cab;
-using Slots = std::vector<int32_t>;
+using namespace cab::test;
 
 namespace {
 
+// A stream whose window scores are `window`; the other scores stay at the fixture's defaults.
 Slots select(const char *name, const std::vector<float> &window, int32_t budget,
              const PolicyParams &p) {
-    StreamScores s;
-    s.n = static_cast<int32_t>(window.size());
-    s.window = window.data();
-    const Policy *policy = find_policy(name);
-    REQUIRE(policy != nullptr);
-    return policy->select(s, budget, p, 0);
-}
-
-Slots range(int32_t begin, int32_t end) {
-    Slots out(static_cast<size_t>(end - begin));
-    std::iota(out.begin(), out.end(), begin);
-    return out;
-}
-
-Slots join(Slots a, const Slots &b) {
-    a.insert(a.end(), b.begin(), b.end());
-    std::sort(a.begin(), a.end());
-    return a;
+    Fixture s(static_cast<int32_t>(window.size()));
+    s.window = window;
+    return cab::test::select(name, s, budget, p);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // another, and cab_last_error must stay per thread. Run under TSan too (docs/RELIABILITY.md).
 #include <condition_variable>
 #include <fstream>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -11,31 +10,19 @@
 
 #include <catch2/catch.hpp>
 
+#include "api_handles.h"
 #include "cab/cab.h"
 
 namespace {
 
-struct ModelFree {
-    void operator()(cab_model *m) const { cab_model_free(m); }
-};
-struct CtxFree {
-    void operator()(cab_ctx *c) const { cab_ctx_destroy(c); }
-};
-using ModelPtr = std::unique_ptr<cab_model, ModelFree>;
-using CtxPtr = std::unique_ptr<cab_ctx, CtxFree>;
+using cab::test::CtxPtr;
+using cab::test::ModelPtr;
 
 ModelPtr load_stories() {
     const std::string path = std::string(CAB_MODELS_DIR) + "/stories260K.gguf";
     if (!std::ifstream(path).good())
         FAIL(path << " is missing: run tools/prepare_models.sh (tools/test.sh does)");
-    cab_model_params params;
-    cab_model_default_params(&params);
-    params.device = CAB_DEVICE_CPU;
-    cab_model *model = nullptr;
-    const cab_status status = cab_model_load(path.c_str(), &params, &model);
-    INFO(cab_last_error());
-    REQUIRE(status == CAB_OK);
-    return ModelPtr(model);
+    return cab::test::load_c_model(path);
 }
 
 // Releases every waiting thread at once, so the generations overlap from their first call.

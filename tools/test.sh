@@ -7,9 +7,9 @@
 #   4. packaging: debs and RPMs, lintian, ABI compatibility, install / build-against / purge
 #      (needs root: skipped with a notice otherwise);
 #   5. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again;
-#   6. fuzzes the GGUF reader and model loader for 60 s and the tokenizers for 30 s (tests/fuzz,
-#      clang + libFuzzer);
-#   7. runs the concurrent test (cab_thread_tests) under ThreadSanitizer.
+#   6. fuzzes the GGUF reader and model loader for 60 s, the tokenizers for 30 s and C API call
+#      sequences for 60 s (tests/fuzz, clang + libFuzzer);
+#   7. rebuilds with ThreadSanitizer and runs the CPU suite again (CTest, threads and soak too).
 # GPU tests (tests/gpu) are part of the CTest suite when CUDA is built; without a GPU they
 # report "skipped".
 #   tools/test.sh            everything (what CI runs)
@@ -52,24 +52,28 @@ if [ "$quick" -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
-  step "fuzz (gguf 60 s, tokenizer 30 s)"
+  step "fuzz (gguf 60 s, tokenizer 30 s, api 60 s)"
   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAB_CUDA=OFF -DCAB_FUZZ=ON \
     -DCAB_BUILD_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer
+  cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer fuzz_api
   # Copies of the seeds: libFuzzer adds what it finds to its first corpus folder.
   rm -rf build-fuzz/run && mkdir -p build-fuzz/run
   cp -r build-fuzz/tests/fuzz/corpus/gguf build-fuzz/run/gguf
   cp -r build-fuzz/tests/fuzz/corpus/tokenizer build-fuzz/run/tokenizer
+  cp -r build-fuzz/tests/fuzz/corpus/api build-fuzz/run/api
   build-fuzz/bin/fuzz_gguf -max_total_time=60 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix=build-fuzz/run/ build-fuzz/run/gguf
   build-fuzz/bin/fuzz_tokenizer -max_total_time=30 -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix=build-fuzz/run/ build-fuzz/run/tokenizer
+  build-fuzz/bin/fuzz_api -max_total_time=60 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix=build-fuzz/run/ build-fuzz/run/api
 
-  # The concurrent test (4 contexts on one model) under ThreadSanitizer; any report fails it.
-  step "threads (TSan)"
+  # The whole CPU suite under ThreadSanitizer (nothing left out); any report fails it.
+  step "build (TSan)"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAB_CUDA=OFF -DCAB_SANITIZE=thread \
-    -DCAB_BUILD_BENCH=OFF -DCAB_BUILD_TOOLS=OFF >/dev/null
-  cmake --build build-tsan -j"$jobs" --target cab_thread_tests
-  TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/cab_thread_tests
+    -DCAB_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-tsan -j"$jobs"
+  step "tests (TSan)"
+  TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs"
 fi
 step "done"

@@ -6,19 +6,20 @@
 
 namespace cab {
 
-BlockPool::BlockPool(int32_t n_blocks) : n_total_(n_blocks) {
-    free_.reserve(static_cast<size_t>(n_blocks));
-    // Highest id at the bottom so that blocks are handed out in increasing order.
-    for (int32_t id = n_blocks - 1; id >= 0; --id) free_.push_back(id);
-}
+BlockPool::BlockPool(int32_t n_blocks) : n_total_(n_blocks) {}
 
 void BlockPool::take(int32_t n, std::vector<int32_t> &out) {
     if (n > n_free())
         fail(CAB_ERR_INTERNAL, "BlockPool::take(" + std::to_string(n) + ") with only " +
                                    std::to_string(n_free()) + " free");
+    // Freed blocks first, then never-used ones in increasing order.
     for (int32_t i = 0; i < n; ++i) {
-        out.push_back(free_.back());
-        free_.pop_back();
+        if (free_.empty()) {
+            out.push_back(next_++);
+        } else {
+            out.push_back(free_.back());
+            free_.pop_back();
+        }
     }
 }
 

@@ -13,7 +13,7 @@ public:
     explicit BlockPool(int32_t n_blocks);
 
     int32_t n_total() const { return n_total_; }
-    int32_t n_free() const { return static_cast<int32_t>(free_.size()); }
+    int32_t n_free() const { return static_cast<int32_t>(free_.size()) + (n_total_ - next_); }
 
     // Appends n free block ids to `out`. The caller has checked n <= n_free().
     void take(int32_t n, std::vector<int32_t> &out);
@@ -22,6 +22,9 @@ public:
 
 private:
     int32_t n_total_;
+    // Blocks [next_, n_total_) were never handed out. Kept as a bound rather than a list, so an
+    // absurd pool costs nothing before its storage is allocated (and refused).
+    int32_t next_ = 0;
     std::vector<int32_t> free_;  // a stack: the most recently freed block is reused first
 };
 

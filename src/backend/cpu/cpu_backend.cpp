@@ -1,4 +1,6 @@
 // The CPU backend: host memory, weights dequantized to F32 at load, CpuExecutor for the ops.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -14,6 +16,12 @@ namespace cab {
 namespace {
 
 constexpr size_t kAlign = 64;  // cache line; also what SIMD loads like
+
+// The machine's physical memory in bytes (0 if unknown).
+size_t physical_memory() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+}
 
 int32_t resolve_threads(int32_t n_threads) {
     if (n_threads > 0) return n_threads;
@@ -44,14 +52,20 @@ public:
     DType kv_dtype() const override { return DType::F32; }
 
     // Large buffers are mapped lazily by malloc, so a KV pool costs memory only as it fills.
+    // One larger than the machine's memory could never be filled: it is refused here rather
+    // than left to the kernel's overcommit setting (or a sanitizer's allocator, which aborts).
     Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
+        static const size_t physical = physical_memory();
         size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols) * dtype_size(dtype);
         size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-        void *p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+        void *p = physical != 0 && rounded > physical
+                      ? nullptr
+                      : std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
         if (!p)
             fail(CAB_ERR_OUT_OF_MEMORY, "CPU backend: cannot allocate " + std::to_string(bytes) +
                                             " bytes for a " + std::to_string(rows) + "x" +
-                                            std::to_string(cols) + " tensor");
+                                            std::to_string(cols) + " tensor (the machine has " +
+                                            std::to_string(physical) + " bytes of memory)");
         return Tensor(std::shared_ptr<void>(p, std::free), dtype, rows, cols);
     }
 
