@@ -100,7 +100,7 @@ if [ "${CAB_GPU_SANITIZE:-1}" != 0 ]; then
   kernels="[kv],[elementwise_io],[elementwise],[argmax],[strides],[weights],[graphs],[generic],[small]"
   step "memcheck kernels" "$OUT/memcheck_kernels.log" 150 \
     "${san[@]}" --tool memcheck "$BIN" "$kernels"
-  step "racecheck kernels" "$OUT/racecheck.log" 150 "${san[@]}" --tool racecheck "$BIN" \
+  step "racecheck kernels" "$OUT/racecheck.log" 240 "${san[@]}" --tool racecheck "$BIN" \
     "[small],[kv],[elementwise_io],[elementwise],[generic]~[slow]"
   step "synccheck [small]" "$OUT/synccheck.log" 60 "${san[@]}" --tool synccheck "$BIN" "[small]"
 fi
