@@ -758,7 +758,10 @@ pub struct cab_ctx_params {
     #[doc = "budget + slack, evicting between them; question-aware policies (snapkv, and h2o / cab /"]
     #[doc = "cab-frc with CAB_SCORE_WINDOW) also evict to the budget after the prompt's last chunk."]
     #[doc = "A ratio budget is a share of the sequence's length (the tokens it has taken). With it, a"]
-    #[doc = "prefill that fails with KV_FULL part-way keeps the chunks it completed."]
+    #[doc = "prefill that fails with KV_FULL part-way keeps the chunks it completed. With"]
+    #[doc = "CAB_SELECTION_SHARED_PER_LAYER, a sequence whose heads an explicit per-head cab_evict"]
+    #[doc = "made differ cannot be evicted automatically: its prefills and decodes fail with STATE"]
+    #[doc = "until cab_seq_reset."]
     pub auto_evict: *const cab_evict_params,
     #[doc = "< tokens past the budget before eviction fires; >= 1, default"]
     #[doc = "64. Also bounds the prefill chunks once a sequence is full."]
@@ -988,8 +991,11 @@ extern "C" {
 extern "C" {
     #[doc = " Appends `n` prompt tokens to sequence `seq` and runs them through the model (in chunks of"]
     #[doc = " prefill_chunk), taking the sequence's next positions. Afterwards cab_logits gives the logits"]
-    #[doc = " of the last token. Errors: INVALID_ARGUMENT (unknown token: the message names its index),"]
-    #[doc = " KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call)."]
+    #[doc = " of the last token. Positions may go past the model's training context (n_ctx_train is"]
+    #[doc = " informational) up to 2^31 - 2; eviction does not give positions back. Errors:"]
+    #[doc = " INVALID_ARGUMENT (unknown token: the message names its index; a position past 2^31 - 2),"]
+    #[doc = " KV_FULL (the pool cannot hold the tokens; the sequence is left as it was before the call),"]
+    #[doc = " STATE (automatic eviction cannot run on the sequence: see cab_ctx_params.auto_evict)."]
     pub fn cab_prefill(
         ctx: *mut cab_ctx,
         seq: cab_seq,
@@ -1000,8 +1006,9 @@ extern "C" {
 extern "C" {
     #[doc = " One decode step for several sequences at once: tokens[i] is appended to seqs[i]. Each sequence"]
     #[doc = " may appear at most once. Afterwards cab_logits(ctx, seqs[i]) gives that sequence's next-token"]
-    #[doc = " logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token),"]
-    #[doc = " KV_FULL (nothing is appended to any sequence)."]
+    #[doc = " logits. Errors: INVALID_ARGUMENT (duplicate or out-of-range sequence, unknown token, a"]
+    #[doc = " position past 2^31 - 2, as cab_prefill), KV_FULL (nothing is appended to any sequence),"]
+    #[doc = " STATE (as cab_prefill)."]
     pub fn cab_decode(
         ctx: *mut cab_ctx,
         seqs: *const cab_seq,
@@ -1626,7 +1633,9 @@ pub struct cab_evict_params {
     pub selection: cab_evict_selection,
     #[doc = "< default CAB_ALLOCATION_UNIFORM"]
     pub allocation: cab_budget_allocation,
-    #[doc = "< pyramid / adaptive: per-stream floor; default 5"]
+    #[doc = "< pyramid / adaptive: per-stream floor, raised to the slots"]
+    #[doc = "the policy always keeps (n_sinks, n_recent, snapkv's and"]
+    #[doc = "chunkkv's window); default 5"]
     pub min_budget: i32,
     #[doc = "< pyramid: top layer gets average / beta, >= 1; default 20"]
     pub pyramid_beta: f32,
