@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full quality evaluation (docs/QUALITY.md) on SmolLM2-135M-Instruct, then its report:
 # every task at 1k, 2k and 4k tokens and five depths, every policy (and the question-aware
-# window-score variants) at 5%, 10%, 20%, 50% and 128 tokens, against the dense reference.
+# window-score variants, and snapkv with the pool that reaches after a hit: snapkv:k15:s7) at 5%,
+# 10%, 20%, 50% and 128 tokens, against the dense reference.
 # Resumable: run it again after an interruption (or a time limit) and it continues.
 #   eval/run_full.sh
 # Settings (environment):
@@ -30,7 +31,7 @@ mkdir -p "$(dirname "$out")"
 "$build/bin/cab" eval -m "$model" --data "$shared/data" --out "$out" --device "$device" \
   --tasks passkey,needle,multikey,qa,xsum --lengths 1024,2048,4096 --depths 0,25,50,75,100 \
   --samples "$samples" \
-  --policies full,random,window,h2o,tova,snapkv,cab,cab-frc,h2o:window,cab:window,cab-frc:window \
+  --policies full,random,window,h2o,tova,snapkv,cab,cab-frc,h2o:window,cab:window,cab-frc:window,chunkkv,snapkv:k15:s7 \
   --budgets 5%,10%,20%,50%,128
 
 python3 eval/report.py "$out" --out-dir "$(dirname "$out")" --budget 10%
