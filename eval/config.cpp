@@ -168,6 +168,7 @@ std::string config_hash(const EvalConfig &config, const cab_model_info &model) {
     text += "|sinks=" + std::to_string(config.sinks);
     text += "|window=" + std::to_string(config.window);
     if (config.question_window) text += "|question_window";
+    if (config.delay > 0) text += "|delay=" + std::to_string(config.delay);
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_string(text)));
     return hex;

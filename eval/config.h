@@ -69,6 +69,9 @@ struct EvalConfig {
     // The question (its first token to the end of the prompt) is prefilled as a chunk of its own
     // and is the whole window score; `window` then sets only the window snapkv / chunkkv keep.
     bool question_window = false;
+    // Delayed eviction: the cells are evicted after the dense answer's first `delay` tokens,
+    // ranked with their attention too (PrefillPlan::delay).
+    int32_t delay = 0;
     bool quiet = false;
 };
 

@@ -58,14 +58,15 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config, size_t n_c
     check(cab_ctx_default_params(&params), "cab_ctx_default_params");
     params.device = config.device;
     params.n_threads = config.threads;
-    params.n_seq_max = static_cast<int32_t>(n_cells + 1);
+    params.n_seq_max = static_cast<int32_t>(n_cells + (config.delay > 0 ? 2 : 1));
     if (config.window > 0) params.score_window = config.window;
     // The question's chunk is the whole window: questions are far shorter than this.
     if (config.question_window) params.score_window = kQuestionWindowMax;
     std::vector<BudgetSpec> budgets;
     for (size_t i = 0; i < config.policies.size(); ++i)
         budgets.insert(budgets.end(), config.budgets.begin(), config.budgets.end());
-    *capacity = kv_tokens_needed(longest, longest_answer(config), budgets, params.kv_block_size);
+    *capacity = kv_tokens_needed(longest, longest_answer(config), budgets, params.kv_block_size,
+                                 config.delay);
     params.kv_capacity_tokens = *capacity;
     cab_ctx *ctx = nullptr;
     const cab_status status = cab_ctx_create(model, &params, &ctx);
@@ -185,10 +186,12 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
         const Sample sample = make_sample(tasks, spec);
         std::vector<cab_evict_params> params;
         for (const Cell *c : todo) params.push_back(c->params);
-        const size_t question_start =
-            config.question_window ? text.question_start(sample.prompt, sample.question) : 0;
-        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, question_start,
-                                             params, max_new_tokens(spec.task, config));
+        PrefillPlan plan;
+        if (config.question_window)
+            plan.question_start = text.question_start(sample.prompt, sample.question);
+        plan.delay = config.delay;
+        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, plan, params,
+                                             max_new_tokens(spec.task, config));
 
         std::vector<std::string> lines;
         std::vector<std::string> keys;

@@ -3,6 +3,7 @@
 // cab_seq_copy, batched with the others, and a cell's budget is what it keeps.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,16 +36,17 @@ TEST_CASE("eval runner: dense and cells decode together from one prefill", "[eva
     cab_ctx_default_params(&params);
     params.device = CAB_DEVICE_CPU;
     params.n_threads = 2;
-    params.n_seq_max = 4;
-    params.kv_capacity_tokens = cab_eval::kv_tokens_needed(
-        static_cast<int64_t>(prompt.size()), 30, {keep_all, two, keep_all}, params.kv_block_size);
+    params.n_seq_max = 5;  // the dense sequence, three cells and a delay's scratch sequence
+    params.kv_capacity_tokens =
+        cab_eval::kv_tokens_needed(static_cast<int64_t>(prompt.size()), 30,
+                                   {keep_all, two, keep_all}, params.kv_block_size, 3);
     cab_ctx *raw = nullptr;
     REQUIRE(cab_ctx_create(model, &params, &raw) == CAB_OK);
     const cab_eval::CtxPtr ctx(raw);
 
     // Twice on the same context: the second sample starts from reset sequences.
     for (int run = 0; run < 2; ++run) {
-        const auto out = cab_eval::run_sample(ctx.get(), text, prompt, 0, cells, 30);
+        const auto out = cab_eval::run_sample(ctx.get(), text, prompt, {}, cells, 30);
         CHECK(out.dense.tokens == expected);
         CHECK(out.dense.kept_tokens == 5.0);
         REQUIRE(out.cells.size() == 3);
@@ -62,8 +64,20 @@ TEST_CASE("eval runner: dense and cells decode together from one prefill", "[eva
         CHECK(kv.blocks_used == 0);
     }
 
+    // Delayed eviction: the dense answer's first 3 tokens come first, the cells are copied from
+    // a prefill of the prompt and those tokens and evicted there; a cell that keeps everything
+    // still decodes llama2.c's tokens, and the budget of 2 is what the cell keeps.
+    const auto delayed = cab_eval::run_sample(ctx.get(), text, prompt, {0, 3}, cells, 30);
+    CHECK(delayed.dense.tokens == expected);
+    CHECK(delayed.cells[0].tokens == expected);
+    CHECK(delayed.cells[0].kept_tokens == 8.0);
+    CHECK(delayed.cells[1].kept_tokens == 2.0);
+    CHECK(std::equal(expected.begin(), expected.begin() + 3, delayed.cells[1].tokens.begin()));
+    CHECK(delayed.cells[1].tokens.size() == 30);
+    CHECK(delayed.cells[2].tokens == expected);
+
     // Fewer tokens than asked when the answer ends: max_new_tokens bounds each sequence.
-    const auto shortened = cab_eval::run_sample(ctx.get(), text, prompt, 0, cells, 3);
+    const auto shortened = cab_eval::run_sample(ctx.get(), text, prompt, {}, cells, 3);
     CHECK(shortened.dense.tokens == std::vector<cab_token>(expected.begin(), expected.begin() + 3));
     CHECK(shortened.cells[0].tokens.size() == 3);
 }
@@ -103,7 +117,7 @@ TEST_CASE("eval runner: the question window prefills the question as its own chu
     cab_ctx *raw = nullptr;
     REQUIRE(cab_ctx_create(model, &params, &raw) == CAB_OK);
     const cab_eval::CtxPtr ctx(raw);
-    const auto out = cab_eval::run_sample(ctx.get(), text, prompt.tokens, start, cells, 8);
+    const auto out = cab_eval::run_sample(ctx.get(), text, prompt.tokens, {start, 0}, cells, 8);
     CHECK(out.dense.kept_tokens == static_cast<double>(prompt.tokens.size()));
     CHECK(out.cells[0].tokens == out.dense.tokens);
     CHECK(out.cells[1].kept_tokens == 8.0);

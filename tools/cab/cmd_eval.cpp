@@ -55,6 +55,8 @@ const char kUsage[] =
     "  --question-window       prefill the question (to the prompt's end) as its own chunk:\n"
     "                          its tokens are the window score; --window then sets only\n"
     "                          what snapkv/chunkkv keep\n"
+    "  --delay N               delayed eviction: evict after the dense answer's first N\n"
+    "                          tokens, which join the window score (default 0)\n"
     "  -t, --threads N         CPU threads; 0 = every core (default 0)\n"
     "  --device D              cpu, cuda or auto (default auto)\n"
     "  --quiet                 no progress on stderr\n"
@@ -140,6 +142,11 @@ int run_eval(int argc, char **argv) {
          true,
          [&](const std::string &v) { config.device = parse_device("--device", v, kUsage); }},
         {{"--quiet"}, false, [&](const std::string &) { config.quiet = true; }},
+        {{"--delay"},
+         true,
+         [&](const std::string &v) {
+             config.delay = static_cast<int32_t>(parse_int("--delay", v, 0, 4096, kUsage));
+         }},
         {{"--question-window"}, false, [&](const std::string &) { config.question_window = true; }},
     };
     if (!parse_args(argc, argv, options, nullptr, kUsage)) {
