@@ -126,15 +126,18 @@ public:
                 "n " + std::to_string(n) + " exceeds n_seq_max " + std::to_string(opt_.n_seq_max));
         std::vector<int32_t> where(static_cast<size_t>(opt_.n_seq_max), -1);
         for (size_t i = 0; i < n; ++i) {
-            check_seq(seqs[i], "seqs[" + std::to_string(i) + "]");
+            // Tested before any message is built: this runs for every sequence of every step.
+            if (seqs[i] < 0 || seqs[i] >= opt_.n_seq_max)
+                check_seq(seqs[i], "seqs[" + std::to_string(i) + "]");
             int32_t &first = where[static_cast<size_t>(seqs[i])];
-            require(first < 0, CAB_ERR_INVALID_ARGUMENT,
-                    "seqs[" + std::to_string(i) + "] = " + std::to_string(seqs[i]) +
-                        " repeats seqs[" + std::to_string(first) + "]");
+            if (first >= 0)
+                fail(CAB_ERR_INVALID_ARGUMENT, "seqs[" + std::to_string(i) +
+                                                   "] = " + std::to_string(seqs[i]) +
+                                                   " repeats seqs[" + std::to_string(first) + "]");
             first = static_cast<int32_t>(i);
-            require(seqs_[static_cast<size_t>(seqs[i])].history.size() < INT32_MAX,
-                    CAB_ERR_INVALID_ARGUMENT,
-                    "sequence " + std::to_string(seqs[i]) + " would exceed 2^31 positions");
+            if (seqs_[static_cast<size_t>(seqs[i])].history.size() >= INT32_MAX)
+                fail(CAB_ERR_INVALID_ARGUMENT,
+                     "sequence " + std::to_string(seqs[i]) + " would exceed 2^31 positions");
         }
         check_tokens(tokens, n, "tokens");
         if (auto_.enabled())
@@ -374,18 +377,22 @@ private:
     }
 
     void check_seq(int32_t seq, const std::string &what) const {
-        require(seq >= 0 && seq < opt_.n_seq_max, CAB_ERR_INVALID_ARGUMENT,
-                what + " = " + std::to_string(seq) + " is out of range [0, " +
-                    std::to_string(opt_.n_seq_max) + ")");
+        if (seq < 0 || seq >= opt_.n_seq_max)
+            fail(CAB_ERR_INVALID_ARGUMENT, what + " = " + std::to_string(seq) +
+                                               " is out of range [0, " +
+                                               std::to_string(opt_.n_seq_max) + ")");
     }
 
     void check_tokens(const int32_t *tokens, size_t n, const char *what) const {
         const int32_t n_vocab = model_.hparams().n_vocab;
-        for (size_t i = 0; i < n; ++i)
-            require(tokens[i] >= 0 && tokens[i] < n_vocab, CAB_ERR_INVALID_ARGUMENT,
-                    std::string(what) + "[" + std::to_string(i) +
-                        "] = " + std::to_string(tokens[i]) + " is not a token id (n_vocab " +
-                        std::to_string(n_vocab) + ")");
+        for (size_t i = 0; i < n; ++i) {
+            // Tested before any message is built: this runs for every token of a prompt.
+            if (tokens[i] < 0 || tokens[i] >= n_vocab)
+                fail(CAB_ERR_INVALID_ARGUMENT, std::string(what) + "[" + std::to_string(i) +
+                                                   "] = " + std::to_string(tokens[i]) +
+                                                   " is not a token id (n_vocab " +
+                                                   std::to_string(n_vocab) + ")");
+        }
     }
 
     const Model &model_;

@@ -23,7 +23,12 @@ private:
 }
 
 // Checks a precondition that depends on caller input or file contents (not an internal bug).
+// The message is built before the call: where a check runs per token, slot or step, test first
+// and call fail(), or pass a literal (the overload below builds no string).
 inline void require(bool ok, cab_status status, const std::string &message) {
+    if (!ok) fail(status, message);
+}
+inline void require(bool ok, cab_status status, const char *message) {
     if (!ok) fail(status, message);
 }
 
