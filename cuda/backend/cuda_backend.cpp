@@ -39,6 +39,9 @@ public:
     const char *name() const override { return "cuda"; }
     DType act_dtype() const override { return DType::BF16; }
     DType kv_dtype() const override { return DType::BF16; }
+    bool kv_block_size_supported(int32_t block_size) const override {
+        return block_size > 0 && (block_size & (block_size - 1)) == 0;
+    }
 
     Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
         require(rows >= 0 && cols >= 0 && (cols == 0 || rows <= INT64_MAX / 4 / cols),

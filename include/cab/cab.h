@@ -242,7 +242,8 @@ typedef struct cab_ctx_params {
                                      every (layer, kv head) stream gets blocks for this many
                                      tokens in total (a single sequence of this length fits
                                      without eviction); default 4096 */
-    int32_t kv_block_size;   /**< tokens per KV block; default 16 */
+    int32_t kv_block_size;   /**< tokens per KV block, 1..1024; default 16. The CUDA backend
+                                  takes powers of two only (else UNSUPPORTED) */
     cab_kv_type kv_type;     /**< default CAB_KV_TYPE_AUTO */
     int32_t prefill_chunk;   /**< max tokens per prefill forward pass; default 512 */
     /* Fields below were added after the first release; a struct_size that ends at
@@ -271,7 +272,8 @@ CAB_API cab_status cab_ctx_default_params(cab_ctx_params *params);
 /**
  * Creates a context over `model` (borrowed: it must outlive the context). Allocates the KV block
  * pool once. `params` may be NULL for defaults. Free with cab_ctx_destroy.
- * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build).
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build, or
+ * a kv_block_size the backend does not take).
  */
 CAB_API cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
                                   cab_ctx **ctx_out);

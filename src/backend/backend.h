@@ -270,6 +270,12 @@ public:
     // Activations between ops (see Executor) and the KV pool's element type.
     virtual DType act_dtype() const = 0;
     virtual DType kv_dtype() const = 0;
+    // Whether the KV pool's kernels take blocks of `block_size` tokens (the CUDA attention
+    // kernels index slots by shift and mask: powers of two only).
+    virtual bool kv_block_size_supported(int32_t block_size) const {
+        (void)block_size;
+        return true;
+    }
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
     // Places weights from a GGUF file on the device, one [rows, cols] tensor per source: matrices

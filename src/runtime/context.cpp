@@ -419,6 +419,9 @@ std::unique_ptr<Context> Context::create(const Model &model, const ContextOption
     require(options.kv_type == CAB_KV_TYPE_AUTO || options.kv_type == native, CAB_ERR_UNSUPPORTED,
             std::string("kv_type: the ") + backend + " backend keeps the KV cache in " +
                 (native == CAB_KV_TYPE_F32 ? "F32" : "BF16") + " only (use CAB_KV_TYPE_AUTO)");
+    require(model.backend().kv_block_size_supported(options.kv_block_size), CAB_ERR_UNSUPPORTED,
+            "kv_block_size " + std::to_string(options.kv_block_size) + ": the " + backend +
+                " backend takes KV blocks of a power-of-two size only");
     return std::make_unique<ContextImpl>(model, options);
 }
 

@@ -7,6 +7,8 @@
 // eviction), a message naming the call on failure, and leave cab_last_error alone on success.
 // After every call the context's KV figures must add up against a shadow of what the calls did.
 // A crash, a leak, a sanitizer report or a broken check is a finding (docs/RELIABILITY.md).
+// The model and its contexts are on the device CAB_FUZZ_DEVICE names: cpu (default) or cuda, the
+// latter for replaying inputs with fuzz_api_replay on a CUDA build (replay_main.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -38,6 +40,15 @@ using Sampler = std::unique_ptr<cab_sampler, SamplerFree>;
 // Loaded once, before the first input, and freed at exit so that the leak check stays on.
 std::unique_ptr<cab_model, ModelFree> g_model;
 cab_model_info g_info{};
+// Where the model and every context live: CAB_FUZZ_DEVICE, read once at start-up.
+cab_device g_device = CAB_DEVICE_CPU;
+
+cab_device device_from_env() {
+    const char *name = std::getenv("CAB_FUZZ_DEVICE");
+    if (name == nullptr || std::strcmp(name, "cpu") == 0) return CAB_DEVICE_CPU;
+    if (std::strcmp(name, "cuda") == 0) return CAB_DEVICE_CUDA;
+    finding("CAB_FUZZ_DEVICE", std::string("'") + name + "' is neither cpu nor cuda");
+}
 
 class Session {
 public:
@@ -78,6 +89,20 @@ private:
         ctx_.reset();
         const uint8_t misuse = in_.byte() % 16;
         CtxArgs a = read_ctx(in_);
+        // The normal device and kv_type are AUTO or the CPU backend's own (CPU, F32). On CUDA
+        // its own are CUDA and BF16: a context elsewhere than its model, or with another KV
+        // type, is UNSUPPORTED by contract, so the CPU's values stand for CUDA's.
+        if (g_device == CAB_DEVICE_CUDA) {
+            if (enum_value(a.params.device) == CAB_DEVICE_CPU)
+                set_enum(a.params.device, CAB_DEVICE_CUDA);
+            if (enum_value(a.params.kv_type) == CAB_KV_TYPE_F32)
+                set_enum(a.params.kv_type, CAB_KV_TYPE_BF16);
+            // The CUDA backend takes power-of-two blocks only (cab_ctx_create: UNSUPPORTED, held
+            // by a GPU test); rounded down, so that the replay reaches the rest.
+            int32_t &block = a.params.kv_block_size;
+            if (block >= 1 && block <= 1024)
+                while ((block & (block - 1)) != 0) block &= block - 1;
+        }
         const cab_ctx_params *params = a.null ? nullptr : &a.params;
         cab_ctx *out = reinterpret_cast<cab_ctx *>(&a);  // must be overwritten
         if (misuse == 14) {
@@ -460,12 +485,16 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     using namespace fuzz_api;
     cab_model_params params;
     cab_model_default_params(&params);
-    params.device = CAB_DEVICE_CPU;
+    g_device = device_from_env();
+    params.device = g_device;
     cab_model *model = nullptr;
     const char *path = CAB_FUZZ_API_MODELS "/api.gguf";
     if (cab_model_load(path, &params, &model) != CAB_OK)
         finding(std::string("loading ") + path, cab_last_error());
     g_model.reset(model);
+    // Freed by a handler registered after the load, so before the CUDA runtime's own teardown
+    // (a later cudaFree fails: an API error to compute-sanitizer) and before the leak check.
+    std::atexit([] { g_model.reset(); });
     g_info.struct_size = sizeof g_info;
     if (cab_model_info_get(model, &g_info) != CAB_OK) finding("model info", cab_last_error());
     return 0;

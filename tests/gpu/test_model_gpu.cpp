@@ -260,4 +260,27 @@ TEST_CASE("model gpu: a KV pool larger than device memory is OUT_OF_MEMORY, then
     run_against_cpu(m, random_tokens(rng, 64, s.n_vocab), 2, rng);
 }
 
+TEST_CASE("model gpu: a KV block size that is not a power of two is UNSUPPORTED on CUDA only",
+          "[model][errors]") {
+    const RandomModelSpec &s = random_specs()[1];
+    RandomModel rm(s);
+    CtxConfig odd;
+    odd.block_size = 12;
+    try {
+        make_ctx(*rm.models.gpu, odd);
+        FAIL("a CUDA context with 12-token KV blocks was created");
+    } catch (const Error &e) {
+        INFO(e.what());
+        CHECK(e.status() == CAB_ERR_UNSUPPORTED);
+        CHECK_THAT(e.what(), Catch::Contains("kv_block_size 12"));
+    }
+    // The CPU backend takes it, and 8 and 32 work on both.
+    CHECK(make_ctx(*rm.models.cpu, odd) != nullptr);
+    for (const int32_t block : {8, 32}) {
+        CtxConfig c;
+        c.block_size = block;
+        CHECK(make_ctx(*rm.models.gpu, c) != nullptr);
+    }
+}
+
 }  // namespace cab::gpu_test
