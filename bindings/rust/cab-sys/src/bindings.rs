@@ -745,7 +745,8 @@ pub struct cab_ctx_params {
     #[doc = "tokens in total (a single sequence of this length fits"]
     #[doc = "without eviction); default 4096"]
     pub kv_capacity_tokens: i64,
-    #[doc = "< tokens per KV block; default 16"]
+    #[doc = "< tokens per KV block, 1..1024; default 16. The CUDA backend"]
+    #[doc = "takes powers of two only (else UNSUPPORTED)"]
     pub kv_block_size: i32,
     #[doc = "< default CAB_KV_TYPE_AUTO"]
     pub kv_type: cab_kv_type,
@@ -977,7 +978,8 @@ extern "C" {
 extern "C" {
     #[doc = " Creates a context over `model` (borrowed: it must outlive the context). Allocates the KV block"]
     #[doc = " pool once. `params` may be NULL for defaults. Free with cab_ctx_destroy."]
-    #[doc = " Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build)."]
+    #[doc = " Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build, or"]
+    #[doc = " a kv_block_size the backend does not take)."]
     pub fn cab_ctx_create(
         model: *const cab_model,
         params: *const cab_ctx_params,
