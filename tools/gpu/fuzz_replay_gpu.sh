@@ -24,30 +24,9 @@ OUT=${OUT:-$PWD/$BUILD/out}
 BIN=$BUILD/bin/fuzz_api_replay
 BATCH=${CAB_FUZZ_BATCH:-100}
 mkdir -p "$OUT"
-status=0
-rows=()
-deadline=$((SECONDS + ${CAB_GPU_BUDGET_S:-560}))
 export CAB_FUZZ_DEVICE=cuda
-
-row() {
-  rows+=("$(printf '%-34s %-16s %5ds  %s' "$1" "$2" "$3" "$4")")
-}
-
-print_summary() {
-  echo
-  printf '%-34s %-16s %6s  %s\n' "step" "result" "time" "detail"
-  printf '%s\n' "${rows[@]}"
-  echo "logs in $OUT"
-}
-
-# The result word for an exit status under `timeout`.
-result_of() {
-  case $1 in
-    0) echo PASS ;;
-    124) echo "TIMEOUT" ;;
-    *) echo "FAIL(rc $1)" ;;
-  esac
-}
+# shellcheck source=tools/gpu/steps.sh
+. tools/gpu/steps.sh
 
 if [ -n "$CORPUS" ] && [ ! -d "$CORPUS" ]; then
   echo "corpus folder $CORPUS not found (carry it, e.g. .carry-fuzz)"
@@ -56,15 +35,10 @@ fi
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
-echo "== build fuzz_api_replay"
-start=$SECONDS
-timeout $((deadline - SECONDS)) bash -c "
-  cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON -DCAB_FUZZ_REPLAY=ON &&
-  cmake --build '$BUILD' -j16 --target fuzz_api_replay" >"$OUT/fuzz_build.log" 2>&1
-rc=$?
-row "build fuzz_api_replay" "$(result_of $rc)" $((SECONDS - start)) ""
-if [ $rc -ne 0 ]; then
+if ! step "build fuzz_api_replay" "$OUT/fuzz_build.log" 360 bash -c "
+    cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON -DCAB_FUZZ_REPLAY=ON &&
+    cmake --build '$BUILD' -j16 --target fuzz_api_replay"; then
   grep -E "error|Error" "$OUT/fuzz_build.log" | head -30
   print_summary
   exit 1
@@ -90,7 +64,7 @@ fi
 timeout "$limit" "$BIN" "${dirs[@]}" >"$OUT/fuzz_replay.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || status=1
-row "replay (${#files[@]} inputs)" "$(result_of $rc)" $((SECONDS - start)) \
+row "replay (${#files[@]} inputs)" "$(result_of $rc "$limit")" $((SECONDS - start)) \
   "$(grep -E "^fuzz_(replay|api):" "$OUT/fuzz_replay.log" | tail -2 | paste -sd ';' -)"
 [ $rc -eq 0 ] || tail -30 "$OUT/fuzz_replay.log"
 

@@ -22,56 +22,16 @@ BUILD=${1:-build-gpu}
 OUT=${OUT:-$PWD/$BUILD/out}
 BIN=$BUILD/bin/cab_gpu_tests
 mkdir -p "$OUT"
-status=0
-rows=()
-deadline=$((SECONDS + ${CAB_GPU_BUDGET_S:-560}))
-
 # The last Catch2 totals line and compute-sanitizer's error count of a log.
-summary_of() {
+step_detail() {
   {
     grep -E "^(All tests passed|test cases:)" "$1" | tail -1
     grep -E "ERROR SUMMARY" "$1" | tail -1 | sed 's/^=* *//'
   } | paste -sd ';' -
 }
-
-row() {
-  rows+=("$(printf '%-46s %-14s %5ds  %s' "$1" "$2" "$3" "$4")")
-}
-
-# step NAME LOG SECONDS COMMAND...: runs COMMAND with a time limit into LOG and records a row.
-step() {
-  local name=$1 log=$2 limit=$3
-  shift 3
-  echo "== $name"
-  local left=$((deadline - SECONDS))
-  if [ $left -lt 15 ]; then
-    row "$name" SKIPPED 0 "no time left in CAB_GPU_BUDGET_S"
-    status=1
-    return 1
-  fi
-  [ "$limit" -gt $left ] && limit=$left
-  local start=$SECONDS rc result=PASS
-  timeout "$limit" "$@" >"$log" 2>&1
-  rc=$?
-  if [ $rc -eq 124 ]; then
-    result="TIMEOUT(${limit}s)"
-  elif [ $rc -ne 0 ]; then
-    result="FAIL(rc $rc)"
-  fi
-  [ "$result" = PASS ] || status=1
-  row "$name" "$result" $((SECONDS - start)) "$(summary_of "$log")"
-  if [ "$result" != PASS ]; then
-    grep -E -A12 "FAILED|^========= (Invalid|Race|Error|Program hit)" "$log" | head -60
-  fi
-  return $rc
-}
-
-print_summary() {
-  echo
-  printf '%-46s %-14s %6s  %s\n' "step" "result" "time" "detail"
-  printf '%s\n' "${rows[@]}"
-  echo "logs in $OUT"
-}
+STEP_FAIL_PATTERN="FAILED|^========= (Invalid|Race|Error|Program hit)"
+# shellcheck source=tools/gpu/steps.sh
+. tools/gpu/steps.sh
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 if [ -f tools/gpu/assemble_models.sh ]; then

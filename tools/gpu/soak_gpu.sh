@@ -25,50 +25,12 @@ TOKENS=${CAB_SOAK_TOKENS:-100000}
 SAN_TOKENS=${CAB_SOAK_SANITIZE_TOKENS:-2000}
 SAN_SMOL_TOKENS=${CAB_SOAK_SANITIZE_SMOLLM2_TOKENS:-400}
 mkdir -p "$OUT"
-status=0
-rows=()
-deadline=$((SECONDS + ${CAB_GPU_BUDGET_S:-560}))
-
-row() {
-  rows+=("$(printf '%-34s %-14s %5ds  %s' "$1" "$2" "$3" "$4")")
+step_detail() {
+  grep -E "PASSED|FAILED|ERROR SUMMARY|tokens/s" "$1" | sed 's/^=* *//' | tail -3 | paste -sd ';' -
 }
-
-# step NAME LOG SECONDS COMMAND...: runs COMMAND with a time limit into LOG and records a row.
-step() {
-  local name=$1 log=$2 limit=$3
-  shift 3
-  echo "== $name"
-  local left=$((deadline - SECONDS))
-  if [ $left -lt 15 ]; then
-    row "$name" SKIPPED 0 "no time left in CAB_GPU_BUDGET_S"
-    status=1
-    return 1
-  fi
-  [ "$limit" -gt $left ] && limit=$left
-  local start=$SECONDS rc result=PASS
-  timeout "$limit" "$@" >"$log" 2>&1
-  rc=$?
-  if [ $rc -eq 124 ]; then
-    result="TIMEOUT(${limit}s)"
-  elif [ $rc -ne 0 ]; then
-    result="FAIL(rc $rc)"
-  fi
-  [ "$result" = PASS ] || status=1
-  local detail
-  detail=$(grep -E "PASSED|FAILED|ERROR SUMMARY|tokens/s" "$log" | sed 's/^=* *//' | tail -3 |
-    paste -sd ';' -)
-  row "$name" "$result" $((SECONDS - start)) "$detail"
-  [ "$result" = PASS ] || grep -E -A12 "FAIL|^========= (Invalid|Leaked|Error|Program hit)" \
-    "$log" | head -60
-  return $rc
-}
-
-print_summary() {
-  echo
-  printf '%-34s %-14s %6s  %s\n' "step" "result" "time" "detail"
-  printf '%s\n' "${rows[@]}"
-  echo "logs in $OUT"
-}
+STEP_FAIL_PATTERN="FAIL|^========= (Invalid|Leaked|Error|Program hit)"
+# shellcheck source=tools/gpu/steps.sh
+. tools/gpu/steps.sh
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 if [ -f tools/gpu/assemble_models.sh ]; then
