@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "bench_report.h"
+
 namespace soak {
 
 uint64_t rss_bytes() {
@@ -16,24 +18,6 @@ uint64_t rss_bytes() {
 }
 
 namespace {
-
-std::string quoted(const std::string &s) {
-    std::string out = "\"";
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            char esc[8];
-            std::snprintf(esc, sizeof esc, "\\u%04x", c);
-            out += esc;
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
-}
 
 void write_sample(std::ostream &out, const Sample &s) {
     out << "{\"generated\": " << s.generated << ", \"seq_length\": " << s.seq_length
@@ -51,18 +35,21 @@ bool write_json(const std::string &path, const Options &o, const RunInfo &info,
                 const Result &result) {
     std::ostringstream out;
     out.precision(10);
-    out << "{\n  \"program\": \"cab_soak\",\n  \"libcab\": " << quoted(info.library_version)
-        << ",\n  \"device\": " << quoted(info.device)
-        << ",\n  \"model\": {\"path\": " << quoted(o.model)
-        << ", \"name\": " << quoted(info.model_name) << ", \"arch\": " << quoted(info.model_arch)
+    out << "{\n  \"program\": \"cab_soak\",\n  \"libcab\": "
+        << cab::bench::json_string(info.library_version)
+        << ",\n  \"device\": " << cab::bench::json_string(info.device)
+        << ",\n  \"model\": {\"path\": " << cab::bench::json_string(o.model)
+        << ", \"name\": " << cab::bench::json_string(info.model_name)
+        << ", \"arch\": " << cab::bench::json_string(info.model_arch)
         << ", \"n_ctx_train\": " << info.n_ctx_train << ", \"n_layer\": " << info.n_layer
         << ", \"n_head_kv\": " << info.n_head_kv << ", \"head_dim\": " << info.head_dim
         << ", \"n_params\": " << info.n_params << "},\n";
     out << "  \"params\": {\"tokens\": " << o.tokens << ", \"every\": " << o.every
-        << ", \"policy\": " << quoted(o.policy) << ", \"budget_tokens\": " << o.budget
-        << ", \"slack\": " << o.slack << ", \"kv_capacity_tokens\": " << o.kv_capacity
-        << ", \"threads\": " << o.threads << ", \"temperature\": " << o.temperature
-        << ", \"seed\": " << o.seed << ", \"prompt\": " << quoted(o.prompt)
+        << ", \"policy\": " << cab::bench::json_string(o.policy)
+        << ", \"budget_tokens\": " << o.budget << ", \"slack\": " << o.slack
+        << ", \"kv_capacity_tokens\": " << o.kv_capacity << ", \"threads\": " << o.threads
+        << ", \"temperature\": " << o.temperature << ", \"seed\": " << o.seed
+        << ", \"prompt\": " << cab::bench::json_string(o.prompt)
         << ", \"prompt_tokens\": " << info.prompt_tokens
         << ", \"warmup_tokens\": " << info.warmup_tokens
         << ", \"rss_tolerance_mib\": " << o.rss_tolerance_mib
@@ -79,7 +66,7 @@ bool write_json(const std::string &path, const Options &o, const RunInfo &info,
         << ",\n  \"passed\": " << (result.failures.empty() ? "true" : "false")
         << ",\n  \"failures\": [";
     for (size_t i = 0; i < result.failures.size(); ++i)
-        out << (i ? ", " : "") << quoted(result.failures[i]);
+        out << (i ? ", " : "") << cab::bench::json_string(result.failures[i]);
     out << "]\n}\n";
 
     std::ofstream file(path);
