@@ -35,14 +35,7 @@ fi
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
-if ! step "build fuzz_api_replay" "$OUT/fuzz_build.log" 360 bash -c "
-    cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON -DCAB_FUZZ_REPLAY=ON &&
-    cmake --build '$BUILD' -j16 --target fuzz_api_replay"; then
-  grep -E "error|Error" "$OUT/fuzz_build.log" | head -30
-  print_summary
-  exit 1
-fi
+build_step "build fuzz_api_replay" "$OUT/fuzz_build.log" fuzz_api_replay -DCAB_FUZZ_REPLAY=ON
 
 # Every input, in the order replayed: regression inputs, seeds, then the carried corpus.
 dirs=(tests/fuzz/corpus/api "$BUILD/tests/fuzz/corpus/api")

@@ -38,14 +38,7 @@ if [ -f tools/gpu/assemble_models.sh ]; then
   bash tools/gpu/assemble_models.sh >"$OUT/models.log" 2>&1 || true
 fi
 
-if ! step "build cab_gpu_tests" "$OUT/build.log" 360 bash -c "
-    cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON &&
-    cmake --build '$BUILD' -j16 --target cab_gpu_tests"; then
-  grep -E "error|Error" "$OUT/build.log" | head -30
-  print_summary
-  exit 1
-fi
+build_step "build cab_gpu_tests" "$OUT/build.log" cab_gpu_tests
 
 step "tests (all but SmolLM2)" "$OUT/gpu_tests.log" 180 "$BIN" "~[smollm2]" --durations yes
 step "tests [smollm2]" "$OUT/smollm2.log" 90 "$BIN" "[smollm2]" --durations yes

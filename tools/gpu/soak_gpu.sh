@@ -41,14 +41,7 @@ if [ ! -f "$MODEL" ]; then
   exit 1
 fi
 
-if ! step "build cab_soak" "$OUT/soak_build.log" 360 bash -c "
-    cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON &&
-    cmake --build '$BUILD' -j16 --target cab_soak"; then
-  grep -E "error|Error" "$OUT/soak_build.log" | head -30
-  print_summary
-  exit 1
-fi
+build_step "build cab_soak" "$OUT/soak_build.log" cab_soak
 
 if [ "$WHICH" = all ] || [ "$WHICH" = soak ]; then
   step "soak $TOKENS tokens (cuda)" "$OUT/soak.log" 420 \

@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # status and rows are read by the sourcing script
 # Sourced by the GPU machine's scripts (run_gpu_tests.sh, soak_gpu.sh, fuzz_replay_gpu.sh): steps
 # run under one time budget, each recorded as a row of the summary table printed last.
-# The sourcing script sets OUT and may define, before calling step:
+# The sourcing script sets OUT and BUILD and may define, before calling step:
 #   step_detail LOG  what a row's detail column shows of a step's log (default: its last line);
 #   STEP_FAIL_PATTERN  what of a failed step's log is printed (grep -E; default FAIL|ERROR).
 # It reads `status` (1 once any step failed) and calls print_summary at the end.
@@ -52,6 +52,22 @@ step() {
   row "$name" "$result" $((SECONDS - start)) "$(step_detail "$log")"
   [ $rc -eq 0 ] || grep -E -A12 "$STEP_FAIL_PATTERN" "$log" | head -60
   return $rc
+}
+
+# build_step NAME LOG TARGET [CMAKE_ARG...]: configures BUILD for CUDA (Release, Catch2 from
+# .carry/catch2, benchmarks on, plus the extra arguments) and builds TARGET as a step; on a
+# failure prints the errors and the summary and exits.
+build_step() {
+  local name=$1 log=$2 target=$3
+  shift 3
+  if ! step "$name" "$log" 360 bash -c "
+      cmake -S . -B '$BUILD' -DCAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH='$PWD/.carry/catch2' -DCAB_BUILD_BENCH=ON $* &&
+      cmake --build '$BUILD' -j16 --target $target"; then
+    grep -E "error|Error" "$log" | head -30
+    print_summary
+    exit 1
+  fi
 }
 
 print_summary() {
