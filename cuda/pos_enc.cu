@@ -14,14 +14,10 @@ namespace cab::cuda::pos_enc {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxHalf = 128;
-
-struct Freqs {
-    double inv[kMaxHalf];
-};
 
 __global__ void rope_kernel(__nv_bfloat16 *x, int64_t stride, const int32_t *positions, int n_heads,
-                            int half, int64_t total, double freq_scale, bool neox, Freqs freqs) {
+                            int half, int64_t total, double freq_scale, bool neox,
+                            RopeFreqs freqs) {
     const int pair_stride = neox ? 1 : 2, partner = neox ? half : 1;
     for (int64_t t = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; t < total;
          t += static_cast<int64_t>(gridDim.x) * kThreads) {
@@ -29,25 +25,35 @@ __global__ void rope_kernel(__nv_bfloat16 *x, int64_t stride, const int32_t *pos
         const int64_t token_head = t / half;
         const int head = static_cast<int>(token_head % n_heads);
         const int64_t token = token_head / n_heads;
-        double s, c;
-        sincos(static_cast<double>(positions[token]) * freq_scale * freqs.inv[i], &s, &c);
-        const float sn = static_cast<float>(s), cs = static_cast<float>(c);
         __nv_bfloat16 *a = x + token * stride + static_cast<int64_t>(head) * 2 * half +
                            static_cast<int64_t>(i) * pair_stride;
         __nv_bfloat16 *b = a + partner;
-        const float x0 = __bfloat162float(*a), x1 = __bfloat162float(*b);
-        *a = __float2bfloat16(x0 * cs - x1 * sn);
-        *b = __float2bfloat16(x0 * sn + x1 * cs);
+        float cs, sn, y0, y1;
+        rope_angle(positions[token], freq_scale, freqs.inv[i], cs, sn);
+        rope_rotate(__bfloat162float(*a), __bfloat162float(*b), cs, sn, y0, y1);
+        *a = __float2bfloat16(y0);
+        *b = __float2bfloat16(y1);
     }
 }
 
 }  // namespace
 
+RopeFreqs rope_freqs(float theta, int32_t head_dim) {
+    require(head_dim > 0 && head_dim % 2 == 0 && head_dim / 2 <= kMaxHalfDim,
+            CAB_ERR_INVALID_ARGUMENT,
+            "rope: head_dim " + std::to_string(head_dim) + " must be even and at most " +
+                std::to_string(2 * kMaxHalfDim));
+    RopeFreqs f{};
+    for (int i = 0; i < head_dim / 2; ++i)
+        f.inv[i] = std::pow(static_cast<double>(theta), -2.0 * i / head_dim);
+    return f;
+}
+
 void rope(const RopeArgs &args, cudaStream_t stream) {
     const int32_t d = args.head_dim;
-    require(d > 0 && d % 2 == 0 && d / 2 <= kMaxHalf, CAB_ERR_INVALID_ARGUMENT,
+    require(d > 0 && d % 2 == 0 && d / 2 <= kMaxHalfDim, CAB_ERR_INVALID_ARGUMENT,
             "rope: head_dim " + std::to_string(d) + " must be even and at most " +
-                std::to_string(2 * kMaxHalf));
+                std::to_string(2 * kMaxHalfDim));
     require(args.n_tokens >= 0 && args.n_heads > 0, CAB_ERR_INVALID_ARGUMENT,
             "rope: n_tokens " + std::to_string(args.n_tokens) + " or n_heads " +
                 std::to_string(args.n_heads) + " out of range");
@@ -58,9 +64,7 @@ void rope(const RopeArgs &args, cudaStream_t stream) {
             "rope: null x or positions");
     if (args.n_tokens == 0) return;
     const int half = d / 2;
-    Freqs freqs{};
-    for (int i = 0; i < half; ++i)
-        freqs.inv[i] = std::pow(static_cast<double>(args.theta), -2.0 * i / d);
+    const RopeFreqs freqs = rope_freqs(args.theta, d);
     const int64_t total = static_cast<int64_t>(args.n_tokens) * args.n_heads * half;
     const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65536);
     rope_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(

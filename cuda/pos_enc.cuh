@@ -29,4 +29,34 @@ struct RopeArgs {
 // with the frequencies and angles in double as the CPU backend computes them, fp32 rotation.
 void rope(const RopeArgs &args, cudaStream_t stream);
 
+// What every RoPE kernel (this one, kv/rope_append.cu, the GEMV's RoPE epilogue) shares, so that
+// they rotate bit for bit alike.
+constexpr int kMaxHalfDim = 128;
+
+// theta^(-2i/head_dim) for i < head_dim / 2, in double as the CPU backend computes them; kernels
+// take the table by value in their parameters. head_dim must be even and at most 2 * kMaxHalfDim.
+struct RopeFreqs {
+    double inv[kMaxHalfDim];
+};
+RopeFreqs rope_freqs(float theta, int32_t head_dim);
+
+#ifdef __CUDACC__
+// The cosine and sine of position * freq_scale * inv, computed in double.
+__device__ __forceinline__ void rope_angle(int32_t position, double freq_scale, double inv,
+                                           float &cs, float &sn) {
+    double s, c;
+    sincos(static_cast<double>(position) * freq_scale * inv, &s, &c);
+    sn = static_cast<float>(s);
+    cs = static_cast<float>(c);
+}
+
+// Pair (x0, x1) rotated: fp32 products rounded one by one (no contraction into FMAs, which the
+// compiler may choose differently in each kernel).
+__device__ __forceinline__ void rope_rotate(float x0, float x1, float cs, float sn, float &y0,
+                                            float &y1) {
+    y0 = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
+    y1 = __fadd_rn(__fmul_rn(x0, sn), __fmul_rn(x1, cs));
+}
+#endif
+
 }  // namespace cab::cuda::pos_enc

@@ -49,6 +49,7 @@ CudaExecutor::CudaExecutor(int gpu)
       stream_(make_stream()),
       gemm_(stream_.get()),
       gemv_(env_enabled("CAB_CUDA_GEMV")),
+      qkv_rope_(env_enabled("CAB_CUDA_QKV_ROPE")),
       pdl_(env_enabled("CAB_CUDA_PDL")),
       graphs_(env_enabled("CAB_CUDA_GRAPHS"), stream_.get()) {}
 

@@ -1,7 +1,8 @@
 // The CUDA executor: every op of backend.h on one non-blocking stream of one GPU, with bf16
 // activations and KV, cuBLAS GEMMs and the kernels of cuda/. Elementwise ops, GEMMs, transfers and
 // steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp; the fused ops of a
-// transformer block (decode GEMVs of cuda/gemv, RoPE with KV append) in cuda_fused_ops.cpp.
+// transformer block (decode GEMVs of cuda/gemv, RoPE with KV append, both in one) in
+// cuda_fused_ops.cpp.
 //
 // Host inputs of an op (tokens, positions, block tables, keep lists) are staged: outside a CUDA
 // graph step through a HostRing into one device buffer that every op reuses in stream order;
@@ -25,7 +26,9 @@ class CudaExecutor final : public Executor {
 public:
     // On GPU `gpu`. The environment, read here, can turn off (with "0"): CUDA graphs for decode
     // steps (CAB_CUDA_GRAPHS), the fused GEMVs of small batches, which then run as rmsnorm,
-    // cuBLAS and swiglu ops (CAB_CUDA_GEMV), and programmatic dependent launch (CAB_CUDA_PDL).
+    // cuBLAS and swiglu ops (CAB_CUDA_GEMV), RoPE and the KV append in the QKV GEMV's epilogue,
+    // which then run as a kernel of their own after the QKV GEMV (CAB_CUDA_QKV_ROPE), and
+    // programmatic dependent launch (CAB_CUDA_PDL).
     explicit CudaExecutor(int gpu);
     ~CudaExecutor() override;
 
@@ -49,6 +52,12 @@ public:
                         int32_t rows_per_seq, const Tensor &q, int32_t n_head, const Tensor &k,
                         const Tensor &v, int32_t n_head_kv, const int32_t *positions,
                         const RopeParams &params) override;
+    void rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w, float eps,
+                                 const Tensor &w_qkv, const Tensor *bias, const Tensor &xn,
+                                 const Tensor &qkv, const KvPoolRef &pool, const StreamRef *streams,
+                                 int32_t n_seqs, int32_t rows_per_seq, int32_t n_head,
+                                 int32_t n_head_kv, const int32_t *positions,
+                                 const RopeParams &params) override;
     void argmax(const Tensor &x, int32_t *host_out) override;
 
     void kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
@@ -142,6 +151,7 @@ private:
     StreamHandle stream_;
     Gemm gemm_;
     bool gemv_;
+    bool qkv_rope_;
     bool pdl_;
     HostRing ring_;
     DeviceBuffer eager_inputs_;

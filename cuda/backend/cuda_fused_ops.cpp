@@ -1,8 +1,9 @@
 // The fused ops of a transformer block on the CUDA executor (backend.h). Up to gemv::kMaxRows rows
 // a projection is one GEMV kernel with the RMSNorm before it and its epilogue (bias, SwiGLU,
-// residual add, f32 logits) fused; more rows, sizes the GEMV does not take, or CAB_CUDA_GEMV=0 go
-// to the base class's composition of rmsnorm, cuBLAS and swiglu, except matmul_add, which cuBLAS
-// then accumulates straight into the residual. RoPE and KV append are always one kernel.
+// residual add, f32 logits, or RoPE with the KV append) fused; more rows, sizes the GEMV does not
+// take, or CAB_CUDA_GEMV=0 go to the base class's composition of rmsnorm, cuBLAS and swiglu,
+// except matmul_add, which cuBLAS then accumulates straight into the residual. RoPE and KV append
+// are otherwise one kernel.
 #include <cstring>
 #include <string>
 
@@ -21,7 +22,8 @@ enum OpKind : uint64_t {
     kRmsnormMatmulSwiglu,
     kMatmulAdd,
     kRopeKvAppend,
-    kRopePositions
+    kRopePositions,
+    kQkvRopeAppend
 };
 
 uint64_t float_bits(float f) {
@@ -248,6 +250,70 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
         a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
         kv::rope_append(a, stream());
     });
+}
+
+void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w, float eps,
+                                           const Tensor &w_qkv, const Tensor *bias,
+                                           const Tensor &xn, const Tensor &qkv,
+                                           const KvPoolRef &pool, const StreamRef *streams,
+                                           int32_t n_seqs, int32_t rows_per_seq, int32_t n_head,
+                                           int32_t n_head_kv, const int32_t *positions,
+                                           const RopeParams &params) {
+    const char *op = "rmsnorm_qkv_rope_append";
+    bool fused = false;
+    guarded([&] {
+        check_norm_input(x, norm_w, w_qkv, xn, op);
+        if (bias) {
+            require_dtype(*bias, DType::F32, op, "bias");
+            require_shape(*bias, 1, w_qkv.rows(), op, "bias");
+        }
+        require_dtype(qkv, DType::BF16, op, "qkv");
+        require_dense(qkv, op, "qkv");
+        require_shape(qkv, x.rows(), w_qkv.rows(), op, "qkv");
+        if (!(n_seqs > 0 && rows_per_seq > 0 && int64_t{n_seqs} * rows_per_seq == x.rows()))
+            fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": n_seqs " + std::to_string(n_seqs) +
+                                               " x rows_per_seq " + std::to_string(rows_per_seq) +
+                                               " is not the " + std::to_string(x.rows()) +
+                                               " rows of x");
+        gemv::Args a = norm_gemv(x, norm_w, eps, w_qkv, op);
+        a.epilogue = gemv::Epilogue::RopeAppend;
+        a.m = to_i32(w_qkv.rows(), op, "w_qkv rows");
+        a.bias = bias ? bias->as<float>() : nullptr;
+        a.y = qkv.data();
+        a.y_stride = qkv.cols();
+        a.rope.pool = device_pool(pool, op);
+        a.rope.rows_per_seq = rows_per_seq;
+        a.rope.n_head = n_head;
+        a.rope.n_head_kv = n_head_kv;
+        a.rope.theta = params.theta;
+        a.rope.freq_scale = params.freq_scale;
+        a.rope.style =
+            params.style == RopeStyle::NeoX ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
+        fused = gemv_ && qkv_rope_ && gemv::supported(a);
+        if (!fused) return;
+        const uint64_t signature =
+            op_signature({kQkvRopeAppend, sig_ptr(x.data()), sig_ptr(norm_w.data()),
+                          float_bits(eps), sig_ptr(w_qkv.data()), sig_ptr(a.bias),
+                          sig_ptr(qkv.data()), static_cast<uint64_t>(n_seqs),
+                          static_cast<uint64_t>(rows_per_seq), static_cast<uint64_t>(n_head),
+                          static_cast<uint64_t>(n_head_kv), static_cast<uint64_t>(params.style),
+                          float_bits(params.theta), float_bits(params.freq_scale)});
+        // The positions first: the block tables staged last stay there for the attention that
+        // follows over the same streams.
+        a.rope.positions = stage_ints("rmsnorm_qkv_rope_append positions",
+                                      op_signature({kRopePositions, signature}), positions, a.rows);
+        a.rope.streams =
+            stage_streams(op, signature, pool, streams, n_seqs * n_head_kv, rows_per_seq).device;
+        if (!launching()) return;
+        // Outside a graph step the staged inputs are copied right before the launch, which then
+        // has nothing to overlap.
+        a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
+        gemv::launch(a, stream());
+    });
+    if (!fused)
+        Executor::rmsnorm_qkv_rope_append(x, norm_w, eps, w_qkv, bias, xn, qkv, pool, streams,
+                                          n_seqs, rows_per_seq, n_head, n_head_kv, positions,
+                                          params);
 }
 
 }  // namespace cab::cuda

@@ -5,13 +5,15 @@
 // for the previous kernel (programmatic dependent launch): weights are never written during a
 // step; activations are read and written only after the wait, through L2 (ld.global.cg: no
 // line an SM cached before the wait can be hit). Without the launch attribute the wait and the
-// trigger do nothing.
+// trigger do nothing. The RoPE epilogue's group is one rotation pair of one head, so that a lane
+// holds both elements it rotates.
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "attention/launch.h"
@@ -21,6 +23,23 @@
 
 namespace cab::cuda::gemv {
 namespace {
+
+using pos_enc::RopeFreqs;
+
+// Epilogue::RopeAppend's arguments as the kernel reads them (RopeAppendOut).
+struct RopeParams {
+    DevicePool pool;
+    const DeviceStream *streams;
+    const int32_t *positions;
+    double freq_scale;
+    int32_t rows_per_seq, n_head, n_head_kv, half;
+    bool neox;
+};
+
+// The frequency table rides in the kernel parameters of the RoPE epilogue only.
+struct NoFreqs {};
+template <Epilogue kEpi>
+using Freqs = std::conditional_t<kEpi == Epilogue::RopeAppend, RopeFreqs, NoFreqs>;
 
 struct Params {
     const uint16_t *w;  // bf16 bits
@@ -33,6 +52,7 @@ struct Params {
     void *y;
     int64_t y_stride;
     int32_t m, k, chunks, groups, slices;
+    RopeParams rope;
 };
 
 // A weight load: read once per step, so it does not allocate in L1; volatile keeps it before the
@@ -87,10 +107,31 @@ __device__ __forceinline__ void group_barrier(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-// Weight row j of group g: rows 2g and 2g + 1, or for SwiGLU gate row g and up row m + g.
+// Group g of the RoPE epilogue: pair i of head slot `slot` (q heads, then k, then v), whose
+// elements are e and e + partner of the head (pos_enc.cuh's pairings).
+struct RopePair {
+    int slot, i, e, partner;
+};
+
+__device__ __forceinline__ RopePair rope_pair(const RopeParams &r, int g) {
+    RopePair out;
+    out.slot = g / r.half;
+    out.i = g % r.half;
+    out.e = r.neox ? out.i : 2 * out.i;
+    out.partner = r.neox ? r.half : 1;
+    return out;
+}
+
+// Weight row j of group g: rows 2g and 2g + 1, for SwiGLU gate row g and up row m + g, for RoPE
+// the two elements of the pair.
 template <Epilogue kEpi>
 __device__ __forceinline__ int64_t weight_row(const Params &p, int g, int j) {
-    return kEpi == Epilogue::Swiglu ? int64_t{g} + int64_t{j} * p.m : int64_t{g} * kGroupRows + j;
+    if constexpr (kEpi == Epilogue::Swiglu) return int64_t{g} + int64_t{j} * p.m;
+    if constexpr (kEpi == Epilogue::RopeAppend) {
+        const RopePair rp = rope_pair(p.rope, g);
+        return int64_t{rp.slot} * 2 * p.rope.half + rp.e + j * rp.partner;
+    }
+    return int64_t{g} * kGroupRows + j;
 }
 
 // First element of chunk i of slice s (a slice has chunks s, s + slices, s + 2 * slices, ...).
@@ -106,7 +147,8 @@ __device__ __forceinline__ void load_batch(const Params &p, int g, int s, int b,
 #pragma unroll
     for (int j = 0; j < kGroupRows; ++j) {
         const int64_t row = weight_row<kEpi>(p, g, j);
-        const bool valid = g < p.groups && (kEpi == Epilogue::Swiglu || row < p.m);
+        const bool valid =
+            g < p.groups && (kEpi == Epilogue::Swiglu || kEpi == Epilogue::RopeAppend || row < p.m);
 #pragma unroll
         for (int u = 0; u < kBatch; ++u) {
             const int64_t e = chunk_start(p, s, b + u) + lane * 8;
@@ -176,17 +218,30 @@ __device__ void stage_bf16(const Params &p, uint16_t *xs) {
 }
 
 // What one lane of a group's finishing warp writes: (weight row j, batch row r) = (lane / R,
-// lane % R) for lane < kGroupRows * R, or for SwiGLU batch row lane < R (gate and up together).
-// Its bias or residual element is read when the group starts, so that the read's latency hides
-// under the weight loads.
+// lane % R) for lane < kGroupRows * R, or for SwiGLU and RoPE batch row lane < R (both rows
+// together). Its bias or residual element, and for RoPE its angle and destination, are read when
+// the group starts, so that their latency hides under the weight loads.
 template <int R, Epilogue kEpi>
 struct Owner {
     bool active = false;
     int64_t at = 0;     // element of y
     float operand = 0;  // the bias or the residual element
+    // Epilogue::RopeAppend: the second row's bias, the rotation, the pair's destination (null:
+    // none) and the slot whose scores a key head's pair 0 zeroes (null blocks: none).
+    float operand1 = 0;
+    bool rotate = false;
+    float cs = 1.0f, sn = 0.0f;
+    __nv_bfloat16 *dst = nullptr;
+    int partner = 0;
+    const int32_t *blocks = nullptr;
+    int32_t slot = 0;
 
-    __device__ Owner(const Params &p, int g, int lane) {
-        if constexpr (kEpi == Epilogue::Swiglu) {
+    __device__ Owner(const Params &p, int g, int lane, const Freqs<kEpi> &freqs) {
+        (void)freqs;  // read by the RoPE epilogue only
+        if constexpr (kEpi == Epilogue::RopeAppend) {
+            active = lane < R;
+            if (active) rope_start(p, g, lane, freqs);
+        } else if constexpr (kEpi == Epilogue::Swiglu) {
             active = lane < R;
             at = int64_t{lane} * p.y_stride + g;
         } else {
@@ -203,9 +258,66 @@ struct Owner {
         }
     }
 
+    // Batch row r of group g, as kv::rope_append places it.
+    __device__ void rope_start(const Params &p, int g, int r, const RopeFreqs &freqs) {
+        const RopeParams &rp = p.rope;
+        const RopePair pair = rope_pair(rp, g);
+        const int d = 2 * rp.half;
+        partner = pair.partner;
+        if (p.bias) {
+            operand = p.bias[weight_row<kEpi>(p, g, 0)];
+            operand1 = p.bias[weight_row<kEpi>(p, g, 1)];
+        }
+        if (pair.slot < rp.n_head) {
+            dst = static_cast<__nv_bfloat16 *>(p.y) + int64_t{r} * p.y_stride +
+                  int64_t{pair.slot} * d + pair.e;
+            rotate = true;
+        } else {
+            const bool value = pair.slot >= rp.n_head + rp.n_head_kv;
+            const int h = pair.slot - rp.n_head - (value ? rp.n_head_kv : 0);
+            const DeviceStream s = rp.streams[(r / rp.rows_per_seq) * rp.n_head_kv + h];
+            const int32_t at_slot = s.length - rp.rows_per_seq + r % rp.rows_per_seq;
+            // A stream shorter than rows_per_seq breaks the caller's contract (as in
+            // kv::rope_append): nothing is written.
+            if (at_slot < 0) return;
+            const int32_t bs = rp.pool.block_size;
+            const int64_t pool_row =
+                (int64_t{s.blocks[at_slot / bs]} * 2 + value) * bs + at_slot % bs;
+            // DevicePool::data is const for the attention kernels, which only read it.
+            dst = static_cast<__nv_bfloat16 *>(const_cast<void *>(rp.pool.data)) + pool_row * d +
+                  pair.e;
+            rotate = !value;
+            if (!value && pair.i == 0 && rp.pool.scores) {
+                blocks = s.blocks;
+                slot = at_slot;
+            }
+        }
+        if (rotate) pos_enc::rope_angle(rp.positions[r], rp.freq_scale, freqs.inv[pair.i], cs, sn);
+    }
+
     __device__ void finish(const Params &p, int lane, const float (&acc)[kGroupRows][R]) const {
         if (!active) return;
-        if constexpr (kEpi == Epilogue::Swiglu) {
+        if constexpr (kEpi == Epilogue::RopeAppend) {
+            float v0 = 0.0f, v1 = 0.0f;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (r == lane) {
+                    v0 = acc[0][r];
+                    v1 = acc[1][r];
+                }
+            }
+            // The product as the Bf16 epilogue rounds it, then the rotation of what rope reads.
+            float y0 = round_bf16(v0 + operand), y1 = round_bf16(v1 + operand1);
+            if (rotate) pos_enc::rope_rotate(y0, y1, cs, sn, y0, y1);
+            if (dst) {
+                dst[0] = __float2bfloat16(y0);
+                dst[partner] = __float2bfloat16(y1);
+            }
+            if (blocks) {
+                for (int32_t kind = 0; kind < kScoreKinds; ++kind)
+                    *score_at(p.rope.pool, blocks, kind, slot) = 0.0f;
+            }
+        } else if constexpr (kEpi == Epilogue::Swiglu) {
             float gate = 0.0f, up = 0.0f;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
@@ -233,7 +345,8 @@ struct Owner {
 };
 
 template <int R, Input kIn, Epilogue kEpi>
-__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const Params p) {
+__global__ void __launch_bounds__(kThreads, 2)
+    gemv_kernel(const Params p, const Freqs<kEpi> freqs) {
     extern __shared__ uint4 stage[];  // the input rows, bf16 [R][k]
     __shared__ float red[2][kWarps][kGroupRows * R];
     uint16_t *xs = reinterpret_cast<uint16_t *>(stage);
@@ -259,7 +372,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const Params p) {
 
     bool loaded = true;
     for (int it = 0; g < p.groups; g += step, ++it) {
-        const Owner<R, kEpi> owner(p, g, s == 0 ? lane : 32);
+        const Owner<R, kEpi> owner(p, g, s == 0 ? lane : 32, freqs);
         float acc[kGroupRows][R];
 #pragma unroll
         for (int j = 0; j < kGroupRows; ++j)
@@ -349,8 +462,11 @@ void run(Params p, const Args &args, cudaStream_t stream) {
     const Plan plan =
         plan_gemv(args.k, p.groups, resident_ctas(reinterpret_cast<const void *>(kernel), smem));
     p.slices = plan.slices;
+    Freqs<kEpi> freqs{};
+    if constexpr (kEpi == Epilogue::RopeAppend)
+        freqs = pos_enc::rope_freqs(args.rope.theta, args.rope.pool.head_dim);
     attention::launch_maybe_dependent(args.pdl, kernel, dim3(static_cast<unsigned>(plan.grid)),
-                                      dim3(kThreads), smem, stream, "gemv", p);
+                                      dim3(kThreads), smem, stream, "gemv", p, freqs);
 }
 
 template <Input kIn, Epilogue kEpi>
@@ -387,12 +503,21 @@ bool paired(const Args &a) {
                                      : a.epilogue == Epilogue::AddF32;
 }
 
+bool rope_supported(const Args &a) {
+    const RopeAppendOut &r = a.rope;
+    const int32_t d = r.pool.head_dim;
+    return d > 0 && d % 2 == 0 && d / 2 <= pos_enc::kMaxHalfDim && r.n_head > 0 &&
+           r.n_head_kv > 0 && int64_t{a.m} == (int64_t{r.n_head} + 2 * int64_t{r.n_head_kv}) * d &&
+           r.rows_per_seq >= 1 && a.rows % r.rows_per_seq == 0 && r.pool.block_size > 0;
+}
+
 }  // namespace
 
 bool supported(const Args &a) {
     if (!(a.rows >= 1 && a.rows <= kMaxRows && a.m >= 1 && a.k >= 8 && a.k % 8 == 0 &&
           aligned16(a.w) && paired(a) && int64_t{a.rows} * a.k * 2 <= kMaxStageBytes))
         return false;
+    if (a.epilogue == Epilogue::RopeAppend && !rope_supported(a)) return false;
     if (a.input == Input::RmsNorm) return aligned16(a.x);
     return aligned16(a.a) && a.a_stride >= a.k && a.a_stride % 8 == 0;
 }
@@ -408,6 +533,10 @@ void launch(const Args &a, cudaStream_t stream) {
     require(a.y_stride >= a.m, CAB_ERR_INVALID_ARGUMENT,
             name + "y_stride " + std::to_string(a.y_stride) + " < m " + std::to_string(a.m));
     require(a.eps >= 0.0f, CAB_ERR_INVALID_ARGUMENT, name + "eps < 0");
+    if (a.epilogue == Epilogue::RopeAppend)
+        require(a.rope.pool.data && a.rope.streams && a.rope.positions && a.rope.theta > 0.0f,
+                CAB_ERR_INVALID_ARGUMENT,
+                name + "rope: null pool data, streams or positions, or theta <= 0");
     Params p{};
     p.w = static_cast<const uint16_t *>(a.w);
     p.x = a.x;
@@ -415,13 +544,28 @@ void launch(const Args &a, cudaStream_t stream) {
     p.eps = a.eps;
     p.a = static_cast<const uint16_t *>(a.a);
     p.a_stride = a.a_stride;
-    p.bias = a.epilogue == Epilogue::Bf16 || a.epilogue == Epilogue::F32 ? a.bias : nullptr;
+    p.bias = a.epilogue == Epilogue::Bf16 || a.epilogue == Epilogue::F32 ||
+                     a.epilogue == Epilogue::RopeAppend
+                 ? a.bias
+                 : nullptr;
     p.y = a.y;
     p.y_stride = a.y_stride;
     p.m = a.m;
     p.k = a.k;
     p.chunks = (a.k + kChunk - 1) / kChunk;
     p.groups = a.epilogue == Epilogue::Swiglu ? a.m : (a.m + kGroupRows - 1) / kGroupRows;
+    if (a.epilogue == Epilogue::RopeAppend) {
+        const RopeAppendOut &r = a.rope;
+        p.rope.pool = r.pool;
+        p.rope.streams = r.streams;
+        p.rope.positions = r.positions;
+        p.rope.freq_scale = static_cast<double>(r.freq_scale);
+        p.rope.rows_per_seq = r.rows_per_seq;
+        p.rope.n_head = r.n_head;
+        p.rope.n_head_kv = r.n_head_kv;
+        p.rope.half = r.pool.head_dim / 2;
+        p.rope.neox = r.style == pos_enc::RopeStyle::NeoX;
+    }
     switch (a.epilogue) {
         case Epilogue::Bf16:
             return run_rows<Input::RmsNorm, Epilogue::Bf16>(p, a, stream);
@@ -429,6 +573,8 @@ void launch(const Args &a, cudaStream_t stream) {
             return run_rows<Input::RmsNorm, Epilogue::F32>(p, a, stream);
         case Epilogue::Swiglu:
             return run_rows<Input::RmsNorm, Epilogue::Swiglu>(p, a, stream);
+        case Epilogue::RopeAppend:
+            return run_rows<Input::RmsNorm, Epilogue::RopeAppend>(p, a, stream);
         case Epilogue::AddF32:
             return run_rows<Input::Bf16, Epilogue::AddF32>(p, a, stream);
     }

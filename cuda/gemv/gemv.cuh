@@ -11,6 +11,9 @@
 
 #include <cstdint>
 
+#include "kv/paged.h"
+#include "pos_enc.cuh"
+
 namespace cab::cuda::gemv {
 
 // The most rows one launch takes; larger batches are GEMMs (cuBLAS).
@@ -35,6 +38,28 @@ enum class Epilogue {
     // bf16(silu(g) * u) with g = bf16(gate dot) and u = bf16(up dot), as the unfused path rounds
     // the gate/up product to bf16 before cuda/activation.cu's swiglu.
     Swiglu,
+    // The fused QKV product of an attention block, then what kv::rope_append does with it: w's
+    // rows are rope.n_head query heads, then rope.n_head_kv key and as many value heads, of
+    // pool.head_dim rows each. Each output is bf16(dot + bias) as Bf16 writes it; q goes to y
+    // rotated, k rotated and v into the cache slots of their streams (whose scores are zeroed),
+    // bit for bit as the unfused ops (pos_enc.cuh's rotation). y's k and v columns are not
+    // written.
+    RopeAppend,
+};
+
+// Where Epilogue::RopeAppend puts keys and values: batch row r is row r % rows_per_seq of
+// sequence r / rows_per_seq, whose kv head h is streams[seq * n_head_kv + h] (device memory, as
+// kv::rope_append reads them); the row goes to slot length - rows_per_seq + r % rows_per_seq.
+struct RopeAppendOut {
+    DevicePool pool;
+    const DeviceStream *streams = nullptr;
+    int32_t rows_per_seq = 1;
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;
+    const int32_t *positions = nullptr;  // device [rows]
+    float theta = 10000.0f;
+    float freq_scale = 1.0f;
+    pos_enc::RopeStyle style = pos_enc::RopeStyle::Normal;
 };
 
 struct Args {
@@ -51,8 +76,10 @@ struct Args {
     // Input::Bf16
     const void *a = nullptr;  // 16-byte aligned, a_stride a multiple of 8
     int64_t a_stride = 0;
-    // Epilogue::Bf16 and F32; null for none
+    // Epilogue::Bf16, F32 and RopeAppend; null for none
     const float *bias = nullptr;
+    // Epilogue::RopeAppend
+    RopeAppendOut rope;
     void *y = nullptr;
     int64_t y_stride = 0;  // >= m
     // Launch with programmatic stream serialization: the kernel then overlaps the previous one.
@@ -63,9 +90,10 @@ struct Args {
 
 // Whether launch() takes these sizes and alignments (else the caller composes norm, GEMM and
 // epilogue ops): 1 <= rows <= kMaxRows, k a multiple of 8, 16-byte aligned w, x and a, a_stride
-// a multiple of 8, the pairings above (RmsNorm with Bf16, F32 or Swiglu; Bf16 with AddF32), and
-// the input rows, staged as bf16 [rows][k], fitting in shared memory (96 KiB: k = 18944 takes 2
-// rows).
+// a multiple of 8, the pairings above (RmsNorm with Bf16, F32, Swiglu or RopeAppend; Bf16 with
+// AddF32), and the input rows, staged as bf16 [rows][k], fitting in shared memory (96 KiB: k =
+// 18944 takes 2 rows). RopeAppend also needs an even head_dim of at most 256, m = (n_head + 2 *
+// n_head_kv) * head_dim and rows a multiple of rows_per_seq.
 bool supported(const Args &args);
 
 // Runs the GEMV; arguments must be supported().

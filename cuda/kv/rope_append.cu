@@ -1,13 +1,12 @@
 // Fused RoPE + KV append: one thread per (row, head slot, pair i), where the head slots are the
 // n_head query heads, then the n_head_kv key heads, then the n_head_kv value heads. A query pair
 // is rotated in place; a key pair is rotated into its cache slot; a value "pair" (elements i and
-// i + head_dim / 2) is copied there. The key unit of pair 0 zeroes the slot's scores. The inverse
-// frequencies come from the host in double as pos_enc.cu computes them, and the angle and rotation
-// are its operations, so q and the cached k equal rope's bit for bit.
+// i + head_dim / 2) is copied there. The key unit of pair 0 zeroes the slot's scores. The table of
+// frequencies, the angle and the rotation are pos_enc.cuh's, so q and the cached k equal rope's
+// bit for bit.
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 
 #include "attention/launch.h"
@@ -19,13 +18,9 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int64_t kMaxBlocks = 65536;
-constexpr int kMaxHalf = 128;
 
 using bf16 = __nv_bfloat16;
-
-struct Freqs {
-    double inv[kMaxHalf];
-};
+using pos_enc::RopeFreqs;
 
 struct Params {
     DevicePool pool;
@@ -56,7 +51,7 @@ struct Unit {
     int32_t slot = 0;
 };
 
-__device__ Unit prepare(const Params &p, int64_t u, const Freqs &freqs) {
+__device__ Unit prepare(const Params &p, int64_t u, const RopeFreqs &freqs) {
     Unit out;
     const int i = static_cast<int>(u % p.half);
     const int64_t t = u / p.half;
@@ -102,12 +97,8 @@ __device__ Unit prepare(const Params &p, int64_t u, const Freqs &freqs) {
             }
         }
     }
-    if (out.rotate) {
-        double sd, cd;
-        sincos(static_cast<double>(p.positions[row]) * p.freq_scale * freqs.inv[i], &sd, &cd);
-        out.sn = static_cast<float>(sd);
-        out.cs = static_cast<float>(cd);
-    }
+    if (out.rotate)
+        pos_enc::rope_angle(p.positions[row], p.freq_scale, freqs.inv[i], out.cs, out.sn);
     out.valid = true;
     return out;
 }
@@ -117,9 +108,10 @@ __device__ void apply(const Params &p, const Unit &un) {
     // Through L2: q, k and v were written by the kernel this one may have started beside.
     const bf16 a = __ldcg(un.src), b = __ldcg(un.src + un.partner);
     if (un.rotate) {
-        const float x0 = __bfloat162float(a), x1 = __bfloat162float(b);
-        un.dst[0] = __float2bfloat16(x0 * un.cs - x1 * un.sn);
-        un.dst[un.partner] = __float2bfloat16(x0 * un.sn + x1 * un.cs);
+        float y0, y1;
+        pos_enc::rope_rotate(__bfloat162float(a), __bfloat162float(b), un.cs, un.sn, y0, y1);
+        un.dst[0] = __float2bfloat16(y0);
+        un.dst[un.partner] = __float2bfloat16(y1);
     } else {
         un.dst[0] = a;
         un.dst[un.partner] = b;
@@ -130,7 +122,8 @@ __device__ void apply(const Params &p, const Unit &un) {
     }
 }
 
-__global__ void __launch_bounds__(kThreads) rope_append_kernel(const Params p, const Freqs freqs) {
+__global__ void __launch_bounds__(kThreads)
+    rope_append_kernel(const Params p, const RopeFreqs freqs) {
     const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
     const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
     Unit un;
@@ -148,9 +141,9 @@ __global__ void __launch_bounds__(kThreads) rope_append_kernel(const Params p, c
 void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
     const std::string name = "rope kv append: ";
     const int32_t d = a.pool.head_dim;
-    require(d > 0 && d % 2 == 0 && d / 2 <= kMaxHalf, CAB_ERR_INVALID_ARGUMENT,
+    require(d > 0 && d % 2 == 0 && d / 2 <= pos_enc::kMaxHalfDim, CAB_ERR_INVALID_ARGUMENT,
             name + "head_dim " + std::to_string(d) + " must be even and at most " +
-                std::to_string(2 * kMaxHalf));
+                std::to_string(2 * pos_enc::kMaxHalfDim));
     require(a.pool.block_size > 0 && a.pool.data, CAB_ERR_INVALID_ARGUMENT,
             name + "pool block_size " + std::to_string(a.pool.block_size) + " or null data");
     require(a.n_seqs >= 0 && a.rows_per_seq >= 0 && a.n_head > 0 && a.n_head_kv > 0,
@@ -170,9 +163,7 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
     require(a.streams && a.q && a.k && a.v && a.positions, CAB_ERR_INVALID_ARGUMENT,
             name + "null streams, q, k, v or positions");
     const int half = d / 2;
-    Freqs freqs{};
-    for (int i = 0; i < half; ++i)
-        freqs.inv[i] = std::pow(static_cast<double>(a.theta), -2.0 * i / d);
+    const RopeFreqs freqs = pos_enc::rope_freqs(a.theta, d);
     Params p{};
     p.pool = a.pool;
     p.streams = a.streams;

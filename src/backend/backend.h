@@ -201,6 +201,23 @@ public:
         rope(k, n_head_kv, positions, params);
         kv_append(pool, streams, n_seqs, rows_per_seq, k, v);
     }
+    // The start of an attention block: qkv = rmsnorm(x) * norm_w . w_qkv^T (+ bias) as
+    // rmsnorm_matmul computes it, then rope_kv_append of its column views q (the first n_head
+    // heads of pool.head_dim), k and v (n_head_kv heads each). qkv act [x.rows, w_qkv.rows]
+    // dense; its q columns are left rotated, its k and v columns undefined.
+    virtual void rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w, float eps,
+                                         const Tensor &w_qkv, const Tensor *bias, const Tensor &xn,
+                                         const Tensor &qkv, const KvPoolRef &pool,
+                                         const StreamRef *streams, int32_t n_seqs,
+                                         int32_t rows_per_seq, int32_t n_head, int32_t n_head_kv,
+                                         const int32_t *positions, const RopeParams &params) {
+        rmsnorm_matmul(x, norm_w, eps, w_qkv, bias, xn, qkv);
+        const int64_t q_cols = int64_t{n_head} * pool.head_dim,
+                      kv_cols = int64_t{n_head_kv} * pool.head_dim;
+        rope_kv_append(pool, streams, n_seqs, rows_per_seq, qkv.cols_view(0, q_cols), n_head,
+                       qkv.cols_view(q_cols, kv_cols), qkv.cols_view(q_cols + kv_cols, kv_cols),
+                       n_head_kv, positions, params);
+    }
     // Causal attention of one prefill chunk. q: [n, n_head * head_dim] (act, any stride), the
     // chunk's queries, which are the last n slots of each of the n_head_kv streams; query i of a
     // stream of length L sees slots [0, L - n + i]. GQA: query head h reads kv head h / (n_head /

@@ -68,22 +68,20 @@ void Forward::blocks(KvCache &kv, const int32_t *seqs, int32_t n_seqs, int32_t r
     const HParams &hp = model_.hparams();
     const ModelWeights &mw = model_.weights();
     const int64_t n = int64_t{n_seqs} * rows_per_seq;
-    const int64_t q_cols = int64_t{hp.n_head} * hp.head_dim,
-                  kv_cols = int64_t{hp.n_head_kv} * hp.head_dim;
-    // Q, K and V are column views of the fused QKV product, gate and up of the gate/up one.
+    const int64_t q_cols = int64_t{hp.n_head} * hp.head_dim;
+    // Q is a column view of the fused QKV product (K and V go to the cache), gate of the gate/up
+    // one.
     const Tensor x = x_.rows_view(0, n), xn = xn_.rows_view(0, n), qkv = qkv_.rows_view(0, n),
-                 q = qkv.cols_view(0, q_cols), k = qkv.cols_view(q_cols, kv_cols),
-                 v = qkv.cols_view(q_cols + kv_cols, kv_cols), att = att_.rows_view(0, n),
-                 gu = gu_.rows_view(0, n), gate = gu.cols_view(0, hp.n_ff);
+                 q = qkv.cols_view(0, q_cols), att = att_.rows_view(0, n), gu = gu_.rows_view(0, n),
+                 gate = gu.cols_view(0, hp.n_ff);
     const RopeParams rope{hp.rope_style, hp.rope_theta, hp.rope_freq_scale};
     const KvPoolRef &pool = kv.pool_ref();
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights &w = mw.layers[static_cast<size_t>(il)];
-        ex_.rmsnorm_matmul(x, w.attn_norm, hp.rms_eps, w.wqkv, w.bqkv.empty() ? nullptr : &w.bqkv,
-                           xn, qkv);
         kv.stream_refs(il, seqs, static_cast<size_t>(n_seqs), rows_per_seq, refs_);
-        ex_.rope_kv_append(pool, refs_.data(), n_seqs, rows_per_seq, q, hp.n_head, k, v,
-                           hp.n_head_kv, positions, rope);
+        ex_.rmsnorm_qkv_rope_append(x, w.attn_norm, hp.rms_eps, w.wqkv,
+                                    w.bqkv.empty() ? nullptr : &w.bqkv, xn, qkv, pool, refs_.data(),
+                                    n_seqs, rows_per_seq, hp.n_head, hp.n_head_kv, positions, rope);
         if (decode) {
             ex_.attention_decode(pool, refs_.data(), hp.n_head_kv, q, hp.n_head, att);
         } else if (n_seqs == 1) {

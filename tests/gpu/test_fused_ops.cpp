@@ -1,6 +1,7 @@
 // The fused ops of the CUDA executor (rmsnorm_matmul, rmsnorm_matmul_swiglu, matmul_add,
-// rope_kv_append) against the base class's composition of the plain ops (Executor::..., which
-// runs rmsnorm, cuBLAS, swiglu, add, rope and kv_append) on the same executor and inputs: rows 1
+// rope_kv_append, rmsnorm_qkv_rope_append) against the base class's composition of the plain ops
+// (Executor::..., which runs rmsnorm, cuBLAS, swiglu, add, rope and kv_append, or the fused ops
+// it is made of) on the same executor and inputs: rows 1
 // and gemv::kMaxRows (one GEMV kernel), kMaxRows + 1 and 64 (cuBLAS), outside and inside CUDA
 // graph steps (captured, then replayed on new data), with programmatic dependent launch on and
 // off, and with the GEMVs turned off (CAB_CUDA_GEMV=0). Outputs are row views of poisoned (NaN)
@@ -10,7 +11,8 @@
 // composition rounds the normed input and each product (bf16: 2^-7 relative plus 2e-3 of the
 // output's rms for the normed inputs that may round the other way; the residual add skips the
 // composition's bf16 rounding of the product: 2^-8 of its largest magnitude). RoPE and the KV
-// cache agree bit for bit, the scores that earlier prefills left to 1e-5.
+// cache agree bit for bit, the scores that earlier prefills left to 1e-5; so does the QKV GEMV
+// with RoPE in its epilogue, whose products add in the order of the plain GEMV's.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -236,14 +238,25 @@ TEST_CASE("Fused ops: with CAB_CUDA_GEMV=0 rmsnorm_matmul is the composed path e
     check_close(read(*ex, y), read(*ex, yr), 0.0, 0.0, "rmsnorm_matmul without GEMVs");
 }
 
-// rope_kv_append on one KV replica against rope + rope + kv_append on another, over Q, K and V
-// column views of one QKV product each.
+// What a RopeHarness step starts from: a QKV product (rope_kv_append), or the residual rows that
+// rmsnorm_qkv_rope_append norms and projects, with or without the QKV bias.
+enum class Source { Qkv, Residual, ResidualBias };
+
+// rope_kv_append (or rmsnorm_qkv_rope_append) on one KV replica against the base class's
+// composition on another, over Q, K and V column views of one QKV product each.
 class RopeHarness {
 public:
     static constexpr int32_t kHeads = 6, kHeadsKv = 2, kBlock = 16;
 
     RopeHarness(Executor &ex, int32_t d, int32_t n_seqs, std::mt19937 &rng)
         : ex_(ex), d_(d), n_seqs_(n_seqs), rng_(rng), kv_(256, kBlock, d, n_seqs * kHeadsKv, rng) {
+        const int64_t width = int64_t{kHeads + 2 * kHeadsKv} * d;
+        std::vector<float> norm = bf16_values(kEmbd, 0.2f, rng_);
+        for (float &v : norm) v += 1.0f;
+        norm_ = make_tensor(gpu(), ex, DType::F32, 1, kEmbd, norm);
+        wqkv_ = make_tensor(gpu(), ex, DType::BF16, width, kEmbd,
+                            bf16_values(width * kEmbd, 1.0f / std::sqrt(float(kEmbd)), rng_));
+        bias_ = make_tensor(gpu(), ex, DType::F32, 1, width, bf16_values(width, 0.5f, rng_));
         kv_.add_replica(gpu(), ex);  // fused
         kv_.add_replica(gpu(), ex);  // composed
         // Earlier slots of every stream, the same on both replicas, with nonzero scores (from a
@@ -269,7 +282,8 @@ public:
 
     // Appends rows_per_seq rows to every sequence, fused (in a graph step when `graph`) and
     // composed, and compares Q, the caches and their scores bit for bit.
-    void step(int32_t rows_per_seq, RopeStyle style, bool graph, const std::string &what) {
+    void step(int32_t rows_per_seq, RopeStyle style, bool graph, const std::string &what,
+              Source source = Source::Qkv) {
         const int64_t rows = int64_t{n_seqs_} * rows_per_seq;
         const int64_t qc = int64_t{kHeads} * d_, kvc = int64_t{kHeadsKv} * d_, width = qc + 2 * kvc;
         std::vector<int32_t> all, positions;
@@ -285,11 +299,18 @@ public:
             longest = std::max(longest, kv_.length(id));
         }
         const std::vector<StreamRef> refs = kv_.refs(ids);
-        const auto values = bf16_values(rows * width, 1.0f, rng_);
         if (qkv_[0].empty() || qkv_[0].rows() != rows) {
             for (Tensor &t : qkv_) t = gpu().alloc(DType::BF16, rows, width);
+            x_ = gpu().alloc(DType::F32, rows, kEmbd);
+            xn_ = gpu().alloc(DType::BF16, rows, kEmbd);
         }
-        for (Tensor &t : qkv_) ex_.upload(values.data(), t);
+        if (source == Source::Qkv) {
+            const auto values = bf16_values(rows * width, 1.0f, rng_);
+            for (Tensor &t : qkv_) ex_.upload(values.data(), t);
+        } else {
+            ex_.upload(bf16_values(rows * kEmbd, 2.0f, rng_).data(), x_);
+        }
+        const Tensor *bias = source == Source::ResidualBias ? &bias_ : nullptr;
         const RopeParams params{style, 10000.0f, 1.0f};
         auto views = [&](const Tensor &t, Tensor &q, Tensor &k, Tensor &v) {
             q = t.cols_view(0, qc);
@@ -300,11 +321,23 @@ public:
         views(qkv_[0], q, k, v);
         views(qkv_[1], qr, kr, vr);
         if (graph) ex_.step_begin(n_seqs_, longest);
-        ex_.rope_kv_append(kv_.pools[0], refs.data(), n_seqs_, rows_per_seq, q, kHeads, k, v,
-                           kHeadsKv, positions.data(), params);
+        if (source == Source::Qkv) {
+            ex_.rope_kv_append(kv_.pools[0], refs.data(), n_seqs_, rows_per_seq, q, kHeads, k, v,
+                               kHeadsKv, positions.data(), params);
+        } else {
+            ex_.rmsnorm_qkv_rope_append(x_, norm_, kEps, wqkv_, bias, xn_, qkv_[0], kv_.pools[0],
+                                        refs.data(), n_seqs_, rows_per_seq, kHeads, kHeadsKv,
+                                        positions.data(), params);
+        }
         if (graph) ex_.step_end();
-        ex_.Executor::rope_kv_append(kv_.pools[1], refs.data(), n_seqs_, rows_per_seq, qr, kHeads,
-                                     kr, vr, kHeadsKv, positions.data(), params);
+        if (source == Source::Qkv) {
+            ex_.Executor::rope_kv_append(kv_.pools[1], refs.data(), n_seqs_, rows_per_seq, qr,
+                                         kHeads, kr, vr, kHeadsKv, positions.data(), params);
+        } else {
+            ex_.Executor::rmsnorm_qkv_rope_append(x_, norm_, kEps, wqkv_, bias, xn_, qkv_[1],
+                                                  kv_.pools[1], refs.data(), n_seqs_, rows_per_seq,
+                                                  kHeads, kHeadsKv, positions.data(), params);
+        }
         const std::vector<float> got = read(ex_, qkv_[0]), ref = read(ex_, qkv_[1]);
         size_t q_bad = 0;
         for (int64_t r = 0; r < rows; ++r)
@@ -343,7 +376,7 @@ private:
     int32_t d_, n_seqs_;
     std::mt19937 &rng_;
     PagedKv kv_;
-    Tensor qkv_[2];
+    Tensor qkv_[2], x_, xn_, norm_, wqkv_, bias_;
 };
 
 TEST_CASE("Fused ops: rope_kv_append equals rope, rope and kv_append", "[cuda][fused][kv]") {
@@ -373,6 +406,42 @@ TEST_CASE("Fused ops: rope_kv_append equals rope, rope and kv_append", "[cuda][f
             decode.step(1, c.style, true, what + ", graph decode step " + std::to_string(i));
         RopeHarness prefill(e, c.d, 1, rng);
         prefill.step(37, c.style, false, what + ", prefill chunk of 37");
+    }
+}
+
+TEST_CASE("Fused ops: rmsnorm_qkv_rope_append equals rmsnorm_matmul and rope_kv_append",
+          "[cuda][fused][kv]") {
+    const uint32_t seed = std::random_device{}();
+    INFO("seed " << seed);
+    std::mt19937 rng(seed);
+    for (const Config &cfg : configs()) {
+        for (const int32_t d : {64, 128, 40}) {
+            for (const RopeStyle style : {RopeStyle::Normal, RopeStyle::NeoX}) {
+                // An executor per harness: graph steps of one shape must run the same ops on the
+                // same tensors (decode_graph.h), and another harness's tensors may reuse freed
+                // addresses, so that its steps would look like the same step differing later.
+                auto ex = cfg.make();
+                const std::string what = std::string(cfg.name) + ", head_dim " + std::to_string(d) +
+                                         (style == RopeStyle::NeoX ? ", NeoX" : ", normal");
+                // Two sequences: graph steps of their own shape, apart from the other test's.
+                RopeHarness decode(*ex, d, 2, rng);
+                for (int i = 0; i < 3; ++i)
+                    decode.step(1, style, false, what + ", eager decode step " + std::to_string(i),
+                                Source::ResidualBias);
+                decode.step(1, style, false, what + ", eager decode step without bias",
+                            Source::Residual);
+                for (int i = 0; i < 3; ++i)
+                    decode.step(1, style, true, what + ", graph decode step " + std::to_string(i),
+                                Source::ResidualBias);
+                // A chunk of gemv::kMaxRows rows (one GEMV, rows_per_seq > 1) and one of 37
+                // (the composition).
+                RopeHarness prefill(*ex, d, 1, rng);
+                prefill.step(cab::cuda::gemv::kMaxRows, style, false, what + ", prefill chunk of 8",
+                             Source::ResidualBias);
+                prefill.step(37, style, false, what + ", prefill chunk of 37",
+                             Source::ResidualBias);
+            }
+        }
     }
 }
 
@@ -422,6 +491,20 @@ TEST_CASE("Fused ops: refuse tensors that break their contracts", "[cuda][fused]
                                qkv.cols_view(128, 128), qkv.cols_view(256, 64), 2, pos.data(), p);
         },
         "rope_kv_append: v");
+    const Tensor wqkv = t(DType::BF16, 6 * 64, e);
+    check_invalid(
+        [&] {
+            ex->rmsnorm_qkv_rope_append(x.rows_view(0, 1), nw, kEps, wqkv, nullptr,
+                                        xn.rows_view(0, 1), t(DType::BF16, 1, 6 * 64 - 2),
+                                        kv.pools[0], refs.data(), 1, 1, 2, 2, pos.data(), p);
+        },
+        "rmsnorm_qkv_rope_append: qkv");
+    check_invalid(
+        [&] {
+            ex->rmsnorm_qkv_rope_append(x, nw, kEps, wqkv, nullptr, xn, t(DType::BF16, n, 6 * 64),
+                                        kv.pools[0], refs.data(), 1, 1, 2, 2, pos.data(), p);
+        },
+        "rmsnorm_qkv_rope_append: n_seqs 1 x rows_per_seq 1 is not the 2 rows");
 }
 
 }  // namespace
