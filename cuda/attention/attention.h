@@ -82,6 +82,11 @@ struct DecodeArgs {
     int32_t splits = 0;         // splits of max_length keys; 0 lets decode_num_splits choose
     void *workspace = nullptr;  // device memory of plan_decode(args).workspace_bytes
     size_t workspace_bytes = 0;
+    // Launch with programmatic stream serialization (head_dim 64 and 128): the kernel then
+    // starts while the previous one finishes and reads, before waiting for it, only the stream
+    // tables and the keys before each stream's last slot, which that kernel must not write (a
+    // decode step: the previous kernel appends the last slot). No copy may come between the two.
+    bool pdl = false;
 };
 
 // How decode divides its work: `splits` chunks of `chunk` keys cover max_length. The generic

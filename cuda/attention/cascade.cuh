@@ -44,6 +44,7 @@ __global__ void __launch_bounds__(kMergeThreads)
     __shared__ float factor[kMergeKeys / 16][16];
     const int tid = threadIdx.x, head_kv = blockIdx.y, seq = blockIdx.z;
     const int sid = seq * p.n_head_kv + head_kv;
+    allow_dependents();  // the next kernel's CTAs may launch (and wait for this one)
     const DeviceStream st = p.streams[sid];
     const int length = min(st.length, p.max_length);
     const int n_splits = (length + p.chunk - 1) / p.chunk;  // the splits that hold keys

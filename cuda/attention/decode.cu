@@ -49,12 +49,12 @@ Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
 }
 
 template <class C, bool kScores>
-void launch(const attn::DecodeParams &p, int batch, int n_head_kv, cudaStream_t stream) {
+void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
     auto kernel = attn::decode_kernel<C, kScores>;
     static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention decode"), true);
     (void)configured;
-    kernel<<<dim3(p.n_splits, n_head_kv, batch), C::kThreads, C::kSmemBytes, stream>>>(p);
-    check_launch("attention decode");
+    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
+                           C::kSmemBytes, stream, "attention decode", p);
     if (p.direct) return;
     const int key_blocks = kScores ? (p.key_cap + attn::kMergeKeys - 1) / attn::kMergeKeys : 0;
     launch_dependent(attn::merge_kernel<C::D, kScores>,
@@ -173,12 +173,13 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
             p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
         }
     }
+    const int b = args.batch, h = args.n_head_kv;
     if (args.pool.head_dim == 128) {
-        args.scores ? launch<DecodeConfig<128>, true>(p, args.batch, args.n_head_kv, stream)
-                    : launch<DecodeConfig<128>, false>(p, args.batch, args.n_head_kv, stream);
+        args.scores ? launch<DecodeConfig<128>, true>(p, b, h, args.pdl, stream)
+                    : launch<DecodeConfig<128>, false>(p, b, h, args.pdl, stream);
     } else {
-        args.scores ? launch<DecodeConfig<64>, true>(p, args.batch, args.n_head_kv, stream)
-                    : launch<DecodeConfig<64>, false>(p, args.batch, args.n_head_kv, stream);
+        args.scores ? launch<DecodeConfig<64>, true>(p, b, h, args.pdl, stream)
+                    : launch<DecodeConfig<64>, false>(p, b, h, args.pdl, stream);
     }
 }
 

@@ -55,32 +55,49 @@ __global__ void __launch_bounds__(C::kThreads)
     const DeviceStream st = p.streams[sid];
     const int length = min(st.length, p.max_length);
     const int begin = split * p.chunk;
-    if (begin >= length) {            // a stream shorter than max_length: fewer splits
-        if (p.direct && length == 0)  // an empty stream: zero rows (the merge writes them else)
+    if (begin >= length) {              // a stream shorter than max_length: fewer splits
+        if (p.direct && length == 0) {  // an empty stream: zero rows (the merge writes them else)
+            grid_dependency_wait();
             for (int i = tid; i < p.group * D; i += C::kThreads)
                 p.out[seq * p.out_stride + head_kv * p.group * D + i] = __float2bfloat16_rn(0.0f);
+        }
         return;
     }
     const int end = min(length, begin + p.chunk);
     const int n_tiles = (end - begin + BN - 1) / BN;
     const uint32_t sq = smem_u32(smem), ring = sq + C::kQBytes;
 
-    {  // Q rows of the group, zero rows up to 16
+    // Launched as a programmatic dependent, the kernel may start while the previous one still
+    // writes q and the slot this step appended, the stream's last: the ring's first tiles load
+    // before the wait when they end before that slot (block tables and older keys are not
+    // written during a step), Q and the other tiles after it. Empty groups keep the count of
+    // commit groups uniform.
+    prefetch_blocks<BN>(p.kv, st.blocks, begin + (STAGES - 1) * BN, end, tid);
+    int s = 0;
+    for (; s < STAGES - 1; ++s) {
+        const int key0 = begin + s * BN;
+        if (s < n_tiles && min(end, key0 + BN) > length - 1) break;
+        if (s < n_tiles)
+            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, key0, end, tid);
+        cp_async_commit();
+    }
+    grid_dependency_wait();
+    allow_dependents();  // the merge's CTAs may launch and read the accumulators
+    {  // Q rows of the group, zero rows up to 16; through L2, as the previous kernel wrote them
         constexpr int kChunks = D / 8;
         for (int i = tid; i < 16 * kChunks; i += C::kThreads) {
-            int row = i / kChunks, chunk = i % kChunks;
-            bool ok = row < p.group;
-            const bf16 *src =
-                ok ? p.q + seq * p.q_stride + (head_kv * p.group + row) * D + chunk * 8 : p.q;
-            cp_async_16(sq + swz<D>(row, chunk), src, ok);
+            const int row = i / kChunks, chunk = i % kChunks;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (row < p.group)
+                v = __ldcg(reinterpret_cast<const uint4 *>(
+                    p.q + seq * p.q_stride + (head_kv * p.group + row) * D + chunk * 8));
+            *reinterpret_cast<uint4 *>(smem + swz<D>(row, chunk)) = v;
         }
     }
-    prefetch_blocks<BN>(p.kv, st.blocks, begin + (STAGES - 1) * BN, end, tid);
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (; s < STAGES - 1; ++s) {
         if (s < n_tiles)
             load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, begin + s * BN, end, tid);
-        cp_async_commit();  // empty groups keep the count uniform
+        cp_async_commit();
     }
     cp_async_wait<STAGES - 2>();
     __syncthreads();
@@ -185,7 +202,6 @@ __global__ void __launch_bounds__(C::kThreads)
             if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
         }
     }
-    allow_dependents();  // the merge may start launching
 }
 
 }  // namespace cab::cuda::attn

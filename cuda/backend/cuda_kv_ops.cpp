@@ -273,6 +273,9 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         const attention::DecodePlan plan = attention::plan_decode(a);
         a.workspace = decode_workspace(plan.workspace_bytes);
         a.workspace_bytes = plan.workspace_bytes;
+        // Early launch only inside a graph step, where no copy of the tables comes between it and
+        // the kernel that appended the step's slots.
+        a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
         attention::decode(a, stream());
     });
 }
