@@ -205,14 +205,18 @@ public:
 
     struct Decode {
         int32_t batch;
-        std::vector<double> times;           // seconds for `steps` steps, per rep
+        std::vector<double> times;  // seconds for `steps` steps, per rep
+        // Seconds inside cab_decode for `steps` steps, per rep: host work before the step's
+        // kernels run (staging, the graph launch; the GPU has nothing to do meanwhile, since the
+        // previous cab_sample waited for it).
+        std::vector<double> call_times;
         std::vector<cab_token> greedy_seq0;  // sequence 0's first tokens, first rep
     };
 
     // B sequences, each prefilled with its own short prompt, then warmup and timed greedy steps
     // over all of them at once: cab_decode, then cab_sample per sequence.
     Decode decode(int32_t batch) {
-        Decode d{batch, {}, {}};
+        Decode d{batch, {}, {}, {}};
         CtxPtr ctx = context(batch, int64_t{a_.decode_prompt} + a_.warmup + a_.steps);
         std::vector<std::vector<cab_token>> prompts;
         std::vector<cab_seq> seqs(static_cast<size_t>(batch));
@@ -228,19 +232,26 @@ public:
                       "cab_prefill");
                 check(cab_sample(ctx.get(), s, nullptr, &next[s]), "cab_sample");
             }
+            double in_decode = 0.0;
             const auto step = [&] {
                 if (rep == 0 && d.greedy_seq0.size() < 16) d.greedy_seq0.push_back(next[0]);
+                const auto c0 = Clock::now();
                 check(cab_decode(ctx.get(), seqs.data(), next.data(), seqs.size()), "cab_decode");
+                in_decode += cab::bench::seconds_since(c0);
                 for (int32_t s = 0; s < batch; ++s)
                     check(cab_sample(ctx.get(), s, nullptr, &next[s]), "cab_sample");
             };
             for (int32_t i = 0; i < a_.warmup; ++i) step();
+            in_decode = 0.0;
             const auto t0 = Clock::now();
             for (int32_t i = 0; i < a_.steps; ++i) step();
             d.times.push_back(cab::bench::seconds_since(t0));
-            std::printf("  decode B=%d rep %d: %.2f ms/step, %.1f tokens/s\n", batch, rep,
-                        d.times.back() * 1e3 / a_.steps,
-                        static_cast<double>(batch) * a_.steps / d.times.back());
+            d.call_times.push_back(in_decode);
+            std::printf(
+                "  decode B=%d rep %d: %.2f ms/step, %.1f tokens/s (%.1f us/step in "
+                "cab_decode)\n",
+                batch, rep, d.times.back() * 1e3 / a_.steps,
+                static_cast<double>(batch) * a_.steps / d.times.back(), in_decode * 1e6 / a_.steps);
             std::fflush(stdout);
         }
         return d;
@@ -324,6 +335,7 @@ void write_json(const Args &a, int argc, char **argv, const cab_model_info &info
             .add_number("median_s", m)
             .add_number("ms_per_step", m * 1e3 / a.steps)
             .add_number("tokens_per_s", static_cast<double>(d.batch) * a.steps / m)
+            .add_number("us_per_step_in_cab_decode", median(d.call_times) * 1e6 / a.steps)
             .add("greedy_tokens_seq0", tokens_json(d.greedy_seq0));
         items.push_back(o.str("    "));
     }
