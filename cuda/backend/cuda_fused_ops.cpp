@@ -227,22 +227,22 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
             stage_streams(op, signature, pool, streams, n_seqs * n_head_kv, rows_per_seq);
         if (!launching()) return;
         kv::RopeAppendArgs a;
-        a.pool = dp;
-        a.streams = st.device;
+        a.target.pool = dp;
+        a.target.streams = st.device;
         a.n_seqs = n_seqs;
-        a.rows_per_seq = rows_per_seq;
-        a.n_head = n_head;
-        a.n_head_kv = n_head_kv;
+        a.target.rows_per_seq = rows_per_seq;
+        a.target.n_head = n_head;
+        a.target.n_head_kv = n_head_kv;
         a.q = q.data();
         a.q_stride = q.stride();
         a.k = k.data();
         a.k_stride = k.stride();
         a.v = v.data();
         a.v_stride = v.stride();
-        a.positions = pos;
-        a.theta = params.theta;
-        a.freq_scale = params.freq_scale;
-        a.style =
+        a.target.positions = pos;
+        a.target.theta = params.theta;
+        a.target.freq_scale = params.freq_scale;
+        a.target.style =
             params.style == RopeStyle::NeoX ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
         // Its positions and tables are read before the wait, so only where no copy of them comes
         // between it and the kernel before (a graph step; outside one it follows their copy, which

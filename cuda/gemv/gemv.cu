@@ -26,7 +26,7 @@ namespace {
 
 using pos_enc::RopeFreqs;
 
-// Epilogue::RopeAppend's arguments as the kernel reads them (RopeAppendOut).
+// Epilogue::RopeAppend's arguments as the kernel reads them (kv::RopeTarget).
 struct RopeParams {
     DevicePool pool;
     const DeviceStream *streams;
@@ -508,7 +508,7 @@ bool paired(const Args &a) {
 }
 
 bool rope_supported(const Args &a) {
-    const RopeAppendOut &r = a.rope;
+    const kv::RopeTarget &r = a.rope;
     const int32_t d = r.pool.head_dim;
     return d > 0 && d % 2 == 0 && d / 2 <= pos_enc::kMaxHalfDim && r.n_head > 0 &&
            r.n_head_kv > 0 && int64_t{a.m} == (int64_t{r.n_head} + 2 * int64_t{r.n_head_kv}) * d &&
@@ -559,7 +559,7 @@ void launch(const Args &a, cudaStream_t stream) {
     p.chunks = (a.k + kChunk - 1) / kChunk;
     p.groups = a.epilogue == Epilogue::Swiglu ? a.m : (a.m + kGroupRows - 1) / kGroupRows;
     if (a.epilogue == Epilogue::RopeAppend) {
-        const RopeAppendOut &r = a.rope;
+        const kv::RopeTarget &r = a.rope;
         p.rope.pool = r.pool;
         p.rope.streams = r.streams;
         p.rope.positions = r.positions;

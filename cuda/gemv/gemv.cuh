@@ -11,8 +11,7 @@
 
 #include <cstdint>
 
-#include "kv/paged.h"
-#include "pos_enc.cuh"
+#include "kv/rope_append.cuh"
 
 namespace cab::cuda::gemv {
 
@@ -47,21 +46,6 @@ enum class Epilogue {
     RopeAppend,
 };
 
-// Where Epilogue::RopeAppend puts keys and values: batch row r is row r % rows_per_seq of
-// sequence r / rows_per_seq, whose kv head h is streams[seq * n_head_kv + h] (device memory, as
-// kv::rope_append reads them); the row goes to slot length - rows_per_seq + r % rows_per_seq.
-struct RopeAppendOut {
-    DevicePool pool;
-    const DeviceStream *streams = nullptr;
-    int32_t rows_per_seq = 1;
-    int32_t n_head = 0;
-    int32_t n_head_kv = 0;
-    const int32_t *positions = nullptr;  // device [rows]
-    float theta = 10000.0f;
-    float freq_scale = 1.0f;
-    pos_enc::RopeStyle style = pos_enc::RopeStyle::Normal;
-};
-
 struct Args {
     Input input = Input::RmsNorm;
     Epilogue epilogue = Epilogue::Bf16;
@@ -78,8 +62,8 @@ struct Args {
     int64_t a_stride = 0;
     // Epilogue::Bf16, F32 and RopeAppend; null for none
     const float *bias = nullptr;
-    // Epilogue::RopeAppend
-    RopeAppendOut rope;
+    // Epilogue::RopeAppend: where keys and values go (batch rows are the step's rows)
+    kv::RopeTarget rope;
     void *y = nullptr;
     int64_t y_stride = 0;  // >= m
     // Launch with programmatic stream serialization: the kernel then overlaps the previous one.

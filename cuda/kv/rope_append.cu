@@ -139,37 +139,38 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
+    const RopeTarget &t = a.target;
     const std::string name = "rope kv append: ";
-    const int32_t d = a.pool.head_dim;
+    const int32_t d = t.pool.head_dim;
     require(d > 0 && d % 2 == 0 && d / 2 <= pos_enc::kMaxHalfDim, CAB_ERR_INVALID_ARGUMENT,
             name + "head_dim " + std::to_string(d) + " must be even and at most " +
                 std::to_string(2 * pos_enc::kMaxHalfDim));
-    require(a.pool.block_size > 0 && a.pool.data, CAB_ERR_INVALID_ARGUMENT,
-            name + "pool block_size " + std::to_string(a.pool.block_size) + " or null data");
-    require(a.n_seqs >= 0 && a.rows_per_seq >= 0 && a.n_head > 0 && a.n_head_kv > 0,
+    require(t.pool.block_size > 0 && t.pool.data, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool block_size " + std::to_string(t.pool.block_size) + " or null data");
+    require(a.n_seqs >= 0 && t.rows_per_seq >= 0 && t.n_head > 0 && t.n_head_kv > 0,
             CAB_ERR_INVALID_ARGUMENT,
             name + "n_seqs " + std::to_string(a.n_seqs) + ", rows_per_seq " +
-                std::to_string(a.rows_per_seq) + ", n_head " + std::to_string(a.n_head) +
-                " or n_head_kv " + std::to_string(a.n_head_kv) + " out of range");
-    require(a.q_stride >= int64_t{a.n_head} * d && a.k_stride >= int64_t{a.n_head_kv} * d &&
-                a.v_stride >= int64_t{a.n_head_kv} * d,
+                std::to_string(t.rows_per_seq) + ", n_head " + std::to_string(t.n_head) +
+                " or n_head_kv " + std::to_string(t.n_head_kv) + " out of range");
+    require(a.q_stride >= int64_t{t.n_head} * d && a.k_stride >= int64_t{t.n_head_kv} * d &&
+                a.v_stride >= int64_t{t.n_head_kv} * d,
             CAB_ERR_INVALID_ARGUMENT,
             name + "q, k or v row stride (" + std::to_string(a.q_stride) + ", " +
                 std::to_string(a.k_stride) + ", " + std::to_string(a.v_stride) +
                 ") shorter than its heads");
-    require(a.theta > 0.0f, CAB_ERR_INVALID_ARGUMENT, name + "theta must be > 0");
-    const int64_t rows = int64_t{a.n_seqs} * a.rows_per_seq;
+    require(t.theta > 0.0f, CAB_ERR_INVALID_ARGUMENT, name + "theta must be > 0");
+    const int64_t rows = int64_t{a.n_seqs} * t.rows_per_seq;
     if (rows == 0) return;
-    require(a.streams && a.q && a.k && a.v && a.positions, CAB_ERR_INVALID_ARGUMENT,
+    require(t.streams && a.q && a.k && a.v && t.positions, CAB_ERR_INVALID_ARGUMENT,
             name + "null streams, q, k, v or positions");
     const int half = d / 2;
-    const RopeFreqs freqs = pos_enc::rope_freqs(a.theta, d);
+    const RopeFreqs freqs = pos_enc::rope_freqs(t.theta, d);
     Params p{};
-    p.pool = a.pool;
-    p.streams = a.streams;
-    p.rows_per_seq = a.rows_per_seq;
-    p.n_head = a.n_head;
-    p.n_head_kv = a.n_head_kv;
+    p.pool = t.pool;
+    p.streams = t.streams;
+    p.rows_per_seq = t.rows_per_seq;
+    p.n_head = t.n_head;
+    p.n_head_kv = t.n_head_kv;
     p.half = half;
     p.q = static_cast<bf16 *>(a.q);
     p.q_stride = a.q_stride;
@@ -177,10 +178,10 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
     p.k_stride = a.k_stride;
     p.v = static_cast<const bf16 *>(a.v);
     p.v_stride = a.v_stride;
-    p.positions = a.positions;
-    p.freq_scale = static_cast<double>(a.freq_scale);
-    p.neox = a.style == pos_enc::RopeStyle::NeoX;
-    p.units = rows * (a.n_head + 2 * a.n_head_kv) * half;
+    p.positions = t.positions;
+    p.freq_scale = static_cast<double>(t.freq_scale);
+    p.neox = t.style == pos_enc::RopeStyle::NeoX;
+    p.units = rows * (t.n_head + 2 * t.n_head_kv) * half;
     const int64_t blocks = std::min<int64_t>((p.units + kThreads - 1) / kThreads, kMaxBlocks);
     attention::launch_maybe_dependent(a.pdl, rope_append_kernel,
                                       dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,

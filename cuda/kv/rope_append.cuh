@@ -13,15 +13,26 @@
 
 namespace cab::cuda::kv {
 
-struct RopeAppendArgs {
+// Where a step's keys and values go and how q and k rotate; shared with the QKV GEMV's RoPE
+// epilogue (gemv.cuh). Row r of the step is row r % rows_per_seq of sequence r / rows_per_seq,
+// whose kv head h is streams[seq * n_head_kv + h] (device memory, sequence-major, lengths
+// counting the appended rows, as kv::append); it goes to slot length - rows_per_seq +
+// r % rows_per_seq.
+struct RopeTarget {
     DevicePool pool;
-    // Device [n_seqs * n_head_kv], sequence-major, lengths counting the appended rows (as
-    // kv::append).
     const DeviceStream *streams = nullptr;
-    int32_t n_seqs = 0;
-    int32_t rows_per_seq = 0;
+    int32_t rows_per_seq = 1;
     int32_t n_head = 0;
     int32_t n_head_kv = 0;
+    const int32_t *positions = nullptr;  // device [rows]
+    float theta = 10000.0f;
+    float freq_scale = 1.0f;
+    pos_enc::RopeStyle style = pos_enc::RopeStyle::Normal;
+};
+
+struct RopeAppendArgs {
+    RopeTarget target;
+    int32_t n_seqs = 0;
     // bf16 rows of the step (n_seqs * rows_per_seq of them), head h at column h * head_dim, rows
     // *_stride elements apart: q [n_head heads], rotated in place; k and v [n_head_kv heads], read
     // only (the cache gets k rotated).
@@ -31,10 +42,6 @@ struct RopeAppendArgs {
     int64_t k_stride = 0;
     const void *v = nullptr;
     int64_t v_stride = 0;
-    const int32_t *positions = nullptr;  // device [rows]
-    float theta = 10000.0f;
-    float freq_scale = 1.0f;
-    pos_enc::RopeStyle style = pos_enc::RopeStyle::Normal;
     // Launch with programmatic stream serialization: a unit's position, block table and angle are
     // read and computed before waiting for the kernel that wrote q, k and v, so that kernel must
     // not write them, and no copy of them may come between the two.
