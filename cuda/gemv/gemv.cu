@@ -5,55 +5,28 @@
 // for the previous kernel (programmatic dependent launch): weights are never written during a
 // step; activations are read and written only after the wait, through L2 (ld.global.cg: no
 // line an SM cached before the wait can be hit). Without the launch attribute the wait and the
-// trigger do nothing. The RoPE epilogue's group is one rotation pair of one head, so that a lane
-// holds both elements it rotates.
+// trigger do nothing. The kernel's parts: common.cuh (parameters, which rows a group reads),
+// staging.cuh (the input rows), epilogue.cuh (what a group writes).
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
-#include <type_traits>
 #include <utility>
 
 #include "attention/launch.h"
+#include "gemv/common.cuh"
+#include "gemv/epilogue.cuh"
 #include "gemv/gemv.cuh"
 #include "gemv/heuristics.h"
+#include "gemv/staging.cuh"
 #include "util/error.h"
 
 namespace cab::cuda::gemv {
 namespace {
 
-using pos_enc::RopeFreqs;
-
-// Epilogue::RopeAppend's arguments as the kernel reads them (kv::RopeTarget).
-struct RopeParams {
-    DevicePool pool;
-    const DeviceStream *streams;
-    const int32_t *positions;
-    double freq_scale;
-    int32_t rows_per_seq, n_head, n_head_kv, half;
-    bool neox;
-};
-
-// The frequency table rides in the kernel parameters of the RoPE epilogue only.
-struct NoFreqs {};
-template <Epilogue kEpi>
-using Freqs = std::conditional_t<kEpi == Epilogue::RopeAppend, RopeFreqs, NoFreqs>;
-
-struct Params {
-    const uint16_t *w;  // bf16 bits
-    const float *x;
-    const float *norm_w;
-    float eps;
-    const uint16_t *a;
-    int64_t a_stride;
-    const float *bias;
-    void *y;
-    int64_t y_stride;
-    int32_t m, k, chunks, groups, slices;
-    RopeParams rope;
-};
+using namespace detail;
 
 // A weight load: read once per step, so it does not allocate in L1; volatile keeps it before the
 // grid dependency wait, where it is issued.
@@ -67,76 +40,6 @@ __device__ __forceinline__ uint4 load_weights(const uint16_t *p) {
 
 __device__ __forceinline__ void prefetch_l2(const void *p) {
     asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
-}
-
-// The bf16 halves of a 32-bit word as floats (exact).
-__device__ __forceinline__ float lo(uint32_t u) {
-    return __uint_as_float(u << 16);
-}
-__device__ __forceinline__ float hi(uint32_t u) {
-    return __uint_as_float(u & 0xffff0000u);
-}
-
-__device__ __forceinline__ void dot8(float &acc, const uint4 &w, const uint4 &x) {
-    acc = fmaf(lo(w.x), lo(x.x), acc);
-    acc = fmaf(hi(w.x), hi(x.x), acc);
-    acc = fmaf(lo(w.y), lo(x.y), acc);
-    acc = fmaf(hi(w.y), hi(x.y), acc);
-    acc = fmaf(lo(w.z), lo(x.z), acc);
-    acc = fmaf(hi(w.z), hi(x.z), acc);
-    acc = fmaf(lo(w.w), lo(x.w), acc);
-    acc = fmaf(hi(w.w), hi(x.w), acc);
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ __forceinline__ uint32_t bf16_bits(float f) {
-    return __bfloat16_as_ushort(__float2bfloat16(f));
-}
-
-__device__ __forceinline__ float round_bf16(float f) {
-    return __bfloat162float(__float2bfloat16(f));
-}
-
-// Barrier `id` (1..kWarps; 0 is __syncthreads) over the `threads` threads of one group's warps.
-__device__ __forceinline__ void group_barrier(int id, int threads) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-// Group g of the RoPE epilogue: pair i of head slot `slot` (q heads, then k, then v), whose
-// elements are e and e + partner of the head (pos_enc.cuh's pairings).
-struct RopePair {
-    int slot, i, e, partner;
-};
-
-__device__ __forceinline__ RopePair rope_pair(const RopeParams &r, int g) {
-    RopePair out;
-    out.slot = g / r.half;
-    out.i = g % r.half;
-    out.e = r.neox ? out.i : 2 * out.i;
-    out.partner = r.neox ? r.half : 1;
-    return out;
-}
-
-// Weight row j of group g: rows 2g and 2g + 1, for SwiGLU gate row g and up row m + g, for RoPE
-// the two elements of the pair.
-template <Epilogue kEpi>
-__device__ __forceinline__ int64_t weight_row(const Params &p, int g, int j) {
-    if constexpr (kEpi == Epilogue::Swiglu) return int64_t{g} + int64_t{j} * p.m;
-    if constexpr (kEpi == Epilogue::RopeAppend) {
-        const RopePair rp = rope_pair(p.rope, g);
-        return int64_t{rp.slot} * 2 * p.rope.half + rp.e + j * rp.partner;
-    }
-    return int64_t{g} * kGroupRows + j;
-}
-
-// First element of chunk i of slice s (a slice has chunks s, s + slices, s + 2 * slices, ...).
-__device__ __forceinline__ int64_t chunk_start(const Params &p, int s, int i) {
-    return int64_t{s + i * p.slices} * kChunk;
 }
 
 // Chunks [b, b + kBatch) of slice s of group g's rows; zeros where there is no chunk, row or
@@ -157,192 +60,6 @@ __device__ __forceinline__ void load_batch(const Params &p, int g, int s, int b,
         }
     }
 }
-
-// Stages rmsnorm(x) * norm_w as bf16 [R][k], rounded as cuda/norm.cu rounds it:
-// bf16(v * rsqrt(mean(v^2) + eps) * w) with the same fp32 operations (the sum of squares may add
-// in another order).
-template <int R>
-__device__ void stage_rmsnorm(const Params &p, uint16_t *xs) {
-    __shared__ float partial[kWarps][R];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    float ss[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) ss[r] = 0.0f;
-    for (int i = tid * 4; i < p.k; i += kThreads * 4) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const float4 v = __ldcg(reinterpret_cast<const float4 *>(p.x + int64_t{r} * p.k + i));
-            ss[r] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const float s = warp_sum(ss[r]);
-        if (lane == 0) partial[warp][r] = s;
-    }
-    __syncthreads();
-    float scale[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        float total = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) total += partial[w][r];
-        scale[r] = rsqrtf(total / static_cast<float>(p.k) + p.eps);
-    }
-    for (int i = tid * 4; i < p.k; i += kThreads * 4) {
-        const float g0 = p.norm_w[i], g1 = p.norm_w[i + 1], g2 = p.norm_w[i + 2],
-                    g3 = p.norm_w[i + 3];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const float4 v = __ldcg(reinterpret_cast<const float4 *>(p.x + int64_t{r} * p.k + i));
-            uint2 packed;
-            packed.x = bf16_bits(v.x * scale[r] * g0) | bf16_bits(v.y * scale[r] * g1) << 16;
-            packed.y = bf16_bits(v.z * scale[r] * g2) | bf16_bits(v.w * scale[r] * g3) << 16;
-            *reinterpret_cast<uint2 *>(xs + int64_t{r} * p.k + i) = packed;
-        }
-    }
-    __syncthreads();
-}
-
-// Stages the bf16 rows of a as [R][k]: every group reads all of them, which shared memory serves
-// at any batch size and a small L1 would not.
-template <int R>
-__device__ void stage_bf16(const Params &p, uint16_t *xs) {
-    const int per_row = p.k / 8;
-    for (int i = threadIdx.x; i < R * per_row; i += kThreads) {
-        const int r = i / per_row, c = i % per_row;
-        reinterpret_cast<uint4 *>(xs)[i] =
-            __ldcg(reinterpret_cast<const uint4 *>(p.a + int64_t{r} * p.a_stride + int64_t{c} * 8));
-    }
-    __syncthreads();
-}
-
-// What one lane of a group's finishing warp writes: (weight row j, batch row r) = (lane / R,
-// lane % R) for lane < kGroupRows * R, or for SwiGLU and RoPE batch row lane < R (both rows
-// together). Its bias or residual element, and for RoPE its angle and destination, are read when
-// the group starts, so that their latency hides under the weight loads.
-template <int R, Epilogue kEpi>
-struct Owner {
-    bool active = false;
-    int64_t at = 0;     // element of y
-    float operand = 0;  // the bias or the residual element
-    // Epilogue::RopeAppend: the second row's bias, the rotation, the pair's destination (null:
-    // none) and the slot whose scores a key head's pair 0 zeroes (null blocks: none).
-    float operand1 = 0;
-    bool rotate = false;
-    float cs = 1.0f, sn = 0.0f;
-    __nv_bfloat16 *dst = nullptr;
-    int partner = 0;
-    const int32_t *blocks = nullptr;
-    int32_t slot = 0;
-
-    __device__ Owner(const Params &p, int g, int lane, const Freqs<kEpi> &freqs) {
-        (void)freqs;  // read by the RoPE epilogue only
-        if constexpr (kEpi == Epilogue::RopeAppend) {
-            active = lane < R;
-            if (active) rope_start(p, g, lane, freqs);
-        } else if constexpr (kEpi == Epilogue::Swiglu) {
-            active = lane < R;
-            at = int64_t{lane} * p.y_stride + g;
-        } else {
-            const int j = lane / R, r = lane % R;
-            const int64_t row = weight_row<kEpi>(p, g, j);
-            active = lane < kGroupRows * R && row < p.m;
-            at = int64_t{r} * p.y_stride + row;
-            if (!active) return;
-            if constexpr (kEpi == Epilogue::AddF32) {
-                operand = __ldcg(static_cast<const float *>(p.y) + at);
-            } else {
-                if (p.bias) operand = p.bias[row];
-            }
-        }
-    }
-
-    // Batch row r of group g, as kv::rope_append places it.
-    __device__ void rope_start(const Params &p, int g, int r, const RopeFreqs &freqs) {
-        const RopeParams &rp = p.rope;
-        const RopePair pair = rope_pair(rp, g);
-        const int d = 2 * rp.half;
-        partner = pair.partner;
-        if (p.bias) {
-            operand = p.bias[weight_row<kEpi>(p, g, 0)];
-            operand1 = p.bias[weight_row<kEpi>(p, g, 1)];
-        }
-        if (pair.slot < rp.n_head) {
-            dst = static_cast<__nv_bfloat16 *>(p.y) + int64_t{r} * p.y_stride +
-                  int64_t{pair.slot} * d + pair.e;
-            rotate = true;
-        } else {
-            const bool value = pair.slot >= rp.n_head + rp.n_head_kv;
-            const int h = pair.slot - rp.n_head - (value ? rp.n_head_kv : 0);
-            const DeviceStream s = rp.streams[(r / rp.rows_per_seq) * rp.n_head_kv + h];
-            const int32_t at_slot = s.length - rp.rows_per_seq + r % rp.rows_per_seq;
-            // A stream shorter than rows_per_seq breaks the caller's contract (as in
-            // kv::rope_append): nothing is written.
-            if (at_slot < 0) return;
-            const int32_t bs = rp.pool.block_size;
-            const int64_t pool_row =
-                (int64_t{s.blocks[at_slot / bs]} * 2 + value) * bs + at_slot % bs;
-            // DevicePool::data is const for the attention kernels, which only read it.
-            dst = static_cast<__nv_bfloat16 *>(const_cast<void *>(rp.pool.data)) + pool_row * d +
-                  pair.e;
-            rotate = !value;
-            if (!value && pair.i == 0 && rp.pool.scores) {
-                blocks = s.blocks;
-                slot = at_slot;
-            }
-        }
-        if (rotate) pos_enc::rope_angle(rp.positions[r], rp.freq_scale, freqs.inv[pair.i], cs, sn);
-    }
-
-    __device__ void finish(const Params &p, int lane, const float (&acc)[kGroupRows][R]) const {
-        if (!active) return;
-        if constexpr (kEpi == Epilogue::RopeAppend) {
-            float v0 = 0.0f, v1 = 0.0f;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r == lane) {
-                    v0 = acc[0][r];
-                    v1 = acc[1][r];
-                }
-            }
-            // The product as the Bf16 epilogue rounds it, then the rotation of what rope reads.
-            float y0 = round_bf16(v0 + operand), y1 = round_bf16(v1 + operand1);
-            if (rotate) pos_enc::rope_rotate(y0, y1, cs, sn, y0, y1);
-            if (dst) {
-                dst[0] = __float2bfloat16(y0);
-                dst[partner] = __float2bfloat16(y1);
-            }
-            if (blocks) {
-                for (int32_t kind = 0; kind < kScoreKinds; ++kind)
-                    *score_at(p.rope.pool, blocks, kind, slot) = 0.0f;
-            }
-        } else if constexpr (kEpi == Epilogue::Swiglu) {
-            float gate = 0.0f, up = 0.0f;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r == lane) {
-                    gate = acc[0][r];
-                    up = acc[1][r];
-                }
-            }
-            const float gb = round_bf16(gate), ub = round_bf16(up);
-            static_cast<__nv_bfloat16 *>(p.y)[at] = __float2bfloat16(gb / (1.0f + expf(-gb)) * ub);
-        } else {
-            float v = 0.0f;
-#pragma unroll
-            for (int j = 0; j < kGroupRows; ++j)
-#pragma unroll
-                for (int r = 0; r < R; ++r)
-                    if (j * R + r == lane) v = acc[j][r];
-            if constexpr (kEpi == Epilogue::Bf16) {
-                static_cast<__nv_bfloat16 *>(p.y)[at] = __float2bfloat16(v + operand);
-            } else {
-                static_cast<float *>(p.y)[at] = v + operand;
-            }
-        }
-    }
-};
 
 // Small batches ask for four CTAs per SM (at most 64 registers, which they take without
 // spilling): a step's GEMVs are short, and more resident warps keep more weight loads in flight
