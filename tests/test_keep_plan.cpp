@@ -1,6 +1,5 @@
 // Keep plans (policy/keep_plan.h): the form in which window, h2o, tova, snapkv, chunkkv and full
-// state
-// their selection so that a device can run it. The host reference apply_keep_plan must give
+// state their selection so that a device can run it. The host reference apply_keep_plan must give
 // exactly what the policy's own select gives, for every budget, parameter set and score vector
 // (ties included), since eviction runs the plan in the policy's place.
 #include <cmath>
@@ -13,36 +12,26 @@
 
 #include "policy/keep_plan.h"
 #include "policy/policy.h"
+#include "policy_fixture.h"
 #include "util/error.h"
 
 using namespace cab;
 
 namespace {
 
-struct Scores {
-    std::vector<float> score, observers, window, last;
-    StreamScores view() const {
-        StreamScores s;
-        s.n = static_cast<int32_t>(score.size());
-        s.score = score.data();
-        s.observers = observers.data();
-        s.window = window.data();
-        s.last = last.data();
-        return s;
-    }
-};
+using test::Fixture;
 
 // Values drawn from a few levels when `tied`, so that ranking ties are common.
-Scores random_scores(int32_t n, bool tied, std::mt19937 &rng) {
+Fixture random_scores(int32_t n, bool tied, std::mt19937 &rng) {
     std::uniform_real_distribution<float> u(0.0f, 4.0f);
     std::uniform_int_distribution<int> level(0, 3), seen(0, 5);
     auto draw = [&] { return tied ? static_cast<float>(level(rng)) * 0.25f : u(rng); };
-    Scores s;
-    for (int32_t i = 0; i < n; ++i) {
-        s.score.push_back(draw());
-        s.observers.push_back(static_cast<float>(seen(rng)));  // zeros included
-        s.window.push_back(draw());
-        s.last.push_back(draw());
+    Fixture s(n);
+    for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+        s.score[i] = draw();
+        s.observers[i] = static_cast<float>(seen(rng));  // zeros included
+        s.window[i] = draw();
+        s.last[i] = draw();
     }
     return s;
 }
@@ -78,7 +67,7 @@ TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
             const int32_t n = std::uniform_int_distribution<int32_t>(0, 200)(rng);
             const int32_t budget = std::uniform_int_distribution<int32_t>(0, n + 4)(rng);
             const PolicyParams params = random_params(rng);
-            const Scores s = random_scores(n, trial % 2 == 0, rng);
+            const Fixture s = random_scores(n, trial % 2 == 0, rng);
             const std::optional<KeepPlan> plan = policy->keep_plan(n, budget, params);
             REQUIRE(plan.has_value());
             const std::vector<int32_t> expected = policy->select(s.view(), budget, params, 7);
@@ -115,7 +104,7 @@ TEST_CASE("policies without a plan form say so", "[policy][keep_plan]") {
 }
 
 TEST_CASE("keep plans rank by their source, per observer, pooled", "[policy][keep_plan]") {
-    Scores s;
+    Fixture s(6);
     s.score = {5, 1, 9, 2, 8, 3};
     s.observers = {5, 0, 3, 2, 2, 1};
     s.window = {0, 7, 0, 0, 0, 6};
@@ -144,7 +133,7 @@ TEST_CASE("keep plans rank by their source, per observer, pooled", "[policy][kee
 }
 
 TEST_CASE("keep plans rank chunks by their summed value", "[policy][keep_plan]") {
-    Scores s;
+    Fixture s(10);
     s.score = {1, 0, 0, 3, 1, 1, 0, 2, 9, 9};
     s.observers = s.window = s.last = std::vector<float>(10, 1.0f);
     KeepPlan p;
@@ -171,7 +160,7 @@ TEST_CASE("keep plans rank chunks by their summed value", "[policy][keep_plan]")
 }
 
 TEST_CASE("keep plans count NaN as -infinity", "[policy][keep_plan]") {
-    Scores s;
+    Fixture s(4);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     s.score = {nan, -std::numeric_limits<float>::infinity(), nan, 0.5f};
     s.observers = s.window = s.last = {1, 1, 1, 1};
@@ -181,7 +170,7 @@ TEST_CASE("keep plans count NaN as -infinity", "[policy][keep_plan]") {
 }
 
 TEST_CASE("keep plans reject what cannot hold", "[policy][keep_plan]") {
-    Scores s;
+    Fixture s(4);
     s.score = s.observers = s.window = s.last = {1, 2, 3, 4};
     auto bad = [&](KeepPlan p, const char *what) {
         CHECK_THROWS_WITH(keep_count(p, 4), Catch::Contains(what));
