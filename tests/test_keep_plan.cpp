@@ -2,6 +2,7 @@
 // state their selection so that a device can run it. The host reference apply_keep_plan must give
 // exactly what the policy's own select gives, for every budget, parameter set and score vector
 // (ties included), since eviction runs the plan in the policy's place.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -67,7 +68,11 @@ TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
             const int32_t n = std::uniform_int_distribution<int32_t>(0, 200)(rng);
             const int32_t budget = std::uniform_int_distribution<int32_t>(0, n + 4)(rng);
             const PolicyParams params = random_params(rng);
-            const Fixture s = random_scores(n, trial % 2 == 0, rng);
+            Fixture s = random_scores(n, trial % 2 == 0, rng);
+            // Every fourth trial, sinks far above the rest (as a model's), which the pool and
+            // the chunk sums must leave out.
+            if (trial % 4 == 1)
+                for (int32_t i = 0; i < std::min(params.n_sinks, n); ++i) s.window[i] = 100.0f;
             const std::optional<KeepPlan> plan = policy->keep_plan(n, budget, params);
             REQUIRE(plan.has_value());
             const std::vector<int32_t> expected = policy->select(s.view(), budget, params, 7);
@@ -141,14 +146,14 @@ TEST_CASE("keep plans rank chunks by their summed value", "[policy][keep_plan]")
     p.keep_back = 2;
     p.k = 3;
     p.chunk = 3;
-    // Chunks over slots 0..7 (the kept tail ends them): {0,1,2} = 1, {3,4,5} = 5, {6,7} = 2.
-    // Slot 0 counts in its chunk's sum but is kept anyway.
+    // Chunks aligned to slot 0 over the ranked slots 1..7 (the kept ends clip them): {1, 2} = 0
+    // (slot 0 is kept and adds nothing to its chunk), {3, 4, 5} = 5, {6, 7} = 2.
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 8, 9});
-    p.k = 5;  // then {6, 7} (2) before {1, 2} (1)
+    p.k = 5;  // then {6, 7} (2) before {1, 2} (0)
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 6, 7, 8, 9});
     p.k = 4;  // a chunk in part: from its start
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 5, 6, 8, 9});
-    s.score[6] = -1.0f;  // {6, 7} = 1 ties {0, 1, 2}: the earlier chunk first
+    s.score[6] = -2.0f;  // {6, 7} = 0 ties {1, 2}: the earlier chunk first
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 3, 4, 5, 8, 9});
     // A NaN counts as -infinity before the sum; +inf + -inf (NaN) as -infinity after it.
     const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -157,6 +162,115 @@ TEST_CASE("keep plans rank chunks by their summed value", "[policy][keep_plan]")
     p.keep_front = 0;
     p.k = 2;
     CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 8, 9});
+}
+
+TEST_CASE("keep plans pool and sum chunks over the ranked slots only", "[policy][keep_plan]") {
+    // Slots 0, 1 (kept) draw 50 and 40, as attention sinks do; 10, 11 (kept) 7.
+    Fixture s(12);
+    s.window = {50, 40, 0, 0, 0, 0, 3, 0, 0, 1, 7, 7};
+    KeepPlan p;
+    p.source = RankSource::Window;
+    p.keep_front = 2;
+    p.keep_back = 2;
+    p.k = 3;
+    p.pool_kernel = 5;
+    p.pool_shift = 2;  // [i - 4, i] within 2..9: 0 0 0 0 3 3 3 3 (from slot 0: 50 50 50 40 ...)
+    const std::vector<int32_t> shifted = {0, 1, 6, 7, 8, 10, 11};
+    CHECK(apply_keep_plan(p, s.view()) == shifted);
+    p.pool_shift = 0;  // [i - 2, i + 2] within 2..9: 0 0 3 3 3 3 3 1
+    const std::vector<int32_t> centred = {0, 1, 4, 5, 6, 10, 11};
+    CHECK(apply_keep_plan(p, s.view()) == centred);
+    p.pool_kernel = 1;
+    p.chunk = 4;  // {2, 3} 0 (slots 0, 1 add nothing), {4..7} 3, {8, 9} 1
+    p.k = 5;
+    const std::vector<int32_t> chunked = {0, 1, 4, 5, 6, 7, 8, 10, 11};
+    CHECK(apply_keep_plan(p, s.view()) == chunked);
+    // Whatever the kept ends hold, NaN and infinities included, nothing ranked changes.
+    const float inf = std::numeric_limits<float>::infinity();
+    for (const float front : {inf, -inf, std::numeric_limits<float>::quiet_NaN()}) {
+        INFO("front " << front);
+        s.window[0] = s.window[1] = s.window[10] = front;
+        CHECK(apply_keep_plan(p, s.view()) == chunked);
+        p.chunk = 1;
+        p.pool_kernel = 5;
+        p.k = 3;
+        CHECK(apply_keep_plan(p, s.view()) == centred);
+        p.pool_shift = 2;
+        CHECK(apply_keep_plan(p, s.view()) == shifted);
+        p.pool_kernel = 1;
+        p.pool_shift = 0;
+        p.chunk = 4;
+        p.k = 5;
+    }
+    // Two ranked slots between wide kept ends: the pool and the chunk stay within them.
+    s.window = {9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 1, 9};
+    p.keep_front = 9;
+    p.keep_back = 1;
+    p.k = 1;
+    p.chunk = 1;
+    p.pool_kernel = 3;
+    p.pool_shift = 1;  // [i - 2, i]: slot 9 takes 0, slot 10 takes 1
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11});
+    p.pool_kernel = 1;
+    p.pool_shift = 0;
+    p.chunk = 8;  // [8, 16) sums slots 9 and 10 only: a tie, the earlier slot
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11});
+}
+
+TEST_CASE("keep plans equal a naive ranked-range reference", "[policy][keep_plan]") {
+    std::mt19937 rng(7);
+    const float inf = std::numeric_limits<float>::infinity();
+    const float special[] = {std::numeric_limits<float>::quiet_NaN(), inf, -inf, -0.0f, 0.0f};
+    for (int trial = 0; trial < 2000; ++trial) {
+        const int32_t n = std::uniform_int_distribution<int32_t>(0, 70)(rng);
+        Fixture s(n);
+        for (float &v : s.window) {
+            const uint32_t r = rng() % 10;
+            v = r < 5 ? special[r] : static_cast<float>(rng() % 4) * 0.5f;
+        }
+        KeepPlan p;
+        p.source = RankSource::Window;
+        p.keep_front = std::uniform_int_distribution<int32_t>(0, n)(rng);
+        p.keep_back = std::uniform_int_distribution<int32_t>(0, n - p.keep_front)(rng);
+        const int32_t back = n - p.keep_back, m = back - p.keep_front;
+        p.k = std::uniform_int_distribution<int32_t>(0, m)(rng);
+        const int32_t kernels[] = {1, 3, 5, 15, 101};
+        if (trial % 2 == 0) {
+            p.pool_kernel = kernels[rng() % 5];
+            p.pool_shift = static_cast<int32_t>(rng() % (p.pool_kernel / 2 + 1));
+        } else {
+            const int32_t chunks[] = {1, 2, 3, 4, 16, 100};
+            p.chunk = chunks[rng() % 6];
+        }
+        // NaN -> -inf, then the pool or the chunk sums clipped to [keep_front, back).
+        std::vector<float> v(static_cast<size_t>(n)), value(static_cast<size_t>(n));
+        for (int32_t i = 0; i < n; ++i) v[i] = std::isnan(s.window[i]) ? -inf : s.window[i];
+        for (int32_t i = p.keep_front; i < back; ++i) {
+            const int32_t c0 = i / p.chunk * p.chunk;
+            const int32_t lo = p.chunk > 1
+                                   ? std::max(p.keep_front, c0)
+                                   : std::max(p.keep_front, i - p.pool_kernel / 2 - p.pool_shift);
+            const int32_t hi = p.chunk > 1
+                                   ? std::min(back, c0 + p.chunk) - 1
+                                   : std::min(back - 1, i + p.pool_kernel / 2 - p.pool_shift);
+            float acc = p.chunk > 1 ? 0.0f : -inf;
+            for (int32_t j = lo; j <= hi; ++j) acc = p.chunk > 1 ? acc + v[j] : std::max(acc, v[j]);
+            value[i] = std::isnan(acc) ? -inf : acc;
+        }
+        std::vector<int32_t> ranked(static_cast<size_t>(m));
+        for (int32_t i = 0; i < m; ++i) ranked[i] = p.keep_front + i;
+        std::stable_sort(ranked.begin(), ranked.end(),
+                         [&](int32_t a, int32_t b) { return value[a] > value[b]; });
+        ranked.resize(static_cast<size_t>(p.k));
+        std::vector<int32_t> expected = ranked;
+        for (int32_t i = 0; i < p.keep_front; ++i) expected.push_back(i);
+        for (int32_t i = back; i < n; ++i) expected.push_back(i);
+        std::sort(expected.begin(), expected.end());
+        INFO("trial " << trial << " n " << n << " keep_front " << p.keep_front << " keep_back "
+                      << p.keep_back << " k " << p.k << " kernel " << p.pool_kernel << " shift "
+                      << p.pool_shift << " chunk " << p.chunk);
+        CHECK(apply_keep_plan(p, s.view()) == expected);
+    }
 }
 
 TEST_CASE("keep plans count NaN as -infinity", "[policy][keep_plan]") {

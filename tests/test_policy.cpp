@@ -290,10 +290,11 @@ TEST_CASE("policy: snapkv matches a naive max-pool reference on random scores", 
         p.snapkv_shift = (trial / 5) % (p.snapkv_kernel / 2 + 1);
         const int32_t budget = 12 + trial % 30;
         const int32_t half = p.snapkv_kernel / 2, prefix = 50 - 6;
+        // The pool reads only the ranked slots: after the 4 sinks, before the window.
         std::vector<float> pooled(50, 0.0f);
-        for (int32_t i = 0; i < prefix; ++i) {
+        for (int32_t i = 4; i < prefix; ++i) {
             pooled[i] = -1.0f;
-            for (int32_t j = std::max(0, i - half - p.snapkv_shift);
+            for (int32_t j = std::max(4, i - half - p.snapkv_shift);
                  j <= std::min(prefix - 1, i + half - p.snapkv_shift); ++j)
                 pooled[i] = std::max(pooled[i], s.window[j]);
         }

@@ -1,7 +1,7 @@
 // The chunkkv policy: hand-made window scores with answers worked out by hand (whole chunks kept
-// best first, the last one from its start; sinks in their chunk's sum; chunks ending at the
-// observation window), the case it exists for (a number whose first digit alone draws the
-// question's attention), and a brute-force reference on random scores.
+// best first, the last one from its start; sinks adding nothing to their chunk's sum; chunks
+// ending at the observation window), the case it exists for (a number whose first digit alone draws
+// the question's attention), and a brute-force reference on random scores.
 #include <algorithm>
 #include <random>
 #include <vector>
@@ -46,23 +46,23 @@ TEST_CASE("chunkkv keeps whole chunks by summed window score", "[policy][chunkkv
     CHECK(select("chunkkv", w, 9, p) == join({6, 8, 9, 10, 11}, range(16, 20)));
 }
 
-TEST_CASE("chunkkv sums sinks into their chunk and stops chunks at the window",
+TEST_CASE("chunkkv leaves the sinks out of their chunk's sum and stops chunks at the window",
           "[policy][chunkkv]") {
-    // Sinks 0, 1; window 14, 15. Chunks of 4 over 0..13: 20 (the sinks' 10s), 2, 3, then {12, 13}
-    // whose sum would be 10 if the window's 5s spilled into it.
+    // Sinks 0, 1; window 14, 15. Chunks of 4 over the ranked 2..13: {2, 3} 0 (the sinks' 10s
+    // add nothing), 2, 3, then {12, 13} 0, which would be 10 if the window's 5s spilled into it.
     const std::vector<float> w = {10, 10, 0, 0, 0, 0, 1, 1, 0, 0, 0, 3, 0, 0, 5, 5};
     PolicyParams p;
     p.n_sinks = 2;
     p.snapkv_window = 2;
     p.chunk_size = 4;
-    CHECK(select("chunkkv", w, 8, p) == Slots{0, 1, 2, 3, 8, 9, 14, 15});
+    CHECK(select("chunkkv", w, 8, p) == Slots{0, 1, 8, 9, 10, 11, 14, 15});
     // Ties between chunks go to the earlier chunk: {4..7} and {8..11} both sum 3 here.
     std::vector<float> tied = w;
     tied[5] = 1.0f;
-    CHECK(select("chunkkv", tied, 8, p) == Slots{0, 1, 2, 3, 4, 5, 14, 15});
+    CHECK(select("chunkkv", tied, 8, p) == Slots{0, 1, 4, 5, 6, 7, 14, 15});
     // Recent slots are protected and end the chunks too: window 12, 13; chunks end at 12.
     p.n_recent = 2;
-    CHECK(select("chunkkv", w, 10, p) == Slots{0, 1, 2, 3, 8, 9, 12, 13, 14, 15});
+    CHECK(select("chunkkv", w, 10, p) == Slots{0, 1, 8, 9, 10, 11, 12, 13, 14, 15});
 }
 
 TEST_CASE("chunkkv keeps every digit of a number that snapkv cuts", "[policy][chunkkv]") {
@@ -102,9 +102,11 @@ TEST_CASE("chunkkv matches a brute-force chunk reference on random scores", "[po
         p.chunk_size = 1 + trial % 11;
         const int32_t budget = p.n_sinks + p.n_recent + 7 + trial % 40;
         const int32_t back = n - p.n_recent - 6;  // the chunks end at the observation window
+        // and start after the sinks, aligned to slot 0.
         std::vector<float> value(static_cast<size_t>(n), 0.0f);
         for (int32_t c = 0; c * p.chunk_size < back; ++c) {
-            const int32_t lo = c * p.chunk_size, hi = std::min(lo + p.chunk_size, back);
+            const int32_t lo = std::max(c * p.chunk_size, p.n_sinks);
+            const int32_t hi = std::min(c * p.chunk_size + p.chunk_size, back);
             float sum = 0.0f;
             for (int32_t i = lo; i < hi; ++i) sum += w[i];
             for (int32_t i = lo; i < hi; ++i) value[i] = sum;

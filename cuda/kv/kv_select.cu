@@ -6,15 +6,17 @@
 //
 // Values follow the host reference step by step: f32 sums over the streams in stream order from
 // 0, the division only where the summed observers are > 0 (IEEE, round to nearest), NaN -> -inf,
-// then the max-pool. Slot i's window is [i - before, i + after], before = half + shift and
-// after = half - shift. The pool works on a copy of the values padded with -inf, `before` slots
-// in front and `after` behind, so that every window spans exactly before + after + 1 slots: a
-// sparse table (max over 1, 2, 4, ... slots, one level per doubling) answers each window with
-// two overlapping ranges. A reach of back - 1 (back = n - keep_back) covers the whole pooled
-// range [0, back) on that side from every slot, so a longer one is clamped to it.
-// A chunked plan instead sums the values of [0, back) per aligned chunk: one thread per chunk
-// adds its slots in slot order from 0 (__fadd_rn, as the host's f32 loop), NaN sums become -inf,
-// and every slot's key is its chunk's sum.
+// then the max-pool. Pooling and chunk sums read only the ranked range [f, back) (f =
+// keep_front, back = n - keep_back), as KeepPlan states: the kept ends add nothing. Slot i's
+// window is [i - before, i + after] clipped to [f, back), before = half + shift and after =
+// half - shift. The pool works on a copy of the ranked values padded with -inf, `before` slots in
+// front and `after` behind, so that every window spans exactly before + after + 1 slots: a sparse
+// table (max over 1, 2, 4, ... slots, one level per doubling) answers each window with two
+// overlapping ranges. A reach of m - 1 covers the whole ranked range on that side from every
+// slot, so a longer one is clamped to it.
+// A chunked plan instead sums the ranked values per chunk, chunks aligned to slot 0 and clipped
+// to [f, back): one thread per chunk adds its slots in slot order from 0 (__fadd_rn, as the
+// host's f32 loop), NaN sums become -inf, and every slot's key is its chunk's sum.
 // Keys and pooled values live in the job's global scratch: one block reads them back through
 // L1/L2, which __syncthreads makes coherent within the block.
 #include <cmath>
@@ -38,11 +40,19 @@ __host__ __device__ int64_t align4(int64_t n) {
 }
 
 // How far the pool window reaches before a slot (side -1) or after it (side +1), clamped to
-// what changes a window over `back` slots.
-__host__ __device__ int64_t pool_reach(int32_t back, int32_t pool_kernel, int32_t pool_shift,
+// what changes a window over the m ranked slots.
+__host__ __device__ int64_t pool_reach(int32_t m, int32_t pool_kernel, int32_t pool_shift,
                                        int side) {
     const int64_t reach = int64_t{pool_kernel / 2} - side * int64_t{pool_shift};
-    return reach < back - 1 ? reach : back - 1;
+    return reach < m - 1 ? reach : m - 1;
+}
+
+// The chunks that hold ranked slots: c0 = f / chunk up to (back - 1) / chunk.
+__host__ __device__ int64_t first_chunk(int32_t f, int32_t chunk) {
+    return f / chunk;
+}
+__host__ __device__ int64_t chunk_count(int32_t f, int32_t back, int32_t chunk) {
+    return (back - 1) / chunk - f / chunk + 1;
 }
 
 bool ranks(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k) {
@@ -93,27 +103,31 @@ __device__ uint32_t block_exclusive_sum(uint32_t v, uint32_t *warp_sums, uint32_
     return before + incl - v;
 }
 
-// Writes the keys of slots [f, back) to keys[0, m), pooling first when the plan says so;
-// returns where the keys are.
+// Writes the keys of slots [f, back) to keys[0, m), pooling or summing chunks over those slots
+// first when the plan says so; returns where the keys are.
 __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int32_t f,
                                int32_t back) {
+    const int32_t m = back - f;
     float *a = static_cast<float *>(job.work);
     if (job.chunk > 1) {
-        const int64_t chunk = job.chunk, n_chunks = (back + chunk - 1) / chunk;
-        float *sums = a + align4(back);
-        for (int32_t i = threadIdx.x; i < back; i += kThreads) a[i] = slot_value(pool, job, i);
+        const int64_t chunk = job.chunk, c0 = first_chunk(f, job.chunk);
+        const int64_t n_chunks = chunk_count(f, back, job.chunk);
+        float *sums = a + align4(m);
+        // a[j] holds slot f + j; sums[c - c0] chunk c's sum over its ranked slots.
+        for (int32_t j = threadIdx.x; j < m; j += kThreads) a[j] = slot_value(pool, job, f + j);
         __syncthreads();
-        for (int64_t c = threadIdx.x; c < n_chunks; c += kThreads) {
+        for (int64_t c = c0 + threadIdx.x; c < c0 + n_chunks; c += kThreads) {
+            const int64_t start = c * chunk > f ? c * chunk : f;
             const int64_t end = c * chunk + chunk < back ? c * chunk + chunk : back;
             float sum = 0.0f;
-            for (int64_t i = c * chunk; i < end; ++i) sum = __fadd_rn(sum, a[i]);
-            sums[c] = isnan(sum) ? -INFINITY : sum;
+            for (int64_t i = start; i < end; ++i) sum = __fadd_rn(sum, a[i - f]);
+            sums[c - c0] = isnan(sum) ? -INFINITY : sum;
         }
         __syncthreads();
         // The values are no longer read: the keys take their place.
         uint32_t *keys = reinterpret_cast<uint32_t *>(a);
-        for (int32_t i = f + threadIdx.x; i < back; i += kThreads)
-            keys[i - f] = order_key(sums[i / chunk]);
+        for (int32_t j = threadIdx.x; j < m; j += kThreads)
+            keys[j] = order_key(sums[(f + j) / chunk - c0]);
         __syncthreads();
         return keys;
     }
@@ -124,14 +138,14 @@ __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int
         __syncthreads();
         return keys;
     }
-    const int64_t before = pool_reach(back, job.pool_kernel, job.pool_shift, -1);
-    const int64_t after = pool_reach(back, job.pool_kernel, job.pool_shift, 1);
-    const int64_t padded = back + before + after;
+    const int64_t before = pool_reach(m, job.pool_kernel, job.pool_shift, -1);
+    const int64_t after = pool_reach(m, job.pool_kernel, job.pool_shift, 1);
+    const int64_t padded = m + before + after;
     float *b = a + align4(padded);
-    // a[x] holds slot x - before, -inf outside [0, back).
+    // a[x] holds slot f + x - before, -inf outside [f, back).
     for (int64_t x = threadIdx.x; x < padded; x += kThreads) {
-        const int64_t slot = x - before;
-        a[x] = slot >= 0 && slot < back ? slot_value(pool, job, static_cast<int32_t>(slot))
+        const int64_t slot = f + x - before;
+        a[x] = slot >= f && slot < back ? slot_value(pool, job, static_cast<int32_t>(slot))
                                         : -INFINITY;
     }
     __syncthreads();
@@ -146,11 +160,11 @@ __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int
         a = b;
         b = t;
     }
-    // Slot i's window is [i, i + before + after] in padded coordinates: two ranges of `width`
-    // cover it.
+    // Slot f + j's window is [j, j + before + after] in padded coordinates: two ranges of
+    // `width` cover it.
     uint32_t *keys = reinterpret_cast<uint32_t *>(b);
-    for (int64_t i = f + threadIdx.x; i < back; i += kThreads)
-        keys[i - f] = order_key(fmaxf(a[i], a[i + window - width]));
+    for (int64_t j = threadIdx.x; j < m; j += kThreads)
+        keys[j] = order_key(fmaxf(a[j], a[j + window - width]));
     __syncthreads();
     return keys;
 }
@@ -270,12 +284,12 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
                          int32_t pool_kernel, int32_t pool_shift, int32_t chunk) {
     if (!ranks(length, keep_front, keep_back, k)) return 0;
-    const int32_t back = length - keep_back;
+    const int32_t back = length - keep_back, m = back - keep_front;
     if (chunk > 1)
-        return static_cast<size_t>(align4(back) + align4((int64_t{back} + chunk - 1) / chunk)) * 4;
-    if (pool_kernel <= 1) return static_cast<size_t>(align4(back - keep_front)) * 4;
-    const int64_t padded = back + pool_reach(back, pool_kernel, pool_shift, -1) +
-                           pool_reach(back, pool_kernel, pool_shift, 1);
+        return static_cast<size_t>(align4(m) + align4(chunk_count(keep_front, back, chunk))) * 4;
+    if (pool_kernel <= 1) return static_cast<size_t>(align4(m)) * 4;
+    const int64_t padded =
+        m + pool_reach(m, pool_kernel, pool_shift, -1) + pool_reach(m, pool_kernel, pool_shift, 1);
     return static_cast<size_t>(2 * align4(padded)) * 4;
 }
 

@@ -58,14 +58,16 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
             value[static_cast<size_t>(i)] =
                 std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
         }
+        // Both read and write only the ranked range [keep_front, back).
+        const float *ranked = value.data() + p.keep_front;
+        const int32_t m = back - p.keep_front;
         if (p.pool_kernel > 1) {
-            const std::vector<float> pooled =
-                max_pool(value.data(), back, p.pool_kernel, p.pool_shift);
-            std::copy(pooled.begin(), pooled.end(), value.begin());
+            const std::vector<float> pooled = max_pool(ranked, m, p.pool_kernel, p.pool_shift);
+            std::copy(pooled.begin(), pooled.end(), value.begin() + p.keep_front);
         }
         if (p.chunk > 1) {
-            const std::vector<float> sums = chunk_sum(value.data(), back, p.chunk);
-            std::copy(sums.begin(), sums.end(), value.begin());
+            const std::vector<float> sums = chunk_sum(ranked, p.keep_front, m, p.chunk);
+            std::copy(sums.begin(), sums.end(), value.begin() + p.keep_front);
         }
         std::vector<int32_t> candidates;
         candidates.reserve(static_cast<size_t>(back - p.keep_front));

@@ -18,21 +18,28 @@ enum class RankSource : int32_t { Score, Window, Last };
 struct KeepPlan {
     int32_t keep_front = 0;  // slots [0, keep_front) are kept
     int32_t keep_back = 0;   // slots [n - keep_back, n) are kept
-    // Plus the k slots of [keep_front, n - keep_back) with the largest value; ties go to the
-    // earlier slot. A NaN value counts as -infinity (before pooling).
+    // Plus the k slots of the ranked range R = [keep_front, n - keep_back) with the largest
+    // value; ties go to the earlier slot. A NaN value counts as -infinity (before pooling).
     int32_t k = 0;
     RankSource source = RankSource::Score;
     // Rank by source / observers (a slot no query saw ranks 0) instead of the source.
     bool per_observer = false;
-    // > 1 (odd): the value is first max-pooled along slots with this width over the slots
-    // [0, n - keep_back), edges clipped (SnapKV's pooling, which stops before its window).
+    // Pooling and chunk sums read only R: the kept ends neither give a value to a slot of R nor
+    // take one. Why: the attention sinks at the front draw the largest window score of all; a
+    // pool that read them would lift the slots after them to the top of the ranking, although
+    // the sinks are kept anyway (snapkv at 10% of a 1k prompt: a fifth of the ranked slots).
+    // > 1 (odd): the value of slot i of R is first max-pooled with this width: the max over
+    // [i - pool_kernel / 2 - pool_shift, i + pool_kernel / 2 - pool_shift] clipped to R
+    // (SnapKV's pooling, which stops before its window, and here also after the sinks).
     int32_t pool_kernel = 1;
     // 0 .. pool_kernel / 2: the pool's window sits this many slots back (max_pool's shift), so a
     // high value lifts more of the slots after it than before it.
     int32_t pool_shift = 0;
-    // > 1: instead, every slot of [0, n - keep_back) takes the f32 sum of the values of its
-    // aligned chunk [c * chunk, min((c + 1) * chunk, n - keep_back)), summed in slot order after
-    // the NaN -> -inf step; a NaN sum counts as -infinity too (ChunkKV's chunk score).
+    // > 1: instead, slot i of R takes the f32 sum of the values of its aligned chunk
+    // [c * chunk, (c + 1) * chunk), c = i / chunk, clipped to R, summed in slot order from 0
+    // after the NaN -> -inf step; a NaN sum counts as -infinity too (ChunkKV's chunk score).
+    // Chunks stay aligned to slot 0, not to keep_front: the front's slots belong to their chunk
+    // but add nothing to its sum.
     int32_t chunk = 1;
 };
 

@@ -30,7 +30,12 @@ std::vector<int32_t> ObservationWindowPolicy::pick(const StreamScores &s,
     const std::vector<int32_t> window = most_recent(candidates, n_window);
     if (n_window == k) return window;
     const std::vector<int32_t> older = without(candidates, window);
-    const std::vector<float> value = spread(s.window, window.front(), p);
+    // The ranked slots: from the first after the sinks up to the window (the candidates are
+    // contiguous), as the plan's [keep_front, n - keep_back).
+    const int32_t first = older.front(), end = window.front();
+    const std::vector<float> spread_value = spread(s.window + first, first, end - first, p);
+    std::vector<float> value(static_cast<size_t>(end));
+    std::copy(spread_value.begin(), spread_value.end(), value.begin() + first);
     std::vector<int32_t> keep = top_k(older, k - n_window, value.data());
     keep.insert(keep.end(), window.begin(), window.end());
     return keep;

@@ -16,12 +16,13 @@ public:
     std::string_view name() const override { return "chunkkv"; }
 
 protected:
-    // Chunks are aligned to absolute slots and end at the observation window. Sinks count in
-    // their chunk's sum but are kept anyway; ties go to the earlier slot, so the best chunks
-    // come whole and the last one from its start.
-    std::vector<float> spread(const float *window, int32_t prefix,
+    // Chunks are aligned to absolute slots and end at the observation window. The sinks belong
+    // to their chunk but add nothing to its sum (they are kept anyway, and their large window
+    // score would rank the chunk after them first); ties go to the earlier slot, so the best
+    // chunks come whole and the last one from its start.
+    std::vector<float> spread(const float *window, int32_t first, int32_t n,
                               const PolicyParams &p) const override {
-        return chunk_sum(window, prefix, p.chunk_size);
+        return chunk_sum(window, first, n, p.chunk_size);
     }
     void spread_plan(KeepPlan &plan, const PolicyParams &p) const override {
         plan.chunk = p.chunk_size;

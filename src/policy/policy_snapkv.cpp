@@ -18,9 +18,10 @@ protected:
     // As SnapKV: a max-pool of width snapkv_kernel, so that the neighbours of a hit survive;
     // snapkv_shift moves the window back, so that more of what follows a hit survives (the
     // question attends to a value's key and first digits, not to the digits after them).
-    std::vector<float> spread(const float *window, int32_t prefix,
+    // The pool is clipped to the ranked slots: the sinks lift none of the slots after them.
+    std::vector<float> spread(const float *window, int32_t, int32_t n,
                               const PolicyParams &p) const override {
-        return max_pool(window, prefix, p.snapkv_kernel, p.snapkv_shift);
+        return max_pool(window, n, p.snapkv_kernel, p.snapkv_shift);
     }
     void spread_plan(KeepPlan &plan, const PolicyParams &p) const override {
         plan.pool_kernel = p.snapkv_kernel;

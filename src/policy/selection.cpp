@@ -91,14 +91,17 @@ std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel, int32_t s
     return out;
 }
 
-std::vector<float> chunk_sum(const float *v, int32_t n, int32_t chunk) {
+std::vector<float> chunk_sum(const float *v, int32_t first, int32_t n, int32_t chunk) {
     std::vector<float> out(static_cast<size_t>(n));
-    for (int64_t start = 0; start < n; start += chunk) {
-        const int64_t end = std::min<int64_t>(start + chunk, n);
+    // Offsets into v: a chunk [c * chunk, (c + 1) * chunk) clipped to [first, first + n).
+    for (int64_t start = 0; start < n;) {
+        const int64_t chunk_end = (int64_t{first} + start) / chunk * chunk + chunk - first;
+        const int64_t end = std::min<int64_t>(chunk_end, n);
         float sum = 0.0f;
         for (int64_t i = start; i < end; ++i) sum += v[i];
         if (std::isnan(sum)) sum = -std::numeric_limits<float>::infinity();
         std::fill(out.begin() + start, out.begin() + end, sum);
+        start = end;
     }
     return out;
 }

@@ -31,9 +31,12 @@ double median(const std::vector<int32_t> &candidates, const float *value);
 // (0 <= shift <= kernel/2), so that a high v[j] lifts slots j - kernel/2 + shift ..
 // j + kernel/2 + shift: more of what follows it than precedes it.
 std::vector<float> max_pool(const float *v, int32_t n, int32_t kernel, int32_t shift);
-// out[i] = the f32 sum of v over i's aligned chunk [c * chunk, min((c + 1) * chunk, n)),
-// c = i / chunk, added in slot order from 0 (chunk >= 1); a NaN sum gives -infinity.
-std::vector<float> chunk_sum(const float *v, int32_t n, int32_t chunk);
+// Chunk sums over slots [first, first + n), whose values are v[0, n): out[i - first] = the f32
+// sum of v over the slots of i's chunk [c * chunk, (c + 1) * chunk), c = i / chunk, that lie in
+// [first, first + n), added in slot order from 0 (chunk >= 1, first >= 0); a NaN sum gives
+// -infinity. Chunks stay aligned to slot 0 whatever `first` is: the slots before it belong to
+// their chunk but add nothing to its sum.
+std::vector<float> chunk_sum(const float *v, int32_t first, int32_t n, int32_t chunk);
 // candidates minus taken (taken ascending, a subset or not).
 std::vector<int32_t> without(const std::vector<int32_t> &candidates,
                              const std::vector<int32_t> &taken);

@@ -8,8 +8,10 @@
 // (three levels), zeros, and special values (NaN, +-inf, -0, denormals, negatives), with random
 // observers (zeros included); every RankSource, per_observer on/off, pool_kernel 1, 3, 7, 23 and
 // wider than the stream with a random pool_shift in [0, pool_kernel / 2], chunk 4, 16, 1000 and
-// wider than the stream; k = 0, 1, m - 1, m (keep all: no compaction), random; units of 1 to 4
-// streams; lengths 1, 15, 16, 17, 1000, 40000 and 131077 (whose compaction is cut into batches).
+// wider than the stream; a kept front (which adds nothing to a pool or a chunk sum) inside a
+// chunk, past one, and up to two ranked slots before the kept back, ahead of pools and chunks;
+// k = 0, 1, m - 1, m (keep all: no compaction), random; units of 1 to 4 streams; lengths 1, 15,
+// 16, 17, 1000, 40000 and 131077 (whose compaction is cut into batches).
 // Bad arguments are INVALID_ARGUMENT and change nothing, even after a good unit.
 #include <catch2/catch.hpp>
 
@@ -298,6 +300,22 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
     add(4, make_plan(n, src, true, 1001, 1, rng));
     add(3, make_plan(n, src, rng() % 2 == 0, 1, 0, rng, 2 * n + 5));
     add(1, make_plan(n, src, false, 1, 1, rng, 3));
+    // Pools and chunks after a kept front: the front ends inside a chunk (5 of 4), past a whole
+    // one (17 of 16), within a pool's reach (4 of 7 and 23), or two slots before the kept back.
+    auto front = [&](int32_t f, int32_t pool, int32_t chunk, bool two_ranked) {
+        KeepPlan p = make_plan(n, src, rng() % 2 == 0, pool, 3, rng, chunk);
+        p.keep_front = std::min(f, n);
+        p.keep_back = std::min(p.keep_back, n - p.keep_front);
+        if (two_ranked) p.keep_front = std::max(n - p.keep_back - 2, 0);
+        p.k = (n - p.keep_front - p.keep_back) / 2;
+        return p;
+    };
+    add(1, front(5, 1, 4, false));
+    add(2, front(17, 1, 16, false));
+    add(1, front(4, 7, 1, false));
+    add(3, front(4, 23, 1, false));
+    add(1, front(0, 23, 1, true));
+    add(2, front(0, 1, 16, true));
     return units;
 }
 
