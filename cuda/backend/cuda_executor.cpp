@@ -136,6 +136,8 @@ void CudaExecutor::read_back(const void *device, void *host, size_t bytes) {
 
 void CudaExecutor::step_begin(int32_t n_seqs, int32_t max_length) {
     guarded([&] {
+        // guarded selects the device only outside a step, and an abandoned one may be open.
+        if (graphs_.in_step()) check(cudaSetDevice(gpu_), "cudaSetDevice");
         staged_ = {};
         graphs_.begin(n_seqs, max_length);
     });
@@ -146,6 +148,11 @@ void CudaExecutor::step_end() {
         staged_ = {};
         graphs_.end();
     });
+}
+
+void CudaExecutor::step_abort() noexcept {
+    graphs_.abort();
+    staged_ = {};
 }
 
 void CudaExecutor::upload(const float *src, const Tensor &dst) {

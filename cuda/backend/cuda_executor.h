@@ -81,6 +81,7 @@ public:
 
     void step_begin(int32_t n_seqs, int32_t max_length) override;
     void step_end() override;
+    void step_abort() noexcept override;
 
 private:
     using Staging = DecodeGraphs::Staging;
@@ -97,6 +98,9 @@ private:
     };
 
     // Runs an op body on the executor's device; when it throws, an open step is dropped first.
+    // Inside a step (step_begin .. step_end, one forward pass on one thread) the device that
+    // step_begin selected is still current: ops skip cudaSetDevice, which cost about as much
+    // host time as the rest of a replayed op.
     template <class F>
     void guarded(F &&body);
     // Starts an op: records or checks it inside a graph step, and gives `bytes` of staging.
@@ -158,7 +162,7 @@ private:
     DeviceBuffer eager_ints_;  // stage_ints outside steps
     DeviceBuffer scratch_;
     DeviceBuffer decode_ws_;
-    DeviceBuffer bias_sum_;  // matmul: fp32 product + bias before the one rounding to bf16
+    DeviceBuffer bias_sum_;        // matmul: fp32 product + bias before the one rounding to bf16
     std::vector<DeviceBuffer> retired_;
     PinnedBuffer readback_;
     DecodeGraphs graphs_;
@@ -168,7 +172,7 @@ private:
 template <class F>
 void CudaExecutor::guarded(F &&body) {
     try {
-        check(cudaSetDevice(gpu_), "cudaSetDevice");
+        if (!graphs_.in_step()) check(cudaSetDevice(gpu_), "cudaSetDevice");
         body();
     } catch (...) {
         graphs_.abort();

@@ -275,6 +275,9 @@ public:
         (void)max_length;
     }
     virtual void step_end() {}
+    // Drops the open step, if any, when the forward pass fails between step_begin and step_end:
+    // a step never outlives the call that opened it.
+    virtual void step_abort() noexcept {}
 };
 
 // A device: owns memory, places weights, makes executors. Shared (immutable) by a model and

@@ -43,12 +43,17 @@ void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
     require(n >= 1 && n <= max_batch_, CAB_ERR_INTERNAL, "decode batch size out of range");
     // The step's ops, the same ones every step of this shape, may be recorded and replayed.
     ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1);
-    ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
-    blocks(kv, seqs, n, 1, positions, 0, true);
-    const ModelWeights &w = model_.weights();
-    ex_.rmsnorm_matmul(x_.rows_view(0, n), w.output_norm, model_.hparams().rms_eps, w.output,
-                       nullptr, xn_.rows_view(0, n), logits_.rows_view(0, n));
-    ex_.step_end();
+    try {
+        ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
+        blocks(kv, seqs, n, 1, positions, 0, true);
+        const ModelWeights &w = model_.weights();
+        ex_.rmsnorm_matmul(x_.rows_view(0, n), w.output_norm, model_.hparams().rms_eps, w.output,
+                           nullptr, xn_.rows_view(0, n), logits_.rows_view(0, n));
+        ex_.step_end();
+    } catch (...) {
+        ex_.step_abort();
+        throw;
+    }
 }
 
 void Forward::read_logits(int32_t row, float *dst) {
