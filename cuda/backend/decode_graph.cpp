@@ -6,12 +6,12 @@
 namespace cab::cuda {
 
 uint64_t op_signature(std::initializer_list<uint64_t> parts) {
+    // A word at a time (a byte-wise FNV-1a took about 0.1 us an op, every op of every replayed
+    // step); each word is mixed in with a multiply and a fold of the high half into the low.
     uint64_t h = 1469598103934665603ull;
     for (uint64_t p : parts) {
-        for (int i = 0; i < 8; ++i) {
-            h ^= (p >> (8 * i)) & 0xffu;
-            h *= 1099511628211ull;
-        }
+        h = (h ^ p) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 32;
     }
     return h;
 }

@@ -23,7 +23,7 @@
 
 namespace cab::cuda {
 
-// FNV-1a over an op's kind, device pointers and sizes: what identifies it within a step.
+// A hash of an op's kind, device pointers and sizes: what identifies it within a step.
 uint64_t op_signature(std::initializer_list<uint64_t> parts);
 
 inline uint64_t sig_ptr(const void *p) {
