@@ -33,12 +33,13 @@ struct Layout {
     size_t part_o = 0, part_lse = 0, probs = 0, slice_m = 0, total = 0;
 };
 
+// A single split (direct) writes no partial states, only, with scores, its probabilities.
 Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
     Layout l;
-    if (direct) return l;
+    if (direct && !a.scores) return l;
     const size_t streams = static_cast<size_t>(a.batch) * a.n_head_kv;
     const size_t group = static_cast<size_t>(a.n_head / a.n_head_kv);
-    const size_t states = streams * splits * group;
+    const size_t states = direct ? 0 : streams * splits * group;
     l.part_lse = align_up(states * a.pool.head_dim * sizeof(float));
     l.probs = l.part_lse + align_up(states * sizeof(float));
     l.slice_m = l.probs;
@@ -123,8 +124,7 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     plan.chunk = (per_split + tile - 1) / tile * tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
     const int key_cap = (args.max_length + tile - 1) / tile * tile;
-    plan.workspace_bytes =
-        layout(args, plan.splits, key_cap, !args.scores && plan.splits == 1).total;
+    plan.workspace_bytes = layout(args, plan.splits, key_cap, plan.splits == 1).total;
     return plan;
 }
 
@@ -158,7 +158,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.group = args.n_head / args.n_head_kv;
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
-    p.direct = !args.scores && plan.splits == 1;
+    p.direct = plan.splits == 1;
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
     const int tile = tile_keys(args.pool.head_dim);
     p.max_length = args.max_length;
@@ -168,10 +168,10 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     if (!p.direct) {
         p.part_o = reinterpret_cast<float *>(ws);
         p.part_lse = reinterpret_cast<float *>(ws + l.part_lse);
-        if (args.scores) {
-            p.probs = reinterpret_cast<float *>(ws + l.probs);
-            p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
-        }
+    }
+    if (args.scores) {
+        p.probs = reinterpret_cast<float *>(ws + l.probs);
+        p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
     }
     const int b = args.batch, h = args.n_head_kv;
     if (args.pool.head_dim == 128) {

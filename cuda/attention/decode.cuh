@@ -4,15 +4,16 @@
 // through a 3-stage cp.async ring; each of the 4 warps takes a quarter of a tile with its own
 // online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
 // a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
-// split and no scores, the final output. The grid is sized for max_length (fixed while a CUDA
-// graph replays); the CTAs of splits past a stream's end exit at once and write nothing, and the
-// merge reads only the splits that hold keys.
+// split, the final output (and, with scores, the keys' final probabilities: no merge kernel). The
+// grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
+// stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
 //
 // Scores: a key's true probability needs the log-sum-exp over all splits, known only at the
 // merge. So the kernel stores each probability relative to the running max it was computed with
 // (the same fp32 value that weights V) and that max once per 16-key slice; the merge rescales
 // by 2^(max - lse) and sums the group's heads. Exact, and about 4 * group bytes per key on top
-// of the 4 * head_dim bytes of K and V read.
+// of the 4 * head_dim bytes of K and V read. A single split does the same in its own tail, with
+// the same expressions in the same order as the merge (bit for bit what it would write).
 #pragma once
 
 #include "attention/warp_tile.cuh"
@@ -182,6 +183,7 @@ __global__ void __launch_bounds__(C::kThreads)
                 o[0][dt][c];
     __syncthreads();
     const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
+    __shared__ float row_lse[16];  // a single split's final log2-sum-exp, for its scores
     for (int i = tid; i < p.group * D; i += C::kThreads) {
         const int row = i / D, col = i % D;
         float mx = -CUDART_INF_F;
@@ -197,9 +199,29 @@ __global__ void __launch_bounds__(C::kThreads)
         if (p.direct) {
             p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
                 __float2bfloat16_rn(acc / sum);
+            if (kScores && col == 0) row_lse[row] = mx + __log2f(sum);
         } else {
             p.part_o[(part * p.group + row) * D + col] = acc / sum;
             if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
+        }
+    }
+    if constexpr (kScores) {
+        if (!p.direct) return;
+        __syncthreads();  // row_lse, and the probabilities this CTA wrote, visible to all
+        const int pitch = 1 << p.kv.block_shift;  // floats between two kinds of a slot
+        const float *probs = p.probs + static_cast<int64_t>(sid) * p.group * p.key_cap;
+        const float *slice_m = p.slice_m + static_cast<int64_t>(sid) * (p.key_cap / 16) * p.group;
+        for (int key = begin + tid; key < end; key += C::kThreads) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int row = 0; row < 16; ++row)
+                if (row < p.group)
+                    sum += probs[row * p.key_cap + key] *
+                           ex2(slice_m[(key / 16) * p.group + row] - row_lse[row]);
+            float *slot = slot_scores(p.kv, st.blocks, key);
+            slot[kScoreRow * pitch] += sum;
+            slot[kObserversRow * pitch] += 1.0f;
+            slot[kLastRow * pitch] = sum;
         }
     }
 }

@@ -11,14 +11,20 @@ namespace cab::cuda::attention {
 // CTA's start, so that batch 1 can still spread over every SM.
 constexpr int kDecodeMinSplitKeys = 128;
 constexpr int kDecodeMaxSplits = 128;
+// Up to this many keys a stream is one split, whatever the batch: a split of its own writes
+// the output and the scores itself, and the merge kernel a second split needs (its launch and
+// its wait for decode, on every layer of a decode step) costs more than the two tiles it saves.
+constexpr int kDecodeOneSplitKeys = 256;
 
 // Splits of the longest stream for `units` = batch * n_head_kv decode CTAs when `slots` CTAs
 // (SM count * CTAs resident per SM) run at once. Each split streams its keys once, so decode is
 // bandwidth bound as long as every SM holds resident CTAs: too few splits leave SMs idle (batch
 // 1, 4 kv heads: 4 CTAs on 132 SMs), too many add merge work. The wave efficiency of s splits
 // is units * s / (ceil(units * s / slots) * slots); this takes the smallest s within 85% of the
-// best (FlashAttention's num_splits_heuristic rule), capped so splits keep kDecodeMinSplitKeys.
+// best (FlashAttention's num_splits_heuristic rule), capped so splits keep kDecodeMinSplitKeys;
+// one split up to kDecodeOneSplitKeys.
 inline int decode_num_splits(int units, int max_length, int slots) {
+    if (max_length <= kDecodeOneSplitKeys) return 1;
     const int cap = std::max(1, std::min(kDecodeMaxSplits, max_length / kDecodeMinSplitKeys));
     auto efficiency = [&](int s) {
         long ctas = static_cast<long>(units) * s;

@@ -49,7 +49,7 @@ struct DecodeParams {
     int32_t n_splits;    // splits of max_length keys (grid x)
     int32_t max_length;  // bound of every stream's length: slots past it are left alone
     int32_t key_cap;     // max_length rounded up to the tile: row pitch of probs
-    bool direct;         // one split and no scores: write the output, no merge
+    bool direct;         // one split: write the output (and scores), no merge
     float scale_log2;
     // Workspace: normalized partial outputs and their log2-sum-exp per (stream, split, head);
     // with scores, each key's probability relative to its 16-key slice's reference max
