@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -98,7 +99,9 @@ inline std::string json_array(const std::vector<std::string> &items, const std::
     return out + "\n" + indent + "]";
 }
 
-// The machine, commit and command as one JSON object.
+// The machine, commit and command as one JSON object. The commit is $CAB_COMMIT when set (a
+// copy of the tree whose git metadata lags behind it, as on the GPU machine), else the source
+// folder's HEAD.
 inline std::string provenance(int argc, char **argv, const std::string &source_dir) {
     utsname u{};
     uname(&u);
@@ -108,12 +111,15 @@ inline std::string provenance(int argc, char **argv, const std::string &source_d
     machine.add_string("cpu", cpu_model())
         .add_number("hardware_threads", std::thread::hardware_concurrency())
         .add_string("os", std::string(u.sysname) + " " + u.release + " " + u.machine);
+    const char *commit = std::getenv("CAB_COMMIT");
     JsonObject p;
     p.add("machine", machine.str("  "))
-        .add_string("commit", shell("git -C '" + source_dir + "' rev-parse HEAD"))
-        .add_string("tree", shell("git -C '" + source_dir +
-                                  "' status --porcelain -uno | "
-                                  "grep -q . && echo modified || echo clean"))
+        .add_string("commit", commit ? std::string(commit)
+                                     : shell("git -C '" + source_dir + "' rev-parse HEAD"))
+        .add_string("tree", commit ? std::string("given by CAB_COMMIT")
+                                   : shell("git -C '" + source_dir +
+                                           "' status --porcelain -uno | "
+                                           "grep -q . && echo modified || echo clean"))
         .add_string("command", command)
         .add_string("date", today());
     return p.str();

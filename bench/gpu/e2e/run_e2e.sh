@@ -20,6 +20,7 @@ MODELS=$E2E/models
 RESULTS=$E2E/results
 LOGS=$E2E/logs
 COMMIT=${CAB_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+export CAB_COMMIT=$COMMIT  # the benchmarks record it (bench/bench_report.h)
 REPS=3
 STEPS=64
 mkdir -p "$OUT" "$MODELS" "$LOGS"
