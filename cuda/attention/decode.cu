@@ -33,6 +33,14 @@ struct Layout {
     size_t part_o = 0, part_lse = 0, probs = 0, slice_m = 0, total = 0;
 };
 
+// Whether the decode kernel writes the output itself, with no merge: one split, and, with
+// scores, a short stream. A long stream's one split (a large batch) leaves its scores to the
+// merge kernel, which spreads them over CTAs of 1,024 keys; finishing them in the decode kernel
+// was slower there (PERFORMANCE.md, "What was tried").
+bool direct(const DecodeArgs &a, int splits) {
+    return splits == 1 && (!a.scores || a.max_length <= kDecodeOneSplitKeys);
+}
+
 // A single split (direct) writes no partial states, only, with scores, its probabilities.
 Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
     Layout l;
@@ -124,7 +132,7 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     plan.chunk = (per_split + tile - 1) / tile * tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
     const int key_cap = (args.max_length + tile - 1) / tile * tile;
-    plan.workspace_bytes = layout(args, plan.splits, key_cap, plan.splits == 1).total;
+    plan.workspace_bytes = layout(args, plan.splits, key_cap, direct(args, plan.splits)).total;
     return plan;
 }
 
@@ -158,7 +166,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.group = args.n_head / args.n_head_kv;
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
-    p.direct = plan.splits == 1;
+    p.direct = direct(args, plan.splits);
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
     const int tile = tile_keys(args.pool.head_dim);
     p.max_length = args.max_length;

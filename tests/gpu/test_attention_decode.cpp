@@ -262,6 +262,9 @@ TEST_CASE("decode: max_length above every stream, empty sequences", "[decode][sm
     run_case({2, 7, 128, {1, 17, 300}, true, 8, 1.0f, 4096}, rng);
     run_case({1, 4, 64, {5, 0, 33}, false, 1, 1.0f, 64}, rng);  // one split: no merge
     run_case({1, 4, 64, {5, 0, 33}, true, 1, 1.0f, 64}, rng);
+    // Up to 256 keys the heuristic takes one split, which writes output and scores itself.
+    run_case({2, 7, 128, {1, 17, 200, 256, 0}, true, 0, 1.0f, 256}, rng);
+    run_case({2, 7, 64, {130, 3}, true, 0, 2.0f, 256}, rng);
 }
 
 TEST_CASE("decode: length buckets far above the streams", "[decode]") {
