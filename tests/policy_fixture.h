@@ -47,6 +47,14 @@ inline Slots select(const char *name, const Fixture &s, int32_t budget, const Po
     return policy->select(s.view(), budget, p, stream_seed);
 }
 
+// A stream whose window scores are `window`; the other scores stay at the fixture's defaults.
+inline Slots select_by_window(const char *name, const std::vector<float> &window, int32_t budget,
+                              const PolicyParams &p) {
+    Fixture s(static_cast<int32_t>(window.size()));
+    s.window = window;
+    return select(name, s, budget, p);
+}
+
 inline Slots range(int32_t begin, int32_t end) {
     Slots out(static_cast<size_t>(end - begin));
     std::iota(out.begin(), out.end(), begin);

@@ -14,18 +14,6 @@
 using namespace cab;
 using namespace cab::test;
 
-namespace {
-
-// A stream whose window scores are `window`; the other scores stay at the fixture's defaults.
-Slots select(const char *name, const std::vector<float> &window, int32_t budget,
-             const PolicyParams &p) {
-    Fixture s(static_cast<int32_t>(window.size()));
-    s.window = window;
-    return cab::test::select(name, s, budget, p);
-}
-
-}  // namespace
-
 TEST_CASE("chunkkv keeps whole chunks by summed window score", "[policy][chunkkv]") {
     // Chunks of 4 over slots 0..15 (16..19 are the observation window): sums 0, 5, 4, 0.
     const std::vector<float> w = {0, 0, 0, 0, 0, 0, 5, 0, 1, 1, 1, 1, 0, 0, 0, 0, 9, 9, 9, 9};
@@ -33,17 +21,17 @@ TEST_CASE("chunkkv keeps whole chunks by summed window score", "[policy][chunkkv
     p.n_sinks = 0;
     p.snapkv_window = 4;
     p.chunk_size = 4;
-    CHECK(select("chunkkv", w, 8, p) == join(range(4, 8), range(16, 20)));
-    CHECK(select("chunkkv", w, 12, p) == join(range(4, 12), range(16, 20)));
+    CHECK(select_by_window("chunkkv", w, 8, p) == join(range(4, 8), range(16, 20)));
+    CHECK(select_by_window("chunkkv", w, 12, p) == join(range(4, 12), range(16, 20)));
     // The last chunk in part, from its start.
-    CHECK(select("chunkkv", w, 10, p) == join(range(4, 10), range(16, 20)));
+    CHECK(select_by_window("chunkkv", w, 10, p) == join(range(4, 10), range(16, 20)));
     // A budget below the window keeps the most recent window slots.
-    CHECK(select("chunkkv", w, 3, p) == range(17, 20));
+    CHECK(select_by_window("chunkkv", w, 3, p) == range(17, 20));
     // Chunks of one slot rank slots: snapkv without pooling.
     p.chunk_size = 1;
     p.snapkv_kernel = 1;
-    CHECK(select("chunkkv", w, 9, p) == select("snapkv", w, 9, p));
-    CHECK(select("chunkkv", w, 9, p) == join({6, 8, 9, 10, 11}, range(16, 20)));
+    CHECK(select_by_window("chunkkv", w, 9, p) == select_by_window("snapkv", w, 9, p));
+    CHECK(select_by_window("chunkkv", w, 9, p) == join({6, 8, 9, 10, 11}, range(16, 20)));
 }
 
 TEST_CASE("chunkkv leaves the sinks out of their chunk's sum and stops chunks at the window",
@@ -55,14 +43,14 @@ TEST_CASE("chunkkv leaves the sinks out of their chunk's sum and stops chunks at
     p.n_sinks = 2;
     p.snapkv_window = 2;
     p.chunk_size = 4;
-    CHECK(select("chunkkv", w, 8, p) == Slots{0, 1, 8, 9, 10, 11, 14, 15});
+    CHECK(select_by_window("chunkkv", w, 8, p) == Slots{0, 1, 8, 9, 10, 11, 14, 15});
     // Ties between chunks go to the earlier chunk: {4..7} and {8..11} both sum 3 here.
     std::vector<float> tied = w;
     tied[5] = 1.0f;
-    CHECK(select("chunkkv", tied, 8, p) == Slots{0, 1, 4, 5, 6, 7, 14, 15});
+    CHECK(select_by_window("chunkkv", tied, 8, p) == Slots{0, 1, 4, 5, 6, 7, 14, 15});
     // Recent slots are protected and end the chunks too: window 12, 13; chunks end at 12.
     p.n_recent = 2;
-    CHECK(select("chunkkv", w, 10, p) == Slots{0, 1, 8, 9, 10, 11, 12, 13, 14, 15});
+    CHECK(select_by_window("chunkkv", w, 10, p) == Slots{0, 1, 8, 9, 10, 11, 12, 13, 14, 15});
 }
 
 TEST_CASE("chunkkv keeps every digit of a number that snapkv cuts", "[policy][chunkkv]") {
@@ -78,9 +66,10 @@ TEST_CASE("chunkkv keeps every digit of a number that snapkv cuts", "[policy][ch
     p.chunk_size = 8;
     const int32_t budget = 4 + 8 + 8;
     // Chunk [16, 24) sums 3.4, above [0, 8) and [24, 32) at 1.
-    CHECK(select("chunkkv", w, budget, p) == join(join(range(0, 4), range(16, 24)), range(32, 40)));
+    CHECK(select_by_window("chunkkv", w, budget, p) ==
+          join(join(range(0, 4), range(16, 24)), range(32, 40)));
     // snapkv keeps 16..18 around the first digit, then the distractors' neighbourhoods.
-    const Slots snap = select("snapkv", w, budget, p);
+    const Slots snap = select_by_window("snapkv", w, budget, p);
     CHECK(std::count(snap.begin(), snap.end(), 18) == 1);
     CHECK(std::count(snap.begin(), snap.end(), 19) == 0);
     CHECK(std::count(snap.begin(), snap.end(), 21) == 0);
@@ -117,6 +106,6 @@ TEST_CASE("chunkkv matches a brute-force chunk reference on random scores", "[po
         older.resize(static_cast<size_t>(budget - p.n_sinks - p.n_recent - 6));
         const Slots expected = join(join(range(0, p.n_sinks), range(back, n)), older);
         INFO("trial " << trial << " chunk " << p.chunk_size << " budget " << budget);
-        CHECK(select("chunkkv", w, budget, p) == expected);
+        CHECK(select_by_window("chunkkv", w, budget, p) == expected);
     }
 }

@@ -22,13 +22,6 @@ using namespace cab::test;
 
 namespace {
 
-Slots select(const char *name, const std::vector<float> &window, int32_t budget,
-             const PolicyParams &p) {
-    Fixture s(static_cast<int32_t>(window.size()));
-    s.window = window;
-    return cab::test::select(name, s, budget, p);
-}
-
 bool holds_any(const Slots &kept, int32_t begin, int32_t end) {
     return std::any_of(kept.begin(), kept.end(), [&](int32_t i) { return i >= begin && i < end; });
 }
@@ -84,7 +77,7 @@ TEST_CASE("snapkv: the sinks lift none of the slots after them", "[policy][snapk
         // The ranked budget is one pool's width: exactly the span the hit at 30 lifts,
         // [30 - K/2 + S, 30 + K/2 + S]. Spreading from slot 0 instead would put the sinks' 10 on
         // slots 4 .. 3 + K/2 + S and keep those first.
-        const Slots kept = select("snapkv", sink_heavy(), 4 + 8 + kernel, p);
+        const Slots kept = select_by_window("snapkv", sink_heavy(), 4 + 8 + kernel, p);
         CHECK(kept ==
               join(join(range(0, 4), range(30 - kernel / 2 + shift, 31 + kernel / 2 + shift)),
                    range(56, 64)));
@@ -98,20 +91,20 @@ TEST_CASE("chunkkv: the sinks add nothing to their chunk's sum", "[policy][chunk
     PolicyParams p;
     p.snapkv_window = 8;
     p.chunk_size = 16;
-    CHECK(select("chunkkv", sink_heavy(), 4 + 8 + 16, p) ==
+    CHECK(select_by_window("chunkkv", sink_heavy(), 4 + 8 + 16, p) ==
           join(join(range(0, 4), range(16, 32)), range(56, 64)));
     // A chunk that starts among the sinks: chunks of 6 are aligned to slot 0, so [0, 6) ranks by
     // slots 4 and 5 only (0 here), below [30, 36) (3); the rest tie at 0, earliest first.
     p.chunk_size = 6;
-    CHECK(select("chunkkv", sink_heavy(), 4 + 8 + 8, p) ==
+    CHECK(select_by_window("chunkkv", sink_heavy(), 4 + 8 + 8, p) ==
           join(join(range(0, 4), join({4, 5}, range(30, 36))), range(56, 64)));
     // Slot 5 at 1: [0, 6) sums 1, after the hit's chunk (from slot 0 it would sum 41, first).
     std::vector<float> w = sink_heavy();
     w[5] = 1.0f;
-    CHECK(select("chunkkv", w, 4 + 8 + 7, p) ==
+    CHECK(select_by_window("chunkkv", w, 4 + 8 + 7, p) ==
           join(join(range(0, 4), join({4}, range(30, 36))), range(56, 64)));
     w[5] = 4.0f;  // 4: before it, and the hit's chunk from its start
-    CHECK(select("chunkkv", w, 4 + 8 + 7, p) ==
+    CHECK(select_by_window("chunkkv", w, 4 + 8 + 7, p) ==
           join(join(range(0, 4), join({4, 5}, range(30, 35))), range(56, 64)));
 }
 
@@ -121,9 +114,10 @@ TEST_CASE("snapkv and chunkkv without sinks spread from slot 0, as before", "[po
     p.n_sinks = 0;
     p.snapkv_window = 8;
     p.snapkv_kernel = 7;
-    CHECK(select("snapkv", sink_heavy(), 8 + 7, p) == join(range(0, 7), range(56, 64)));
+    CHECK(select_by_window("snapkv", sink_heavy(), 8 + 7, p) == join(range(0, 7), range(56, 64)));
     p.chunk_size = 16;
-    CHECK(select("chunkkv", sink_heavy(), 8 + 16, p) == join(range(0, 16), range(56, 64)));
+    CHECK(select_by_window("chunkkv", sink_heavy(), 8 + 16, p) ==
+          join(range(0, 16), range(56, 64)));
 }
 
 TEST_CASE("snapkv and chunkkv: sinks up to the window, streams shorter than the pool", "[policy]") {
@@ -137,11 +131,11 @@ TEST_CASE("snapkv and chunkkv: sinks up to the window, streams shorter than the 
     p.snapkv_window = 4;
     p.snapkv_kernel = 3;
     p.snapkv_shift = 1;
-    CHECK(select("snapkv", w, 19, p) == join(range(0, 14), join({15}, range(16, 20))));
+    CHECK(select_by_window("snapkv", w, 19, p) == join(range(0, 14), join({15}, range(16, 20))));
     // Chunks of 8: [8, 16) holds sinks 8..13 and the ranked 14, 15, and sums only those: 1 for
     // both, so the earlier one.
     p.chunk_size = 8;
-    CHECK(select("chunkkv", w, 19, p) == join(range(0, 14), join({14}, range(16, 20))));
+    CHECK(select_by_window("chunkkv", w, 19, p) == join(range(0, 14), join({14}, range(16, 20))));
 
     // 10 slots, kernel 15, shift 7 (slot i pools [i - 14, i]): wider than the stream. The ranked
     // slots 2..7 pool 0, 0, 5, 5, 5, 5; from slot 0 they would all take the sinks' 10.
@@ -151,10 +145,10 @@ TEST_CASE("snapkv and chunkkv: sinks up to the window, streams shorter than the 
     p.snapkv_window = 2;
     p.snapkv_kernel = 15;
     p.snapkv_shift = 7;
-    CHECK(select("snapkv", short_w, 7, p) == Slots{0, 1, 4, 5, 6, 8, 9});
+    CHECK(select_by_window("snapkv", short_w, 7, p) == Slots{0, 1, 4, 5, 6, 8, 9});
     // A chunk wider than the stream: one chunk, every ranked slot ties, earliest first.
     p.chunk_size = 1000;
-    CHECK(select("chunkkv", short_w, 7, p) == Slots{0, 1, 2, 3, 4, 8, 9});
+    CHECK(select_by_window("chunkkv", short_w, 7, p) == Slots{0, 1, 2, 3, 4, 8, 9});
 }
 
 TEST_CASE("snapkv and chunkkv match a naive ranked-range reference, sinks heavy", "[policy]") {
@@ -189,7 +183,7 @@ TEST_CASE("snapkv and chunkkv match a naive ranked-range reference, sinks heavy"
             INFO(name << " trial " << trial << " sinks " << p.n_sinks << " recent " << p.n_recent
                       << " kernel " << p.snapkv_kernel << " shift " << p.snapkv_shift << " chunk "
                       << p.chunk_size << " budget " << budget);
-            CHECK(select(name, w, budget, p) == expected);
+            CHECK(select_by_window(name, w, budget, p) == expected);
             Fixture s(n);
             s.window = w;
             const std::optional<KeepPlan> plan = find_policy(name)->keep_plan(n, budget, p);
