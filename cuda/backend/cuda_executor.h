@@ -162,7 +162,7 @@ private:
     DeviceBuffer eager_ints_;  // stage_ints outside steps
     DeviceBuffer scratch_;
     DeviceBuffer decode_ws_;
-    DeviceBuffer bias_sum_;        // matmul: fp32 product + bias before the one rounding to bf16
+    DeviceBuffer bias_sum_;  // matmul: fp32 product + bias before the one rounding to bf16
     std::vector<DeviceBuffer> retired_;
     PinnedBuffer readback_;
     DecodeGraphs graphs_;
