@@ -37,7 +37,7 @@ struct Layout {
 // scores, a short stream. A long stream's one split (a large batch) leaves its scores to the
 // merge kernel, which spreads them over CTAs of 1,024 keys; finishing them in the decode kernel
 // was slower there (PERFORMANCE.md, "What was tried").
-bool direct(const DecodeArgs &a, int splits) {
+bool writes_output(const DecodeArgs &a, int splits) {
     return splits == 1 && (!a.scores || a.max_length <= kDecodeOneSplitKeys);
 }
 
@@ -132,7 +132,8 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     plan.chunk = (per_split + tile - 1) / tile * tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
     const int key_cap = (args.max_length + tile - 1) / tile * tile;
-    plan.workspace_bytes = layout(args, plan.splits, key_cap, direct(args, plan.splits)).total;
+    plan.workspace_bytes =
+        layout(args, plan.splits, key_cap, writes_output(args, plan.splits)).total;
     return plan;
 }
 
@@ -166,7 +167,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.group = args.n_head / args.n_head_kv;
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
-    p.direct = direct(args, plan.splits);
+    p.direct = writes_output(args, plan.splits);
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
     const int tile = tile_keys(args.pool.head_dim);
     p.max_length = args.max_length;

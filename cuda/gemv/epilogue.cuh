@@ -84,17 +84,25 @@ struct Owner {
         if (rotate) pos_enc::rope_angle(rp.positions[r], rp.freq_scale, freqs.inv[pair.i], cs, sn);
     }
 
+    // Both weight rows of the group for batch row `lane` (SwiGLU's gate and up, RoPE's pair),
+    // read with constant indices so that acc stays in registers.
+    static __device__ void both_rows(const float (&acc)[kGroupRows][R], int lane, float &a,
+                                     float &b) {
+        a = b = 0.0f;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            if (r == lane) {
+                a = acc[0][r];
+                b = acc[1][r];
+            }
+        }
+    }
+
     __device__ void finish(const Params &p, int lane, const float (&acc)[kGroupRows][R]) const {
         if (!active) return;
         if constexpr (kEpi == Epilogue::RopeAppend) {
-            float v0 = 0.0f, v1 = 0.0f;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r == lane) {
-                    v0 = acc[0][r];
-                    v1 = acc[1][r];
-                }
-            }
+            float v0, v1;
+            both_rows(acc, lane, v0, v1);
             // The product as the Bf16 epilogue rounds it, then the rotation of what rope reads.
             float y0 = round_bf16(v0 + operand), y1 = round_bf16(v1 + operand1);
             if (rotate) pos_enc::rope_rotate(y0, y1, cs, sn, y0, y1);
@@ -107,14 +115,8 @@ struct Owner {
                     *score_at(p.rope.pool, blocks, kind, slot) = 0.0f;
             }
         } else if constexpr (kEpi == Epilogue::Swiglu) {
-            float gate = 0.0f, up = 0.0f;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r == lane) {
-                    gate = acc[0][r];
-                    up = acc[1][r];
-                }
-            }
+            float gate, up;
+            both_rows(acc, lane, gate, up);
             const float gb = round_bf16(gate), ub = round_bf16(up);
             static_cast<__nv_bfloat16 *>(p.y)[at] = __float2bfloat16(gb / (1.0f + expf(-gb)) * ub);
         } else {
