@@ -38,11 +38,11 @@ bool env_enabled(const char *name) {
     return !(v && std::strcmp(v, "0") == 0);
 }
 
-pos_enc::RopeStyle rope_style(RopeStyle s) {
+}  // namespace
+
+pos_enc::RopeStyle CudaExecutor::rope_style(RopeStyle s) {
     return s == RopeStyle::NeoX ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
 }
-
-}  // namespace
 
 CudaExecutor::CudaExecutor(int gpu)
     : gpu_(select_device(gpu)),

@@ -19,6 +19,7 @@
 #include "backend/gemm.h"
 #include "backend/staging.h"
 #include "kv/paged.h"
+#include "kv/rope_append.cuh"
 
 namespace cab::cuda {
 
@@ -115,6 +116,11 @@ private:
     cudaStream_t stream() const { return stream_.get(); }
 
     DevicePool device_pool(const KvPoolRef &pool, const char *op) const;
+    static pos_enc::RopeStyle rope_style(RopeStyle s);
+    // What the fused RoPE ops (rope_kv_append, rmsnorm_qkv_rope_append) rotate and where they
+    // append, without the positions and block tables, which they stage.
+    static kv::RopeTarget rope_target(const DevicePool &pool, int32_t rows_per_seq, int32_t n_head,
+                                      int32_t n_head_kv, const RopeParams &params);
     // Stages the block tables of streams[0..count) (see StagedStreams) for op `name`, whose
     // signature without the streams is `signature`, after checking that every stream holds at
     // least min_length slots. Inside a graph step the tables have room for the step's length

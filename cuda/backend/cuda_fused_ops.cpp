@@ -188,6 +188,20 @@ const int32_t *CudaExecutor::stage_ints(const char *name, uint64_t signature, co
     return static_cast<const int32_t *>(d);
 }
 
+kv::RopeTarget CudaExecutor::rope_target(const DevicePool &pool, int32_t rows_per_seq,
+                                         int32_t n_head, int32_t n_head_kv,
+                                         const RopeParams &params) {
+    kv::RopeTarget t;
+    t.pool = pool;
+    t.rows_per_seq = rows_per_seq;
+    t.n_head = n_head;
+    t.n_head_kv = n_head_kv;
+    t.theta = params.theta;
+    t.freq_scale = params.freq_scale;
+    t.style = rope_style(params.style);
+    return t;
+}
+
 void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                                   int32_t rows_per_seq, const Tensor &q, int32_t n_head,
                                   const Tensor &k, const Tensor &v, int32_t n_head_kv,
@@ -227,23 +241,16 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
             stage_streams(op, signature, pool, streams, n_seqs * n_head_kv, rows_per_seq);
         if (!launching()) return;
         kv::RopeAppendArgs a;
-        a.target.pool = dp;
+        a.target = rope_target(dp, rows_per_seq, n_head, n_head_kv, params);
         a.target.streams = st.device;
+        a.target.positions = pos;
         a.n_seqs = n_seqs;
-        a.target.rows_per_seq = rows_per_seq;
-        a.target.n_head = n_head;
-        a.target.n_head_kv = n_head_kv;
         a.q = q.data();
         a.q_stride = q.stride();
         a.k = k.data();
         a.k_stride = k.stride();
         a.v = v.data();
         a.v_stride = v.stride();
-        a.target.positions = pos;
-        a.target.theta = params.theta;
-        a.target.freq_scale = params.freq_scale;
-        a.target.style =
-            params.style == RopeStyle::NeoX ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
         // Its positions and tables are read before the wait, so only where no copy of them comes
         // between it and the kernel before (a graph step; outside one it follows their copy, which
         // no launch overlaps anyway).
@@ -281,14 +288,7 @@ void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w
         a.bias = bias ? bias->as<float>() : nullptr;
         a.y = qkv.data();
         a.y_stride = qkv.cols();
-        a.rope.pool = device_pool(pool, op);
-        a.rope.rows_per_seq = rows_per_seq;
-        a.rope.n_head = n_head;
-        a.rope.n_head_kv = n_head_kv;
-        a.rope.theta = params.theta;
-        a.rope.freq_scale = params.freq_scale;
-        a.rope.style =
-            params.style == RopeStyle::NeoX ? pos_enc::RopeStyle::NeoX : pos_enc::RopeStyle::Normal;
+        a.rope = rope_target(device_pool(pool, op), rows_per_seq, n_head, n_head_kv, params);
         fused = gemv_ && qkv_rope_ && gemv::supported(a);
         if (!fused) return;
         const uint64_t signature =
