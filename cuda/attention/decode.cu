@@ -41,10 +41,10 @@ bool writes_output(const DecodeArgs &a, int splits) {
     return splits == 1 && (!a.scores || a.max_length <= kDecodeOneSplitKeys);
 }
 
-// A single split (direct) writes no partial states, only, with scores, its probabilities.
+// A single split (direct) needs none: no partial states, its probabilities in shared memory.
 Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
     Layout l;
-    if (direct && !a.scores) return l;
+    if (direct) return l;
     const size_t streams = static_cast<size_t>(a.batch) * a.n_head_kv;
     const size_t group = static_cast<size_t>(a.n_head / a.n_head_kv);
     const size_t states = direct ? 0 : streams * splits * group;
@@ -57,13 +57,23 @@ Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
     return l;
 }
 
+template <class C, bool kScores, bool kFinish>
+void launch_decode(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl,
+                   cudaStream_t stream) {
+    auto kernel = attn::decode_kernel<C, kScores, kFinish>;
+    constexpr int smem = kFinish ? C::kFinishSmemBytes : C::kSmemBytes;
+    static const bool configured = (allow_smem(kernel, smem, "attention decode"), true);
+    (void)configured;
+    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads), smem,
+                           stream, "attention decode", p);
+}
+
 template <class C, bool kScores>
 void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
-    auto kernel = attn::decode_kernel<C, kScores>;
-    static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention decode"), true);
-    (void)configured;
-    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
-                           C::kSmemBytes, stream, "attention decode", p);
+    if constexpr (kScores) {
+        if (p.direct) return launch_decode<C, true, true>(p, batch, n_head_kv, pdl, stream);
+    }
+    launch_decode<C, kScores, false>(p, batch, n_head_kv, pdl, stream);
     if (p.direct) return;
     const int key_blocks = kScores ? (p.key_cap + attn::kMergeKeys - 1) / attn::kMergeKeys : 0;
     launch_dependent(attn::merge_kernel<C::D, kScores>,
@@ -75,9 +85,10 @@ template <class C>
 int resident_ctas() {
     static const int n = [] {
         int blocks = 0;
-        allow_smem(attn::decode_kernel<C, true>, C::kSmemBytes, "attention decode");
+        allow_smem(attn::decode_kernel<C, true, false>, C::kSmemBytes, "attention decode");
         if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                &blocks, attn::decode_kernel<C, true>, C::kThreads, C::kSmemBytes) != cudaSuccess)
+                &blocks, attn::decode_kernel<C, true, false>, C::kThreads, C::kSmemBytes) !=
+            cudaSuccess)
             check_launch("attention decode occupancy");
         return std::max(blocks, 1);
     }();

@@ -12,10 +12,14 @@
 // merge. So the kernel stores each probability relative to the running max it was computed with
 // (the same fp32 value that weights V) and that max once per 16-key slice; the merge rescales
 // by 2^(max - lse) and sums the group's heads. Exact, and about 4 * group bytes per key on top
-// of the 4 * head_dim bytes of K and V read. A single split does the same in its own tail, with
-// the same expressions in the same order as the merge (bit for bit what it would write).
+// of the 4 * head_dim bytes of K and V read. A single split of a short stream (kFinish) does the
+// same in its own tail, with the same expressions in the same order as the merge (bit for bit
+// what it would write), keeping the probabilities in shared memory and the keys' old
+// accumulators, read before the grid dependency wait, in registers: at batch 1 this kernel is a
+// chain of round trips to L2 on every layer of a decode step, and each one saved is latency.
 #pragma once
 
+#include "attention/heuristics.h"
 #include "attention/warp_tile.cuh"
 
 namespace cab::cuda::attn {
@@ -33,6 +37,13 @@ struct DecodeConfig {
     static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
     static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
+    // kFinish: probabilities [16][kProbsPitch] (padded against bank conflicts) and slice maxima
+    // [kFinishKeys / 16][16] after the ring; each thread finishes kTailKeys keys.
+    static constexpr int kFinishKeys = attention::kDecodeOneSplitKeys;
+    static constexpr int kProbsPitch = kFinishKeys + 8;
+    static constexpr int kTailKeys = kFinishKeys / kThreads;
+    static constexpr int kFinishSmemBytes = kSmemBytes + 16 * kProbsPitch * 4 + kFinishKeys * 4;
+    static_assert(kFinishKeys % BN == 0 && kFinishKeys % kThreads == 0, "whole tiles and tails");
 };
 
 template <class C>
@@ -44,9 +55,11 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
                                            tid);
 }
 
-template <class C, bool kScores>
+// kFinish: one split (p.direct) of at most kFinishKeys keys with scores, finished in this kernel.
+template <class C, bool kScores, bool kFinish>
 __global__ void __launch_bounds__(C::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
+    static_assert(!kFinish || kScores, "only scores need finishing");
     constexpr int D = C::D, BN = C::BN, DT = C::DT, NT = C::NT, STAGES = C::STAGES;
     constexpr int kWarpKeys = C::kWarpKeys;
     extern __shared__ __align__(128) unsigned char smem[];
@@ -82,25 +95,62 @@ __global__ void __launch_bounds__(C::kThreads)
             load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, key0, end, tid);
         cp_async_commit();
     }
+    // kFinish: the accumulators this thread's keys add to. Older slots' are written by no kernel
+    // of this step, so they load now; the appended slot's (zeroed this step) after the wait.
+    [[maybe_unused]] float *tail_slot[C::kTailKeys];
+    [[maybe_unused]] float tail_score[C::kTailKeys], tail_observers[C::kTailKeys];
+    if constexpr (kFinish) {
+#pragma unroll
+        for (int i = 0; i < C::kTailKeys; ++i) {
+            const int key = begin + tid + i * C::kThreads;
+            tail_slot[i] = key < end ? slot_scores(p.kv, st.blocks, key) : nullptr;
+            if (key < length - 1) {
+                const int pitch = 1 << p.kv.block_shift;
+                tail_score[i] = __ldcg(tail_slot[i] + kScoreRow * pitch);
+                tail_observers[i] = __ldcg(tail_slot[i] + kObserversRow * pitch);
+            }
+        }
+    }
     grid_dependency_wait();
     allow_dependents();  // the merge's CTAs may launch and read the accumulators
-    {  // Q rows of the group, zero rows up to 16; through L2, as the previous kernel wrote them
+    if constexpr (kFinish) {
+#pragma unroll
+        for (int i = 0; i < C::kTailKeys; ++i)
+            if (begin + tid + i * C::kThreads == length - 1) {
+                const int pitch = 1 << p.kv.block_shift;
+                tail_score[i] = __ldcg(tail_slot[i] + kScoreRow * pitch);
+                tail_observers[i] = __ldcg(tail_slot[i] + kObserversRow * pitch);
+            }
+    }
+    {  // Q rows of the group, zero rows up to 16; through L2, as the previous kernel wrote them.
+        // Asynchronous, in its own commit group, so that it is in flight with the tiles below.
         constexpr int kChunks = D / 8;
         for (int i = tid; i < 16 * kChunks; i += C::kThreads) {
             const int row = i / kChunks, chunk = i % kChunks;
-            uint4 v = make_uint4(0, 0, 0, 0);
-            if (row < p.group)
-                v = __ldcg(reinterpret_cast<const uint4 *>(
-                    p.q + seq * p.q_stride + (head_kv * p.group + row) * D + chunk * 8));
-            *reinterpret_cast<uint4 *>(smem + swz<D>(row, chunk)) = v;
+            const bool valid = row < p.group;
+            cp_async_16(
+                sq + swz<D>(row, chunk),
+                p.q + seq * p.q_stride + (head_kv * p.group + (valid ? row : 0)) * D + chunk * 8,
+                valid);
         }
+        cp_async_commit();
     }
+    const int after_q = STAGES - 1 - s;  // tile groups committed after Q's
     for (; s < STAGES - 1; ++s) {
         if (s < n_tiles)
             load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, begin + s * BN, end, tid);
         cp_async_commit();
     }
-    cp_async_wait<STAGES - 2>();
+    // Q's group and every one before it (the first tiles) landed; the main loop's waits count
+    // the extra group as one more before theirs, which only makes them wait for as much.
+    if (after_q == 0) {
+        cp_async_wait<0>();
+    } else if (after_q == 1) {
+        cp_async_wait<1>();
+    } else {
+        cp_async_wait<2>();
+    }
+    static_assert(STAGES - 1 <= 2, "the wait above covers at most two later groups");
     __syncthreads();
     uint32_t qf[D / 16][4];
 #pragma unroll
@@ -115,6 +165,19 @@ __global__ void __launch_bounds__(C::kThreads)
     l[0][0] = l[0][1] = 0.0f;
     const int row_a = lane >> 2, row_b = row_a + 8;  // this thread's two rows (heads)
     const int limit[1][2] = {{end - 1, end - 1}};
+    // Where probabilities [head][key] and slice maxima [key / 16][head] go: this CTA's shared
+    // memory (kFinish) or the stream's workspace rows, for the merge.
+    float *probs = nullptr, *slice_max = nullptr;
+    int probs_pitch = 0;
+    if constexpr (kFinish) {
+        probs = reinterpret_cast<float *>(smem + C::kSmemBytes);
+        slice_max = probs + 16 * C::kProbsPitch;
+        probs_pitch = C::kProbsPitch;
+    } else if constexpr (kScores) {
+        probs = p.probs + static_cast<int64_t>(sid) * p.group * p.key_cap;
+        slice_max = p.slice_m + static_cast<int64_t>(sid) * (p.key_cap / 16) * p.group;
+        probs_pitch = p.key_cap;
+    }
 
     for (int t = 0; t < n_tiles; ++t) {
         cp_async_wait<STAGES - 2>();
@@ -139,8 +202,7 @@ __global__ void __launch_bounds__(C::kThreads)
                     for (int h = 0; h < 2; ++h) {
                         const int row = h ? row_b : row_a, key = key0 + frag_key(nt, 0, lane);
                         if (row >= p.group || key >= end) continue;
-                        float *dst =
-                            p.probs + (static_cast<int64_t>(sid) * p.group + row) * p.key_cap + key;
+                        float *dst = probs + row * probs_pitch + key;
                         if (key + 1 < end) {  // two adjacent keys: one 8-byte store
                             *reinterpret_cast<float2 *>(dst) =
                                 make_float2(s[0][nt][2 * h], s[0][nt][2 * h + 1]);
@@ -152,9 +214,7 @@ __global__ void __launch_bounds__(C::kThreads)
 #pragma unroll
                     for (int i = 0; i < kWarpKeys / 16; ++i) {
                         if (key0 + 16 * i >= end) break;
-                        float *slice = p.slice_m + (static_cast<int64_t>(sid) * (p.key_cap / 16) +
-                                                    key0 / 16 + i) *
-                                                       p.group;
+                        float *slice = slice_max + (key0 / 16 + i) * p.group;
                         if (row_a < p.group) slice[row_a] = ref[0][0];
                         if (row_b < p.group) slice[row_b] = ref[0][1];
                     }
@@ -199,29 +259,28 @@ __global__ void __launch_bounds__(C::kThreads)
         if (p.direct) {
             p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
                 __float2bfloat16_rn(acc / sum);
-            if (kScores && col == 0) row_lse[row] = mx + __log2f(sum);
+            if (kFinish && col == 0) row_lse[row] = mx + __log2f(sum);
         } else {
             p.part_o[(part * p.group + row) * D + col] = acc / sum;
             if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
         }
     }
-    if constexpr (kScores) {
-        if (!p.direct) return;
-        __syncthreads();  // row_lse, and the probabilities this CTA wrote, visible to all
+    if constexpr (kFinish) {
+        __syncthreads();                          // row_lse and the probabilities, visible to all
         const int pitch = 1 << p.kv.block_shift;  // floats between two kinds of a slot
-        const float *probs = p.probs + static_cast<int64_t>(sid) * p.group * p.key_cap;
-        const float *slice_m = p.slice_m + static_cast<int64_t>(sid) * (p.key_cap / 16) * p.group;
-        for (int key = begin + tid; key < end; key += C::kThreads) {
+#pragma unroll
+        for (int i = 0; i < C::kTailKeys; ++i) {
+            const int key = begin + tid + i * C::kThreads;
+            if (key >= end) break;
             float sum = 0.0f;
 #pragma unroll
             for (int row = 0; row < 16; ++row)
                 if (row < p.group)
-                    sum += probs[row * p.key_cap + key] *
-                           ex2(slice_m[(key / 16) * p.group + row] - row_lse[row]);
-            float *slot = slot_scores(p.kv, st.blocks, key);
-            slot[kScoreRow * pitch] += sum;
-            slot[kObserversRow * pitch] += 1.0f;
-            slot[kLastRow * pitch] = sum;
+                    sum += probs[row * probs_pitch + key] *
+                           ex2(slice_max[(key / 16) * p.group + row] - row_lse[row]);
+            tail_slot[i][kScoreRow * pitch] = tail_score[i] + sum;
+            tail_slot[i][kObserversRow * pitch] = tail_observers[i] + 1.0f;
+            tail_slot[i][kLastRow * pitch] = sum;
         }
     }
 }
