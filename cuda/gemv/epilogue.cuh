@@ -25,6 +25,16 @@ struct Owner {
     const int32_t *blocks = nullptr;
     int32_t slot = 0;
 
+    // When the kernel starts the first group's owner, so that the input staging's round trips
+    // hide the owner's reads: RoPE's destination (two dependent loads of staged step inputs,
+    // which no kernel of the step writes) before the grid dependency wait, the residual right
+    // after it; the others read at most a bias and start after the staging.
+    enum class Start { BeforeWait, AfterWait, AfterStaging };
+    static constexpr Start kStart = kEpi == Epilogue::RopeAppend ? Start::BeforeWait
+                                    : kEpi == Epilogue::AddF32   ? Start::AfterWait
+                                                                 : Start::AfterStaging;
+
+    Owner() = default;
     __device__ Owner(const Params &p, int g, int lane, const Freqs<kEpi> &freqs) {
         (void)freqs;  // read by the RoPE epilogue only
         if constexpr (kEpi == Epilogue::RopeAppend) {

@@ -65,8 +65,10 @@ __device__ __forceinline__ void load_batch(const Params &p, int g, int s, int b,
 // spilling): a step's GEMVs are short, and more resident warps keep more weight loads in flight
 // (the 0.5B shape at batch 1: 0.74 ms per step against 0.76-0.79 with 116-120 registers and two
 // CTAs per SM).
+// The QKV GEMV with RoPE (few CTAs: a small m) keeps its owner's registers across the wait and
+// takes two.
 template <int R, Input kIn, Epilogue kEpi>
-__global__ void __launch_bounds__(kThreads, R <= 2 ? 4 : 2)
+__global__ void __launch_bounds__(kThreads, R <= 2 && kEpi != Epilogue::RopeAppend ? 4 : 2)
     gemv_kernel(const Params p, const Freqs<kEpi> freqs) {
     extern __shared__ uint4 stage[];  // the input rows, bf16 [R][k]
     __shared__ float red[2][kWarps][kGroupRows * R];
@@ -83,8 +85,15 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 4 : 2)
     if constexpr (kIn == Input::RmsNorm) {
         for (int i = threadIdx.x * 32; i < p.k; i += kThreads * 32) prefetch_l2(p.norm_w + i);
     }
+    using GroupOwner = Owner<R, kEpi>;
+    using Start = typename GroupOwner::Start;
+    GroupOwner owner;
+    if constexpr (GroupOwner::kStart == Start::BeforeWait)
+        if (g < p.groups) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
     cudaTriggerProgrammaticLaunchCompletion();
     cudaGridDependencySynchronize();
+    if constexpr (GroupOwner::kStart == Start::AfterWait)
+        if (g < p.groups) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
     if constexpr (kIn == Input::RmsNorm) {
         stage_rmsnorm<R>(p, xs);
     } else {
@@ -93,7 +102,11 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 4 : 2)
 
     bool loaded = true;
     for (int it = 0; g < p.groups; g += step, ++it) {
-        const Owner<R, kEpi> owner(p, g, s == 0 ? lane : 32, freqs);
+        [[maybe_unused]] const GroupOwner fresh = GroupOwner::kStart == Start::AfterStaging
+                                                      ? GroupOwner(p, g, s == 0 ? lane : 32, freqs)
+                                                      : GroupOwner();
+        if constexpr (GroupOwner::kStart != Start::AfterStaging)
+            if (it > 0) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
         float acc[kGroupRows][R];
 #pragma unroll
         for (int j = 0; j < kGroupRows; ++j)
@@ -140,7 +153,11 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 4 : 2)
                     acc[j][r] = total;
                 }
         }
-        owner.finish(p, lane, acc);
+        if constexpr (GroupOwner::kStart == Start::AfterStaging) {
+            fresh.finish(p, lane, acc);
+        } else {
+            owner.finish(p, lane, acc);
+        }
     }
 }
 
