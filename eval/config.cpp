@@ -66,12 +66,15 @@ PolicySpec parse_policy(const std::string &text) {
             p.kernel = kernel;
         } else if (const int32_t shift = modifier_count(mod, 's'); shift > 0) {
             p.shift = shift;
+        } else if (const int32_t inh = modifier_count(mod, 'i'); inh > 0 && inh < 100) {
+            p.inherit = inh;
         } else if (const int32_t kept = modifier_count(mod, 'w'); kept > 0) {
             p.keep_window = kept;
         } else {
-            throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
-                              "'; known: window, norm, layer, ada, pyr, c<N> (N >= 1), k<N> (N "
-                              "odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1)");
+            throw ConfigError(
+                "--policies: '" + text + "' has modifier '" + mod +
+                "'; known: window, norm, layer, ada, pyr, c<N> (N >= 1), i<N> (1 <= N "
+                "<= 99), k<N> (N odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1)");
         }
         colon = next;
     }
@@ -154,6 +157,7 @@ cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget
     if (policy.shift > 0) p.snapkv_shift = policy.shift;
     if (policy.keep_window > 0) p.snapkv_window = policy.keep_window;
     p.allocation = policy.allocation;
+    if (policy.inherit > 0) p.snapkv_inherit = static_cast<float>(policy.inherit) / 100.0f;
     return p;
 }
 

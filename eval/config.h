@@ -33,6 +33,8 @@ struct PolicySpec {
     int32_t kernel = 0;       // 0: the library's default
     int32_t shift = 0;        // 0: the library's default (no shift)
     int32_t keep_window = 0;  // snapkv / chunkkv observation window kept; 0: the default
+    int32_t inherit = 0;      // snapkv: percent of the layers, from the first, that rank by the
+                              // deeper layers' window score (snapkv_inherit); 0: off
     cab_budget_allocation allocation = CAB_ALLOCATION_UNIFORM;
 };
 

@@ -146,10 +146,13 @@ TEST_CASE("eval config: budgets, policies, lists", "[eval]") {
     CHECK(cab_eval::evict_params(cab_eval::parse_policy("h2o:pyr"), tokens, {}).allocation ==
           CAB_ALLOCATION_PYRAMID);
     CHECK(cab_eval::evict_params(shifted, tokens, {}).allocation == CAB_ALLOCATION_UNIFORM);
-    for (const char *bad :
-         {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4", "snapkv:k0",
-          "snapkv:k99999999999", "snapkv:layers", "snapkv:s4", "snapkv:w0", "snapkv:adaptive",
-          "snapkv:k5:s3", "snapkv:s-1", "snapkv:s", "snapkv:s1x"})
+    CHECK(cab_eval::evict_params(shifted, tokens, {}).snapkv_inherit == 0.0f);
+    const auto inherit = cab_eval::parse_policy("snapkv:k15:s7:i33");
+    CHECK(cab_eval::evict_params(inherit, tokens, {}).snapkv_inherit == 0.33f);
+    for (const char *bad : {"chunkkv:c0", "chunkkv:c", "chunkkv:c-1", "chunkkv:c1x", "snapkv:k4",
+                            "snapkv:k0", "snapkv:k99999999999", "snapkv:layers", "snapkv:s4",
+                            "snapkv:w0", "snapkv:adaptive", "snapkv:k5:s3", "snapkv:s-1",
+                            "snapkv:s", "snapkv:s1x", "snapkv:i0", "snapkv:i100", "snapkv:i"})
         CHECK_THROWS_AS(cab_eval::parse_policy(bad), cab_eval::ConfigError);
 
     cab_eval::EvalConfig config;

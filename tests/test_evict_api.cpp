@@ -90,6 +90,9 @@ TEST_CASE("cab_evict: every bad field is INVALID_ARGUMENT naming it, and changes
         {"params->snapkv_kernel", [](cab_evict_params &p) { p.snapkv_kernel = 4; }},
         {"params->snapkv_shift", [](cab_evict_params &p) { p.snapkv_shift = 4; }},  // kernel 7
         {"params->snapkv_shift", [](cab_evict_params &p) { p.snapkv_shift = -1; }},
+        {"params->snapkv_inherit", [](cab_evict_params &p) { p.snapkv_inherit = 1.0f; }},
+        {"params->snapkv_inherit", [](cab_evict_params &p) { p.snapkv_inherit = -0.1f; }},
+        {"params->snapkv_inherit", [nan](cab_evict_params &p) { p.snapkv_inherit = nan; }},
         {"params->struct_size",
          [](cab_evict_params &p) {
              p.struct_size = static_cast<uint32_t>(offsetof(cab_evict_params, snapkv_shift)) - 4;
@@ -166,6 +169,40 @@ TEST_CASE("cab_evict: a struct from before snapkv_shift (104 bytes) reads the sh
     test::CtxPtr ctx = filled_ctx(40, test::small_ctx_params(128));
     CHECK(cab_evict(ctx.get(), 0, &old, nullptr) == CAB_ERR_INVALID_ARGUMENT);
     CHECK(test::error_mentions("params->snapkv_shift"));
+}
+
+TEST_CASE("cab_evict: snapkv_inherit ranks the first layers by the deeper layers' window score",
+          "[evict][api]") {
+    cab_evict_params own = test::evict_params("snapkv", 40);
+    own.snapkv_window = 4;
+    cab_evict_params inherit = own;
+    inherit.snapkv_inherit = 0.5f;
+    auto kept = [](const cab_evict_params &e) {
+        test::CtxPtr ctx = filled_ctx(200, test::small_ctx_params(512));
+        REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
+        return std::make_pair(test::all_positions(ctx.get(), 0), test::kv_stats(ctx.get(), 0));
+    };
+    const auto [a, stats] = kept(own);
+    const auto [b, stats_b] = kept(inherit);
+    (void)stats_b;
+    const int32_t n_layer = stats.n_layer, n_head = stats.n_head_kv;
+    REQUIRE(n_layer >= 2);
+    const int32_t n_inherit = (n_layer + 1) / 2;  // ceil(0.5 * n_layer)
+    bool differs = false;
+    for (int32_t l = 0; l < n_layer; ++l)
+        for (int32_t h = 0; h < n_head; ++h) {
+            const size_t i = static_cast<size_t>(l * n_head + h);
+            INFO("layer " << l << " head " << h);
+            CHECK(b[i].size() == a[i].size());  // the budget is the same
+            if (l >= n_inherit) {
+                CHECK(b[i] == a[i]);  // the deeper layers rank as before
+            } else {
+                // One score for the whole layer (by position): its heads keep the same slots.
+                CHECK(b[i] == b[static_cast<size_t>(l * n_head)]);
+                differs = differs || b[i] != a[i];
+            }
+        }
+    CHECK(differs);
 }
 
 TEST_CASE("cab_evict: defaults, NULL params and report, empty sequence, STATE for shared",

@@ -73,6 +73,9 @@ type EvictParams struct {
 	// snapkv: the pool window moves this many slots back, so it reaches further after a hit;
 	// 0..SnapKVKernel/2, default 0
 	SnapKVShift int32
+	// snapkv: share of the layers, from the first, that rank by the deeper layers' window score
+	// instead of their own; in [0, 1), default 0 (off)
+	SnapKVInherit float32
 }
 
 // DefaultEvictParams gives the library's defaults (cab_evict_default_params).
@@ -102,6 +105,7 @@ func DefaultEvictParams() EvictParams {
 		FRCMaxBlocks:   p.GetFrc_max_blocks(),
 		ChunkKVChunk:   p.GetChunkkv_chunk(),
 		SnapKVShift:    p.GetSnapkv_shift(),
+		SnapKVInherit:  p.GetSnapkv_inherit(),
 	}
 }
 
@@ -146,6 +150,7 @@ func (o *EvictParams) native() (capi.Cab_evict_params, func()) {
 	p.SetFrc_max_blocks(o.FRCMaxBlocks)
 	p.SetChunkkv_chunk(o.ChunkKVChunk)
 	p.SetSnapkv_shift(o.SnapKVShift)
+	p.SetSnapkv_inherit(o.SnapKVInherit)
 	return p, func() {
 		capi.DeleteCab_evict_params(p)
 		C.free(unsafe.Pointer(policy))

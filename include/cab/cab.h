@@ -486,6 +486,12 @@ typedef struct cab_evict_params {
     int32_t chunkkv_chunk;       /**< chunkkv: tokens per chunk; default 16 */
     int32_t snapkv_shift;        /**< snapkv: the pool window moves this many slots back, so it
                                       reaches further after a hit; 0..snapkv_kernel/2, default 0 */
+    float snapkv_inherit;        /**< snapkv: share of the layers, from the first, that rank by
+                                      the deeper layers' window score instead of their own
+                                      (ceil(share * n_layer) layers, at most n_layer - 1; the
+                                      selection then runs on the host); in [0, 1), default 0
+                                      (off). Sits in what was tail padding: start from
+                                      cab_evict_default_params */
 } cab_evict_params;
 
 /** Fills `params` with defaults. */

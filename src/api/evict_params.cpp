@@ -86,6 +86,7 @@ cab_evict_params evict_defaults() {
     p.frc_max_blocks = 128;
     p.chunkkv_chunk = 16;
     p.snapkv_shift = 0;
+    p.snapkv_inherit = 0.0f;
     return p;
 }
 
@@ -135,6 +136,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     check.count(p.frc_block, 1, "frc_block");
     check.count(p.frc_max_blocks, 1, "frc_max_blocks");
     check.count(p.chunkkv_chunk, 1, "chunkkv_chunk");
+    check.range(p.snapkv_inherit, 0.0, 0.999999, "snapkv_inherit");
 
     PolicyParams &pp = o.params;
     pp.n_sinks = p.n_sinks;
@@ -152,6 +154,7 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     pp.frc_block = p.frc_block;
     pp.frc_max_blocks = p.frc_max_blocks;
     pp.chunk_size = p.chunkkv_chunk;
+    pp.snapkv_inherit = p.snapkv_inherit;
     validate(pp);
 
     o.shared_per_layer = p.selection == CAB_SELECTION_SHARED_PER_LAYER;

@@ -49,6 +49,9 @@ void validate(const PolicyParams &p) {
     check_count(p.frc_block, 1, "frc_block");
     check_count(p.frc_max_blocks, 1, "frc_max_blocks");
     check_count(p.chunk_size, 1, "chunk_size");
+    require(p.snapkv_inherit >= 0.0f && p.snapkv_inherit < 1.0f, CAB_ERR_INVALID_ARGUMENT,
+            "policy params: snapkv_inherit = " + std::to_string(p.snapkv_inherit) +
+                " is outside [0, 1)");
 }
 
 }  // namespace cab

@@ -49,6 +49,10 @@ struct PolicyParams {
     int32_t snapkv_window = 32;  // W: observation window, the last W slots, always kept
     int32_t snapkv_kernel = 7;   // odd max-pool width along slots
     int32_t snapkv_shift = 0;    // 0 .. snapkv_kernel / 2: the pool window moves this far back
+    // snapkv: share of the layers, from the first, whose streams rank by the deeper layers'
+    // window score instead of their own (policy/inherit.h); 0 = off, below 1. A cross-stream
+    // rule: the runtime applies it (select_on_host), per-stream select never reads it.
+    float snapkv_inherit = 0.0f;
 
     float r_local = 0.3f;   // cab: share of the budget for the most recent slots
     float r_bridge = 0.2f;  // cab: share for bridges; importance gets the rest

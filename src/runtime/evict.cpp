@@ -6,11 +6,17 @@
 
 #include "backend/backend.h"
 #include "kv/kv_cache.h"
+#include "policy/inherit.h"
 #include "util/error.h"
 
 namespace cab {
 
 namespace {
+
+// snapkv's layer inheritance (policy/inherit.h) compares streams: host path only.
+bool inherits(const EvictOptions &o) {
+    return o.policy->name() == "snapkv" && o.params.snapkv_inherit > 0.0f;
+}
 
 bool ranks_by_window(const EvictOptions &o) {
     const std::string_view name = o.policy->name();
@@ -128,6 +134,24 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
     const std::vector<int32_t> budgets =
         allocate_budgets(layout, options.budget, options.allocation);
 
+    // Layer inheritance: the units of the first n_inherit layers rank by the deeper layers'
+    // window score (their own view's window is replaced by it; the policy is unchanged).
+    const int32_t n_inherit =
+        inherits(options) ? inherit_layers(options.params.snapkv_inherit, c.n_layer) : 0;
+    std::vector<std::vector<float>> inherited(static_cast<size_t>(n_inherit) * heads_per_unit);
+    if (n_inherit > 0 && c.scores) {
+        DeepWindowScore deep;
+        for (size_t i = static_cast<size_t>(n_inherit) * heads_per_unit; i < n_units; ++i) {
+            int32_t first = 0, end = 0;
+            ranked_range(units[i].view.n, budgets[i], options.params, &first, &end);
+            deep.add(units[i].view, first, end);
+        }
+        for (size_t i = 0; i < inherited.size(); ++i) {
+            inherited[i] = deep.for_stream(units[i].view);
+            units[i].view.window = inherited[i].data();
+        }
+    }
+
     std::vector<float> keys_buf, scratch;
     for (int32_t l = 0; l < c.n_layer; ++l)
         for (int32_t h = 0; h < heads_per_unit; ++h) {
@@ -153,6 +177,7 @@ std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
                                                 const EvictOptions &o) {
     // cab-frc reads keys, which only the host path gathers.
     if (o.policy->name() == "cab-frc") return std::nullopt;
+    if (inherits(o)) return std::nullopt;
     if (o.allocation.method == BudgetAllocation::Adaptive) return std::nullopt;
     const KvConfig &c = kv.config();
     const int32_t heads_per_unit = o.shared_per_layer ? 1 : c.n_head_kv;

@@ -69,6 +69,7 @@ namespace Cab
                 FrcMaxBlocks = p.frc_max_blocks;
                 ChunkKvChunk = p.chunkkv_chunk;
                 SnapKvShift = p.snapkv_shift;
+                SnapKvInherit = p.snapkv_inherit;
             }
         }
 
@@ -112,6 +113,9 @@ namespace Cab
         /// <summary>snapkv: the pool window moves this many slots back, so it reaches further
         /// after a hit; 0..SnapKvKernel/2, default 0.</summary>
         public int SnapKvShift { get; set; }
+        /// <summary>snapkv: share of the layers, from the first, that rank by the deeper layers'
+        /// window score instead of their own; in [0, 1), default 0 (off).</summary>
+        public float SnapKvInherit { get; set; }
 
         internal NativeEvictParams ToNative()
         {
@@ -139,6 +143,7 @@ namespace Cab
             p.frc_max_blocks = FrcMaxBlocks;
             p.chunkkv_chunk = ChunkKvChunk;
             p.snapkv_shift = SnapKvShift;
+            p.snapkv_inherit = SnapKvInherit;
             return n;
         }
     }

@@ -328,6 +328,8 @@ extern void _wrap_cab_evict_params_chunkkv_chunk_set_capi_ed1c80e3a2ff6f6b(uintp
 extern int _wrap_cab_evict_params_chunkkv_chunk_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_snapkv_shift_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_params_snapkv_shift_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_snapkv_inherit_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
+extern float _wrap_cab_evict_params_snapkv_inherit_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_evict_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_type_61 _wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
@@ -2278,6 +2280,19 @@ func (arg1 SwigcptrCab_evict_params) GetSnapkv_shift() (_swig_ret int32) {
 	return swig_r
 }
 
+func (arg1 SwigcptrCab_evict_params) SetSnapkv_inherit(arg2 float32) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_evict_params_snapkv_inherit_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.float(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_evict_params) GetSnapkv_inherit() (_swig_ret float32) {
+	var swig_r float32
+	_swig_i_0 := arg1
+	swig_r = (float32)(C._wrap_cab_evict_params_snapkv_inherit_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewCab_evict_params() (_swig_ret Cab_evict_params) {
 	var swig_r Cab_evict_params
 	swig_r = (Cab_evict_params)(SwigcptrCab_evict_params(C._wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b()))
@@ -2352,6 +2367,8 @@ type Cab_evict_params interface {
 	GetChunkkv_chunk() (_swig_ret int32)
 	SetSnapkv_shift(arg2 int32)
 	GetSnapkv_shift() (_swig_ret int32)
+	SetSnapkv_inherit(arg2 float32)
+	GetSnapkv_inherit() (_swig_ret float32)
 	Policy_name() (_swig_ret string)
 	Set_policy_address(arg2 uint64)
 }

@@ -3289,6 +3289,31 @@ int _wrap_cab_evict_params_snapkv_shift_get_capi_ed1c80e3a2ff6f6b(struct cab_evi
 }
 
 
+void _wrap_cab_evict_params_snapkv_inherit_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, float _swig_go_1) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  float arg2 ;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  arg2 = (float)_swig_go_1; 
+  
+  if (arg1) (arg1)->snapkv_inherit = arg2;
+  
+}
+
+
+float _wrap_cab_evict_params_snapkv_inherit_get_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  float result;
+  float _swig_go_result;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  
+  result = (float) ((arg1)->snapkv_inherit);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct cab_evict_params *_wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b() {
   struct cab_evict_params *result = 0 ;
   struct cab_evict_params *_swig_go_result;

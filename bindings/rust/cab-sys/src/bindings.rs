@@ -1666,6 +1666,13 @@ pub struct cab_evict_params {
     #[doc = "< snapkv: the pool window moves this many slots back, so it"]
     #[doc = "reaches further after a hit; 0..snapkv_kernel/2, default 0"]
     pub snapkv_shift: i32,
+    #[doc = "< snapkv: share of the layers, from the first, that rank by"]
+    #[doc = "the deeper layers' window score instead of their own"]
+    #[doc = "(ceil(share * n_layer) layers, at most n_layer - 1; the"]
+    #[doc = "selection then runs on the host); in [0, 1), default 0"]
+    #[doc = "(off). Sits in what was tail padding: start from"]
+    #[doc = "cab_evict_default_params"]
+    pub snapkv_inherit: f32,
 }
 #[test]
 fn bindgen_test_layout_cab_evict_params() {
@@ -2070,6 +2077,23 @@ fn bindgen_test_layout_cab_evict_params() {
         );
     }
     test_field_snapkv_shift();
+    fn test_field_snapkv_inherit() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_evict_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).snapkv_inherit) as usize - ptr as usize
+            },
+            108usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_evict_params),
+                "::",
+                stringify!(snapkv_inherit)
+            )
+        );
+    }
+    test_field_snapkv_inherit();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]

@@ -132,6 +132,9 @@ pub struct EvictParams {
     /// snapkv: the pool window moves this many slots back, so it reaches further after a hit;
     /// 0..snapkv_kernel/2, default 0.
     pub snapkv_shift: i32,
+    /// snapkv: share of the layers, from the first, that rank by the deeper layers' window score
+    /// instead of their own; in [0, 1), default 0 (off).
+    pub snapkv_inherit: f32,
 }
 
 impl Default for EvictParams {
@@ -166,6 +169,7 @@ impl Default for EvictParams {
             frc_max_blocks: raw.frc_max_blocks,
             chunkkv_chunk: raw.chunkkv_chunk,
             snapkv_shift: raw.snapkv_shift,
+            snapkv_inherit: raw.snapkv_inherit,
         }
     }
 }
@@ -219,6 +223,7 @@ impl EvictParams {
         raw.frc_max_blocks = self.frc_max_blocks;
         raw.chunkkv_chunk = self.chunkkv_chunk;
         raw.snapkv_shift = self.snapkv_shift;
+        raw.snapkv_inherit = self.snapkv_inherit;
         Ok(f(&raw))
     }
 }
