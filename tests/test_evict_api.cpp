@@ -33,6 +33,13 @@ test::CtxPtr filled_ctx(size_t n, const cab_ctx_params &p) {
     return ctx;
 }
 
+// A context of 200 prefilled tokens after one eviction with `e`.
+test::CtxPtr evicted_ctx(const cab_evict_params &e) {
+    test::CtxPtr ctx = filled_ctx(200, test::small_ctx_params(512));
+    REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
+    return ctx;
+}
+
 struct Scores {
     std::vector<float> score, observers, window;
 };
@@ -158,9 +165,7 @@ TEST_CASE("cab_evict: a struct from before snapkv_shift (104 bytes) reads the sh
     shifted.snapkv_shift = 4;
 
     auto kept = [](const cab_evict_params &e) {
-        test::CtxPtr ctx = filled_ctx(200, test::small_ctx_params(512));
-        REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
-        return test::all_positions(ctx.get(), 0);
+        return test::all_positions(evicted_ctx(e).get(), 0);
     };
     CHECK(kept(old) == kept(zero));
     // And a full struct's shift is read: with 4 of kernel 9 the kept slots move.
@@ -177,14 +182,10 @@ TEST_CASE("cab_evict: snapkv_inherit ranks the first layers by the deeper layers
     own.snapkv_window = 4;
     cab_evict_params inherit = own;
     inherit.snapkv_inherit = 0.5f;
-    auto kept = [](const cab_evict_params &e) {
-        test::CtxPtr ctx = filled_ctx(200, test::small_ctx_params(512));
-        REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
-        return std::make_pair(test::all_positions(ctx.get(), 0), test::kv_stats(ctx.get(), 0));
-    };
-    const auto [a, stats] = kept(own);
-    const auto [b, stats_b] = kept(inherit);
-    (void)stats_b;
+    const test::CtxPtr ctx = evicted_ctx(own);
+    const auto a = test::all_positions(ctx.get(), 0);
+    const auto b = test::all_positions(evicted_ctx(inherit).get(), 0);
+    const cab_kv_stats stats = test::kv_stats(ctx.get(), 0);
     const int32_t n_layer = stats.n_layer, n_head = stats.n_head_kv;
     REQUIRE(n_layer >= 2);
     const int32_t n_inherit = (n_layer + 1) / 2;  // ceil(0.5 * n_layer)
