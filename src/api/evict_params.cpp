@@ -136,7 +136,8 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     check.count(p.frc_block, 1, "frc_block");
     check.count(p.frc_max_blocks, 1, "frc_max_blocks");
     check.count(p.chunkkv_chunk, 1, "chunkkv_chunk");
-    check.range(p.snapkv_inherit, 0.0, 0.999999, "snapkv_inherit");
+    if (!(p.snapkv_inherit >= 0.0f && p.snapkv_inherit < 1.0f))  // NaN fails too
+        check.bad("snapkv_inherit", "= " + std::to_string(p.snapkv_inherit) + " is outside [0, 1)");
 
     PolicyParams &pp = o.params;
     pp.n_sinks = p.n_sinks;

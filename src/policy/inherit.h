@@ -2,7 +2,7 @@
 // the slots by what the deeper layers' observation windows attended to, not by their own window
 // score. In the low layers the question's queries attend to generic targets (duplicate tokens,
 // sentence starts), so their own ranking drops the facts the deeper layers found; but copying a
-// fact needs it in the low layers too (docs/QUALITY.md, "The low layers and the copy").
+// fact needs it in the low layers too (docs/QUALITY.md, "The low layers copy the number").
 //
 // The deeper layers' score of a token is the sum over their streams of its window score as a
 // share of the stream's ranked slots' total (each stream weighs the same), by original position.
