@@ -55,6 +55,14 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
                                            tid);
 }
 
+// A slot's score and observer accumulators (slot_scores' address), through L2.
+__device__ __forceinline__ void load_accumulators(const PagedKv &kv, const float *slot,
+                                                  float &score, float &observers) {
+    const int pitch = 1 << kv.block_shift;  // floats between two kinds of a slot
+    score = __ldcg(slot + kScoreRow * pitch);
+    observers = __ldcg(slot + kObserversRow * pitch);
+}
+
 // kFinish: one split (p.direct) of at most kFinishKeys keys with scores, finished in this kernel.
 template <class C, bool kScores, bool kFinish>
 __global__ void __launch_bounds__(C::kThreads)
@@ -104,11 +112,8 @@ __global__ void __launch_bounds__(C::kThreads)
         for (int i = 0; i < C::kTailKeys; ++i) {
             const int key = begin + tid + i * C::kThreads;
             tail_slot[i] = key < end ? slot_scores(p.kv, st.blocks, key) : nullptr;
-            if (key < length - 1) {
-                const int pitch = 1 << p.kv.block_shift;
-                tail_score[i] = __ldcg(tail_slot[i] + kScoreRow * pitch);
-                tail_observers[i] = __ldcg(tail_slot[i] + kObserversRow * pitch);
-            }
+            if (key < length - 1)
+                load_accumulators(p.kv, tail_slot[i], tail_score[i], tail_observers[i]);
         }
     }
     grid_dependency_wait();
@@ -116,11 +121,8 @@ __global__ void __launch_bounds__(C::kThreads)
     if constexpr (kFinish) {
 #pragma unroll
         for (int i = 0; i < C::kTailKeys; ++i)
-            if (begin + tid + i * C::kThreads == length - 1) {
-                const int pitch = 1 << p.kv.block_shift;
-                tail_score[i] = __ldcg(tail_slot[i] + kScoreRow * pitch);
-                tail_observers[i] = __ldcg(tail_slot[i] + kObserversRow * pitch);
-            }
+            if (begin + tid + i * C::kThreads == length - 1)
+                load_accumulators(p.kv, tail_slot[i], tail_score[i], tail_observers[i]);
     }
     {  // Q rows of the group, zero rows up to 16; through L2, as the previous kernel wrote them.
         // Asynchronous, in its own commit group, so that it is in flight with the tiles below.

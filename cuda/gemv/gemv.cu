@@ -88,12 +88,13 @@ __global__ void __launch_bounds__(kThreads, R <= 2 && kEpi != Epilogue::RopeAppe
     using GroupOwner = Owner<R, kEpi>;
     using Start = typename GroupOwner::Start;
     GroupOwner owner;
+    auto start_owner = [&] { owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs); };
     if constexpr (GroupOwner::kStart == Start::BeforeWait)
-        if (g < p.groups) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
+        if (g < p.groups) start_owner();
     cudaTriggerProgrammaticLaunchCompletion();
     cudaGridDependencySynchronize();
     if constexpr (GroupOwner::kStart == Start::AfterWait)
-        if (g < p.groups) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
+        if (g < p.groups) start_owner();
     if constexpr (kIn == Input::RmsNorm) {
         stage_rmsnorm<R>(p, xs);
     } else {
@@ -102,11 +103,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 && kEpi != Epilogue::RopeAppe
 
     bool loaded = true;
     for (int it = 0; g < p.groups; g += step, ++it) {
-        [[maybe_unused]] const GroupOwner fresh = GroupOwner::kStart == Start::AfterStaging
-                                                      ? GroupOwner(p, g, s == 0 ? lane : 32, freqs)
-                                                      : GroupOwner();
-        if constexpr (GroupOwner::kStart != Start::AfterStaging)
-            if (it > 0) owner = GroupOwner(p, g, s == 0 ? lane : 32, freqs);
+        if (it > 0 || GroupOwner::kStart == Start::AfterStaging) start_owner();
         float acc[kGroupRows][R];
 #pragma unroll
         for (int j = 0; j < kGroupRows; ++j)
@@ -153,11 +150,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 && kEpi != Epilogue::RopeAppe
                     acc[j][r] = total;
                 }
         }
-        if constexpr (GroupOwner::kStart == Start::AfterStaging) {
-            fresh.finish(p, lane, acc);
-        } else {
-            owner.finish(p, lane, acc);
-        }
+        owner.finish(p, lane, acc);
     }
 }
 
