@@ -6,6 +6,8 @@
 #   tools/ci/install_test.sh [--no-build] [BUILD_DIR]   default BUILD_DIR: build-packages
 #   --no-build: use the packages already in BUILD_DIR/packages (tools/ci/packaging_checks.sh)
 set -euo pipefail
+# Pipes end in `grep ... >/dev/null`, not `grep -q`: -q exits at the first match, and under
+# pipefail the writer's SIGPIPE (ldd, ldconfig -p) would then fail the check at random.
 cd "$(dirname "$0")/../.."
 build_first=1
 if [ "${1:-}" = "--no-build" ]; then
@@ -30,7 +32,7 @@ for p in "${packages[@]}"; do
   debs+=("$deb")
 done
 
-installed() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^.[^n]'; }
+installed() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep '^.[^n]' >/dev/null; }
 purge() {
   local present=()
   for p in "${packages[@]}"; do
@@ -54,16 +56,16 @@ purge
 echo "== dpkg -i ${debs[*]##*/}"
 dpkg -i "${debs[@]}"
 for p in "${packages[@]}"; do dpkg-query -L "$p"; done | LC_ALL=C sort -u > "$work/files"
-ldconfig -p | grep -q 'libcab.so.0 ' || fail "libcab.so.0 is not in the ldconfig cache"
+ldconfig -p | grep 'libcab.so.0 ' >/dev/null || fail "libcab.so.0 is not in the ldconfig cache"
 version=$(pkg-config --modversion cab) || fail "pkg-config does not find cab.pc"
 [ "$(cab --version)" = "cab $version" ] || fail "cab --version says '$(cab --version)'"
-cab info "$model" | grep -q '^architecture: *llama' || fail "cab info failed"
+cab info "$model" | grep '^architecture: *llama' >/dev/null || fail "cab info failed"
 
 echo "== C program through pkg-config (cab $version: $(pkg-config --cflags --libs cab))"
 # shellcheck disable=SC2046 # pkg-config prints separate words
 cc -std=c99 -Wall -Wextra -Werror -pedantic tests/install/smoke.c \
   $(pkg-config --cflags --libs cab) -o "$work/smoke-pkgconfig"
-ldd "$work/smoke-pkgconfig" | grep -qE 'libcab.so.0 => (/usr)?/lib/' ||
+ldd "$work/smoke-pkgconfig" | grep -E 'libcab.so.0 => (/usr)?/lib/' >/dev/null ||
   fail "the program does not load the installed libcab: $(ldd "$work/smoke-pkgconfig" | grep cab)"
 "$work/smoke-pkgconfig" "$model" | tee "$work/pkgconfig.out"
 
@@ -96,5 +98,5 @@ while read -r path; do
   fi
 done < "$work/files"
 [ ${#left[@]} -eq 0 ] || fail "left behind after purge: ${left[*]}"
-! ldconfig -p | grep -q 'libcab' || fail "libcab is still in the ldconfig cache"
+! ldconfig -p | grep 'libcab' >/dev/null || fail "libcab is still in the ldconfig cache"
 echo "install_test: passed (installed, built against with pkg-config and CMake, purged clean)"

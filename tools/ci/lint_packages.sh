@@ -50,13 +50,13 @@ for rpm_file in "$dir"/*.rpm; do
   rpm -qpR "$rpm_file"
 done
 rpm_of() { echo "$dir/$1-${version%-*}-${version##*-}.$(uname -m).rpm"; }
-rpm -qpl "$(rpm_of libcab)" | grep -qx '/usr/lib64/libcab.so.0' || fail "libcab lacks libcab.so.0"
-rpm -qp --provides "$(rpm_of libcab)" | grep -q '^libcab.so.0(CAB_0)' ||
+rpm -qpl "$(rpm_of libcab)" | grep -x '/usr/lib64/libcab.so.0' >/dev/null || fail "libcab lacks libcab.so.0"
+rpm -qp --provides "$(rpm_of libcab)" | grep '^libcab.so.0(CAB_0)' >/dev/null ||
   fail "libcab does not provide the CAB_0 symbol version"
-rpm -qpl "$(rpm_of libcab-devel)" | grep -qx '/usr/lib64/pkgconfig/cab.pc' ||
+rpm -qpl "$(rpm_of libcab-devel)" | grep -x '/usr/lib64/pkgconfig/cab.pc' >/dev/null ||
   fail "libcab-devel lacks cab.pc"
-rpm -qpR "$(rpm_of libcab-devel)" | grep -qx "libcab = $version" ||
+rpm -qpR "$(rpm_of libcab-devel)" | grep -x "libcab = $version" >/dev/null ||
   fail "libcab-devel does not require libcab = $version"
-rpm -qpR "$(rpm_of libcab-tools)" | grep -q '^libcab.so.0()' ||
+rpm -qpR "$(rpm_of libcab-tools)" | grep '^libcab.so.0()' >/dev/null ||
   fail "libcab-tools does not require libcab.so.0"
 echo "lint_packages: passed"
