@@ -50,6 +50,16 @@ __device__ __forceinline__ void ldsm_v(uint32_t (&b)[4], uint32_t tile, int key0
     ldmatrix_x4_trans(b, tile + swz<D>(key, dp * 2 + (lane >> 4)));
 }
 
+// Address of 16-byte chunk `chunk` of K (value = false) or V row `key` of a stream, whose key
+// lies in pool block `block` (K and V blocks alternate in the pool).
+template <int D>
+__device__ __forceinline__ const bf16 *kv_chunk(const PagedKv &kv, int64_t block, int key,
+                                                bool value, int chunk) {
+    const int64_t pool_row =
+        ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & ((1 << kv.block_shift) - 1));
+    return kv.pool + pool_row * D + chunk * 8;
+}
+
 // Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile laid
 // out by Layout; rows at or past `end` become zeros, so masked keys never meet uninitialised
 // (NaN) values.
@@ -60,18 +70,13 @@ __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
     constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
     static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
     const int chunk = tid % kChunks;
-    const int in_block = (1 << kv.block_shift) - 1;
 #pragma unroll
     for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
         int row = tid / kChunks + pass * kRowsPerPass;
         int key = key0 + row;
         bool ok = key < end;
-        const bf16 *src = kv.pool;
-        if (ok) {
-            int64_t block = blocks[key >> kv.block_shift];
-            int64_t pool_row = ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & in_block);
-            src += pool_row * D + chunk * 8;
-        }
+        const bf16 *src =
+            ok ? kv_chunk<D>(kv, blocks[key >> kv.block_shift], key, value, chunk) : kv.pool;
         cp_async_16(tile + Layout::offset(row, chunk), src, ok);
     }
 }

@@ -25,15 +25,16 @@ struct PrefillConfig {
     static_assert(kWarpRows % 16 == 0, "a warp owns whole 16-row slices");
 };
 
-// Q rows [row0, row0 + BM) of kv head `head_kv` into the swizzled tile sq; padding rows are 0.
-template <class C, class Layout = RowSwizzle<C::D>>
+// Q rows [row0 + r0, row0 + r0 + ROWS) of kv head `head_kv` into rows [r0, r0 + ROWS) of the
+// swizzled tile sq, by THREADS threads (tid in [0, THREADS)); padding rows are 0.
+template <class C, class Layout = RowSwizzle<C::D>, int ROWS = C::BM, int THREADS = C::kThreads>
 __device__ __forceinline__ void load_q_tile(uint32_t sq, const PrefillParams &p, int head_kv,
-                                            int row0, int tid) {
-    constexpr int kChunks = C::D / 8, kRowsPerPass = C::kThreads / kChunks;
+                                            int row0, int tid, int r0 = 0) {
+    constexpr int kChunks = C::D / 8, kRowsPerPass = THREADS / kChunks;
     const int chunk = tid % kChunks;
 #pragma unroll
-    for (int pass = 0; pass < C::BM / kRowsPerPass; ++pass) {
-        int row = tid / kChunks + pass * kRowsPerPass, packed = row0 + row;
+    for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
+        int row = r0 + tid / kChunks + pass * kRowsPerPass, packed = row0 + row;
         bool ok = packed < p.n_rows;
         const bf16 *src = p.q;
         if (ok) {

@@ -12,7 +12,7 @@
 // of the whole CTA, so one's softmax runs while the other's products do.
 //
 // Scores (kScores): the second pass of prefill_scores.cuh, transposed, over the same ring (K
-// tiles only; the producer goes on filling stages as they are released). Each consumer computes
+// tiles only; the producers go on filling stages as they are released). Each consumer computes
 // S^T = K Q^T for 64 keys of a tile against all 128 rows, so a thread's accumulators hold two
 // keys against 32 rows: a key's column sum over the CTA's rows is a sum in registers and two
 // shuffles, with no reduction across warps, then one atomic per key and CTA. The product of the
@@ -32,7 +32,7 @@ struct PrefillSm90Config {
     // bytes) as fast as the consumers take them (PERFORMANCE.md, "What was tried").
     static constexpr int kProducerThreads = 256, kConsumerThreads = 256;
     static constexpr int kThreads = kProducerThreads + kConsumerThreads;
-    // Registers per thread after the producer gives its share to the consumers (the CTA's
+    // Registers per thread after the producers give their share to the consumers (the CTA's
     // 65,536: 256 x 24 + 256 x 232).
     static constexpr int kProducerRegisters = 24, kConsumerRegisters = 232;
     static constexpr int NT = BN / 8, DT = D / 8;
@@ -182,7 +182,7 @@ __device__ __forceinline__ void score_sums(const float (&s)[C::BM / 8][4], const
     }
 }
 
-// The CTA's geometry, the same for all three warpgroups.
+// The CTA's geometry, the same for all four warpgroups.
 struct PrefillTiles {
     int row0, first, q_lo, q_hi, key_end, n_tiles, mask_from;
 
@@ -244,26 +244,6 @@ __device__ __forceinline__ uint32_t fill_parity(int g) {
     return static_cast<uint32_t>((g / C::STAGES) & 1);
 }
 
-// Rows [r0, r0 + 64) of the CTA's Q tile (packed rows row0 + r), by one consumer warpgroup
-// (tid in [0, 128)); padding rows are zeros.
-template <class C>
-__device__ __forceinline__ void load_q_rows(uint32_t sq, const PrefillParams &p, int head_kv,
-                                            int row0, int r0, int tid) {
-    constexpr int kChunks = C::D / 8, kRowsPerPass = 128 / kChunks;
-    const int chunk = tid % kChunks;
-#pragma unroll
-    for (int pass = 0; pass < 64 / kRowsPerPass; ++pass) {
-        const int row = r0 + tid / kChunks + pass * kRowsPerPass, packed = row0 + row;
-        const bool ok = packed < p.n_rows;
-        const bf16 *src = p.q;
-        if (ok) {
-            const int query = packed / p.group, head = head_kv * p.group + packed % p.group;
-            src += query * p.q_stride + head * C::D + chunk * 8;
-        }
-        cp_async_16(sq + swz128<C::BM>(row, chunk), src, ok);
-    }
-}
-
 // Block-table entry of block `lane` of the tile at key0 (0 past the stream's end): one load per
 // warp and tile, handed out to the copies by shuffles (produce_kv_tile).
 __device__ __forceinline__ int32_t tile_block_entry(const PagedKv &kv, const int32_t *blocks,
@@ -283,21 +263,17 @@ __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv
     constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
     static_assert(ROWS % kRowsPerPass == 0 && ROWS <= 128, "whole passes over at most 32 blocks");
     const int chunk = tid % kChunks, b0 = key0 >> kv.block_shift;
-    const int in_block = (1 << kv.block_shift) - 1;
 #pragma unroll 2
     for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
         const int row = tid / kChunks + pass * kRowsPerPass, key = key0 + row;
         const bool ok = key < end;
-        int64_t block;
+        int32_t block;
         if (shuffled) {
             block = __shfl_sync(0xffffffffu, entry, (key >> kv.block_shift) - b0);
         } else {
             block = ok ? blocks[key >> kv.block_shift] : 0;
         }
-        const bf16 *src = kv.pool;
-        if (ok)
-            src += (((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & in_block)) * D +
-                   chunk * 8;
+        const bf16 *src = ok ? kv_chunk<D>(kv, block, key, value, chunk) : kv.pool;
         cp_async_16(tile + Layout::offset(row, chunk), src, ok);
     }
 }
@@ -360,7 +336,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
             mbarrier_init(sm.empty(s), kConsumers);
         }
     }
-    __syncthreads();  // the last CTA-wide barrier: the producer may exit before the consumers
+    __syncthreads();  // the last CTA-wide barrier: the producers may exit before the consumers
     if (tid < C::kProducerThreads) {
         registers_decrease<C::kProducerRegisters>();
         prefill_produce<C, kScores>(p, st, t, sm, tid);
@@ -384,9 +360,9 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     m[0][0] = m[0][1] = -CUDART_INF_F;
     l[0][0] = l[0][1] = 0.0f;
 
-    // Each consumer copies its own rows of Q (the producer's registers would not hold the
-    // address arithmetic) while the producer fills the ring.
-    load_q_rows<C>(sm.q, p, head_kv, t.row0, wg_row0, tid & 127);
+    // Each consumer copies its own rows of Q (the producers' registers would not hold the
+    // address arithmetic) while the producers fill the ring.
+    load_q_tile<C, BlockSwizzle128<BM>, 64, 128>(sm.q, p, head_kv, t.row0, tid & 127, wg_row0);
     cp_async_commit();
     cp_async_wait<0>();
     fence_proxy_async();
