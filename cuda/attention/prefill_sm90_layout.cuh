@@ -1,0 +1,124 @@
+// The Hopper prefill kernel's CTA (prefill_sm90.cuh): tile sizes and thread roles per head size,
+// the CTA's rows and key tiles, the shared-memory layout of Q and the ring of K/V stages with
+// their mbarriers, and the operand descriptors of those tiles.
+#pragma once
+
+#include "attention/async_ring.cuh"
+#include "attention/mma.cuh"
+#include "attention/params.cuh"
+#include "attention/wgmma.cuh"
+
+namespace cab::cuda::attn {
+
+template <int D_>
+struct PrefillSm90Config {
+    static constexpr int D = D_, BM = 128, BN = 128;
+    // Two producer warpgroups: one could not issue a tile's copies (address arithmetic per 16
+    // bytes) as fast as the consumers take them (PERFORMANCE.md, "What was tried").
+    static constexpr int kProducerThreads = 256, kConsumerThreads = 256;
+    static constexpr int kThreads = kProducerThreads + kConsumerThreads;
+    // Registers per thread after the producers give their share to the consumers (the CTA's
+    // 65,536: 256 x 24 + 256 x 232).
+    static constexpr int kProducerRegisters = 24, kConsumerRegisters = 232;
+    static constexpr int NT = BN / 8, DT = D / 8;
+    static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2;
+    static constexpr int kStageBytes = 2 * kTileBytes;  // K then V
+    // As many stages as fit beside Q (227 KB of shared memory a CTA).
+    static constexpr int STAGES = D == 128 ? 3 : 4;
+    // The score pass keeps each row's lse and causal limit in shared memory.
+    static constexpr int kRowBytes = BM * 8;
+    // mbarriers: full K, full V and empty per stage.
+    static constexpr int kBarrierBytes = 3 * STAGES * 8;
+    // Slack to align the tiles to 1024 bytes (the 128-byte swizzle's atom).
+    static constexpr int kSmemBytes =
+        1024 + kQBytes + STAGES * kStageBytes + kRowBytes + kBarrierBytes;
+    static_assert(kSmemBytes <= 227 * 1024, "one CTA per SM");
+};
+
+// Named barriers of the consumers (0 is __syncthreads): both consumers, and each one's Q rows
+// landed (2, 3).
+enum PrefillBarrier : int { kConsumersBarrier = 1, kQBarrier = 2 };
+
+// Descriptor of the 64 rows [row0, row0 + 64) of a 128-byte-swizzled tile of ROWS rows as a
+// K-major operand, at k-step kk (columns 16kk .. 16kk + 15).
+template <int ROWS>
+__device__ __forceinline__ uint64_t kmajor_desc(uint32_t tile, int row0, int kk) {
+    return smem_desc(tile + (kk >> 2) * (ROWS * 128) + row0 * 128 + (kk & 3) * 32, 16, 1024);
+}
+
+// Descriptor of V rows (keys) 16kk .. 16kk + 15 of a tile of BN keys as the MN-major B operand
+// of P V (N = the head's columns, 64 per block).
+template <int BN>
+__device__ __forceinline__ uint64_t value_desc(uint32_t tile, int kk) {
+    return smem_desc(tile + kk * 16 * 128, BN * 128, 1024);
+}
+
+// The CTA's geometry, the same for all four warpgroups.
+struct PrefillTiles {
+    int row0, first, q_lo, q_hi, key_end, n_tiles, mask_from;
+
+    template <int BM, int BN>
+    __device__ __forceinline__ static PrefillTiles of(const PrefillParams &p,
+                                                      const DeviceStream &st) {
+        PrefillTiles t;
+        t.row0 = (gridDim.x - 1 - blockIdx.x) * BM;  // longest rows (most keys) first
+        t.first = st.length - p.n;
+        const int row_end = min(t.row0 + BM, p.n_rows);
+        t.q_lo = t.row0 / p.group;
+        t.q_hi = (row_end - 1) / p.group;
+        t.key_end = t.first + t.q_hi + 1;
+        t.n_tiles = (t.key_end + BN - 1) / BN;
+        t.mask_from = t.first + t.q_lo;
+        return t;
+    }
+    // Key tile of the score pass's step j: CTAs start at different tiles so that concurrent
+    // ones add to different keys.
+    __device__ __forceinline__ int score_tile(int j) const {
+        const int t0 = blockIdx.x % n_tiles;
+        return t0 + j < n_tiles ? t0 + j : t0 + j - n_tiles;
+    }
+};
+
+// Shared-memory addresses of the tiles and barriers (kSmemBytes' layout).
+template <class C>
+struct PrefillSmem {
+    uint32_t q, ring, bars;
+    float *row_lse;
+    int *row_limit;
+
+    __device__ __forceinline__ static PrefillSmem at(unsigned char *raw_ptr) {
+        PrefillSmem s;
+        const uint32_t raw = smem_u32(raw_ptr), base = (raw + 1023) & ~1023u;
+        s.q = base;
+        s.ring = base + C::kQBytes;
+        s.row_lse =
+            reinterpret_cast<float *>(raw_ptr + (s.ring + C::STAGES * C::kStageBytes - raw));
+        s.row_limit = reinterpret_cast<int *>(s.row_lse + C::BM);
+        s.bars = smem_u32(s.row_limit + C::BM);
+        return s;
+    }
+    __device__ __forceinline__ uint32_t stage(int g) const {
+        return ring + (g % C::STAGES) * C::kStageBytes;
+    }
+    __device__ __forceinline__ uint32_t k_full(int g) const { return bars + 8 * (g % C::STAGES); }
+    __device__ __forceinline__ uint32_t v_full(int g) const {
+        return bars + 8 * (C::STAGES + g % C::STAGES);
+    }
+    __device__ __forceinline__ uint32_t empty(int g) const {
+        return bars + 8 * (2 * C::STAGES + g % C::STAGES);
+    }
+};
+
+// Parity of the phase that fill g // STAGES of a stage completes.
+template <class C>
+__device__ __forceinline__ uint32_t fill_parity(int g) {
+    return static_cast<uint32_t>((g / C::STAGES) & 1);
+}
+
+// Waits for a stage's fill (K or V barrier) and makes the copies visible to wgmma.
+__device__ __forceinline__ void wait_stage(uint32_t bar, uint32_t parity) {
+    mbarrier_wait(bar, parity);
+    fence_proxy_async();
+}
+
+}  // namespace cab::cuda::attn

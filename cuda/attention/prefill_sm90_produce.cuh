@@ -1,0 +1,78 @@
+// The producer warpgroups of the Hopper prefill kernel: they copy K/V tiles from the paged pool
+// into the ring of stages (prefill_sm90_layout.cuh) with cp.async, each fill completing the
+// stage's mbarrier, in the order the consumers take them: the flash pass's tiles last to first
+// (K and V), then the score pass's (K only).
+#pragma once
+
+#include "attention/page.cuh"
+#include "attention/prefill_sm90_layout.cuh"
+
+namespace cab::cuda::attn {
+
+// Block-table entry of block `lane` of the tile at key0 (0 past the stream's end): one load per
+// warp and tile, handed out to the copies by shuffles (produce_kv_tile).
+__device__ __forceinline__ int32_t tile_block_entry(const PagedKv &kv, const int32_t *blocks,
+                                                    int key0, int end, int lane) {
+    const int b = (key0 >> kv.block_shift) + lane;
+    return (b << kv.block_shift) < end ? blocks[b] : 0;
+}
+
+// load_kv_tile for a producer warp. With blocks of at least 4 keys a 128-key tile spans at most
+// 32 blocks, and the lanes hold the tile's block-table entries (tile_block_entry): no copy then
+// waits on a dependent load. Smaller blocks read the table per row. Passes are unrolled by two
+// only: the producers run on 24 registers.
+template <int D, int ROWS, int THREADS, class Layout>
+__device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv,
+                                                const int32_t *blocks, bool shuffled, int32_t entry,
+                                                int key0, int end, bool value, int tid) {
+    constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
+    static_assert(ROWS % kRowsPerPass == 0 && ROWS <= 128, "whole passes over at most 32 blocks");
+    const int chunk = tid % kChunks, b0 = key0 >> kv.block_shift;
+#pragma unroll 2
+    for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
+        const int row = tid / kChunks + pass * kRowsPerPass, key = key0 + row;
+        const bool ok = key < end;
+        int32_t block;
+        if (shuffled) {
+            block = __shfl_sync(0xffffffffu, entry, (key >> kv.block_shift) - b0);
+        } else {
+            block = ok ? blocks[key >> kv.block_shift] : 0;
+        }
+        const bf16 *src = ok ? kv_chunk<D>(kv, block, key, value, chunk) : kv.pool;
+        cp_async_16(tile + Layout::offset(row, chunk), src, ok);
+    }
+}
+
+// Warpgroups 0 and 1: tile g of the flash pass (key tile n_tiles - 1 - g, K and V) and, with
+// scores, step j = g - n_tiles of the score pass (K only), stage g % STAGES. The block-table
+// entries of fill g + 1 load while fill g's copies are issued.
+template <class C, bool kScores>
+__device__ __forceinline__ void prefill_produce(const PrefillParams &p, const DeviceStream &st,
+                                                const PrefillTiles &t, const PrefillSmem<C> &sm,
+                                                int tid) {
+    using Tile = BlockSwizzle128<C::BN>;
+    constexpr int P = C::kProducerThreads;
+    const int total = kScores ? 2 * t.n_tiles : t.n_tiles, lane = tid & 31;
+    auto key0_of = [&](int g) {
+        return (g < t.n_tiles ? t.n_tiles - 1 - g : t.score_tile(g - t.n_tiles)) * C::BN;
+    };
+    const bool shuffled = p.kv.block_shift >= 2;
+    int32_t entry = shuffled ? tile_block_entry(p.kv, st.blocks, key0_of(0), st.length, lane) : 0;
+    for (int g = 0; g < total; ++g) {
+        const int key0 = key0_of(g);
+        int32_t next = 0;
+        if (shuffled && g + 1 < total)
+            next = tile_block_entry(p.kv, st.blocks, key0_of(g + 1), st.length, lane);
+        mbarrier_wait(sm.empty(g), fill_parity<C>(g) ^ 1u);
+        const uint32_t stage = sm.stage(g);
+        for (int v = 0; v < (g < t.n_tiles ? 2 : 1); ++v) {  // K, and V in the flash pass
+            produce_kv_tile<C::D, C::BN, P, Tile>(stage + v * C::kTileBytes, p.kv, st.blocks,
+                                                  shuffled, entry, key0, st.length, v, tid);
+            cp_async_arrive(v ? sm.v_full(g) : sm.k_full(g));
+        }
+        entry = next;
+    }
+    cp_async_wait<0>();  // nothing in flight when the warps exit
+}
+
+}  // namespace cab::cuda::attn
