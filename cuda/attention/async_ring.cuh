@@ -1,8 +1,8 @@
 // Synchronisation of warp-specialized kernels (sm_90): mbarriers in shared memory that a
-// producer's cp.async copies complete, and that consumers arrive on when they are done with a
-// stage; named barriers over a subset of the CTA's warps; register reallocation between
-// warpgroups. The ring's convention is CUTLASS's: fill f of a stage completes phase f of its
-// `full` barrier, and the producer waits on `empty` with the opposite parity, so its first pass
+// producer's cp.async or tensor (TMA) copies complete, and that consumers arrive on when they
+// are done with a stage; named barriers over a subset of the CTA's warps; register reallocation
+// between warpgroups. The ring's convention is CUTLASS's: fill f of a stage completes phase f of
+// its `full` barrier, and the producer waits on `empty` with the opposite parity, so its first pass
 // over the ring does not wait.
 #pragma once
 
@@ -33,6 +33,25 @@ __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
         "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
         "@!done bra retry;\n}\n" ::"r"(bar),
         "r"(parity)
+        : "memory");
+}
+
+// Adds `bytes` to the transaction count that the barrier's current phase waits for (the bytes
+// that tensor copies will complete on it), without an arrival.
+__device__ __forceinline__ void mbarrier_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+
+// The tensor copy (TMA) of the box at coordinates {col, row} of a 2-D tensor map into shared
+// memory at `dst`, completing its bytes on `bar`. `map` is the generic address of a
+// __grid_constant__ CUtensorMap.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void *map, int col, int row,
+                                            uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+        "[%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"(map), "r"(col), "r"(row), "r"(bar)
         : "memory");
 }
 

@@ -1,6 +1,7 @@
 // Host side of the prefill kernels: argument checks, the choice between the Hopper kernel
 // (prefill_sm90.cuh) and the mma.sync one (prefill.cuh), tile configuration per head size,
 // launch; head sizes without a tensor-core kernel go to generic.h.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -8,6 +9,7 @@
 #include "attention/launch.h"
 #include "attention/prefill.cuh"
 #include "attention/prefill_sm90.cuh"
+#include "attention/tensor_map.h"
 
 namespace cab::cuda::attn {
 
@@ -50,18 +52,30 @@ void launch(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
 }
 
 // The Hopper kernel, launched as prefill_kernel is; one CTA per SM (its registers fill one).
+// Its producers copy whole tiles by tensor copies over a map of the pool: boxes of one block, or
+// of a tile's part of a larger block. Blocks under 4 keys (more boxes per tile than a warp has
+// lanes) and drivers without the encoder leave tma_rows = 0: cp.async only.
 template <class C, bool kScores>
 void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     auto kernel = prefill_sm90_kernel<C, kScores>;
     static const bool configured =
         (attention::allow_smem(kernel, C::kSmemBytes, "attention prefill (sm90)"), true);
     (void)configured;
+    PrefillSm90Params pp{};
+    pp.base = p;
+    const int block_size = 1 << p.kv.block_shift, box_rows = std::min(block_size, C::BN);
+    // The pool's size is not known here; the block tables name only blocks inside it, and no
+    // copy relies on the map's bounds (the tile reaching past a stream's end goes by cp.async).
+    constexpr uint64_t kPoolRows = uint64_t{1} << 31;
+    if (block_size >= 4 &&
+        attention::encode_bf16_tensor_map(pp.kv_map, p.kv.pool, kPoolRows, C::D, box_rows))
+        pp.tma_rows = box_rows;
     dim3 grid((p.n_rows + C::BM - 1) / C::BM, n_head_kv);
     if (kScores) {
         attention::launch_dependent(kernel, grid, dim3(C::kThreads), C::kSmemBytes, stream,
-                                    "attention prefill (sm90)", p);
+                                    "attention prefill (sm90)", pp);
     } else {
-        kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(p);
+        kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(pp);
         attention::check_launch("attention prefill (sm90)");
     }
 }

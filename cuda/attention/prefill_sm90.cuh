@@ -1,16 +1,17 @@
 // Causal GQA flash-attention prefill for Hopper (sm_90a): the algorithm of prefill.cuh with the
 // matrix products on warpgroup tensor cores (wgmma.cuh), organised as FlashAttention-3: a CTA of
-// four warpgroups owns 128 packed rows of one kv head (GQA heads packed into M as in
-// prefill.cuh). Warpgroups 0 and 1 are producers (prefill_sm90_produce.cuh): they copy the
-// 128-key K/V tiles (visited last to first) from the paged pool into a ring of stages
-// (prefill_sm90_layout.cuh) and give most of their registers to warpgroups 2 and 3, the
-// consumers, which take 64 rows each and copy their own rows of Q. S = Q K^T takes Q and K from
-// shared memory; O += P V takes P from registers (the S accumulators rounded to bf16) and V as
-// an MN-major operand, so V is never transposed. A consumer's softmax of tile j runs while its
-// tensor cores multiply P_{j-1} V_{j-1} (O is rescaled only after that product lands), and it
-// releases a stage once the products reading it have landed: the consumers wait on no barrier
-// of the whole CTA, so one's softmax runs while the other's products do. With scores, the
-// consumers then run the score pass (prefill_sm90_scores.cuh) over the same ring.
+// three warpgroups owns 128 packed rows of one kv head (GQA heads packed into M as in
+// prefill.cuh). Warpgroup 0 is the producer (prefill_sm90_produce.cuh): it copies the 128-key
+// K/V tiles (visited last to first) from the paged pool into a ring of stages
+// (prefill_sm90_layout.cuh), by tensor copies (TMA) wherever it can, and gives most of its
+// registers to warpgroups 1 and 2, the consumers, which take 64 rows each and copy their own
+// rows of Q. S = Q K^T takes Q and K from shared memory; O += P V takes P from registers (the S
+// accumulators rounded to bf16) and V as an MN-major operand, so V is never transposed. A
+// consumer's softmax of tile j runs while its tensor cores multiply P_{j-1} V_{j-1} (O is
+// rescaled only after that product lands), and it releases a stage once the products reading it
+// have landed: the consumers wait on no barrier of the whole CTA, so one's softmax runs while the
+// other's products do. With scores, the consumers then run the score pass
+// (prefill_sm90_scores.cuh) over the same ring.
 #pragma once
 
 #include "attention/prefill.cuh"
@@ -93,8 +94,9 @@ __device__ __forceinline__ void issue_pv(float (&o)[C::DT][4], const uint32_t (&
 
 template <class C, bool kScores>
 __global__ void __launch_bounds__(C::kThreads, 1)
-    prefill_sm90_kernel(const __grid_constant__ PrefillParams p) {
+    prefill_sm90_kernel(const __grid_constant__ PrefillSm90Params params) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    const PrefillParams &p = params.base;
     constexpr int D = C::D, BM = C::BM, BN = C::BN, NT = C::NT, DT = C::DT;
     constexpr int kConsumers = C::kConsumerThreads;
     extern __shared__ unsigned char smem_raw[];
@@ -114,7 +116,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     __syncthreads();  // the last CTA-wide barrier: the producers may exit before the consumers
     if (tid < C::kProducerThreads) {
         registers_decrease<C::kProducerRegisters>();
-        prefill_produce<C, kScores>(p, st, t, sm, tid);
+        prefill_produce<C, kScores>(params, st, t, sm, tid);
         return;
     }
     registers_increase<C::kConsumerRegisters>();
@@ -135,8 +137,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     m[0][0] = m[0][1] = -CUDART_INF_F;
     l[0][0] = l[0][1] = 0.0f;
 
-    // Each consumer copies its own rows of Q (the producers' registers would not hold the
-    // address arithmetic) while the producers fill the ring.
+    // Each consumer copies its own rows of Q (packed rows of several heads: no box of a tensor
+    // map) while the producer fills the ring.
     load_q_tile<C, BlockSwizzle128<BM>, 64, 128>(sm.q, p, head_kv, t.row0, tid & 127, wg_row0);
     cp_async_commit();
     cp_async_wait<0>();

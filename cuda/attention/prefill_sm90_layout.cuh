@@ -3,6 +3,8 @@
 // their mbarriers, and the operand descriptors of those tiles.
 #pragma once
 
+#include <cuda.h>  // CUtensorMap (the driver is reached through the runtime: nothing to link)
+
 #include "attention/async_ring.cuh"
 #include "attention/mma.cuh"
 #include "attention/params.cuh"
@@ -10,16 +12,27 @@
 
 namespace cab::cuda::attn {
 
+// The kernel's parameters: those of every prefill kernel, and a tensor map over the K/V pool
+// (rows of head_dim bf16, 128-byte swizzle, boxes of 64 columns and tma_rows rows: one block, or
+// a tile's part of a larger one). With tma_rows = 0 (blocks under 4 keys, or no tensor-map
+// entry point in the driver) the producers copy every tile with cp.async.
+struct PrefillSm90Params {
+    CUtensorMap kv_map;
+    PrefillParams base;
+    int32_t tma_rows;
+};
+
 template <int D_>
 struct PrefillSm90Config {
     static constexpr int D = D_, BM = 128, BN = 128;
-    // Two producer warpgroups: one could not issue a tile's copies (address arithmetic per 16
-    // bytes) as fast as the consumers take them (PERFORMANCE.md, "What was tried").
-    static constexpr int kProducerThreads = 256, kConsumerThreads = 256;
+    // One producer warpgroup: its tensor copies (one instruction a block) keep the ring full;
+    // with cp.async alone, two were needed to issue a tile's copies as fast as the consumers
+    // take them (PERFORMANCE.md, "What was tried").
+    static constexpr int kProducerThreads = 128, kConsumerThreads = 256;
     static constexpr int kThreads = kProducerThreads + kConsumerThreads;
     // Registers per thread after the producers give their share to the consumers (the CTA's
-    // 65,536: 256 x 24 + 256 x 232).
-    static constexpr int kProducerRegisters = 24, kConsumerRegisters = 232;
+    // 65,536: 128 x 56 + 256 x 224; setmaxnreg takes multiples of 8).
+    static constexpr int kProducerRegisters = 56, kConsumerRegisters = 224;
     static constexpr int NT = BN / 8, DT = D / 8;
     static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2;
     static constexpr int kStageBytes = 2 * kTileBytes;  // K then V

@@ -1,7 +1,8 @@
-// The producer warpgroups of the Hopper prefill kernel: they copy K/V tiles from the paged pool
-// into the ring of stages (prefill_sm90_layout.cuh) with cp.async, each fill completing the
-// stage's mbarrier, in the order the consumers take them: the flash pass's tiles last to first
-// (K and V), then the score pass's (K only).
+// The producer warpgroup of the Hopper prefill kernel: it copies K/V tiles from the paged pool
+// into the ring of stages (prefill_sm90_layout.cuh), each fill completing the stage's mbarrier,
+// in the order the consumers take them: the flash pass's tiles last to first (K and V), then the
+// score pass's (K only). Whole tiles go by tensor copies, one per block and 64 columns; the rest
+// by cp.async.
 #pragma once
 
 #include "attention/page.cuh"
@@ -20,7 +21,7 @@ __device__ __forceinline__ int32_t tile_block_entry(const PagedKv &kv, const int
 // load_kv_tile for a producer warp. With blocks of at least 4 keys a 128-key tile spans at most
 // 32 blocks, and the lanes hold the tile's block-table entries (tile_block_entry): no copy then
 // waits on a dependent load. Smaller blocks read the table per row. Passes are unrolled by two
-// only: the producers run on 24 registers.
+// only: the producers run on 56 registers.
 template <int D, int ROWS, int THREADS, class Layout>
 __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv,
                                                 const int32_t *blocks, bool shuffled, int32_t entry,
@@ -43,15 +44,36 @@ __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv
     }
 }
 
-// Warpgroups 0 and 1: tile g of the flash pass (key tile n_tiles - 1 - g, K and V) and, with
-// scores, step j = g - n_tiles of the score pass (K only), stage g % STAGES. The block-table
-// entries of fill g + 1 load while fill g's copies are issued.
+// A whole tile (every key before the stream's end) of K (value = false) or V by tensor copies:
+// lane i copies the tile's box i (its rows of block-table entry i, which the lane holds: see
+// tile_block_entry), each 64-column block of the head separately. The copies complete
+// C::kTileBytes on `bar`, which the caller has announced (mbarrier_expect_tx).
+template <class C>
+__device__ __forceinline__ void copy_kv_tile_tma(uint32_t tile, const PrefillSm90Params &pp,
+                                                 int32_t entry, int key0, bool value, uint32_t bar,
+                                                 int lane) {
+    const int rows = pp.tma_rows, shift = pp.base.kv.block_shift;
+    if (lane >= C::BN / rows) return;
+    const int key = key0 + lane * rows;
+    const int row = ((entry * 2 + (value ? 1 : 0)) << shift) + (key & ((1 << shift) - 1));
+#pragma unroll
+    for (int cb = 0; cb < C::D / 64; ++cb)
+        tma_load_2d(tile + cb * (C::BN * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
+}
+
+// Warpgroup 0: tile g of the flash pass (key tile n_tiles - 1 - g, K and V) and, with
+// scores, step j = g - n_tiles of the score pass (K only), stage g % STAGES. Whole tiles go by
+// tensor copies from warp 0 (when the map allows: PrefillSm90Params), the tile that reaches past
+// the stream's end (its missing rows must be zeros) and every tile of small blocks by cp.async
+// from all producer threads. Every producer thread arrives once on each fill's barrier either
+// way. The block-table entries of fill g + 1 load while fill g's copies are issued.
 template <class C, bool kScores>
-__device__ __forceinline__ void prefill_produce(const PrefillParams &p, const DeviceStream &st,
+__device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, const DeviceStream &st,
                                                 const PrefillTiles &t, const PrefillSmem<C> &sm,
                                                 int tid) {
     using Tile = BlockSwizzle128<C::BN>;
     constexpr int P = C::kProducerThreads;
+    const PrefillParams &p = pp.base;
     const int total = kScores ? 2 * t.n_tiles : t.n_tiles, lane = tid & 31;
     auto key0_of = [&](int g) {
         return (g < t.n_tiles ? t.n_tiles - 1 - g : t.score_tile(g - t.n_tiles)) * C::BN;
@@ -65,10 +87,21 @@ __device__ __forceinline__ void prefill_produce(const PrefillParams &p, const De
             next = tile_block_entry(p.kv, st.blocks, key0_of(g + 1), st.length, lane);
         mbarrier_wait(sm.empty(g), fill_parity<C>(g) ^ 1u);
         const uint32_t stage = sm.stage(g);
+        const bool tma = pp.tma_rows > 0 && key0 + C::BN <= st.length;
         for (int v = 0; v < (g < t.n_tiles ? 2 : 1); ++v) {  // K, and V in the flash pass
-            produce_kv_tile<C::D, C::BN, P, Tile>(stage + v * C::kTileBytes, p.kv, st.blocks,
-                                                  shuffled, entry, key0, st.length, v, tid);
-            cp_async_arrive(v ? sm.v_full(g) : sm.k_full(g));
+            const uint32_t bar = v ? sm.v_full(g) : sm.k_full(g);
+            if (tma) {
+                if (tid < 32) {
+                    if (tid == 0) mbarrier_expect_tx(bar, C::kTileBytes);
+                    __syncwarp();
+                    copy_kv_tile_tma<C>(stage + v * C::kTileBytes, pp, entry, key0, v, bar, lane);
+                }
+                mbarrier_arrive(bar);
+            } else {
+                produce_kv_tile<C::D, C::BN, P, Tile>(stage + v * C::kTileBytes, p.kv, st.blocks,
+                                                      shuffled, entry, key0, st.length, v, tid);
+                cp_async_arrive(bar);
+            }
         }
         entry = next;
     }

@@ -197,6 +197,9 @@ TEST_CASE("prefill: blocks of other sizes page K, V and scores alike", "[prefill
     run_kernels({2, 4, 64, 50, {10, 20}, 32, false, 1.0f, 32}, rng);
     run_kernels({2, 4, 64, 150, {300, 0}, 16, true, 2.0f, 64}, rng);
     run_kernels({1, 7, 128, 129, {400}, 32, true, 1.0f, 256}, rng);
+    // Many blocks per 128-key tile: the Hopper kernel's tensor copies take one box per block.
+    run_kernels({2, 7, 128, 300, {500, 77}, 32, true, 1.0f, 4}, rng);
+    run_kernels({2, 4, 64, 260, {400, 3}, 32, true, 2.0f, 8}, rng);
 }
 
 TEST_CASE("prefill: other head sizes go to the generic kernel", "[prefill][generic]") {
