@@ -211,7 +211,11 @@ __global__ void __launch_bounds__(C::kThreads, 1)
                 __floats2bfloat162_rn(o[dt][2 * h] * inv, o[dt][2 * h + 1] * inv);
     }
 
-    if constexpr (kScores) prefill_sm90_scores<C>(p, st, t, sm, cwg, warp, lane);
+    if constexpr (kScores && C::kTensorScoreSums) {
+        prefill_sm90_scores_tc<C>(p, st, t, sm, cwg, warp, lane);
+    } else if constexpr (kScores) {
+        prefill_sm90_scores<C>(p, st, t, sm, cwg, warp, lane);
+    }
 #endif
 }
 

@@ -33,6 +33,9 @@ struct PrefillSm90Config {
     // Registers per thread after the producers give their share to the consumers (the CTA's
     // 65,536: 128 x 56 + 256 x 224; setmaxnreg takes multiples of 8).
     static constexpr int kProducerRegisters = 56, kConsumerRegisters = 224;
+    // The score pass sums on the tensor cores at head_dim 64, in registers at 128: each the
+    // faster on the H100 (PERFORMANCE.md, "What was tried").
+    static constexpr bool kTensorScoreSums = D == 64;
     static constexpr int NT = BN / 8, DT = D / 8;
     static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2;
     static constexpr int kStageBytes = 2 * kTileBytes;  // K then V
@@ -113,6 +116,9 @@ struct PrefillSmem {
     __device__ __forceinline__ uint32_t stage(int g) const {
         return ring + (g % C::STAGES) * C::kStageBytes;
     }
+    // The score pass's row weights (kTensorScoreSums) in the V half of stage 0: no fill of that
+    // pass copies V, and no product reads it once the flash pass is over.
+    __device__ __forceinline__ uint32_t score_weights() const { return ring + C::kTileBytes; }
     __device__ __forceinline__ uint32_t k_full(int g) const { return bars + 8 * (g % C::STAGES); }
     __device__ __forceinline__ uint32_t v_full(int g) const {
         return bars + 8 * (C::STAGES + g % C::STAGES);

@@ -2,19 +2,79 @@
 // prefill_scores.cuh, transposed, over the ring of K tiles (prefill_sm90_produce.cuh) once the
 // flash pass has left each row's lse and causal limit in shared memory. Each consumer computes
 // S^T = K Q^T for 64 keys of a tile against all 128 rows, so a thread's accumulators hold two
-// keys against 32 rows: a key's column sum over the CTA's rows is a sum in registers and two
-// shuffles, with no reduction across warps, then one atomic per key and CTA. The product of the
-// next tile runs while the exponentials of this one are summed.
-//
-// Summing on the tensor cores instead (P^T times a matrix of 0/1 row weights), and moving a
-// share of the exponentials to the FMA pipe, were measured slower on the H100
-// (docs/PERFORMANCE.md, "What was tried").
+// keys against 32 rows, and the product of the next tile runs while this one's exponentials do.
+// A key's sums over the CTA's rows then take one of two routes (PrefillSm90Config's
+// kTensorScoreSums, measured in docs/PERFORMANCE.md):
+// - in registers (head_dim 128): a sum over the thread's rows and two shuffles, with no
+//   reduction across warps;
+// - on the tensor cores (head_dim 64, where the pass is bound by its exponentials and the other
+//   pipes): P^T rounded to f16 is the A operand of P^T W, W being 128 rows x 8 columns of 0/1
+//   row weights (row valid, in the score window, the chunk's last query), so each key's three
+//   sums come out of one m64n8 product in fp32 instead of an add per probability.
+// Either way one atomic per key, sum and CTA adds the result to the stream.
 #pragma once
 
 #include "attention/page.cuh"
 #include "attention/prefill_sm90_layout.cuh"
 
 namespace cab::cuda::attn {
+
+// Issues S^T = K Q^T of step j (ring fill n_tiles + j) for consumer cwg's 64 keys.
+template <class C>
+__device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
+                                                   const PrefillSmem<C> &sm, const PrefillTiles &t,
+                                                   int cwg, int j) {
+    const int g = t.n_tiles + j;
+    wait_stage(sm.k_full(g), fill_parity<C>(g));
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < C::D / 16; ++kk)
+        wgmma_ss<0>(s, kmajor_desc<C::BN>(sm.stage(g), cwg * 64, kk),
+                    kmajor_desc<C::BM>(sm.q, 0, kk), kk > 0);
+    wgmma_commit();
+}
+
+// The steps of the pass: step j issues the product of step j + 1 (unless j is the last), waits
+// for its own, releases its stage and hands S^T to work(j, s). The steps are unrolled by two with
+// the tail peeled, so that every path through the loop issues and retires the products in the
+// same order (else ptxas serializes every wgmma of the kernel). Step j is ring fill n_tiles + j;
+// its tile is t.score_tile(j), a different one per CTA so that concurrent CTAs add to different
+// keys.
+template <class C, class Work>
+__device__ __forceinline__ void score_steps(const PrefillSmem<C> &sm, const PrefillTiles &t,
+                                            int cwg, Work &&work) {
+    constexpr int J = C::BM / 8;
+    auto step = [&](int j, float(&cur)[J][4], float(&next)[J][4], bool issue) {
+        if (issue) {
+            issue_key_products<C>(next, sm, t, cwg, j + 1);
+            wgmma_wait<1>();
+        } else {
+            wgmma_wait<0>();
+        }
+        fence_operands(cur);
+        mbarrier_arrive(sm.empty(t.n_tiles + j));  // step j's product has read its stage
+        work(j, cur);
+    };
+    float s0[J][4], s1[J][4];
+    issue_key_products<C>(s0, sm, t, cwg, 0);
+    int j = 0;
+    for (; j + 2 < t.n_tiles; j += 2) {
+        step(j, s0, s1, true);
+        step(j + 1, s1, s0, true);
+    }
+    if (j + 1 < t.n_tiles) {
+        step(j, s0, s1, true);
+        step(j + 1, s1, s0, false);
+    } else {
+        step(j, s0, s1, false);
+    }
+}
+
+// Whether the CTA holds rows of the score window (or the chunk's last query, which counts for
+// `last` even without a window): only then are window and last added.
+__device__ __forceinline__ bool score_tail(const PrefillParams &p, const PrefillTiles &t) {
+    return t.q_hi >= p.n - max(p.window, 1);
+}
 
 // Per-thread view of the score pass: this thread's accumulators of S^T hold keys k and k + 8 of
 // its warpgroup's 64 against rows 8j + 2 (lane % 4) + c of the tile. The rows' lse stay in
@@ -69,18 +129,16 @@ __device__ __forceinline__ void score_sums(const float (&s)[C::BM / 8][4], const
     }
 }
 
-// The score pass of consumer warpgroup `cwg` (its lanes and warps as in the flash pass). Step j
-// of the pass is ring fill n_tiles + j; the tiles start at a different key per CTA
-// (PrefillTiles::score_tile) so that concurrent CTAs add to different keys.
+// The score pass in registers: consumer warpgroup `cwg` (its lanes and warps as in the flash
+// pass).
 template <class C>
 __device__ __forceinline__ void prefill_sm90_scores(const PrefillParams &p, const DeviceStream &st,
                                                     const PrefillTiles &t, const PrefillSmem<C> &sm,
                                                     int cwg, int warp, int lane) {
-    constexpr int D = C::D, BM = C::BM, BN = C::BN;
+    constexpr int BM = C::BM, BN = C::BN;
     named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
     ScoreColumns cols;
-    const int first_window = p.n - max(p.window, 1);  // the last query counts for `last`
-    const bool tail = t.q_hi >= first_window;
+    const bool tail = score_tail(p, t);
 #pragma unroll
     for (int j = 0; j < BM / 8; ++j)
 #pragma unroll
@@ -91,58 +149,161 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillParams &p, cons
                 cols.in_window |= 1u << (2 * j + c);
             if (sm.row_limit[row] >= 0 && query == p.n - 1) cols.is_last |= 1u << (2 * j + c);
         }
-    // Step j of this pass is ring fill n_tiles + j.
-    auto issue_kq = [&](float(&s)[BM / 8][4], int j) {
-        const int g = t.n_tiles + j;
-        wait_stage(sm.k_full(g), fill_parity<C>(g));
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk)
-            wgmma_ss<0>(s, kmajor_desc<BN>(sm.stage(g), cwg * 64, kk), kmajor_desc<BM>(sm.q, 0, kk),
-                        kk > 0);
-        wgmma_commit();
-    };
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
-    // Step j: the product of step j + 1 is issued (unless j is the last), then step j's
-    // sums are taken. The steps are unrolled by two with the tail peeled, so that every path
-    // through the loop issues and retires the products in the same order.
-    auto step = [&](int j, float(&cur)[BM / 8][4], float(&next)[BM / 8][4], bool issue) {
-        if (issue) {
-            issue_kq(next, j + 1);
-            wgmma_wait<1>();
-        } else {
-            wgmma_wait<0>();
-        }
-        fence_operands(cur);
-        mbarrier_arrive(sm.empty(t.n_tiles + j));  // step j's product has read its stage
+    score_steps<C>(sm, t, cwg, [&](int j, const float(&s)[BM / 8][4]) {
         const int tile = t.score_tile(j), key0 = tile * BN + key_in_tile;
         const bool masked = tile * BN + BN - 1 > t.mask_from;
         if (tail) {
-            masked ? score_sums<C, true, true>(cur, cols, sm.row_lse, sm.row_limit, p, st.blocks,
+            masked ? score_sums<C, true, true>(s, cols, sm.row_lse, sm.row_limit, p, st.blocks,
                                                key0, t.key_end, lane)
-                   : score_sums<C, false, true>(cur, cols, sm.row_lse, sm.row_limit, p, st.blocks,
+                   : score_sums<C, false, true>(s, cols, sm.row_lse, sm.row_limit, p, st.blocks,
                                                 key0, t.key_end, lane);
         } else {
-            masked ? score_sums<C, true, false>(cur, cols, sm.row_lse, sm.row_limit, p, st.blocks,
+            masked ? score_sums<C, true, false>(s, cols, sm.row_lse, sm.row_limit, p, st.blocks,
                                                 key0, t.key_end, lane)
-                   : score_sums<C, false, false>(cur, cols, sm.row_lse, sm.row_limit, p, st.blocks,
+                   : score_sums<C, false, false>(s, cols, sm.row_lse, sm.row_limit, p, st.blocks,
                                                  key0, t.key_end, lane);
         }
-    };
-    float s0[BM / 8][4], s1[BM / 8][4];
-    issue_kq(s0, 0);
-    int j = 0;
-    for (; j + 2 < t.n_tiles; j += 2) {
-        step(j, s0, s1, true);
-        step(j + 1, s1, s0, true);
+    });
+}
+
+// Columns of W (the N of P^T W).
+enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 1, kRowIsLast = 2, kWeightColumns = 8 };
+
+// Writes W (f16, K-major with the 128-byte swizzle: 8 rows of BM columns) from the rows' causal
+// limits; one 16-byte chunk (8 rows of one column) per consumer thread of the first BM.
+template <class C>
+__device__ __forceinline__ void write_score_weights(const PrefillSmem<C> &sm,
+                                                    const PrefillParams &p, const PrefillTiles &t,
+                                                    int ctid) {
+    constexpr int kChunksPerColumn = C::BM / 8;
+    if (ctid >= kWeightColumns * kChunksPerColumn) return;
+    const int column = ctid / kChunksPerColumn, chunk = ctid % kChunksPerColumn;
+    uint32_t packed[4];
+#pragma unroll
+    for (int e = 0; e < 8; e += 2) {
+        float w[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            const int limit = sm.row_limit[8 * chunk + e + i], query = limit - t.first;
+            bool on = false;
+            if (column == kRowValid) on = limit >= 0;
+            if (column == kRowInWindow) on = limit >= 0 && query >= p.n - p.window;
+            if (column == kRowIsLast) on = limit >= 0 && query == p.n - 1;
+            w[i] = on ? 1.0f : 0.0f;
+        }
+        packed[e / 2] = pack_f16(w[0], w[1]);
     }
-    if (j + 1 < t.n_tiles) {
-        step(j, s0, s1, true);
-        step(j + 1, s1, s0, false);
-    } else {
-        step(j, s0, s1, false);
+    const uint32_t addr = sm.score_weights() + swz128<kWeightColumns>(column, chunk);
+    asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(packed[0]),
+                 "r"(packed[1]), "r"(packed[2]), "r"(packed[3])
+                 : "memory");
+}
+
+// P^T of one tile as the f16 A fragments of P^T W: the accumulator layout of row groups 2kk and
+// 2kk + 1 is the A layout of k-step kk (as pack_p). Keys past a row's causal limit get p = 0
+// (kMasked: only tiles that reach past some row's limit), and so do padding rows (lse = inf).
+template <class C, bool kMasked>
+__device__ __forceinline__ void score_probabilities(uint32_t (&pt)[C::BM / 16][4],
+                                                    const float (&s)[C::BM / 8][4],
+                                                    const float *row_lse, const int *row_limit,
+                                                    float scale_log2, int key, int lane) {
+#pragma unroll
+    for (int j = 0; j < C::BM / 8; ++j) {
+        const int row = 8 * j + 2 * (lane & 3);
+        const float2 lse = *reinterpret_cast<const float2 *>(row_lse + row);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float a0 = fmaf(s[j][2 * h], scale_log2, -lse.x);
+            float a1 = fmaf(s[j][2 * h + 1], scale_log2, -lse.y);
+            if constexpr (kMasked) {
+                const int2 limit = *reinterpret_cast<const int2 *>(row_limit + row);
+                if (key + 8 * h > limit.x) a0 = -CUDART_INF_F;
+                if (key + 8 * h > limit.y) a1 = -CUDART_INF_F;
+            }
+            pt[j / 2][2 * (j & 1) + h] = pack_f16(ex2(a0), ex2(a1));
+        }
     }
+}
+
+// Score slots of a thread's keys `key` and `key + 8` (null past the chunk's keys). Their
+// block-table loads are issued a step before the sums are added, so that no atomic waits on one.
+struct ScoreSlots {
+    float *slot[2];
+
+    __device__ __forceinline__ static ScoreSlots of(const PrefillParams &p, const int32_t *blocks,
+                                                    int key, int key_end) {
+        ScoreSlots s;
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+            s.slot[h] = key + 8 * h < key_end ? slot_scores(p.kv, blocks, key + 8 * h) : nullptr;
+        return s;
+    }
+};
+
+// Adds a tile's P^T W to the stream: lane 4g holds columns 0 and 1 (score, window) of keys g and
+// g + 8 of its warp's 16, lane 4g + 1 column 2 (last).
+__device__ __forceinline__ void add_score_sums(const float (&sums)[4], const ScoreSlots &slots,
+                                               const PrefillParams &p, bool tail, int lane) {
+    const int quad_lane = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float *slot = slots.slot[h];
+        if (slot == nullptr) continue;
+        if (quad_lane == 0) {
+            atomicAdd(slot + (kScoreRow << p.kv.block_shift), sums[2 * h]);
+            if (tail && p.window > 0)
+                atomicAdd(slot + (kWindowRow << p.kv.block_shift), sums[2 * h + 1]);
+        } else if (quad_lane == 1 && tail) {
+            atomicAdd(slot + (kLastRow << p.kv.block_shift), sums[2 * h]);
+        }
+    }
+}
+
+// The score pass on the tensor cores: step j's sums are issued after its exponentials and
+// retired by step j + 1's wait, which also covers the registers of P^T they read; their atomics
+// follow step j + 1's exponentials.
+template <class C>
+__device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillParams &p,
+                                                       const DeviceStream &st,
+                                                       const PrefillTiles &t,
+                                                       const PrefillSmem<C> &sm, int cwg, int warp,
+                                                       int lane) {
+    constexpr int BM = C::BM, BN = C::BN;
+    // Every row's lse and limit are written, and no product reads stage 0's V any more.
+    named_sync(kConsumersBarrier, C::kConsumerThreads);
+    write_score_weights<C>(sm, p, t, cwg * 128 + warp * 32 + lane);
+    fence_proxy_async();
+    named_sync(kConsumersBarrier, C::kConsumerThreads);
+    const bool tail = score_tail(p, t);
+    const uint32_t w = sm.score_weights();
+    const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
+    grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
+    uint32_t pt[BM / 16][4];
+    float sums[4];
+    ScoreSlots pending{};  // slots of the sums in flight (none before step 0's)
+    score_steps<C>(sm, t, cwg, [&](int j, const float(&s)[BM / 8][4]) {
+        fence_operands(pt);
+        fence_operands(sums);
+        const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
+        const ScoreSlots slots = ScoreSlots::of(p, st.blocks, key, t.key_end);
+        if (tile * BN + BN - 1 > t.mask_from) {
+            score_probabilities<C, true>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
+        } else {
+            score_probabilities<C, false>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
+        }
+        add_score_sums(sums, pending, p, tail, lane);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BM / 16; ++kk)
+            wgmma_rs_f16_n8(sums, pt[kk], kmajor_desc<kWeightColumns>(w, 0, kk), kk > 0);
+        wgmma_commit();
+        pending = slots;
+    });
+    wgmma_wait<0>();
+    fence_operands(sums);
+    add_score_sums(sums, pending, p, tail, lane);
 }
 
 }  // namespace cab::cuda::attn
