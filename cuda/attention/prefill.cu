@@ -64,8 +64,9 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     PrefillSm90Params pp{};
     pp.base = p;
     const int block_size = 1 << p.kv.block_shift, box_rows = std::min(block_size, C::BN);
-    // The pool's size is not known here; the block tables name only blocks inside it, and no
-    // copy relies on the map's bounds (the tile reaching past a stream's end goes by cp.async).
+    // The pool's size is not known here: the map spans 2^31 rows (256 GiB at head_dim 64, more
+    // than a GPU holds, and int row coordinates), the block tables name only blocks inside the
+    // pool, and no copy relies on the map's bounds (the tile past a stream's end is cp.async's).
     constexpr uint64_t kPoolRows = uint64_t{1} << 31;
     if (block_size >= 4 &&
         attention::encode_bf16_tensor_map(pp.kv_map, p.kv.pool, kPoolRows, C::D, box_rows))
