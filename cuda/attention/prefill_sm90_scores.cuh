@@ -7,10 +7,10 @@
 // kTensorScoreSums, measured in docs/PERFORMANCE.md):
 // - in registers (head_dim 128): a sum over the thread's rows and two shuffles, with no
 //   reduction across warps;
-// - on the tensor cores (head_dim 64, where the pass is bound by its exponentials and the other
-//   pipes): P^T rounded to f16 is the A operand of P^T W, W being 128 rows x 8 columns of 0/1
-//   row weights (row valid, in the score window, the chunk's last query), so each key's three
-//   sums come out of one m64n8 product in fp32 instead of an add per probability.
+// - on the tensor cores (head_dim 64, where the product S^T is small beside the per-probability
+//   work): P^T rounded to f16 is the A operand of P^T W, W being 128 rows x 8 columns of 0/1 row
+//   weights (row valid, in the score window, the chunk's last query), so each key's three sums
+//   come out of one m64n8 product in fp32 instead of an add per probability.
 // Either way one atomic per key, sum and CTA adds the result to the stream.
 #pragma once
 
