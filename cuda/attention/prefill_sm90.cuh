@@ -24,8 +24,9 @@ namespace cab::cuda::attn {
 // The online softmax step of warp_tile.cuh without touching O, which a product may still be
 // accumulating: returns each row's rescale factor alpha for O instead, and whether any row of
 // the warp has one other than 1. A row keeps a stale max until the tile's exceeds it by more
-// than kStaleMaxLog2 (as FlashAttention-4): P then stays below 2^8, which bf16 and the fp32
-// sums hold exactly as well, and O is rescaled only on the few tiles that raise a max that much.
+// than kStaleMaxLog2 (as FlashAttention-4): P then stays below 2^8, where bf16 and the fp32
+// sums keep the same relative precision, and O is rescaled only on the few tiles that raise a
+// max that much.
 constexpr float kStaleMaxLog2 = 8.0f;
 
 template <int NT>
