@@ -50,14 +50,18 @@ __device__ __forceinline__ void ldsm_v(uint32_t (&b)[4], uint32_t tile, int key0
     ldmatrix_x4_trans(b, tile + swz<D>(key, dp * 2 + (lane >> 4)));
 }
 
-// Address of 16-byte chunk `chunk` of K (value = false) or V row `key` of a stream, whose key
-// lies in pool block `block` (K and V blocks alternate in the pool).
+// Pool row of K (value = false) or V row `key` of a stream, whose key lies in pool block `block`
+// (K and V blocks alternate in the pool; a row is head_dim bf16).
+__device__ __forceinline__ int64_t kv_pool_row(const PagedKv &kv, int64_t block, int key,
+                                               bool value) {
+    return ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & ((1 << kv.block_shift) - 1));
+}
+
+// Address of 16-byte chunk `chunk` of that row.
 template <int D>
 __device__ __forceinline__ const bf16 *kv_chunk(const PagedKv &kv, int64_t block, int key,
                                                 bool value, int chunk) {
-    const int64_t pool_row =
-        ((block * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & ((1 << kv.block_shift) - 1));
-    return kv.pool + pool_row * D + chunk * 8;
+    return kv.pool + kv_pool_row(kv, block, key, value) * D + chunk * 8;
 }
 
 // Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile laid

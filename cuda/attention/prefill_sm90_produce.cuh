@@ -52,10 +52,9 @@ template <class C>
 __device__ __forceinline__ void copy_kv_tile_tma(uint32_t tile, const PrefillSm90Params &pp,
                                                  int32_t entry, int key0, bool value, uint32_t bar,
                                                  int lane) {
-    const int rows = pp.tma_rows, shift = pp.base.kv.block_shift;
+    const int rows = pp.tma_rows;
     if (lane >= C::BN / rows) return;
-    const int key = key0 + lane * rows;
-    const int row = ((entry * 2 + (value ? 1 : 0)) << shift) + (key & ((1 << shift) - 1));
+    const int row = static_cast<int>(kv_pool_row(pp.base.kv, entry, key0 + lane * rows, value));
 #pragma unroll
     for (int cb = 0; cb < C::D / 64; ++cb)
         tma_load_2d(tile + cb * (C::BN * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
