@@ -59,14 +59,15 @@ enum PrefillBarrier : int { kConsumersBarrier = 1, kQBarrier = 2 };
 // K-major operand, at k-step kk (columns 16kk .. 16kk + 15).
 template <int ROWS>
 __device__ __forceinline__ uint64_t kmajor_desc(uint32_t tile, int row0, int kk) {
-    return smem_desc(tile + (kk >> 2) * (ROWS * 128) + row0 * 128 + (kk & 3) * 32, 16, 1024);
+    return desc_advance(smem_desc(tile, 16, 1024),
+                        (kk >> 2) * (ROWS * 128) + row0 * 128 + (kk & 3) * 32);
 }
 
 // Descriptor of V rows (keys) 16kk .. 16kk + 15 of a tile of BN keys as the MN-major B operand
 // of P V (N = the head's columns, 64 per block).
 template <int BN>
 __device__ __forceinline__ uint64_t value_desc(uint32_t tile, int kk) {
-    return smem_desc(tile + kk * 16 * 128, BN * 128, 1024);
+    return desc_advance(smem_desc(tile, BN * 128, 1024), kk * 16 * 128);
 }
 
 // The CTA's geometry, the same for all four warpgroups.
@@ -95,6 +96,12 @@ struct PrefillTiles {
     }
 };
 
+// Stage of ring fill g (g >= 0). Unsigned, so that % and / by STAGES need no sign fix-up.
+template <class C>
+__device__ __forceinline__ uint32_t slot(int g) {
+    return static_cast<uint32_t>(g) % C::STAGES;
+}
+
 // Shared-memory addresses of the tiles and barriers (kSmemBytes' layout).
 template <class C>
 struct PrefillSmem {
@@ -114,24 +121,24 @@ struct PrefillSmem {
         return s;
     }
     __device__ __forceinline__ uint32_t stage(int g) const {
-        return ring + (g % C::STAGES) * C::kStageBytes;
+        return ring + slot<C>(g) * C::kStageBytes;
     }
     // The score pass's row weights (kTensorScoreSums) in the V half of stage 0: no fill of that
     // pass copies V, and no product reads it once the flash pass is over.
     __device__ __forceinline__ uint32_t score_weights() const { return ring + C::kTileBytes; }
-    __device__ __forceinline__ uint32_t k_full(int g) const { return bars + 8 * (g % C::STAGES); }
+    __device__ __forceinline__ uint32_t k_full(int g) const { return bars + 8 * slot<C>(g); }
     __device__ __forceinline__ uint32_t v_full(int g) const {
-        return bars + 8 * (C::STAGES + g % C::STAGES);
+        return bars + 8 * (C::STAGES + slot<C>(g));
     }
     __device__ __forceinline__ uint32_t empty(int g) const {
-        return bars + 8 * (2 * C::STAGES + g % C::STAGES);
+        return bars + 8 * (2 * C::STAGES + slot<C>(g));
     }
 };
 
 // Parity of the phase that fill g // STAGES of a stage completes.
 template <class C>
 __device__ __forceinline__ uint32_t fill_parity(int g) {
-    return static_cast<uint32_t>((g / C::STAGES) & 1);
+    return (static_cast<uint32_t>(g) / C::STAGES) & 1u;
 }
 
 // Waits for a stage's fill (K or V barrier) and makes the copies visible to wgmma.
