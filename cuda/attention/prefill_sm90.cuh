@@ -7,11 +7,12 @@
 // registers to warpgroups 1 and 2, the consumers, which take 64 rows each and copy their own
 // rows of Q. S = Q K^T takes Q and K from shared memory; O += P V takes P from registers (the S
 // accumulators rounded to bf16) and V as an MN-major operand, so V is never transposed. A
-// consumer's softmax of tile j runs while its tensor cores multiply P_{j-1} V_{j-1} (O is
-// rescaled only after that product lands), and it releases a stage once the products reading it
-// have landed: the consumers wait on no barrier of the whole CTA, so one's softmax runs while the
-// other's products do. With scores, the consumers then run the score pass
-// (prefill_sm90_scores.cuh) over the same ring.
+// consumer issues P_{j-1} V_{j-1} before the softmax of tile j and waits for it after (O is
+// rescaled only after that product lands), though ptxas moves that wait to the top of the
+// softmax's basic block; it releases a stage once the products reading it have landed. The
+// consumers wait on no barrier of the whole CTA, so one's softmax runs while the other's
+// products do. With scores, the consumers then run the score pass (prefill_sm90_scores.cuh) over
+// the same ring.
 #pragma once
 
 #include "attention/prefill.cuh"
@@ -146,7 +147,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     fence_proxy_async();
     named_sync(kQBarrier + cwg, 128);
 
-    // Iteration i: S_i = Q K_i; then P_{i-1} V_{i-1} runs while the softmax of S_i does.
+    // Iteration i: S_i = Q K_i and P_{i-1} V_{i-1} issued, the softmax of S_i, then P_i packed.
     uint32_t pa[NT / 2][4];
     for (int i = 0; i < t.n_tiles; ++i) {
         const int tile = t.n_tiles - 1 - i;
