@@ -2,7 +2,8 @@
 # Runs every libcab test from a fresh Debian 12 clone:
 #   1. installs dependencies, fetches and prepares the models and reference data;
 #   2. builds (the CUDA backend is compiled too when nvcc is present) and runs the CPU suite,
-#      the ABI checks and the cab tool's end-to-end test (CTest);
+#      the ABI checks and the cab tool's end-to-end test (CTest), then checks the compiled
+#      tensor-core kernels' code for wgmma register hazards and spills (tools/ci/sass_checks.sh);
 #   3. the language bindings and samples (C, C#, Go, Rust) against that build;
 #   4. packaging: debs and RPMs, lintian, ABI compatibility, install / build-against / purge
 #      (needs root: skipped with a notice otherwise);
@@ -32,6 +33,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 step "tests (Release)"
 ctest --test-dir build --output-on-failure -j"$jobs"
+step "SASS checks of the tensor-core kernels"
+tools/ci/sass_checks.sh build
 
 if [ "$quick" -eq 0 ]; then
   step "bindings and samples"
