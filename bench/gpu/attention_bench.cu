@@ -69,15 +69,19 @@ double median(std::vector<double> v) {
 }
 
 // Streams of `lengths` tokens over one pool, blocks shuffled; a zeroed score pool paged like K/V
-// (kv/paged.h: 4 kinds of 16 floats per block).
+// (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with scores (record_bytes > 0),
+// zeroed pending records, one per stream (as the engine keeps them).
 struct Streams {
-    Buffer pool, tables, views, scores;
+    Buffer pool, tables, views, scores, records;
     attention::DevicePool pool_ref;
-    Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng)
+    Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng,
+            size_t record_bytes = 0)
         : pool(bytes_pool(lengths, d)),
           tables(4 * blocks(lengths)),
           views(lengths.size() * sizeof(attention::DeviceStream)),
-          scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4) {
+          scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4),
+          records(std::max<size_t>(lengths.size() * record_bytes, 16)) {
+        check(cudaMemset(records.ptr, 0, records.bytes), "records");
         randomize(pool, static_cast<uint32_t>(rng()));
         std::vector<int32_t> ids(blocks(lengths));
         std::iota(ids.begin(), ids.end(), 0);
@@ -89,6 +93,7 @@ struct Streams {
         for (size_t i = 0; i < lengths.size(); ++i) {
             v[i].blocks = tables.as<int32_t>() + block;
             v[i].length = lengths[i];
+            v[i].id = static_cast<int32_t>(i);
             block += (lengths[i] + 15) / 16;
         }
         check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
@@ -175,9 +180,13 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
     const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * s.d * 2;
     const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
     std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
+    // With scores, each step applies the previous one's pending scores and leaves its own (the
+    // engine's steady state); settle_us below times applying one step's on their own.
+    const size_t record_bytes =
+        scores ? attention::pending_record_bytes(s.n_head / s.n_head_kv, s.d) : 0;
     std::vector<std::unique_ptr<Streams>> sets;
     for (int r = 0; r < rotations; ++r)
-        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng));
+        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng, record_bytes));
     Buffer q(static_cast<size_t>(batch) * s.n_head * s.d * 2), out(q.bytes);
     randomize(q, static_cast<uint32_t>(rng()));
     attention::DecodeArgs a;
@@ -201,6 +210,10 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
         for (const auto &set : sets) {
             a.pool = set->pool_ref;
             a.streams = set->get();
+            if (record_bytes > 0) {
+                a.pending = set->records.ptr;
+                a.pending_record_bytes = record_bytes;
+            }
             attention::decode(a, stream);
         }
     };
@@ -227,17 +240,43 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
         us.push_back(1000.0 * t / (kPerGraph * rotations));
     }
     const double med = median(us);
+    double settle_us = 0.0;
+    if (record_bytes > 0) {  // a decode leaves scores pending, then settle applies them
+        std::vector<double> settle;
+        for (int i = 0; i < 15; ++i) {
+            a.pool = sets[0]->pool_ref;
+            a.streams = sets[0]->get();
+            a.pending = sets[0]->records.ptr;
+            attention::decode(a, stream);
+            attention::SettleArgs sa;
+            sa.pool = sets[0]->pool_ref;
+            sa.streams = sets[0]->get();
+            sa.count = static_cast<int>(lengths.size());
+            sa.max_length = length;
+            sa.group = s.n_head / s.n_head_kv;
+            sa.pending = sets[0]->records.ptr;
+            check(cudaEventRecord(t0, stream), "record");
+            attention::settle(sa, stream);
+            check(cudaEventRecord(t1, stream), "record");
+            check(cudaEventSynchronize(t1), "sync");
+            float t = 0;
+            check(cudaEventElapsedTime(&t, t0, t1), "elapsed");
+            settle.push_back(1000.0 * t);
+        }
+        settle_us = median(settle);
+    }
     cudaEventDestroy(t0);
     cudaEventDestroy(t1);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
-    char buf[320];
+    char buf[384];
     std::snprintf(buf, sizeof buf,
                   ", \"batch\": %d, \"kv_len\": %d, \"us\": %.2f, \"kv_bytes\": %zu, "
-                  "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d}",
+                  "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d, "
+                  "\"settle_us\": %.2f}",
                   batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
-                  plan.workspace_bytes, rotations);
+                  plan.workspace_bytes, rotations, settle_us);
     std::fprintf(stderr, "decode %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n", s.name,
                  batch, length, scores, med, kv_bytes / med * 1e-3, plan.splits);
     return record_head("decode", s, scores) + buf;

@@ -75,7 +75,7 @@ def main():
     print("\nDecode, paged, one query per sequence (us | GB/s of K+V read | % of copy "
           "bandwidth)")
     print(f"{'shape':13} {'B':>3} {'KV':>6} | {'cab':>20} | {'cab + scores':>20} | "
-          f"{'SDPA':>20} | splits")
+          f"{'SDPA':>20} | splits | settle us")
     for (shape, _, batch, kv_len, scores), r in ours.items():
         if scores:
             continue
@@ -88,7 +88,7 @@ def main():
             return f"{fmt(x.get('us'), '8.1f')} {fmt(g, '5.0f')} {fmt(pct, '4.0f')}%"
 
         print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {cell(t)} | "
-              f"{r.get('splits')}")
+              f"{r.get('splits'):>6} | {fmt(s.get('settle_us'), '9.1f')}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "attention/pending.h"
 #include "kv/paged.h"
 
 namespace cab::cuda::attention {
@@ -61,12 +62,12 @@ void prefill(const PrefillArgs &args, cudaStream_t stream);
 // within max_length. max_length may therefore over-estimate (a capture per length bucket, e.g.
 // the next power of two, with fixed splits): splits and merge CTAs past a stream's end exit at
 // once and the merge counts only the splits that hold keys, so outputs and scores are those of
-// the real lengths. The cost: the workspace is sized for max_length (with scores, about
-// 4 * batch * n_head * max_length bytes of probabilities), and so is the plan's chunk (keys
-// per split): a stream of length L runs on ceil(L / chunk) splits (for a power-of-two bucket at
-// least half of the plan's), less parallelism than a plan for L when the batch is small. Slots past
-// max_length are never read or written (a caller error: they are left out of the attention). A
-// stream may be empty (a padding entry of a batch bucket): its output rows are zeros.
+// the real lengths. The cost: the workspace is sized for max_length, and so is the plan's
+// chunk (keys per split): a stream of length L runs on ceil(L / chunk) splits (for a
+// power-of-two bucket at least half of the plan's), less parallelism than a plan for L when the
+// batch is small. Slots past max_length are never read or written (a caller error: they are
+// left out of the attention). A stream may be empty (a padding entry of a batch bucket): its
+// output rows are zeros.
 struct DecodeArgs {
     DevicePool pool;
     const DeviceStream *streams = nullptr;  // device array [batch * n_head_kv], sequence-major
@@ -78,7 +79,15 @@ struct DecodeArgs {
     int64_t q_stride = 0;
     void *out = nullptr;  // bf16 [batch][out_stride]
     int64_t out_stride = 0;
-    bool scores = false;        // score/observers/last as for prefill; window untouched
+    // score/observers/last as for prefill; window untouched. With `pending` records (and at most
+    // kPendingMaxGroup heads per kv head) they are deferred: this step's query is left in
+    // record streams[i].id (pending.h), and applied, exactly, by the next decode over that
+    // stream, or by settle(); the previous query pending there (same epoch) is applied now. A
+    // stream's scores are therefore current only after settle(). Without records, or with larger
+    // groups, each call applies its own (a second pass over K).
+    bool scores = false;
+    void *pending = nullptr;  // records [ids][pending_record_bytes], zeroed before first use
+    size_t pending_record_bytes = 0;
     int32_t splits = 0;         // splits of max_length keys; 0 lets decode_num_splits choose
     void *workspace = nullptr;  // device memory of plan_decode(args).workspace_bytes
     size_t workspace_bytes = 0;
@@ -101,5 +110,29 @@ struct DecodePlan {
 DecodePlan plan_decode(const DecodeArgs &args);
 
 void decode(const DecodeArgs &args, cudaStream_t stream);
+
+// Bytes of one stream's pending record for decode with `group` query heads per kv head, or 0 when
+// decode keeps none (head sizes of the generic kernel, groups above kPendingMaxGroup).
+inline size_t pending_record_bytes(int group, int head_dim) {
+    const bool tensor_cores = head_dim == 64 || head_dim == 128;
+    return tensor_cores && group >= 1 && group <= kPendingMaxGroup
+               ? pending_record_size(group, head_dim)
+               : 0;
+}
+
+// Applies the pending decode scores of streams[0..count) (device array, distinct ids) to the
+// slots before their last n_new ones (appended since), and marks them applied. Streams with
+// nothing pending (or a stale epoch, or id < 0) are left alone.
+struct SettleArgs {
+    DevicePool pool;
+    const DeviceStream *streams = nullptr;
+    int32_t count = 0;
+    int32_t n_new = 0;
+    int32_t max_length = 0;  // at least every stream's length
+    int32_t group = 0;       // query heads per kv head, as for the decode that left the records
+    void *pending = nullptr;
+};
+
+void settle(const SettleArgs &args, cudaStream_t stream);
 
 }  // namespace cab::cuda::attention

@@ -9,6 +9,7 @@
 #include "attention/generic.h"
 #include "attention/heuristics.h"
 #include "attention/launch.h"
+#include "attention/settle.cuh"
 
 namespace cab::cuda::attention {
 
@@ -19,7 +20,7 @@ static_assert(attn::kMergeMaxSplits == kDecodeMaxSplits, "the merge holds a weig
 
 constexpr size_t kAlign = 256;
 
-// Keys per decode tile: splits and the probability rows are whole tiles.
+// Keys per decode tile: splits are whole tiles.
 int tile_keys(int head_dim) {
     return head_dim == 128 ? DecodeConfig<128>::BN : DecodeConfig<64>::BN;
 }
@@ -28,67 +29,84 @@ size_t align_up(size_t x) {
     return (x + kAlign - 1) / kAlign * kAlign;
 }
 
-// Workspace regions, in order: part_o, part_lse, probs, slice_m.
+// Workspace regions, in order: part_o, part_lse, records (kInstall).
 struct Layout {
-    size_t part_o = 0, part_lse = 0, probs = 0, slice_m = 0, total = 0;
+    size_t part_o = 0, part_lse = 0, records = 0, total = 0;
 };
 
-// Whether the decode kernel writes the output itself, with no merge: one split, and, with
-// scores, a short stream. A long stream's one split (a large batch) leaves its scores to the
-// merge kernel, which spreads them over CTAs of 1,024 keys; finishing them in the decode kernel
-// was slower there (PERFORMANCE.md, "What was tried").
-bool writes_output(const DecodeArgs &a, int splits) {
-    return splits == 1 && (!a.scores || a.max_length <= kDecodeOneSplitKeys);
+// Whether the decode kernel writes the output itself, with no merge: one split.
+bool writes_output(int splits) {
+    return splits == 1;
 }
 
-// A single split (direct) needs none: no partial states, its probabilities in shared memory.
-Layout layout(const DecodeArgs &a, int splits, int key_cap, bool direct) {
+int group_of(const DecodeArgs &a) {
+    return a.n_head / a.n_head_kv;
+}
+
+// Scores are deferred to the next step (kDefer) when the caller keeps records and the pending
+// query fits the tile's spare rows; otherwise each call settles its own (kInstall, then settle).
+bool defers(const DecodeArgs &a) {
+    return a.scores && a.pending && group_of(a) <= kPendingMaxGroup;
+}
+
+Layout layout(const DecodeArgs &a, int splits) {
     Layout l;
-    if (direct) return l;
     const size_t streams = static_cast<size_t>(a.batch) * a.n_head_kv;
-    const size_t group = static_cast<size_t>(a.n_head / a.n_head_kv);
-    const size_t states = direct ? 0 : streams * splits * group;
+    const size_t group = static_cast<size_t>(group_of(a));
+    const size_t states = writes_output(splits) ? 0 : streams * splits * group;
     l.part_lse = align_up(states * a.pool.head_dim * sizeof(float));
-    l.probs = l.part_lse + align_up(states * sizeof(float));
-    l.slice_m = l.probs;
-    if (a.scores) l.slice_m += align_up(streams * group * key_cap * sizeof(float));
-    l.total = l.slice_m;
-    if (a.scores) l.total += align_up(streams * (key_cap / 16) * group * sizeof(float));
+    l.records = l.part_lse + align_up(states * sizeof(float));
+    l.total = l.records;
+    if (a.scores && !defers(a))
+        l.total +=
+            align_up(streams * pending_record_size(static_cast<int>(group), a.pool.head_dim));
     return l;
 }
 
-template <class C, bool kScores, bool kFinish>
-void launch_decode(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl,
-                   cudaStream_t stream) {
-    auto kernel = attn::decode_kernel<C, kScores, kFinish>;
-    constexpr int smem = kFinish ? C::kFinishSmemBytes : C::kSmemBytes;
-    static const bool configured = (allow_smem(kernel, smem, "attention decode"), true);
+template <class C, attn::DecodeScores kMode>
+void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
+    auto kernel = attn::decode_kernel<C, kMode>;
+    static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention decode"), true);
     (void)configured;
-    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads), smem,
-                           stream, "attention decode", p);
+    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
+                           C::kSmemBytes, stream, "attention decode", p);
+    if (p.direct) return;
+    launch_dependent(attn::merge_kernel<C::D, kMode != attn::DecodeScores::kNone>,
+                     dim3(p.group, n_head_kv, batch), dim3(attn::kMergeThreads), 0, stream,
+                     "attention decode merge", p);
 }
 
-template <class C, bool kScores>
-void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
-    if constexpr (kScores) {
-        if (p.direct) return launch_decode<C, true, true>(p, batch, n_head_kv, pdl, stream);
+template <class C>
+void launch_settle(const attn::SettleParams &p, cudaStream_t stream) {
+    auto kernel = attn::settle_kernel<C>;
+    static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention settle"), true);
+    (void)configured;
+    const int splits = (p.max_length + p.chunk - 1) / p.chunk;
+    launch_maybe_dependent(false, kernel, dim3(splits, p.count), dim3(C::kThreads), C::kSmemBytes,
+                           stream, "attention settle", p);
+    if (!p.records_by_id) return;  // a call's own records are dropped with its workspace
+    constexpr int kThreads = 128;
+    launch_maybe_dependent(false, attn::settle_clear_kernel,
+                           dim3((p.count + kThreads - 1) / kThreads), dim3(kThreads), 0, stream,
+                           "attention settle", p);
+}
+
+void run_settle(const attn::SettleParams &p, int head_dim, cudaStream_t stream) {
+    if (head_dim == 128) {
+        launch_settle<attn::SettleConfig<128>>(p, stream);
+    } else {
+        launch_settle<attn::SettleConfig<64>>(p, stream);
     }
-    launch_decode<C, kScores, false>(p, batch, n_head_kv, pdl, stream);
-    if (p.direct) return;
-    const int key_blocks = kScores ? (p.key_cap + attn::kMergeKeys - 1) / attn::kMergeKeys : 0;
-    launch_dependent(attn::merge_kernel<C::D, kScores>,
-                     dim3(p.group + key_blocks, n_head_kv, batch), dim3(attn::kMergeThreads), 0,
-                     stream, "attention decode merge", p);
 }
 
 template <class C>
 int resident_ctas() {
     static const int n = [] {
         int blocks = 0;
-        allow_smem(attn::decode_kernel<C, true, false>, C::kSmemBytes, "attention decode");
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                &blocks, attn::decode_kernel<C, true, false>, C::kThreads, C::kSmemBytes) !=
-            cudaSuccess)
+        constexpr auto kernel = attn::decode_kernel<C, attn::DecodeScores::kDefer>;
+        allow_smem(kernel, C::kSmemBytes, "attention decode");
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, C::kThreads,
+                                                          C::kSmemBytes) != cudaSuccess)
             check_launch("attention decode occupancy");
         return std::max(blocks, 1);
     }();
@@ -142,9 +160,7 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     DecodePlan plan;
     plan.chunk = (per_split + tile - 1) / tile * tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
-    const int key_cap = (args.max_length + tile - 1) / tile * tile;
-    plan.workspace_bytes =
-        layout(args, plan.splits, key_cap, writes_output(args, plan.splits)).total;
+    plan.workspace_bytes = layout(args, plan.splits).total;
     return plan;
 }
 
@@ -166,6 +182,13 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
             CAB_ERR_INVALID_ARGUMENT,
             "attention decode: workspace of " + std::to_string(args.workspace_bytes) + " bytes, " +
                 std::to_string(plan.workspace_bytes) + " needed");
+    require(
+        !defers(args) ||
+            args.pending_record_bytes == pending_record_size(group_of(args), args.pool.head_dim),
+        CAB_ERR_INVALID_ARGUMENT,
+        "attention decode: pending records of " + std::to_string(args.pending_record_bytes) +
+            " bytes, " + std::to_string(pending_record_size(group_of(args), args.pool.head_dim)) +
+            " expected");
     attn::DecodeParams p{};
     p.q = static_cast<const attn::bf16 *>(args.q);
     p.out = static_cast<attn::bf16 *>(args.out);
@@ -175,32 +198,91 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
             args.scores ? args.pool.scores : nullptr, log2_exact(args.pool.block_size)};
     p.streams = args.streams;
     p.n_head_kv = args.n_head_kv;
-    p.group = args.n_head / args.n_head_kv;
+    p.group = group_of(args);
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
-    p.direct = writes_output(args, plan.splits);
+    p.direct = writes_output(plan.splits);
+    p.records_by_id = defers(args);
     p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
-    const int tile = tile_keys(args.pool.head_dim);
     p.max_length = args.max_length;
-    p.key_cap = (args.max_length + tile - 1) / tile * tile;
-    const Layout l = layout(args, plan.splits, p.key_cap, p.direct);
+    const Layout l = layout(args, plan.splits);
     char *ws = static_cast<char *>(args.workspace);
     if (!p.direct) {
         p.part_o = reinterpret_cast<float *>(ws);
         p.part_lse = reinterpret_cast<float *>(ws + l.part_lse);
     }
+    const int d = args.pool.head_dim;
     if (args.scores) {
-        p.probs = reinterpret_cast<float *>(ws + l.probs);
-        p.slice_m = reinterpret_cast<float *>(ws + l.slice_m);
+        p.record_bytes = static_cast<int64_t>(pending_record_size(p.group, d));
+        p.pending = p.records_by_id ? args.pending : ws + l.records;
     }
     const int b = args.batch, h = args.n_head_kv;
-    if (args.pool.head_dim == 128) {
-        args.scores ? launch<DecodeConfig<128>, true>(p, b, h, args.pdl, stream)
-                    : launch<DecodeConfig<128>, false>(p, b, h, args.pdl, stream);
+    using attn::DecodeScores;
+    const DecodeScores mode = !args.scores      ? DecodeScores::kNone
+                              : p.records_by_id ? DecodeScores::kDefer
+                                                : DecodeScores::kInstall;
+    auto run = [&](auto config) {
+        using C = decltype(config);
+        switch (mode) {
+            case DecodeScores::kNone:
+                return launch<C, DecodeScores::kNone>(p, b, h, args.pdl, stream);
+            case DecodeScores::kInstall:
+                return launch<C, DecodeScores::kInstall>(p, b, h, args.pdl, stream);
+            case DecodeScores::kDefer:
+                return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
+        }
+    };
+    if (d == 128) {
+        run(DecodeConfig<128>{});
     } else {
-        args.scores ? launch<DecodeConfig<64>, true>(p, b, h, args.pdl, stream)
-                    : launch<DecodeConfig<64>, false>(p, b, h, args.pdl, stream);
+        run(DecodeConfig<64>{});
     }
+    if (mode != DecodeScores::kInstall) return;
+    attn::SettleParams sp{};
+    sp.kv = p.kv;
+    sp.streams = args.streams;
+    sp.pending = p.pending;
+    sp.record_bytes = p.record_bytes;
+    sp.records_by_id = false;
+    sp.group = p.group;
+    sp.chunk = attn::SettleConfig<64>::kChunk;
+    sp.n_new = 0;
+    sp.max_length = args.max_length;
+    sp.count = b * h;
+    sp.scale_log2 = p.scale_log2;
+    run_settle(sp, d, stream);
+}
+
+void settle(const SettleArgs &args, cudaStream_t stream) {
+    const int d = args.pool.head_dim;
+    require(d == 64 || d == 128, CAB_ERR_UNSUPPORTED,
+            "attention settle: head_dim " + std::to_string(d) + " keeps no pending scores");
+    require(args.group >= 1 && args.group <= kPendingMaxGroup, CAB_ERR_INVALID_ARGUMENT,
+            "attention settle: group " + std::to_string(args.group) + " (1 to " +
+                std::to_string(kPendingMaxGroup) + ")");
+    require(args.count >= 0 && args.n_new >= 0 && args.max_length >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "attention settle: negative count, n_new or max_length");
+    if (args.count == 0 || args.max_length == 0) return;
+    require(args.streams && args.pending && args.pool.scores && args.pool.data,
+            CAB_ERR_INVALID_ARGUMENT,
+            "attention settle: null streams, pending records, pool or pool.scores");
+    require(is_power_of_two(args.pool.block_size), CAB_ERR_INVALID_ARGUMENT,
+            "attention settle: block_size " + std::to_string(args.pool.block_size) +
+                " is not a power of two");
+    attn::SettleParams sp{};
+    sp.kv = {static_cast<const attn::bf16 *>(args.pool.data), args.pool.scores,
+             log2_exact(args.pool.block_size)};
+    sp.streams = args.streams;
+    sp.pending = args.pending;
+    sp.record_bytes = static_cast<int64_t>(pending_record_size(args.group, d));
+    sp.records_by_id = true;
+    sp.group = args.group;
+    sp.chunk = attn::SettleConfig<64>::kChunk;
+    sp.n_new = args.n_new;
+    sp.max_length = args.max_length;
+    sp.count = args.count;
+    sp.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(d)));
+    run_settle(sp, d, stream);
 }
 
 }  // namespace cab::cuda::attention

@@ -8,21 +8,23 @@
 // grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
 // stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
 //
-// Scores: a key's true probability needs the log-sum-exp over all splits, known only at the
-// merge. So the kernel stores each probability relative to the running max it was computed with
-// (the same fp32 value that weights V) and that max once per 16-key slice; the merge rescales
-// by 2^(max - lse) and sums the group's heads. Exact, and about 4 * group bytes per key on top
-// of the 4 * head_dim bytes of K and V read. A single split of a short stream (kFinish) does the
-// same in its own tail, with the same expressions in the same order as the merge (bit for bit
-// what it would write), keeping the probabilities in shared memory and the keys' old
-// accumulators, read before the grid dependency wait, in registers: at batch 1 this kernel is a
-// chain of round trips to L2 on every layer of a decode step, and each one saved is latency.
+// Scores (pending.h): a key's probability under this step's query needs the log-sum-exp over
+// every split, known only after the merge. So with kDefer the step leaves its query and final
+// log-sum-exp in the stream's pending record, and the next step's kernel, which reads every key
+// anyway, puts that query in the spare rows 8..15 of its m16 tile (a group has at most 8 heads):
+// its exact probabilities 2^(s - lse) come out of the same products, are summed over the group
+// in registers and added to the keys' accumulators by reductions in L2.
+// kInstall only leaves the record (in the workspace), for settle() to apply in the same call:
+// groups of 9 to 16 heads and callers that keep no records.
 #pragma once
 
 #include "attention/heuristics.h"
+#include "attention/pending.cuh"
 #include "attention/warp_tile.cuh"
 
 namespace cab::cuda::attn {
+
+enum class DecodeScores { kNone, kInstall, kDefer };
 
 // 64-key tiles at both head sizes: 128-key tiles at d 64 (a 32 KB stage, as at d 128) measured
 // slower on an H200 (batch 64, 32k keys: 91% of copy bandwidth against 97%), the larger ring
@@ -37,13 +39,6 @@ struct DecodeConfig {
     static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
     static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
-    // kFinish: probabilities [16][kProbsPitch] (padded against bank conflicts) and slice maxima
-    // [kFinishKeys / 16][16] after the ring; each thread finishes kTailKeys keys.
-    static constexpr int kFinishKeys = attention::kDecodeOneSplitKeys;
-    static constexpr int kProbsPitch = kFinishKeys + 8;
-    static constexpr int kTailKeys = kFinishKeys / kThreads;
-    static constexpr int kFinishSmemBytes = kSmemBytes + 16 * kProbsPitch * 4 + kFinishKeys * 4;
-    static_assert(kFinishKeys % BN == 0 && kFinishKeys % kThreads == 0, "whole tiles and tails");
 };
 
 template <class C>
@@ -55,21 +50,13 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
                                            tid);
 }
 
-// A slot's score and observer accumulators (slot_scores' address), through L2.
-__device__ __forceinline__ void load_accumulators(const PagedKv &kv, const float *slot,
-                                                  float &score, float &observers) {
-    const int pitch = 1 << kv.block_shift;  // floats between two kinds of a slot
-    score = __ldcg(slot + kScoreRow * pitch);
-    observers = __ldcg(slot + kObserversRow * pitch);
-}
-
-// kFinish: one split (p.direct) of at most kFinishKeys keys with scores, finished in this kernel.
-template <class C, bool kScores, bool kFinish>
+template <class C, DecodeScores kMode>
 __global__ void __launch_bounds__(C::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
-    static_assert(!kFinish || kScores, "only scores need finishing");
     constexpr int D = C::D, BN = C::BN, DT = C::DT, NT = C::NT, STAGES = C::STAGES;
     constexpr int kWarpKeys = C::kWarpKeys;
+    constexpr bool kDefer = kMode == DecodeScores::kDefer;
+    constexpr bool kRecord = kMode != DecodeScores::kNone;
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int split = blockIdx.x, head_kv = blockIdx.y, seq = blockIdx.z;
@@ -89,6 +76,20 @@ __global__ void __launch_bounds__(C::kThreads)
     const int n_tiles = (end - begin + BN - 1) / BN;
     const uint32_t sq = smem_u32(smem), ring = sq + C::kQBytes;
 
+    // The stream's record (written by an earlier step's kernels, never by the one this kernel
+    // may overlap). Its header is first needed after the first tiles' copies are issued. A
+    // stream without a record (id < 0: none kept for it) neither reads nor leaves one.
+    const bool recorded = kRecord && (!kDefer || st.id >= 0);
+    const bool consumes = kDefer && recorded;
+    PendingRef rec{};
+    PendingHeader h{};
+    float lse_b = 0.0f;  // the pending log2-sum-exp of this thread's row_b - 8
+    if (recorded) rec = pending_record(p.pending, p.record_bytes, kDefer ? st.id : sid);
+    if (consumes) {
+        h = load_header(rec);
+        if ((lane >> 2) < p.group) lse_b = __ldcg(rec.lse() + (lane >> 2));
+    }
+
     // Launched as a programmatic dependent, the kernel may start while the previous one still
     // writes q and the slot this step appended, the stream's last: the ring's first tiles load
     // before the wait when they end before that slot (block tables and older keys are not
@@ -103,37 +104,24 @@ __global__ void __launch_bounds__(C::kThreads)
             load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, key0, end, tid);
         cp_async_commit();
     }
-    // kFinish: the accumulators this thread's keys add to. Older slots' are written by no kernel
-    // of this step, so they load now; the appended slot's (zeroed this step) after the wait.
-    [[maybe_unused]] float *tail_slot[C::kTailKeys];
-    [[maybe_unused]] float tail_score[C::kTailKeys], tail_observers[C::kTailKeys];
-    if constexpr (kFinish) {
-#pragma unroll
-        for (int i = 0; i < C::kTailKeys; ++i) {
-            const int key = begin + tid + i * C::kThreads;
-            tail_slot[i] = key < end ? slot_scores(p.kv, st.blocks, key) : nullptr;
-            if (key < length - 1)
-                load_accumulators(p.kv, tail_slot[i], tail_score[i], tail_observers[i]);
-        }
-    }
     grid_dependency_wait();
-    allow_dependents();  // the merge's CTAs may launch and read the accumulators
-    if constexpr (kFinish) {
-#pragma unroll
-        for (int i = 0; i < C::kTailKeys; ++i)
-            if (begin + tid + i * C::kThreads == length - 1)
-                load_accumulators(p.kv, tail_slot[i], tail_score[i], tail_observers[i]);
-    }
-    {  // Q rows of the group, zero rows up to 16; through L2, as the previous kernel wrote them.
-        // Asynchronous, in its own commit group, so that it is in flight with the tiles below.
+    allow_dependents();  // the merge's CTAs may launch
+    {  // Q rows of the group, zero rows up to 16 (kDefer: the pending query in rows 8..15);
+        // through L2, as the previous kernel wrote them. Asynchronous, in its own commit group,
+        // so that it is in flight with the tiles below.
         constexpr int kChunks = D / 8;
+        const bf16 *prev = consumes ? rec.q() : nullptr;
         for (int i = tid; i < 16 * kChunks; i += C::kThreads) {
             const int row = i / kChunks, chunk = i % kChunks;
-            const bool valid = row < p.group;
-            cp_async_16(
-                sq + swz<D>(row, chunk),
-                p.q + seq * p.q_stride + (head_kv * p.group + (valid ? row : 0)) * D + chunk * 8,
-                valid);
+            const bf16 *src = p.q + seq * p.q_stride + head_kv * p.group * D + chunk * 8;
+            bool valid = row < p.group;
+            if (valid) {
+                src += row * D;
+            } else if (consumes && row >= 8 && row - 8 < p.group) {
+                src = prev + (row - 8) * D + chunk * 8;
+                valid = true;
+            }
+            cp_async_16(sq + swz<D>(row, chunk), src, valid);
         }
         cp_async_commit();
     }
@@ -153,6 +141,9 @@ __global__ void __launch_bounds__(C::kThreads)
         cp_async_wait<2>();
     }
     static_assert(STAGES - 1 <= 2, "the wait above covers at most two later groups");
+    // The pending query's keys: a prefix of those before the slot this step appends. (Its rows
+    // were loaded whatever it holds: stale rows only make rows 8..15 of S, which go nowhere.)
+    const int pend = consumes ? min(pending_keys(h, st.epoch, length - 1), end) : 0;
     __syncthreads();
     uint32_t qf[D / 16][4];
 #pragma unroll
@@ -167,19 +158,6 @@ __global__ void __launch_bounds__(C::kThreads)
     l[0][0] = l[0][1] = 0.0f;
     const int row_a = lane >> 2, row_b = row_a + 8;  // this thread's two rows (heads)
     const int limit[1][2] = {{end - 1, end - 1}};
-    // Where probabilities [head][key] and slice maxima [key / 16][head] go: this CTA's shared
-    // memory (kFinish) or the stream's workspace rows, for the merge.
-    float *probs = nullptr, *slice_max = nullptr;
-    int probs_pitch = 0;
-    if constexpr (kFinish) {
-        probs = reinterpret_cast<float *>(smem + C::kSmemBytes);
-        slice_max = probs + 16 * C::kProbsPitch;
-        probs_pitch = C::kProbsPitch;
-    } else if constexpr (kScores) {
-        probs = p.probs + static_cast<int64_t>(sid) * p.group * p.key_cap;
-        slice_max = p.slice_m + static_cast<int64_t>(sid) * (p.key_cap / 16) * p.group;
-        probs_pitch = p.key_cap;
-    }
 
     for (int t = 0; t < n_tiles; ++t) {
         cp_async_wait<STAGES - 2>();
@@ -194,36 +172,24 @@ __global__ void __launch_bounds__(C::kThreads)
         const int key0 = begin + t * BN + warp * kWarpKeys;  // this warp's keys
         float s[1][NT][4];
         warp_qk_regs<D, NT>(s, qf, sk, warp * kWarpKeys, lane);
+        // Rows 8..15 hold the pending query: its probabilities now (the softmax overwrites s),
+        // their sums over the group and the accumulators' update after this tile's P V is
+        // issued, off the path from S to P V.
+        [[maybe_unused]] float v[NT][2];
+        const bool pending = kDefer && key0 < pend;  // warp-uniform
+        if (pending) {
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int c = 0; c < 2; ++c)
+                    v[nt][c] = row_a < p.group && key0 + frag_key(nt, c, lane) < pend
+                                   ? ex2(fmaf(s[0][nt][2 + c], p.scale_log2, -lse_b))
+                                   : 0.0f;
+        }
         if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
         online_softmax<1, NT, DT>(s, m, l, o, ref, p.scale_log2);
-        if constexpr (kScores) {
-            if (key0 < end) {
-#pragma unroll
-                for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                    for (int h = 0; h < 2; ++h) {
-                        const int row = h ? row_b : row_a, key = key0 + frag_key(nt, 0, lane);
-                        if (row >= p.group || key >= end) continue;
-                        float *dst = probs + row * probs_pitch + key;
-                        if (key + 1 < end) {  // two adjacent keys: one 8-byte store
-                            *reinterpret_cast<float2 *>(dst) =
-                                make_float2(s[0][nt][2 * h], s[0][nt][2 * h + 1]);
-                        } else {
-                            *dst = s[0][nt][2 * h];
-                        }
-                    }
-                if ((lane & 3) == 0) {  // the reference max of each 16-key slice of the warp
-#pragma unroll
-                    for (int i = 0; i < kWarpKeys / 16; ++i) {
-                        if (key0 + 16 * i >= end) break;
-                        float *slice = slice_max + (key0 / 16 + i) * p.group;
-                        if (row_a < p.group) slice[row_a] = ref[0][0];
-                        if (row_b < p.group) slice[row_b] = ref[0][1];
-                    }
-                }
-            }
-        }
         warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
+        if (pending) settle_warp_keys<NT, false>(v, p.kv, st.blocks, key0, pend, lane);
     }
     cp_async_wait<0>();
     __syncthreads();  // the ring is free: merge the warps' states through it
@@ -245,7 +211,6 @@ __global__ void __launch_bounds__(C::kThreads)
                 o[0][dt][c];
     __syncthreads();
     const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
-    __shared__ float row_lse[16];  // a single split's final log2-sum-exp, for its scores
     for (int i = tid; i < p.group * D; i += C::kThreads) {
         const int row = i / D, col = i % D;
         float mx = -CUDART_INF_F;
@@ -261,29 +226,26 @@ __global__ void __launch_bounds__(C::kThreads)
         if (p.direct) {
             p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
                 __float2bfloat16_rn(acc / sum);
-            if (kFinish && col == 0) row_lse[row] = mx + __log2f(sum);
+            if (recorded && col == 0) rec.lse()[row] = mx + __log2f(sum);
         } else {
             p.part_o[(part * p.group + row) * D + col] = acc / sum;
             if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
         }
     }
-    if constexpr (kFinish) {
-        __syncthreads();                          // row_lse and the probabilities, visible to all
-        const int pitch = 1 << p.kv.block_shift;  // floats between two kinds of a slot
-#pragma unroll
-        for (int i = 0; i < C::kTailKeys; ++i) {
-            const int key = begin + tid + i * C::kThreads;
-            if (key >= end) break;
-            float sum = 0.0f;
-#pragma unroll
-            for (int row = 0; row < 16; ++row)
-                if (row < p.group)
-                    sum += probs[row * probs_pitch + key] *
-                           ex2(slice_max[(key / 16) * p.group + row] - row_lse[row]);
-            tail_slot[i][kScoreRow * pitch] = tail_score[i] + sum;
-            tail_slot[i][kObserversRow * pitch] = tail_observers[i] + 1.0f;
-            tail_slot[i][kLastRow * pitch] = sum;
+    if (recorded) {
+        if (split == 0) {  // this step's query, for the next step (or settle)
+            // Other splits may still read the pending query: staged for the merge to move.
+            constexpr int kChunks = D / 8;
+            bf16 *dst = p.direct || !kDefer ? rec.q() : rec.staging(p.group, D);
+            for (int i = tid; i < p.group * kChunks; i += C::kThreads) {
+                const int row = i / kChunks, chunk = i % kChunks;
+                *reinterpret_cast<uint4 *>(dst + row * D + chunk * 8) =
+                    *reinterpret_cast<const uint4 *>(smem + swz<D>(row, chunk));
+            }
         }
+        // One split: this CTA is the stream's only one, and its threads read the header before
+        // the barriers above.
+        if (p.direct && tid == 0) store_header(rec, length, st.epoch);
     }
 }
 

@@ -11,9 +11,9 @@ namespace cab::cuda::attention {
 // CTA's start, so that batch 1 can still spread over every SM.
 constexpr int kDecodeMinSplitKeys = 128;
 constexpr int kDecodeMaxSplits = 128;
-// Up to this many keys a stream is one split, whatever the batch, which writes the output and
-// the scores itself: the merge kernel a second split needs (its launch and its wait for decode,
-// on every layer of a decode step) costs more than the two tiles it saves.
+// Up to this many keys a stream is one split, whatever the batch, which writes the output (and
+// its pending record) itself: the merge kernel a second split needs (its launch and its wait for
+// decode, on every layer of a decode step) costs more than the two tiles it saves.
 constexpr int kDecodeOneSplitKeys = 256;
 
 // Splits of the longest stream for `units` = batch * n_head_kv decode CTAs when `slots` CTAs

@@ -48,16 +48,31 @@ struct DecodeParams {
     int32_t chunk;       // keys per split, a multiple of the tile
     int32_t n_splits;    // splits of max_length keys (grid x)
     int32_t max_length;  // bound of every stream's length: slots past it are left alone
-    int32_t key_cap;     // max_length rounded up to the tile: row pitch of probs
-    bool direct;         // one split: write the output (and scores), no merge
+    bool direct;         // one split: write the output (and the pending record), no merge
+    bool records_by_id;  // kDefer: record DeviceStream::id of `pending`; else the stream's index
     float scale_log2;
-    // Workspace: normalized partial outputs and their log2-sum-exp per (stream, split, head);
-    // with scores, each key's probability relative to its 16-key slice's reference max
-    // (probs [stream][head][key_cap]) and that reference (slice_m [stream][key_cap / 16][head]).
+    // Workspace: normalized partial outputs and their log2-sum-exp per (stream, split, head).
     float *part_o;
     float *part_lse;
-    float *probs;
-    float *slice_m;
+    // Pending records (pending.h) of record_bytes each: the streams' own (kDefer), or, for
+    // kInstall, the workspace's, one per stream of the call.
+    void *pending;
+    int64_t record_bytes;
+};
+
+// settle(): a pending query per stream, applied to its keys; grid (splits, streams).
+struct SettleParams {
+    PagedKv kv;
+    const DeviceStream *streams;
+    void *pending;
+    int64_t record_bytes;
+    bool records_by_id;  // as for DecodeParams
+    int32_t group;
+    int32_t chunk;       // keys per CTA, a multiple of the tile
+    int32_t n_new;       // slots appended after the record was written: never its keys
+    int32_t max_length;  // bound of every stream's length
+    int32_t count;       // streams
+    float scale_log2;
 };
 
 }  // namespace cab::cuda::attn

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "attention/attention.h"
 #include "backend/backend.h"
 #include "backend/cuda_executor.h"
 #include "backend/device_memory.h"
@@ -70,6 +71,21 @@ public:
             cudaFree(q);
         });
         return Tensor(std::move(storage), dtype, rows, cols);
+    }
+
+    // Decode defers its scores (attention/pending.h) where its tensor-core kernel runs: one
+    // zeroed record per stream.
+    Tensor alloc_pending_scores(int64_t n_streams, int32_t n_head, int32_t n_head_kv,
+                                int32_t head_dim) override {
+        if (!(n_head_kv > 0 && n_head % n_head_kv == 0 && n_streams > 0)) return {};
+        const size_t bytes = cuda::attention::pending_record_bytes(n_head / n_head_kv, head_dim);
+        if (bytes == 0) return {};
+        Tensor t = alloc(DType::F32, n_streams, static_cast<int64_t>(bytes / 4));
+        set_device();
+        const cudaError_t err = cudaMemset(t.data(), 0, t.nbytes());
+        if (err != cudaSuccess)
+            cuda::fail_cuda(err, "CUDA backend: zeroing the pending decode scores");
+        return t;
     }
 
     std::vector<Tensor> load_weights(const std::vector<WeightSource> &sources,

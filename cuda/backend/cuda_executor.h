@@ -79,6 +79,7 @@ public:
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
+    void settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) override;
 
     void step_begin(int32_t n_seqs, int32_t max_length) override;
     void step_end() override;
@@ -133,6 +134,15 @@ private:
                                 const StreamRef *streams, int32_t count, int32_t min_length);
     bool same_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
                       int64_t stride) const;
+    // Throws INVALID_ARGUMENT unless the streams' ids (those >= 0) are rows of the pool's
+    // pending records (when it has them), and, if `distinct`, no two the same. (Decode, on the
+    // path of every step, checks the range only: its streams come from the cache, one per id.)
+    void check_stream_ids(const KvPoolRef &pool, const StreamRef *streams, int32_t n, bool distinct,
+                          const char *op) const;
+    // Applies the decode scores pending for streams[0..n) (attention::settle), whose last n_new
+    // slots were appended since: before op `op` reads, moves or adds to their scores.
+    void settle_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t n, int32_t n_new,
+                        const char *op);
     // Stages n_prefix ints (a keep list) and one stream's block table, outside steps, for
     // compaction and reads.
     struct StagedTable {

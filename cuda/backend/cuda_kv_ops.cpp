@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "attention/attention.h"
 #include "backend/cuda_executor.h"
@@ -15,7 +16,7 @@ namespace cab::cuda {
 
 namespace {
 
-enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode };
+enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode, kSettle };
 
 int64_t blocks_for(int64_t length, int32_t block_size) {
     return (length + block_size - 1) / block_size;
@@ -85,6 +86,52 @@ DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) cons
     return p;
 }
 
+void CudaExecutor::check_stream_ids(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                    bool distinct, const char *op) const {
+    if (pool.pending.empty()) return;
+    std::vector<bool> seen(distinct ? static_cast<size_t>(pool.pending.rows()) : 0, false);
+    for (int32_t s = 0; s < n; ++s) {
+        const int32_t id = streams[s].id;
+        if (id < 0) continue;
+        const bool past = id >= pool.pending.rows();
+        if (past || (distinct && seen[static_cast<size_t>(id)]))
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 std::string(op) + ": stream " + std::to_string(s) + " has id " +
+                     std::to_string(id) +
+                     (past ? ", past the pool's " + std::to_string(pool.pending.rows()) +
+                                 " pending records"
+                           : ", which an earlier stream has"));
+        if (distinct) seen[static_cast<size_t>(id)] = true;
+    }
+}
+
+void CudaExecutor::settle_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                  int32_t n_new, const char *op) {
+    if (pool.pending.empty() || n <= 0) return;
+    leave_step();
+    const DevicePool dp = device_pool(pool, op);
+    check_stream_ids(pool, streams, n, true, op);
+    const DeviceStreams st = stage_streams(
+        op, op_signature({kSettle, static_cast<uint64_t>(n_new)}), pool, streams, n, n_new);
+    attention::SettleArgs a;
+    a.pool = dp;
+    a.streams = st.device;
+    a.count = n;
+    a.n_new = n_new;
+    a.max_length = st.max_length;
+    a.group = attention::pending_group(pool.pending.row_bytes(), dp.head_dim);
+    a.pending = pool.pending.data();
+    attention::settle(a, stream());
+}
+
+void CudaExecutor::settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) {
+    guarded([&] {
+        require(n >= 0 && (n == 0 || streams), CAB_ERR_INVALID_ARGUMENT,
+                "settle_scores: null streams");
+        settle_streams(pool, streams, n, 0, "settle_scores");
+    });
+}
+
 bool CudaExecutor::same_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
                                 int64_t stride) const {
     if (!staged_.host || staged_.pool != pool.storage.data() || staged_.count != count ||
@@ -94,7 +141,9 @@ bool CudaExecutor::same_streams(const KvPoolRef &pool, const StreamRef *streams,
         reinterpret_cast<const char *>(staged_.host) + streams_header_bytes(count));
     for (int32_t s = 0; s < count; ++s) {
         const int32_t len = streams[s].length;
-        if (staged_.host[s].length != len) return false;
+        if (staged_.host[s].length != len || staged_.host[s].id != streams[s].id ||
+            staged_.host[s].epoch != streams[s].epoch)
+            return false;
         const size_t n = static_cast<size_t>(blocks_for(len, pool.block_size));
         if (n > 0 && std::memcmp(tables + s * stride, streams[s].blocks, n * 4) != 0) return false;
     }
@@ -150,6 +199,8 @@ CudaExecutor::DeviceStreams CudaExecutor::stage_streams(const char *name, uint64
         if (n > 0) std::memcpy(tables + s * stride, streams[s].blocks, n * 4);
         ds[s].blocks = tables_dev + s * stride;
         ds[s].length = streams[s].length;
+        ds[s].id = streams[s].id;
+        ds[s].epoch = streams[s].epoch;
     }
     send(st, bytes);
     out.device = static_cast<const DeviceStream *>(st.device);
@@ -218,6 +269,8 @@ void CudaExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *str
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "attention_prefill: score_window " + std::to_string(score_window));
         const int32_t n = static_cast<int32_t>(q.rows());
+        // The chunk adds to the scores (and rewrites `last`) after what decode left pending.
+        settle_streams(pool, streams, n_head_kv, n, "attention_prefill");
         const DeviceStreams st = stage_streams(
             "attention_prefill",
             op_signature({kPrefill, sig_ptr(q.data()), sig_ptr(out.data()),
@@ -249,6 +302,7 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         const DevicePool dp = device_pool(pool, "attention_decode");
         check_attention_io(q, out, n_head_kv, n_head, dp.head_dim, "attention_decode");
         const int32_t batch = static_cast<int32_t>(q.rows());
+        check_stream_ids(pool, streams, batch * n_head_kv, false, "attention_decode");
         const DeviceStreams st = stage_streams(
             "attention_decode",
             op_signature({kDecode, sig_ptr(q.data()), sig_ptr(out.data()),
@@ -268,6 +322,10 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         a.out = out.data();
         a.out_stride = out.cols();
         a.scores = dp.scores != nullptr;
+        if (a.scores && !pool.pending.empty()) {
+            a.pending = pool.pending.data();
+            a.pending_record_bytes = pool.pending.row_bytes();
+        }
         // A captured decode keeps the split count of its bucket whatever the real lengths.
         if (graphs_.bucket() > 0) a.splits = attention::plan_decode(a).splits;
         const attention::DecodePlan plan = attention::plan_decode(a);
@@ -296,6 +354,7 @@ void CudaExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, co
                          " is not strictly increasing within the stream's " +
                          std::to_string(stream.length) + " slots");
         if (n_keep == 0) return;
+        settle_streams(pool, &stream, 1, 0, "kv_compact");
         const StagedTable t = stage_table("kv_compact", pool, stream, keep, n_keep);
         void *scr = scratch(kv::compact_scratch_bytes(dp, n_keep));
         kv::compact(dp, t.table, t.prefix, n_keep, scr, this->stream());
@@ -323,6 +382,7 @@ void CudaExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream
         if (!dp.scores)
             fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_scores: the KV pool keeps no scores");
         if (stream.length <= 0) return;
+        settle_streams(pool, &stream, 1, 0, "kv_read_scores");
         const StagedTable t = stage_table("kv_read_scores", pool, stream, nullptr, 0);
         const size_t bytes = static_cast<size_t>(stream.length) * kScoreKinds * 4;
         float *out = static_cast<float *>(scratch(bytes));

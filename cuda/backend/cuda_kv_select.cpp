@@ -158,6 +158,12 @@ void CudaExecutor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int
         if (n_units == 0) return;
         const DevicePool dp = device_pool(pool, "kv_select");
         const std::vector<UnitInfo> info = check_units(pool, units, n_units);
+        {  // what decode left pending, before the ranking reads the scores
+            std::vector<StreamRef> all;
+            for (int32_t u = 0; u < n_units; ++u)
+                all.insert(all.end(), units[u].streams, units[u].streams + units[u].n_streams);
+            settle_streams(pool, all.data(), static_cast<int32_t>(all.size()), 0, "kv_select");
+        }
         const UnitInfo &last = info.back();
         const int64_t total_keep = last.offset + last.count;
         if (total_keep == 0) return;

@@ -21,10 +21,14 @@ struct DevicePool {
 constexpr int32_t kScoreKinds = 4;
 
 // One stream (sequence, layer, kv head): slot s lives in pool block blocks[s / block_size] at row
-// s % block_size. `blocks` is device memory; `length` counts the slots after this step.
+// s % block_size. `blocks` is device memory; `length` counts the slots after this step. `id`
+// and `epoch` name the stream's deferred decode scores (attention/pending.h): its record in the
+// pool's records, and the stream's generation (a record of another is stale); id < 0: none.
 struct DeviceStream {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
+    int32_t id = -1;
+    uint32_t epoch = 0;
 };
 
 // Address of score kind `kind` of slot `slot` of a stream (host or device code).

@@ -102,6 +102,9 @@ constexpr int32_t kScoreKinds = 4;
 struct KvPoolRef {
     Tensor storage;
     Tensor scores;  // F32 [n_blocks * kScoreKinds, block_size]; empty when no scores are kept
+    // Per-stream state of a backend that defers decode scores (Backend::alloc_pending_scores),
+    // one row per StreamRef::id; empty on backends that accumulate them at once.
+    Tensor pending;
     int32_t block_size = 0;
     int32_t head_dim = 0;
 };
@@ -109,10 +112,14 @@ struct KvPoolRef {
 // One stream (sequence, layer, kv head) as ops see it: slot s lives in block
 // blocks[s / block_size] at row s % block_size. `blocks` is host memory (the cache's metadata);
 // a device backend copies the tables it needs. `length` counts the slots of the stream as it is
-// after the current step, i.e. including the tokens this step appends.
+// after the current step, i.e. including the tokens this step appends. `id` (a row of
+// KvPoolRef::pending, fixed for the stream's lifetime in its cache; -1 for none) and `epoch`
+// (bumped when the stream is reset) let a backend keep deferred scores per stream.
 struct StreamRef {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
+    int32_t id = -1;
+    uint32_t epoch = 0;
 };
 
 // One unit of Executor::kv_select.
@@ -228,7 +235,8 @@ public:
                                    int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                    const Tensor &out, int32_t score_window) = 0;
     // One query per sequence: row s of q (any stride) sees every slot of streams
-    // [s * n_head_kv, (s + 1) * n_head_kv). Scores as for prefill, `window` untouched.
+    // [s * n_head_kv, (s + 1) * n_head_kv). Scores as for prefill, `window` untouched; when the
+    // pool has `pending` state they may be deferred (see settle_scores).
     virtual void attention_decode(const KvPoolRef &pool, const StreamRef *streams,
                                   int32_t n_head_kv, const Tensor &q, int32_t n_head,
                                   const Tensor &out) = 0;
@@ -259,6 +267,18 @@ public:
     // (kind-major). The pool must keep scores.
     virtual void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream,
                                 float *host_dst) = 0;
+    // A backend whose pool has `pending` state may leave a decode step's score contributions
+    // pending per stream (DESIGN.md section 4) and add them during the stream's next decode
+    // step. This applies what is pending for streams[0..n) (distinct ids; lengths are the
+    // committed slots), so that their scores are those the CPU backend would hold. The ops
+    // that read, move or extend a stream's scores (attention_prefill, kv_compact, kv_select,
+    // kv_read_scores) settle their streams themselves; kv_copy_blocks, which sees only blocks,
+    // needs its source streams settled first.
+    virtual void settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) {
+        (void)pool;
+        (void)streams;
+        (void)n;
+    }
 
     // host_out[r] = the index of the largest element of row r of x (F32 rows): the lowest such
     // index on ties, NaN counted as -inf (a row of only NaN and -inf gives 0). Waits for the
@@ -298,6 +318,17 @@ public:
     }
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
+    // The zeroed per-stream state (KvPoolRef::pending) for n_streams streams of a model with
+    // n_head query heads over n_head_kv kv heads of head_dim, when this backend defers decode
+    // scores for that shape; an empty tensor when it does not (the default).
+    virtual Tensor alloc_pending_scores(int64_t n_streams, int32_t n_head, int32_t n_head_kv,
+                                        int32_t head_dim) {
+        (void)n_streams;
+        (void)n_head;
+        (void)n_head_kv;
+        (void)head_dim;
+        return {};
+    }
     // Places weights from a GGUF file on the device, one [rows, cols] tensor per source: matrices
     // in the backend's weight dtype (the CPU backend dequantizes to F32, CUDA to BF16), vectors
     // (rows == 1: norm weights, biases) in F32. A source is one GGUF tensor, or several joined:

@@ -35,9 +35,14 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
     if (cfg_.scores)
         pool_ref_.scores = backend.alloc(
             DType::F32, static_cast<int64_t>(pool_.n_total()) * kScoreKinds, cfg_.block_size);
+    const int64_t n_streams = static_cast<int64_t>(cfg_.n_seq_max) * cfg_.n_layer * cfg_.n_head_kv;
+    if (cfg_.scores)
+        pool_ref_.pending =
+            backend.alloc_pending_scores(n_streams, cfg_.n_head > 0 ? cfg_.n_head : cfg_.n_head_kv,
+                                         cfg_.n_head_kv, cfg_.head_dim);
     pool_ref_.block_size = cfg_.block_size;
     pool_ref_.head_dim = cfg_.head_dim;
-    streams_.resize(static_cast<size_t>(cfg_.n_seq_max) * cfg_.n_layer * cfg_.n_head_kv);
+    streams_.resize(static_cast<size_t>(n_streams));
 }
 
 size_t KvCache::bytes_per_block() const {
@@ -50,6 +55,21 @@ Stream &KvCache::at(int32_t seq, int32_t layer, int32_t head) {
 
 const Stream &KvCache::stream(int32_t seq, int32_t layer, int32_t head) const {
     return streams_[(static_cast<size_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head];
+}
+
+StreamRef KvCache::ref(int32_t seq, int32_t layer, int32_t head, int32_t n_new) const {
+    const Stream &s = stream(seq, layer, head);
+    const auto id = (static_cast<int64_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head;
+    return StreamRef{s.blocks.data(), s.length + n_new, static_cast<int32_t>(id), s.epoch};
+}
+
+void KvCache::settle(Executor &executor, int32_t seq) const {
+    if (pool_ref_.pending.empty()) return;
+    std::vector<StreamRef> refs;
+    refs.reserve(static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv);
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) refs.push_back(ref(seq, l, h));
+    executor.settle_scores(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()));
 }
 
 int32_t KvCache::blocks_for(int64_t slots) const {
@@ -103,11 +123,10 @@ void KvCache::stream_refs(int32_t layer, const int32_t *seqs, size_t count, int3
     out.clear();
     for (size_t i = 0; i < count; ++i)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            Stream &s = at(seqs[i], layer, h);
-            const int32_t length = s.length + n_new;
-            if (blocks_for(length) > static_cast<int32_t>(s.blocks.size()))
+            const StreamRef r = ref(seqs[i], layer, h, n_new);
+            if (blocks_for(r.length) > static_cast<int32_t>(at(seqs[i], layer, h).blocks.size()))
                 fail(CAB_ERR_INTERNAL, "KV stream used without a reservation");
-            out.push_back(StreamRef{s.blocks.data(), length});
+            out.push_back(r);
         }
 }
 
@@ -126,7 +145,9 @@ void KvCache::reset(int32_t seq) {
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             Stream &s = at(seq, l, h);
             pool_.give_back(s.blocks.data(), s.blocks.size());
+            const uint32_t epoch = s.epoch + 1;  // whatever a backend left pending is stale now
             s = Stream{};
+            s.epoch = epoch;
         }
 }
 
@@ -169,6 +190,7 @@ void KvCache::copy_seq(Executor &executor, int32_t src, int32_t dst) {
                  " free of " + std::to_string(pool_.n_total()) + " (sequence " +
                  std::to_string(dst) +
                  " keeps its blocks until the copy is made: reset it first, or evict)");
+    settle(executor, src);  // the blocks carry the scores: all of them
     pool_.take(need, dst_ids);
     try {
         if (need > 0) executor.kv_copy_blocks(pool_ref_, src_ids.data(), dst_ids.data(), need);
@@ -220,7 +242,7 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
     Stream &s = at(seq, layer, head);
     check_keep(s, keep, n, CAB_ERR_INVALID_ARGUMENT);
     const int32_t n_keep = static_cast<int32_t>(n);
-    executor.kv_compact(pool_ref_, StreamRef{s.blocks.data(), s.length}, keep, n_keep);
+    executor.kv_compact(pool_ref_, ref(seq, layer, head), keep, n_keep);
     compacted(s, keep, n_keep);
 }
 
@@ -232,10 +254,14 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
             "select: " + std::to_string(plans.size()) + " plans for " + std::to_string(n_units) +
                 " units");
     // The streams of unit u are seq's streams [u * per_unit, (u + 1) * per_unit).
-    auto stream_of = [&](size_t u, int32_t i) -> Stream & {
+    auto layer_head = [&](size_t u, int32_t i) {
         const size_t index = u * per_unit + i;
-        return at(seq, static_cast<int32_t>(index / cfg_.n_head_kv),
-                  static_cast<int32_t>(index % cfg_.n_head_kv));
+        return std::pair<int32_t, int32_t>(static_cast<int32_t>(index / cfg_.n_head_kv),
+                                           static_cast<int32_t>(index % cfg_.n_head_kv));
+    };
+    auto stream_of = [&](size_t u, int32_t i) -> Stream & {
+        const auto [layer, head] = layer_head(u, i);
+        return at(seq, layer, head);
     };
     // Only the units that lose slots go to the executor: one that keeps all has nothing to do.
     std::vector<StreamRef> refs(n_units * per_unit);
@@ -246,7 +272,8 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
         const Stream &first = stream_of(u, 0);
         for (int32_t i = 0; i < per_unit; ++i) {
             const Stream &s = stream_of(u, i);
-            refs[u * per_unit + i] = StreamRef{s.blocks.data(), s.length};
+            const auto [layer, head] = layer_head(u, i);
+            refs[u * per_unit + i] = ref(seq, layer, head);
             if (i > 0 && s.pos != first.pos)
                 fail(CAB_ERR_STATE, "evict: selection shared per layer needs every head of layer " +
                                         std::to_string(u) + " to hold the same tokens, but head " +
@@ -283,7 +310,7 @@ void KvCache::read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t 
                         std::vector<float> &out) const {
     const Stream &s = stream(seq, layer, head);
     out.resize(static_cast<size_t>(s.length) * cfg_.head_dim);
-    executor.kv_read(pool_ref_, StreamRef{s.blocks.data(), s.length}, false, out.data());
+    executor.kv_read(pool_ref_, ref(seq, layer, head), false, out.data());
 }
 
 void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_t head,
@@ -292,7 +319,7 @@ void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_
     const Stream &s = stream(seq, layer, head);
     const size_t n = static_cast<size_t>(s.length);
     std::vector<float> buf(n * kScoreKinds);
-    if (n > 0) executor.kv_read_scores(pool_ref_, StreamRef{s.blocks.data(), s.length}, buf.data());
+    if (n > 0) executor.kv_read_scores(pool_ref_, ref(seq, layer, head), buf.data());
     std::vector<float> *dst[kScoreKinds] = {&out.score, &out.observers, &out.window, &out.last};
     static_assert(kScore == 0 && kObservers == 1 && kWindow == 2 && kLast == 3);
     for (size_t kind = 0; kind < kScoreKinds; ++kind)

@@ -18,6 +18,7 @@ namespace cab {
 struct KvConfig {
     int32_t n_layer = 0;
     int32_t n_head_kv = 0;
+    int32_t n_head = 0;  // query heads (0: n_head_kv); sizes a backend's deferred scores
     int32_t head_dim = 0;
     int32_t block_size = 16;
     int64_t capacity_tokens = 0;  // tokens of every layer and kv head, all sequences together
@@ -87,6 +88,11 @@ public:
                      SlotScores &out) const;
 
     const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
+    // The stream as ops see it, with n_new reserved slots counted in its length.
+    StreamRef ref(int32_t seq, int32_t layer, int32_t head, int32_t n_new = 0) const;
+    // Applies any decode scores the executor left pending for seq's streams
+    // (Executor::settle_scores).
+    void settle(Executor &executor, int32_t seq) const;
     int64_t blocks_used(int32_t seq) const;
     // The length of the longest stream of sequences seqs[0..count), committed slots only.
     int32_t longest_stream(const int32_t *seqs, size_t count) const;

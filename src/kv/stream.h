@@ -17,6 +17,7 @@ struct Stream {
     std::vector<int32_t> pos;
     std::vector<int32_t> token;
     int64_t n_evicted = 0;  // tokens removed by compaction since the last reset
+    uint32_t epoch = 0;     // resets so far: a backend's deferred scores name it (StreamRef)
 };
 
 // A stream's per-slot scores (DESIGN.md section 4) copied to host memory, `length` each.

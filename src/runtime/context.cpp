@@ -62,6 +62,7 @@ public:
         KvConfig kc;
         kc.n_layer = hp.n_layer;
         kc.n_head_kv = hp.n_head_kv;
+        kc.n_head = hp.n_head;
         kc.head_dim = hp.head_dim;
         kc.block_size = options.kv_block_size;
         kc.capacity_tokens = options.kv_capacity_tokens;
