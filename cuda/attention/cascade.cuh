@@ -46,17 +46,20 @@ __global__ void __launch_bounds__(kMergeThreads)
     const int n_splits = (length + p.chunk - 1) / p.chunk;  // the splits that hold keys
     const float *part_lse = p.part_lse + static_cast<int64_t>(sid) * p.n_splits * p.group;
     grid_dependency_wait();
+    // CTA 0 completes the record: kDefer records are the stream's (DeviceStream::id), kInstall
+    // ones the workspace's. Every split has read the pending query now, so the staged one
+    // replaces it: loaded here, with merge_lse's loads, to keep it off this CTA's path.
+    static_assert(16 * D / 8 <= kMergeThreads, "one 16-byte chunk of the query per thread");
+    const bool completes = kRecord && row == 0 && (!p.records_by_id || st.id >= 0);
+    PendingRef rec{};
+    uint4 staged{};
+    const bool moves = completes && p.records_by_id && tid < p.group * D / 8;
+    if (completes) rec = pending_record(p.pending, p.record_bytes, p.records_by_id ? st.id : sid);
+    if (moves) staged = __ldcg(reinterpret_cast<const uint4 *>(rec.staging(p.group, D)) + tid);
     merge_lse(lse, part_lse, p.group, n_splits);
     __syncthreads();
-    if (kRecord && row == 0 && (!p.records_by_id || st.id >= 0)) {
-        // kDefer records are the stream's (DeviceStream::id), kInstall ones the workspace's.
-        const PendingRef rec =
-            pending_record(p.pending, p.record_bytes, p.records_by_id ? st.id : sid);
-        if (p.records_by_id) {  // every split has read the pending query: replace it
-            const uint4 *src = reinterpret_cast<const uint4 *>(rec.staging(p.group, D));
-            uint4 *dst = reinterpret_cast<uint4 *>(rec.q());
-            for (int i = tid; i < p.group * D / 8; i += kMergeThreads) dst[i] = __ldcg(src + i);
-        }
+    if (completes) {
+        if (moves) reinterpret_cast<uint4 *>(rec.q())[tid] = staged;
         if (tid < p.group) rec.lse()[tid] = lse[tid];
         if (tid == 0) store_header(rec, length, st.epoch);
     }

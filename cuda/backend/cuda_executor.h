@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -183,6 +184,10 @@ private:
     PinnedBuffer readback_;
     DecodeGraphs graphs_;
     StagedStreams staged_;
+    // Per pool (its records' address), the stream ids whose decode scores may be pending: set
+    // by attention_decode, cleared by settle_streams, so that settling streams that no decode
+    // touched since (every prefill chunk, most reads) launches nothing.
+    std::unordered_map<const void *, std::vector<bool>> maybe_pending_;
 };
 
 template <class F>

@@ -108,20 +108,29 @@ void CudaExecutor::check_stream_ids(const KvPoolRef &pool, const StreamRef *stre
 void CudaExecutor::settle_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
                                   int32_t n_new, const char *op) {
     if (pool.pending.empty() || n <= 0) return;
+    check_stream_ids(pool, streams, n, true, op);
+    const auto bits = maybe_pending_.find(pool.pending.data());
+    if (bits == maybe_pending_.end()) return;
+    std::vector<StreamRef> todo;
+    for (int32_t s = 0; s < n; ++s)
+        if (streams[s].id >= 0 && bits->second[static_cast<size_t>(streams[s].id)])
+            todo.push_back(streams[s]);
+    if (todo.empty()) return;
     leave_step();
     const DevicePool dp = device_pool(pool, op);
-    check_stream_ids(pool, streams, n, true, op);
+    const auto count = static_cast<int32_t>(todo.size());
     const DeviceStreams st = stage_streams(
-        op, op_signature({kSettle, static_cast<uint64_t>(n_new)}), pool, streams, n, n_new);
+        op, op_signature({kSettle, static_cast<uint64_t>(n_new)}), pool, todo.data(), count, n_new);
     attention::SettleArgs a;
     a.pool = dp;
     a.streams = st.device;
-    a.count = n;
+    a.count = count;
     a.n_new = n_new;
     a.max_length = st.max_length;
     a.group = attention::pending_group(pool.pending.row_bytes(), dp.head_dim);
     a.pending = pool.pending.data();
     attention::settle(a, stream());
+    for (const StreamRef &r : todo) bits->second[static_cast<size_t>(r.id)] = false;
 }
 
 void CudaExecutor::settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) {
@@ -303,6 +312,12 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         check_attention_io(q, out, n_head_kv, n_head, dp.head_dim, "attention_decode");
         const int32_t batch = static_cast<int32_t>(q.rows());
         check_stream_ids(pool, streams, batch * n_head_kv, false, "attention_decode");
+        if (dp.scores && !pool.pending.empty()) {  // this step leaves its scores pending
+            std::vector<bool> &bits = maybe_pending_[pool.pending.data()];
+            bits.resize(static_cast<size_t>(pool.pending.rows()), false);
+            for (int32_t s = 0; s < batch * n_head_kv; ++s)
+                if (streams[s].id >= 0) bits[static_cast<size_t>(streams[s].id)] = true;
+        }
         const DeviceStreams st = stage_streams(
             "attention_decode",
             op_signature({kDecode, sig_ptr(q.data()), sig_ptr(out.data()),
