@@ -19,7 +19,12 @@ import re
 import sys
 
 HAZARD_KERNELS = ("prefill_sm90_kernel",)
-NO_STACK_KERNELS = ("prefill_sm90_kernel", "decode_kernel", "merge_kernel")
+NO_STACK_KERNELS = (
+    "prefill_sm90_kernel",
+    "decode_kernel",
+    "merge_kernel",
+    "settle_kernel",
+)
 INSTR = re.compile(r"^\s+/\*([0-9a-f]{4,6})\*/\s+(.*?)\s*;")
 HGMMA = re.compile(r"HGMMA\.64x(\d+)x\d+\S* R(\d+), (?:R(\d+)|gdesc)")
 DEPBAR = re.compile(r"WARPGROUP\.DEPBAR\.LE gsb0, 0x(\d+)")
