@@ -4,7 +4,7 @@
 // through a 3-stage cp.async ring; each of the 4 warps takes a quarter of a tile with its own
 // online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
 // a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
-// split, the final output (and, with scores, the keys' final probabilities: no merge kernel). The
+// split, the final output (and, with scores, the completed pending record: no merge kernel). The
 // grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
 // stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
 //
@@ -13,9 +13,9 @@
 // log-sum-exp in the stream's pending record, and the next step's kernel, which reads every key
 // anyway, puts that query in the spare rows 8..15 of its m16 tile (a group has at most 8 heads):
 // its exact probabilities 2^(s - lse) come out of the same products, are summed over the group
-// in registers and added to the keys' accumulators by reductions in L2.
-// kInstall only leaves the record (in the workspace), for settle() to apply in the same call:
-// groups of 9 to 16 heads and callers that keep no records.
+// in registers and added to the keys' accumulators by reductions in L2. kInstall only leaves
+// the record (in the workspace), for settle() to apply in the same call: groups of 9 to 16 heads
+// and callers that keep no records.
 #pragma once
 
 #include "attention/heuristics.h"
