@@ -1,7 +1,6 @@
 // Host side of decode: the split plan (heuristics.h), workspace layout, kernel and merge launch;
 // head sizes without a tensor-core kernel go to generic.h.
 #include <algorithm>
-#include <cmath>
 #include <string>
 
 #include "attention/cascade.cuh"
@@ -203,7 +202,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.n_splits = plan.splits;
     p.direct = writes_output(plan.splits);
     p.records_by_id = defers(args);
-    p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(args.pool.head_dim)));
+    p.scale_log2 = scale_log2(args.pool.head_dim);
     p.max_length = args.max_length;
     const Layout l = layout(args, plan.splits);
     char *ws = static_cast<char *>(args.workspace);
@@ -281,7 +280,7 @@ void settle(const SettleArgs &args, cudaStream_t stream) {
     sp.n_new = args.n_new;
     sp.max_length = args.max_length;
     sp.count = args.count;
-    sp.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(d)));
+    sp.scale_log2 = scale_log2(d);
     run_settle(sp, d, stream);
 }
 

@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(C::kThreads)
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) ldsm_a<D>(qf[kk], sq, 0, kk, lane);
 
-    float o[1][DT][4], m[1][2], l[1][2], ref[1][2];
+    float o[1][DT][4], m[1][2], l[1][2];
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt)
 #pragma unroll
@@ -187,7 +187,7 @@ __global__ void __launch_bounds__(C::kThreads)
                                    : 0.0f;
         }
         if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
-        online_softmax<1, NT, DT>(s, m, l, o, ref, p.scale_log2);
+        online_softmax<1, NT, DT>(s, m, l, o, p.scale_log2);
         warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
         if (pending) settle_warp_keys<NT, false>(v, p.kv, st.blocks, key0, pend, lane);
     }

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -56,6 +57,11 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, int smem
 
 inline bool is_power_of_two(int x) {
     return x > 0 && (x & (x - 1)) == 0;
+}
+
+// log2(e) / sqrt(head_dim): the kernels keep scores in the base-2 domain.
+inline float scale_log2(int head_dim) {
+    return static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(head_dim)));
 }
 
 inline int log2_exact(int x) {

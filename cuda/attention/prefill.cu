@@ -2,7 +2,6 @@
 // (prefill_sm90.cuh) and the mma.sync one (prefill.cuh), tile configuration per head size,
 // launch; head sizes without a tensor-core kernel go to generic.h.
 #include <algorithm>
-#include <cmath>
 #include <string>
 
 #include "attention/generic.h"
@@ -159,7 +158,7 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     p.group = args.n_head / args.n_head_kv;
     p.n_rows = args.n * p.group;
     p.window = args.scores ? args.score_window : 0;
-    p.scale_log2 = static_cast<float>(M_LOG2E / std::sqrt(static_cast<double>(d)));
+    p.scale_log2 = scale_log2(d);
     using Kernel = PrefillArgs::Kernel;
     const bool sm90 = args.kernel != Kernel::Sm80 && prefill_sm90_available();
     require(sm90 || args.kernel != Kernel::Sm90, CAB_ERR_UNSUPPORTED,

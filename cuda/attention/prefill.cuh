@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(C::kThreads)
             limit[mt][h] = packed < p.n_rows ? first + packed / p.group : -1;
         }
 
-    float o[MT][DT][4], m[MT][2], l[MT][2], ref[MT][2];
+    float o[MT][DT][4], m[MT][2], l[MT][2];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -97,7 +97,7 @@ __global__ void __launch_bounds__(C::kThreads)
         float s[MT][NT][4];
         warp_qk<D, MT, NT>(s, sq, warp_row0, sk, 0, lane);
         if (t * BN + BN - 1 > mask_from) mask_keys<MT, NT>(s, limit, t * BN, lane);
-        online_softmax<MT, NT, DT>(s, m, l, o, ref, p.scale_log2);
+        online_softmax<MT, NT, DT>(s, m, l, o, p.scale_log2);
         cp_async_wait<0>();
         __syncthreads();  // V tile t landed; every warp is done with the K buffer
         if (t > 0) {

@@ -80,12 +80,11 @@ __device__ __forceinline__ void mask_keys(float (&s)[MT][NT][4], const int (&lim
 
 // Online softmax step: turns s into p = 2^(x - m) with the updated running max m (rows of a
 // quad share it), rescales l and o by 2^(m_old - m). A row that has seen only masked keys keeps
-// m = -inf and uses 0 in its exponents, so it yields zeros, never NaN. `ref` receives the max
-// that the new probabilities are relative to (what decode records for its scores).
+// m = -inf and uses 0 in its exponents, so it yields zeros, never NaN.
 template <int MT, int NT, int DT>
 __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&m)[MT][2],
                                                float (&l)[MT][2], float (&o)[MT][DT][4],
-                                               float (&ref)[MT][2], float scale_log2) {
+                                               float scale_log2) {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -99,7 +98,6 @@ __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&m)
             float m_use = m_new == -CUDART_INF_F ? 0.0f : m_new;
             float alpha = ex2(m[mt][h] - m_use);
             m[mt][h] = m_new;
-            ref[mt][h] = m_use;
             float sum = 0.0f;
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)

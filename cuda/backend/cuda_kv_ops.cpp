@@ -108,9 +108,9 @@ void CudaExecutor::check_stream_ids(const KvPoolRef &pool, const StreamRef *stre
 void CudaExecutor::settle_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
                                   int32_t n_new, const char *op) {
     if (pool.pending.empty() || n <= 0) return;
-    check_stream_ids(pool, streams, n, true, op);
     const auto bits = maybe_pending_.find(pool.pending.data());
-    if (bits == maybe_pending_.end()) return;
+    if (bits == maybe_pending_.end()) return;  // no decode ran over this pool: nothing pending
+    check_stream_ids(pool, streams, n, true, op);
     std::vector<StreamRef> todo;
     for (int32_t s = 0; s < n; ++s)
         if (streams[s].id >= 0 && bits->second[static_cast<size_t>(streams[s].id)])
@@ -312,7 +312,8 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         check_attention_io(q, out, n_head_kv, n_head, dp.head_dim, "attention_decode");
         const int32_t batch = static_cast<int32_t>(q.rows());
         check_stream_ids(pool, streams, batch * n_head_kv, false, "attention_decode");
-        if (dp.scores && !pool.pending.empty()) {  // this step leaves its scores pending
+        const bool defers = dp.scores && !pool.pending.empty();
+        if (defers) {  // this step leaves its scores pending
             std::vector<bool> &bits = maybe_pending_[pool.pending.data()];
             bits.resize(static_cast<size_t>(pool.pending.rows()), false);
             for (int32_t s = 0; s < batch * n_head_kv; ++s)
@@ -337,7 +338,7 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
         a.out = out.data();
         a.out_stride = out.cols();
         a.scores = dp.scores != nullptr;
-        if (a.scores && !pool.pending.empty()) {
+        if (defers) {
             a.pending = pool.pending.data();
             a.pending_record_bytes = pool.pending.row_bytes();
         }

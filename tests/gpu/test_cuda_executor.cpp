@@ -287,5 +287,41 @@ TEST_CASE("CUDA executor: transfers round-trip and errors are clean", "[cuda][ba
     }
 }
 
+TEST_CASE("CUDA executor: stream ids of deferred scores are checked", "[cuda][backend][small]") {
+    auto ex = gpu().make_executor(1);
+    constexpr int32_t kHeadKv = 2, kHead = 14, kDim = 64, kBlock = 16;
+    KvPoolRef pool;
+    pool.block_size = kBlock;
+    pool.head_dim = kDim;
+    pool.storage = poisoned(gpu(), *ex, gpu().kv_dtype(), 4 * 2 * kBlock, kDim);
+    pool.scores = poisoned(gpu(), *ex, DType::F32, 4 * 4, kBlock);
+    pool.pending = gpu().alloc_pending_scores(3, kHead, kHeadKv, kDim);
+    REQUIRE(pool.pending.rows() == 3);
+    Tensor q = poisoned(gpu(), *ex, DType::BF16, 1, kHead * kDim);
+    Tensor out = poisoned(gpu(), *ex, DType::BF16, 1, kHead * kDim);
+    auto expect_invalid = [](const auto &op, const char *what) {
+        try {
+            op();
+            FAIL("no error");
+        } catch (const Error &e) {
+            CHECK(e.status() == CAB_ERR_INVALID_ARGUMENT);
+            CHECK(std::string(e.what()).find(what) != std::string::npos);
+        }
+    };
+    // Empty streams: a decode writes zero rows and leaves nothing to apply, but it still names
+    // the records, whose ids must exist.
+    StreamRef past[kHeadKv] = {{nullptr, 0, 0, 0}, {nullptr, 0, 3, 0}};
+    expect_invalid([&] { ex->attention_decode(pool, past, kHeadKv, q, kHead, out); },
+                   "past the pool's 3 pending records");
+    StreamRef ok[kHeadKv] = {{nullptr, 0, 0, 0}, {nullptr, 0, 1, 0}};
+    ex->attention_decode(pool, ok, kHeadKv, q, kHead, out);
+    ex->settle_scores(pool, ok, kHeadKv);
+    StreamRef twice[kHeadKv] = {{nullptr, 0, 1, 0}, {nullptr, 0, 1, 0}};
+    ex->attention_decode(pool, ok, kHeadKv, q, kHead, out);
+    expect_invalid([&] { ex->settle_scores(pool, twice, kHeadKv); }, "which an earlier stream has");
+    std::vector<float> zeros(static_cast<size_t>(kHead) * kDim, 0.0f);
+    check_close(read(*ex, out), zeros, 0.0, 0.0, "empty streams' output rows");
+}
+
 }  // namespace
 }  // namespace cab::gpu_test
