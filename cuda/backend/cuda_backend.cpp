@@ -82,7 +82,9 @@ public:
         if (bytes == 0) return {};
         Tensor t = alloc(DType::F32, n_streams, static_cast<int64_t>(bytes / 4));
         set_device();
-        const cudaError_t err = cudaMemset(t.data(), 0, t.nbytes());
+        // On the legacy stream, which the executors' non-blocking streams do not wait for.
+        cudaError_t err = cudaMemset(t.data(), 0, t.nbytes());
+        if (err == cudaSuccess) err = cudaStreamSynchronize(cudaStreamLegacy);
         if (err != cudaSuccess)
             cuda::fail_cuda(err, "CUDA backend: zeroing the pending decode scores");
         return t;
