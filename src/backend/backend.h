@@ -13,15 +13,17 @@
 
 #include "model/ggml_types.h"
 #include "policy/keep_plan.h"
+#include "util/error.h"
 
 namespace cab {
 
 enum class RopeStyle;
 
-enum class DType : uint8_t { F32, F16, BF16 };
+// I8 holds the int8 rows of quantized KV blocks (kv/quant_q8.h), nothing else.
+enum class DType : uint8_t { F32, F16, BF16, I8 };
 
 inline size_t dtype_size(DType dtype) {
-    return dtype == DType::F32 ? 4 : 2;
+    return dtype == DType::F32 ? 4 : dtype == DType::I8 ? 1 : 2;
 }
 
 // A row-major 2-D tensor in one backend's memory. Copies share the storage (weights can be
@@ -96,17 +98,26 @@ struct RopeParams {
 enum ScoreKind : int32_t { kScore = 0, kObservers = 1, kWindow = 2, kLast = 3 };
 constexpr int32_t kScoreKinds = 4;
 
-// The paged KV pool as kernels see it. Storage holds n_blocks blocks; block b is
-// K[block_size][head_dim] at rows [b * 2 * block_size, b * 2 * block_size + block_size) followed
-// by V[block_size][head_dim]. Keys are stored after RoPE. Its dtype is the backend's kv_dtype().
+// The paged KV pool as kernels see it. Storage holds the first_q8 full-precision blocks; block b
+// is K[block_size][head_dim] at rows [b * 2 * block_size, b * 2 * block_size + block_size)
+// followed by V[block_size][head_dim]. Keys are stored after RoPE. Its dtype is the backend's
+// kv_dtype(). Block ids from first_q8 on are int8 blocks (kv/quant_q8.h), laid out alike in
+// storage_q8 (I8) at block b - first_q8, with one F32 scale per row in scales_q8 ([rows, 1]); a
+// stream's int8 blocks come before its full-precision ones (its oldest slots). Scores are
+// indexed by block id, whatever its type.
 struct KvPoolRef {
     Tensor storage;
-    Tensor scores;  // F32 [n_blocks * kScoreKinds, block_size]; empty when no scores are kept
+    Tensor scores;      // F32 [n_blocks * kScoreKinds, block_size]; empty when no scores are kept
+    Tensor storage_q8;  // empty when the pool has no int8 blocks
+    Tensor scales_q8;
+    int32_t first_q8 = 0;  // ids >= first_q8 are int8 blocks (when storage_q8 is not empty)
     // Per-stream state of a backend that defers decode scores (Backend::alloc_pending_scores),
     // one row per StreamRef::id; empty on backends that accumulate them at once.
     Tensor pending;
     int32_t block_size = 0;
     int32_t head_dim = 0;
+
+    bool is_q8(int64_t block) const { return !storage_q8.empty() && block >= first_q8; }
 };
 
 // One stream (sequence, layer, kv head) as ops see it: slot s lives in block
@@ -259,6 +270,18 @@ public:
     // a sequence (cab_seq_copy) does to every stream.
     virtual void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
                                 int32_t n) = 0;
+    // Quantizes whole full-precision blocks src[i] into int8 blocks dst[i] (kv/quant_q8.h: K and
+    // V rows, one scale per row) and moves their scores, i < n; host arrays of distinct indices.
+    // What KvCache::quantize does to a stream's oldest blocks. Backends whose
+    // Backend::kv_q8_supported() is false throw Error(UNSUPPORTED).
+    virtual void kv_quantize_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
+                                    int32_t n) {
+        (void)pool;
+        (void)src;
+        (void)dst;
+        (void)n;
+        fail(CAB_ERR_UNSUPPORTED, "int8 KV blocks are not supported on this backend");
+    }
     // Copies the keys (or values) of slots [0, stream.length) to host memory, [length, head_dim]
     // F32 row-major: what a policy that reads keys (cab-frc) gets.
     virtual void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
@@ -316,6 +339,8 @@ public:
         (void)block_size;
         return true;
     }
+    // Whether the executors take pools with int8 blocks (KvPoolRef::storage_q8) in every KV op.
+    virtual bool kv_q8_supported() const { return false; }
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
     // The zeroed per-stream state (KvPoolRef::pending) for n_streams streams of a model with

@@ -6,7 +6,7 @@
 
 namespace cab {
 
-BlockPool::BlockPool(int32_t n_blocks) : n_total_(n_blocks) {}
+BlockPool::BlockPool(int32_t n_blocks, int32_t first_id) : n_total_(n_blocks), first_(first_id) {}
 
 void BlockPool::take(int32_t n, std::vector<int32_t> &out) {
     if (n > n_free())
@@ -15,7 +15,7 @@ void BlockPool::take(int32_t n, std::vector<int32_t> &out) {
     // Freed blocks first, then never-used ones in increasing order.
     for (int32_t i = 0; i < n; ++i) {
         if (free_.empty()) {
-            out.push_back(next_++);
+            out.push_back(first_ + next_++);
         } else {
             out.push_back(free_.back());
             free_.pop_back();

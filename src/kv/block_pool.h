@@ -10,7 +10,11 @@ namespace cab {
 
 class BlockPool {
 public:
-    explicit BlockPool(int32_t n_blocks);
+    // Ids [first_id, first_id + n_blocks).
+    explicit BlockPool(int32_t n_blocks, int32_t first_id = 0);
+
+    int32_t first_id() const { return first_; }
+    bool owns(int32_t id) const { return id >= first_ && id < first_ + n_total_; }
 
     int32_t n_total() const { return n_total_; }
     int32_t n_free() const { return static_cast<int32_t>(free_.size()) + (n_total_ - next_); }
@@ -22,6 +26,7 @@ public:
 
 private:
     int32_t n_total_;
+    int32_t first_;
     // Blocks [next_, n_total_) were never handed out. Kept as a bound rather than a list, so an
     // absurd pool costs nothing before its storage is allocated (and refused).
     int32_t next_ = 0;

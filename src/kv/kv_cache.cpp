@@ -10,6 +10,15 @@ namespace cab {
 
 namespace {
 
+// Blocks of a pool holding `tokens` per layer and kv head.
+int32_t blocks_of(const KvConfig &c, int64_t tokens, const char *what) {
+    int64_t per_stream = (tokens + c.block_size - 1) / c.block_size;
+    int64_t streams = static_cast<int64_t>(c.n_layer) * c.n_head_kv;
+    require(per_stream <= std::numeric_limits<int32_t>::max() / streams, CAB_ERR_INVALID_ARGUMENT,
+            std::string(what) + " " + std::to_string(tokens) + " is too large");
+    return static_cast<int32_t>(per_stream * streams);
+}
+
 int32_t pool_blocks(const KvConfig &c) {
     require(c.n_layer > 0 && c.n_head_kv > 0 && c.head_dim > 0, CAB_ERR_INVALID_ARGUMENT,
             "KV cache: n_layer, n_head_kv and head_dim must be positive");
@@ -17,24 +26,37 @@ int32_t pool_blocks(const KvConfig &c) {
             "kv_block_size " + std::to_string(c.block_size) + " is out of range [1, 4096]");
     require(c.capacity_tokens > 0, CAB_ERR_INVALID_ARGUMENT,
             "kv_capacity_tokens " + std::to_string(c.capacity_tokens) + " must be positive");
+    require(c.q8_capacity_tokens >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "the int8 KV capacity " + std::to_string(c.q8_capacity_tokens) + " is negative");
     require(c.n_seq_max > 0, CAB_ERR_INVALID_ARGUMENT,
             "n_seq_max " + std::to_string(c.n_seq_max) + " must be positive");
-    int64_t per_stream = (c.capacity_tokens + c.block_size - 1) / c.block_size;
-    int64_t streams = static_cast<int64_t>(c.n_layer) * c.n_head_kv;
-    require(per_stream <= std::numeric_limits<int32_t>::max() / streams, CAB_ERR_INVALID_ARGUMENT,
-            "kv_capacity_tokens " + std::to_string(c.capacity_tokens) + " is too large");
-    return static_cast<int32_t>(per_stream * streams);
+    const int32_t hi = blocks_of(c, c.capacity_tokens, "kv_capacity_tokens");
+    const int32_t q8 = blocks_of(c, c.q8_capacity_tokens, "the int8 KV capacity");
+    require(q8 <= std::numeric_limits<int32_t>::max() - hi, CAB_ERR_INVALID_ARGUMENT,
+            "the KV capacities are too large together");
+    return hi;
 }
 
 }  // namespace
 
 KvCache::KvCache(Backend &backend, const KvConfig &config)
-    : cfg_(config), pool_(pool_blocks(config)) {
+    : cfg_(config),
+      pool_(pool_blocks(config)),
+      q8_pool_(blocks_of(config, config.q8_capacity_tokens, "the int8 KV capacity"),
+               pool_.n_total()) {
+    require(q8_pool_.n_total() == 0 || backend.kv_q8_supported(), CAB_ERR_UNSUPPORTED,
+            std::string("int8 KV blocks are not supported on the ") + backend.name() + " backend");
+    const int64_t n_blocks = int64_t{pool_.n_total()} + q8_pool_.n_total();
     pool_ref_.storage = backend.alloc(
         cfg_.dtype, static_cast<int64_t>(pool_.n_total()) * 2 * cfg_.block_size, cfg_.head_dim);
+    if (q8_pool_.n_total() > 0) {
+        const int64_t rows = static_cast<int64_t>(q8_pool_.n_total()) * 2 * cfg_.block_size;
+        pool_ref_.storage_q8 = backend.alloc(DType::I8, rows, cfg_.head_dim);
+        pool_ref_.scales_q8 = backend.alloc(DType::F32, rows, 1);
+        pool_ref_.first_q8 = q8_pool_.first_id();
+    }
     if (cfg_.scores)
-        pool_ref_.scores = backend.alloc(
-            DType::F32, static_cast<int64_t>(pool_.n_total()) * kScoreKinds, cfg_.block_size);
+        pool_ref_.scores = backend.alloc(DType::F32, n_blocks * kScoreKinds, cfg_.block_size);
     const int64_t n_streams = static_cast<int64_t>(cfg_.n_seq_max) * cfg_.n_layer * cfg_.n_head_kv;
     if (cfg_.scores)
         pool_ref_.pending =
@@ -43,6 +65,16 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
     pool_ref_.block_size = cfg_.block_size;
     pool_ref_.head_dim = cfg_.head_dim;
     streams_.resize(static_cast<size_t>(n_streams));
+}
+
+void KvCache::give_back(const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; ++i) (q8_pool_.owns(ids[i]) ? q8_pool_ : pool_).give_back(ids + i, 1);
+}
+
+int32_t KvCache::q8_blocks(const Stream &s) const {
+    int32_t n = 0;
+    while (n < static_cast<int32_t>(s.blocks.size()) && q8_pool_.owns(s.blocks[n])) ++n;
+    return n;
 }
 
 size_t KvCache::bytes_per_block() const {
@@ -107,7 +139,7 @@ void KvCache::reserve(const int32_t *seqs, const int32_t *n_new, size_t count) {
 void KvCache::free_tail(Stream &s) {
     size_t keep = static_cast<size_t>(blocks_for(s.length));
     if (s.blocks.size() <= keep) return;
-    pool_.give_back(s.blocks.data() + keep, s.blocks.size() - keep);
+    give_back(s.blocks.data() + keep, s.blocks.size() - keep);
     s.blocks.resize(keep);
 }
 
@@ -144,7 +176,7 @@ void KvCache::reset(int32_t seq) {
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             Stream &s = at(seq, l, h);
-            pool_.give_back(s.blocks.data(), s.blocks.size());
+            give_back(s.blocks.data(), s.blocks.size());
             const uint32_t epoch = s.epoch + 1;  // whatever a backend left pending is stale now
             s = Stream{};
             s.epoch = epoch;
@@ -182,20 +214,26 @@ void KvCache::copy_seq(Executor &executor, int32_t src, int32_t dst) {
             src_ids.insert(src_ids.end(), s.blocks.begin(),
                            s.blocks.begin() + blocks_for(s.length));
         }
-    const auto need = static_cast<int32_t>(src_ids.size());
-    if (need > pool_.n_free())
+    // Each block is copied into one of its own type.
+    int32_t need = 0, need_q8 = 0;
+    for (int32_t id : src_ids) ++(q8_pool_.owns(id) ? need_q8 : need);
+    if (need > pool_.n_free() || need_q8 > q8_pool_.n_free())
         fail(CAB_ERR_KV_FULL,
              "KV cache full: copying sequence " + std::to_string(src) + " needs " +
-                 std::to_string(need) + " blocks, the pool has " + std::to_string(pool_.n_free()) +
-                 " free of " + std::to_string(pool_.n_total()) + " (sequence " +
+                 std::to_string(need) + " blocks and " + std::to_string(need_q8) +
+                 " int8 blocks, the pool has " + std::to_string(pool_.n_free()) + " free of " +
+                 std::to_string(pool_.n_total()) + " and " + std::to_string(q8_pool_.n_free()) +
+                 " int8 free of " + std::to_string(q8_pool_.n_total()) + " (sequence " +
                  std::to_string(dst) +
                  " keeps its blocks until the copy is made: reset it first, or evict)");
     settle(executor, src);  // the blocks carry the scores: all of them
-    pool_.take(need, dst_ids);
+    for (int32_t id : src_ids) (q8_pool_.owns(id) ? q8_pool_ : pool_).take(1, dst_ids);
     try {
-        if (need > 0) executor.kv_copy_blocks(pool_ref_, src_ids.data(), dst_ids.data(), need);
+        if (!src_ids.empty())
+            executor.kv_copy_blocks(pool_ref_, src_ids.data(), dst_ids.data(),
+                                    static_cast<int32_t>(src_ids.size()));
     } catch (...) {
-        pool_.give_back(dst_ids.data(), dst_ids.size());
+        give_back(dst_ids.data(), dst_ids.size());
         throw;
     }
     reset(dst);
@@ -304,6 +342,45 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
         for (int32_t i = 0; i < per_unit; ++i) compacted(stream_of(u, i), kept, n_keep);
         kept += n_keep;
     }
+}
+
+int64_t KvCache::quantize(Executor &executor, int32_t seq, int32_t recent) {
+    require(recent >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "quantize: recent " + std::to_string(recent) + " is negative");
+    // Per stream, its blocks [q8_blocks, target) convert: the full blocks before the last
+    // `recent` slots.
+    std::vector<int32_t> src, dst;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            const Stream &s = stream(seq, l, h);
+            const int32_t target = std::max(0, s.length - recent) / cfg_.block_size;
+            for (int32_t b = q8_blocks(s); b < target; ++b) src.push_back(s.blocks[b]);
+        }
+    if (src.empty()) return 0;
+    const auto need = static_cast<int32_t>(src.size());
+    if (need > q8_pool_.n_free())
+        fail(CAB_ERR_KV_FULL, "KV cache full: quantizing sequence " + std::to_string(seq) +
+                                  " needs " + std::to_string(need) + " int8 blocks, the pool has " +
+                                  std::to_string(q8_pool_.n_free()) + " free of " +
+                                  std::to_string(q8_pool_.n_total()) +
+                                  " (raise the int8 KV capacity, or evict)");
+    settle(executor, seq);  // the blocks carry the scores
+    q8_pool_.take(need, dst);
+    try {
+        executor.kv_quantize_blocks(pool_ref_, src.data(), dst.data(), need);
+    } catch (...) {
+        q8_pool_.give_back(dst.data(), dst.size());
+        throw;
+    }
+    auto next = dst.begin();
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            Stream &s = at(seq, l, h);
+            const int32_t target = std::max(0, s.length - recent) / cfg_.block_size;
+            for (int32_t b = q8_blocks(s); b < target; ++b) s.blocks[b] = *next++;
+        }
+    pool_.give_back(src.data(), src.size());
+    return int64_t{need} * cfg_.block_size;
 }
 
 void KvCache::read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,

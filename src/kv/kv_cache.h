@@ -1,7 +1,9 @@
 // The paged KV cache of a context (DESIGN.md section 3): a block pool allocated once (K/V rows and,
 // paged alongside, the per-slot attention scores of section 4), and one stream per (sequence,
 // layer, kv head) with its host-side metadata. Appends are reserved first, all or nothing, so that
-// a full pool is a clean CAB_ERR_KV_FULL that changes nothing.
+// a full pool is a clean CAB_ERR_KV_FULL that changes nothing. Optionally a second pool of int8
+// blocks (KvConfig::q8_capacity_tokens) takes a stream's oldest blocks when quantize() converts
+// them: a stream's int8 blocks always come before its full-precision ones.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +24,9 @@ struct KvConfig {
     int32_t head_dim = 0;
     int32_t block_size = 16;
     int64_t capacity_tokens = 0;  // tokens of every layer and kv head, all sequences together
+    // Tokens per layer and kv head held in int8 blocks (kv/quant_q8.h), on top of capacity_tokens;
+    // 0: none. Only quantize() fills them, with a stream's oldest blocks.
+    int64_t q8_capacity_tokens = 0;
     int32_t n_seq_max = 1;
     DType dtype = DType::F32;
     // Accumulate attention scores per slot (DESIGN.md section 4), and W: how many of a prefill
@@ -40,6 +45,8 @@ public:
     const KvPoolRef &pool_ref() const { return pool_ref_; }
     int32_t blocks_total() const { return pool_.n_total(); }
     int32_t blocks_free() const { return pool_.n_free(); }
+    int32_t q8_blocks_total() const { return q8_pool_.n_total(); }
+    int32_t q8_blocks_free() const { return q8_pool_.n_free(); }
     size_t bytes_per_block() const;
 
     // Gives every stream of sequence seqs[i] blocks for n_new[i] more slots, for all i at once.
@@ -80,6 +87,13 @@ public:
     // cache keeps no scores, before anything changes.
     void select(Executor &executor, int32_t seq, const std::vector<KeepPlan> &plans,
                 bool shared_per_layer);
+    // Converts the full-precision blocks of seq's streams that hold only slots older than their
+    // last `recent` into int8 blocks (kv/quant_q8.h), scores moved with them, and frees them;
+    // returns the slots converted. All or nothing: throws Error(KV_FULL) naming the int8 blocks
+    // needed and free, changing nothing, when the int8 pool cannot take them all.
+    int64_t quantize(Executor &executor, int32_t seq, int32_t recent);
+    // The int8 blocks at the front of a stream.
+    int32_t q8_blocks(const Stream &s) const;
     // The stream's post-RoPE keys, [length][head_dim] F32, copied to host memory.
     void read_keys(Executor &executor, int32_t seq, int32_t layer, int32_t head,
                    std::vector<float> &out) const;
@@ -100,6 +114,8 @@ public:
 private:
     Stream &at(int32_t seq, int32_t layer, int32_t head);
     int32_t blocks_for(int64_t slots) const;
+    // Returns blocks of either pool to theirs.
+    void give_back(const int32_t *ids, size_t n);
     void free_tail(Stream &s);
     // The host side of a compaction whose device side is done: metadata and the freed tail.
     void compacted(Stream &s, const int32_t *keep, int32_t n_keep);
@@ -108,6 +124,7 @@ private:
 
     KvConfig cfg_;
     BlockPool pool_;
+    BlockPool q8_pool_;  // ids from pool_.n_total() on
     KvPoolRef pool_ref_;
     std::vector<Stream> streams_;  // [seq][layer][head]
 };

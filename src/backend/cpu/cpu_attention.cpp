@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu_executor.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/kv_rows.h"
 #include "backend/cpu/vec.h"
 #include "util/error.h"
 
@@ -18,14 +19,6 @@ namespace {
 // since waking the pool costs more. Without it, single-sequence decode (one query, ~1k slots,
 // 90 streams of SmolLM2) paid ~15% for scores, all in thread wake-ups; with it, ~3%.
 constexpr int64_t kScoreGrainAdds = 32768;
-
-// Address of slot `slot`'s key (or value) row in the pool.
-float *slot_row(const KvPoolRef &pool, const StreamRef &s, int64_t slot, bool value) {
-    int64_t block = s.blocks[slot / pool.block_size];
-    int64_t row =
-        block * 2 * pool.block_size + (value ? pool.block_size : 0) + slot % pool.block_size;
-    return pool.storage.as<float>() + row * pool.head_dim;
-}
 
 // Score row `kind` of the block holding `slot`, pointing at that slot: the slots of a block are
 // contiguous, so callers walk a stream block by block (for_blocks).
@@ -42,20 +35,17 @@ void for_blocks(const KvPoolRef &pool, int64_t n, F &&f) {
         f(first, std::min<int64_t>(pool.block_size, n - first));
 }
 
-// Copies slots [0, n) of a stream into a contiguous [n, head_dim] buffer.
+// Copies slots [0, n) of a stream into a contiguous [n, head_dim] buffer (int8 rows dequantized).
 void gather(const KvPoolRef &pool, const StreamRef &s, int64_t n, bool value, float *dst) {
-    size_t row_bytes = static_cast<size_t>(pool.head_dim) * sizeof(float);
-    for (int64_t first = 0; first < n; first += pool.block_size) {
-        int64_t count = std::min<int64_t>(pool.block_size, n - first);
-        std::memcpy(dst + first * pool.head_dim, slot_row(pool, s, first, value),
-                    static_cast<size_t>(count) * row_bytes);
-    }
+    for (int64_t slot = 0; slot < n; ++slot)
+        read_row(slot_row(pool, s, slot, value), pool.head_dim, dst + slot * pool.head_dim);
 }
 
 // The pool's storage and scores are dense, as the cache allocates them.
 void require_dense_pool(const KvPoolRef &pool, const char *op) {
     require_dense(pool.storage, op, "the KV pool storage");
     require_dense(pool.scores, op, "the KV pool scores");
+    require_dense(pool.storage_q8, op, "the KV pool's int8 storage");
 }
 
 // In-place softmax of scores[0, n) scaled by `scale`, in fp32 with max subtraction.
@@ -81,17 +71,17 @@ void CpuExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int
                                            std::to_string(k.stride()) + " and " +
                                            std::to_string(v.stride()) + ", not one");
     int64_t d = pool.head_dim, n_head_kv = k.cols() / d;
-    size_t row_bytes = static_cast<size_t>(d) * sizeof(float);
     for (int32_t s = 0; s < n_seqs; ++s) {
         for (int64_t h = 0; h < n_head_kv; ++h) {
             const StreamRef &st = streams[s * n_head_kv + h];
             for (int32_t r = 0; r < rows_per_seq; ++r) {
                 int64_t row = static_cast<int64_t>(s) * rows_per_seq + r;
                 int64_t slot = st.length - rows_per_seq + r;
-                std::memcpy(slot_row(pool, st, slot, false),
-                            k.as<float>() + row * k.stride() + h * d, row_bytes);
-                std::memcpy(slot_row(pool, st, slot, true),
-                            v.as<float>() + row * v.stride() + h * d, row_bytes);
+                // A slot after a compaction that ended inside the int8 blocks is quantized here.
+                write_row(slot_row(pool, st, slot, false), k.as<float>() + row * k.stride() + h * d,
+                          d);
+                write_row(slot_row(pool, st, slot, true), v.as<float>() + row * v.stride() + h * d,
+                          d);
                 if (!pool.scores.empty())
                     for (int32_t kind = 0; kind < kScoreKinds; ++kind)
                         *score_row(pool, st, kind, slot) = 0.0f;
@@ -207,12 +197,21 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
             const StreamRef &st = streams[s * n_head_kv + h / group];
             const float *qh = q.as<float>() + s * q.stride() + h * d;
             float *sc = scores_.data() + task * max_len;
-            for (int64_t j = 0; j < st.length; ++j)
-                sc[j] = dot(qh, slot_row(pool, st, j, false), d);
+            for (int64_t j = 0; j < st.length; ++j) {
+                const SlotRow k = slot_row(pool, st, j, false);
+                sc[j] = k.q ? dot_q8(qh, k.q, d) * *k.scale : dot(qh, k.f, d);
+            }
             softmax(sc, st.length, scale);
             float *o = out.as<float>() + s * out.cols() + h * d;
             std::fill(o, o + d, 0.0f);
-            for (int64_t j = 0; j < st.length; ++j) axpy(sc[j], slot_row(pool, st, j, true), o, d);
+            for (int64_t j = 0; j < st.length; ++j) {
+                const SlotRow v = slot_row(pool, st, j, true);
+                if (v.q) {
+                    axpy_q8(sc[j] * *v.scale, v.q, o, d);
+                } else {
+                    axpy(sc[j], v.f, o, d);
+                }
+            }
         }
     });
     if constexpr (kScores) {
@@ -254,13 +253,14 @@ void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *strea
 void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                              int32_t n_keep) {
     require_dense_pool(pool, "kv_compact");
-    size_t row_bytes = static_cast<size_t>(pool.head_dim) * sizeof(float);
+    std::vector<float> tmp(static_cast<size_t>(pool.head_dim));
     // keep is increasing, so keep[i] >= i: copying in order never overwrites a slot still needed.
+    // A slot moving into the stream's int8 blocks is quantized.
     for (int32_t i = 0; i < n_keep; ++i) {
         if (keep[i] == i) continue;
         for (bool value : {false, true})
-            std::memcpy(slot_row(pool, stream, i, value), slot_row(pool, stream, keep[i], value),
-                        row_bytes);
+            move_row(slot_row(pool, stream, i, value), slot_row(pool, stream, keep[i], value),
+                     pool.head_dim, tmp.data());
         if (!pool.scores.empty())
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
                 *score_row(pool, stream, kind, i) = *score_row(pool, stream, kind, keep[i]);

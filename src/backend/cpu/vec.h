@@ -21,4 +21,19 @@ inline void axpy(float alpha, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// The same over an int8 row (kv/quant_q8.h), its scale applied once by the caller.
+inline float dot_q8(const float *a, const int8_t *b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * static_cast<float>(b[i + u]);
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) sum += a[i] * static_cast<float>(b[i]);
+    return sum;
+}
+
+inline void axpy_q8(float alpha, const int8_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * static_cast<float>(x[i]);
+}
+
 }  // namespace cab::cpu
