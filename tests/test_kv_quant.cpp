@@ -322,30 +322,39 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
         both_equal("after three decode steps");
     }
 
-    SECTION("compaction across the boundary quantizes what moves into int8 blocks") {
-        // Slots 0..7 are int8, 8..12 full precision. Kept slots 9 and 10 land in int8 slots.
+    SECTION("compaction keeps each slot's type, freeing int8 blocks from the middle") {
+        // Slots 0..7 are int8 (blocks 0, 1), 8..12 full precision (blocks 2, 3). Kept: two int8
+        // slots, which fill int8 block 0 with 9 and 10 (quantized: fewer than a block of them
+        // land in its tail); 12 goes to the first full-precision block. Int8 block 1 and
+        // full-precision block 3 are freed.
         const std::vector<int32_t> keep = {1, 5, 9, 10, 12};
         const auto k_twin = keys(twin, *ex, 0, 1, 0, false);
-        const int32_t hi_free = mixed.blocks_free();
+        const std::vector<int32_t> old_blocks = mixed.stream(0, 1, 0).blocks;
+        const int32_t hi_free = mixed.blocks_free(), q8_free = mixed.q8_blocks_free();
         mixed.compact(*ex, 0, 1, 0, keep.data(), keep.size());
         twin.compact(*ex, 0, 1, 0, keep.data(), keep.size());
         const Stream &s = mixed.stream(0, 1, 0);
         CHECK(s.length == 5);
-        CHECK(mixed.q8_blocks(s) == 2);
-        CHECK(s.blocks.size() == 2);                // its full-precision blocks went back
-        CHECK(mixed.blocks_free() == hi_free + 2);  // blocks 2 and 3 of the stream
+        CHECK(s.blocks == std::vector<int32_t>{old_blocks[0], old_blocks[2]});
+        CHECK(mixed.q8_blocks(s) == 1);
+        CHECK(mixed.blocks_free() == hi_free + 1);
+        CHECK(mixed.q8_blocks_free() == q8_free + 1);
         const auto km = keys(mixed, *ex, 0, 1, 0, false);
         for (int32_t i = 0; i < 5; ++i) {
             INFO("slot " << i << " from " << keep[i]);
             const float *want = k_twin.data() + keep[i] * 8;
-            if (keep[i] < 8) {  // an int8 row moved as it is
-                CHECK(std::equal(km.begin() + i * 8, km.begin() + i * 8 + 8, want));
-            } else {
+            if (i == 2 || i == 3) {
                 CHECK(within_half_step(km.data() + i * 8, want, 8));
+            } else {  // an int8 row moved as it is, or a full-precision one
+                CHECK(std::equal(km.begin() + i * 8, km.begin() + i * 8 + 8, want));
             }
         }
-        // Appends after it: slots 5..7 in the last int8 block (quantized on append), 8 in a new
-        // full-precision block.
+        SlotScores sm, st;
+        mixed.read_scores(*ex, 0, 1, 0, sm);
+        twin.read_scores(*ex, 0, 1, 0, st);
+        CHECK(sm.score == st.score);
+        // Appends after it go to full-precision blocks: slots 5..7 in block 2's tail, 8 in a
+        // new one.
         const Tensor k = random_rows(*backend, 4, cols, rng),
                      v = random_rows(*backend, 4, cols, rng);
         append_rows(mixed, *ex, 0, k, v);
@@ -354,13 +363,30 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
         for (int32_t r = 0; r < 4; ++r) {
             INFO("appended row " << r);
             const float *want = k.as<float>() + r * cols;  // kv head 0
-            if (r < 3) {
-                CHECK(within_half_step(after.data() + (5 + r) * 8, want, 8));
+            CHECK(std::equal(after.begin() + (5 + r) * 8, after.begin() + (6 + r) * 8, want));
+        }
+        CHECK(mixed.q8_blocks(mixed.stream(0, 1, 0)) == 1);
+    }
+
+    SECTION("an append into the last int8 block's free slots is quantized") {
+        // Keep only int8 slots 0..5: the stream ends inside int8 block 1.
+        const std::vector<int32_t> keep = {0, 1, 2, 3, 4, 5};
+        mixed.compact(*ex, 0, 0, 0, keep.data(), keep.size());
+        CHECK(mixed.stream(0, 0, 0).blocks.size() == 2);
+        CHECK(mixed.q8_blocks(mixed.stream(0, 0, 0)) == 2);
+        const Tensor k = random_rows(*backend, 3, cols, rng),
+                     v = random_rows(*backend, 3, cols, rng);
+        append_rows(mixed, *ex, 0, k, v);
+        const auto after = keys(mixed, *ex, 0, 0, 0, false);
+        for (int32_t r = 0; r < 3; ++r) {
+            INFO("appended row " << r);
+            const float *want = k.as<float>() + r * cols;
+            if (r < 2) {
+                CHECK(within_half_step(after.data() + (6 + r) * 8, want, 8));
             } else {
-                CHECK(std::equal(after.begin() + 8 * 8, after.end(), want));
+                CHECK(std::equal(after.begin() + 8 * 8, after.begin() + 9 * 8, want));
             }
         }
-        CHECK(mixed.q8_blocks(mixed.stream(0, 1, 0)) == 2);
     }
 
     SECTION("a copied sequence holds the same blocks' contents, of the same types") {

@@ -23,8 +23,12 @@ type KVStats struct {
 	BlocksUsed    int64  // blocks held
 	BlocksFree    int64  // blocks free in the pool
 	BlocksTotal   int64  // blocks in the pool
-	BytesUsed     uint64 // KV bytes held
-	BytesTotal    uint64 // KV bytes of the whole pool
+	BytesUsed     uint64 // KV bytes held, blocks of both types
+	BytesTotal    uint64 // KV bytes of the whole pool, both types
+	Q8BlocksUsed  int64  // int8 blocks (ContextParams.KVQ8CapacityTokens); Blocks* count the others
+	Q8BlocksFree  int64
+	Q8BlocksTotal int64
+	Q8BytesUsed   uint64 // the part of BytesUsed in int8 blocks
 }
 
 // Context holds a KV block pool and up to MaxSequences sequences over one model. Use it from
@@ -168,6 +172,8 @@ func (c *Context) KVStats(seq int32) (KVStats, error) {
 		TokensEvicted: s.GetTokens_evicted(),
 		BlocksUsed:    s.GetBlocks_used(), BlocksFree: s.GetBlocks_free(), BlocksTotal: s.GetBlocks_total(),
 		BytesUsed: s.GetBytes_used(), BytesTotal: s.GetBytes_total(),
+		Q8BlocksUsed: s.GetQ8_blocks_used(), Q8BlocksFree: s.GetQ8_blocks_free(),
+		Q8BlocksTotal: s.GetQ8_blocks_total(), Q8BytesUsed: s.GetQ8_bytes_used(),
 	}, nil
 }
 

@@ -49,7 +49,9 @@ const (
 // EvictParams are the options of Context.Evict and of automatic eviction
 // (ContextParams.AutoEvict) (cab_evict_params). docs/POLICIES.md describes the policies.
 type EvictParams struct {
-	Policy         string // "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc", "chunkkv"
+	// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc", "chunkkv", or
+	// "quantize" / "quantize+<policy>": old tokens to int8 blocks (ContextParams.KVQ8CapacityTokens)
+	Policy         string
 	BudgetUnit     BudgetUnit
 	BudgetTokens   int32   // tokens kept per stream; default 256
 	BudgetRatio    float64 // share kept, in [0, 1]; default 0.5
@@ -76,6 +78,8 @@ type EvictParams struct {
 	// snapkv: share of the layers, from the first, that rank by the deeper layers' window score
 	// instead of their own; in [0, 1), default 0 (off)
 	SnapKVInherit float32
+	// "quantize" policies: the most recent tokens per stream kept in full precision; default 64
+	QuantizeRecent int32
 }
 
 // DefaultEvictParams gives the library's defaults (cab_evict_default_params).
@@ -106,6 +110,7 @@ func DefaultEvictParams() EvictParams {
 		ChunkKVChunk:   p.GetChunkkv_chunk(),
 		SnapKVShift:    p.GetSnapkv_shift(),
 		SnapKVInherit:  p.GetSnapkv_inherit(),
+		QuantizeRecent: p.GetQuantize_recent(),
 	}
 }
 
@@ -151,6 +156,7 @@ func (o *EvictParams) native() (capi.Cab_evict_params, func()) {
 	p.SetChunkkv_chunk(o.ChunkKVChunk)
 	p.SetSnapkv_shift(o.SnapKVShift)
 	p.SetSnapkv_inherit(o.SnapKVInherit)
+	p.SetQuantize_recent(o.QuantizeRecent)
 	return p, func() {
 		capi.DeleteCab_evict_params(p)
 		C.free(unsafe.Pointer(policy))
@@ -163,8 +169,10 @@ type EvictReport struct {
 	TokensBefore  int64
 	TokensKept    int64
 	TokensEvicted int64 // TokensBefore - TokensKept
-	BlocksFreed   int64 // KV blocks returned to the pool
+	BlocksFreed   int64 // KV blocks returned to the pool, both types
 	BytesFreed    uint64
+	// Tokens moved to int8 blocks ("quantize" policies)
+	TokensQuantized int64
 }
 
 // KVScores are the attention scores of one stream's cached tokens, in KVPositions order
@@ -189,11 +197,12 @@ func (c *Context) Evict(seq int32, params EvictParams) (EvictReport, error) {
 		return EvictReport{}, err
 	}
 	return EvictReport{
-		TokensBefore:  r.GetTokens_before(),
-		TokensKept:    r.GetTokens_kept(),
-		TokensEvicted: r.GetTokens_evicted(),
-		BlocksFreed:   r.GetBlocks_freed(),
-		BytesFreed:    r.GetBytes_freed(),
+		TokensBefore:    r.GetTokens_before(),
+		TokensKept:      r.GetTokens_kept(),
+		TokensEvicted:   r.GetTokens_evicted(),
+		BlocksFreed:     r.GetBlocks_freed(),
+		BytesFreed:      r.GetBytes_freed(),
+		TokensQuantized: r.GetTokens_quantized(),
 	}, nil
 }
 

@@ -125,3 +125,34 @@ func TestBadPolicyNamesIt(t *testing.T) {
 		t.Fatalf("NewContext with a bad policy: %v", err)
 	}
 }
+
+func TestQuantizeThenEvict(t *testing.T) {
+	m := loadModel(t)
+	p := cab.DefaultContextParams()
+	p.Device = cab.DeviceCPU
+	p.Threads = 2
+	p.KVCapacityTokens = 128
+	p.KVQ8CapacityTokens = 128
+	c, err := cab.NewContext(m, &p)
+	must(t, err)
+	defer c.Close()
+	streams := int64(m.Info().Layers * m.Info().KVHeads)
+	must(t, c.Prefill(0, storyPrompt))
+	generate(t, c, 35)
+	before := kvStats(t, c)
+	if before.Q8BlocksUsed != 0 || before.Q8BlocksTotal == 0 {
+		t.Fatalf("before: %+v", before)
+	}
+	e := cab.NewEvictParams("quantize+h2o", 24)
+	e.QuantizeRecent = 8
+	r, err := c.Evict(0, e)
+	must(t, err)
+	after := kvStats(t, c)
+	// 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
+	if r.TokensQuantized != 32*streams || r.TokensKept != 24*streams ||
+		after.TokensCached != r.TokensKept || after.Q8BlocksUsed == 0 ||
+		after.Q8BytesUsed == 0 || after.BytesUsed+r.BytesFreed != before.BytesUsed {
+		t.Fatalf("report %+v, stats before %+v, after %+v", r, before, after)
+	}
+	generate(t, c, 5)
+}

@@ -61,6 +61,10 @@ type ContextParams struct {
 	AutoEvict      *EvictParams
 	AutoEvictSlack int32 // tokens past the budget before automatic eviction fires; default 64
 	ScoreWindow    int32 // the last queries of each prefill chunk that make the window score; 32
+	// KVQ8CapacityTokens gives every stream int8 blocks for this many tokens on top of
+	// KVCapacityTokens (0, the default: none); the "quantize" policies of Evict fill them. CPU
+	// contexts only for now.
+	KVQ8CapacityTokens int64
 }
 
 // DefaultContextParams gives the library's defaults.
@@ -68,15 +72,16 @@ func DefaultContextParams() ContextParams {
 	p := capi.NewCab_ctx_params()
 	defer capi.DeleteCab_ctx_params(p)
 	return ContextParams{
-		Device:           Device(p.GetDevice()),
-		MaxSequences:     p.GetN_seq_max(),
-		Threads:          p.GetN_threads(),
-		KVCapacityTokens: p.GetKv_capacity_tokens(),
-		KVBlockSize:      p.GetKv_block_size(),
-		KVType:           KVType(p.GetKv_type()),
-		PrefillChunk:     p.GetPrefill_chunk(),
-		AutoEvictSlack:   p.GetAuto_evict_slack(),
-		ScoreWindow:      p.GetScore_window(),
+		Device:             Device(p.GetDevice()),
+		MaxSequences:       p.GetN_seq_max(),
+		Threads:            p.GetN_threads(),
+		KVCapacityTokens:   p.GetKv_capacity_tokens(),
+		KVBlockSize:        p.GetKv_block_size(),
+		KVType:             KVType(p.GetKv_type()),
+		PrefillChunk:       p.GetPrefill_chunk(),
+		AutoEvictSlack:     p.GetAuto_evict_slack(),
+		ScoreWindow:        p.GetScore_window(),
+		KVQ8CapacityTokens: p.GetKv_q8_capacity_tokens(),
 	}
 }
 
@@ -92,6 +97,7 @@ func (o *ContextParams) native() capi.Cab_ctx_params {
 		p.SetPrefill_chunk(o.PrefillChunk)
 		p.SetAuto_evict_slack(o.AutoEvictSlack)
 		p.SetScore_window(o.ScoreWindow)
+		p.SetKv_q8_capacity_tokens(o.KVQ8CapacityTokens)
 	}
 	return p
 }

@@ -264,6 +264,13 @@ typedef struct cab_ctx_params {
                                    64. Also bounds the prefill chunks once a sequence is full. */
     int32_t score_window;     /**< W: the last W queries of each prefill chunk make the window
                                    score (cab_kv_scores); default 32 */
+    /** Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8
+        blocks for this many tokens in total; default 0 (none). Each K and V row is stored as
+        int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The
+        "quantize" policies of cab_evict move a sequence's oldest tokens there; attention reads
+        them in their own type. CPU contexts only for now: a CUDA context refuses a nonzero
+        value (UNSUPPORTED). */
+    int64_t kv_q8_capacity_tokens;
 } cab_ctx_params;
 
 /** Fills `params` with defaults. */
@@ -390,8 +397,13 @@ typedef struct cab_kv_stats {
     int64_t blocks_used;    /**< blocks held (by the sequence, or by all) */
     int64_t blocks_free;    /**< blocks free in the pool */
     int64_t blocks_total;   /**< blocks in the pool */
-    uint64_t bytes_used;    /**< KV bytes held: blocks_used * bytes per block */
-    uint64_t bytes_total;   /**< KV bytes of the whole pool */
+    uint64_t bytes_used;    /**< KV bytes held, blocks of both types (K and V rows, int8 scales) */
+    uint64_t bytes_total;   /**< KV bytes of the whole pool, both types */
+    /* Int8 blocks (cab_ctx_params.kv_q8_capacity_tokens); blocks_* above count the others. */
+    int64_t q8_blocks_used;
+    int64_t q8_blocks_free;
+    int64_t q8_blocks_total;
+    uint64_t q8_bytes_used; /**< the part of bytes_used in int8 blocks */
 } cab_kv_stats;
 
 /** KV-cache figures for one sequence or for CAB_SEQ_ALL. stats->struct_size must be set. */
@@ -460,7 +472,11 @@ typedef enum cab_score_source {
 typedef struct cab_evict_params {
     uint32_t struct_size; /**< sizeof(cab_evict_params) */
     /** "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv";
-        default "cab". Borrowed for the call (copied by cab_ctx_create for auto_evict). */
+        default "cab". Or "quantize": no eviction, but every stream's tokens older than its last
+        quantize_recent move to int8 blocks (cab_ctx_params.kv_q8_capacity_tokens), whole
+        blocks of kv_block_size; or "quantize+<policy>" (e.g. "quantize+snapkv"): that, then
+        eviction by the policy. Quantizing policies are not taken by auto_evict yet. Borrowed
+        for the call (copied by cab_ctx_create for auto_evict). */
     const char *policy;
     cab_budget_unit budget_unit; /**< default CAB_BUDGET_TOKENS */
     int32_t budget_tokens;       /**< tokens kept per stream, >= 0; default 256 */
@@ -492,6 +508,8 @@ typedef struct cab_evict_params {
                                       selection then runs on the host); in [0, 1), default 0
                                       (off). Sits in what was tail padding: start from
                                       cab_evict_default_params */
+    int32_t quantize_recent;     /**< quantize policies: the most recent tokens per stream that
+                                      stay in full precision, >= 0; default 64 */
 } cab_evict_params;
 
 /** Fills `params` with defaults. */
@@ -504,7 +522,9 @@ typedef struct cab_evict_report {
     int64_t tokens_kept;    /**< cached tokens after */
     int64_t tokens_evicted; /**< tokens_before - tokens_kept */
     int64_t blocks_freed;   /**< KV blocks returned to the pool */
-    uint64_t bytes_freed;   /**< KV bytes returned to the pool */
+    uint64_t bytes_freed;   /**< KV bytes returned to the pool, both types, net of the int8
+                                 blocks that quantizing took */
+    int64_t tokens_quantized; /**< tokens moved to int8 blocks (quantize policies) */
 } cab_evict_report;
 
 /**
@@ -514,7 +534,8 @@ typedef struct cab_evict_report {
  * takes its next position, and the tokens left see no gap. `params` may be NULL for defaults;
  * `report` may be NULL. An empty sequence is a no-op. Errors: INVALID_ARGUMENT naming the bad
  * field (unknown policy, out-of-range value), STATE (shared selection over heads that an earlier
- * per-head eviction made differ).
+ * per-head eviction made differ), KV_FULL (a quantize policy whose tokens the int8 blocks cannot
+ * all take: nothing was changed).
  */
 CAB_API cab_status cab_evict(cab_ctx *ctx, cab_seq seq, const cab_evict_params *params,
                              cab_evict_report *report);

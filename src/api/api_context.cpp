@@ -27,6 +27,7 @@ cab_ctx_params ctx_defaults() {
     p.auto_evict = nullptr;
     p.auto_evict_slack = 64;
     p.score_window = 32;
+    p.kv_q8_capacity_tokens = 0;
     return p;
 }
 
@@ -84,6 +85,8 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params, 
         require_arg(p.auto_evict_slack >= 1, "params->auto_evict_slack must be at least 1");
         require_arg(p.score_window >= 1 && p.score_window <= 65536,
                     "params->score_window must be in [1, 65536]");
+        require_arg(p.kv_q8_capacity_tokens >= 0 && p.kv_q8_capacity_tokens <= (int64_t(1) << 32),
+                    "params->kv_q8_capacity_tokens must be in [0, 2^32]");
         cab::ContextOptions o;
         o.device = p.device;
         o.n_seq_max = p.n_seq_max;
@@ -94,6 +97,7 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params, 
         o.prefill_chunk = p.prefill_chunk;
         o.score_window = p.score_window;
         o.auto_evict_slack = p.auto_evict_slack;
+        o.kv_q8_capacity_tokens = p.kv_q8_capacity_tokens;
         if (p.auto_evict != nullptr)
             o.auto_evict = cab::api::to_evict_options(p.auto_evict, "params->auto_evict");
         auto handle = std::make_unique<cab_ctx>();

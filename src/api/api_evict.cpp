@@ -61,6 +61,7 @@ cab_status cab_evict(cab_ctx *ctx, cab_seq seq, const cab_evict_params *params,
         out.tokens_evicted = r.tokens_before - r.tokens_kept;
         out.blocks_freed = r.blocks_freed;
         out.bytes_freed = r.bytes_freed;
+        out.tokens_quantized = r.tokens_quantized;
         cab::api::write_out(report, out, "report");
     });
 }

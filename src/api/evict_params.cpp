@@ -87,6 +87,7 @@ cab_evict_params evict_defaults() {
     p.chunkkv_chunk = 16;
     p.snapkv_shift = 0;
     p.snapkv_inherit = 0.0f;
+    p.quantize_recent = 64;
     return p;
 }
 
@@ -97,10 +98,19 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     EvictOptions o;
 
     if (p.policy == nullptr) check.bad("policy", "is NULL");
-    o.policy = find_policy(p.policy);
-    if (o.policy == nullptr)
-        check.bad("policy",
-                  "'" + std::string(p.policy) + "' is not a policy (" + policy_list() + ")");
+    // "quantize" alone, or "quantize+<policy>": int8 blocks first, then that policy.
+    constexpr std::string_view kQuantize = "quantize", kPrefix = "quantize+";
+    std::string_view policy_name = p.policy;
+    o.quantize = policy_name == kQuantize || policy_name.substr(0, kPrefix.size()) == kPrefix;
+    if (policy_name != kQuantize) {
+        if (o.quantize) policy_name.remove_prefix(kPrefix.size());
+        o.policy = find_policy(policy_name);
+        if (o.policy == nullptr)
+            check.bad("policy", "'" + std::string(p.policy) + "' is not a policy (" +
+                                    policy_list() + ", quantize or quantize+<policy>)");
+    }
+    check.count(p.quantize_recent, 0, "quantize_recent");
+    o.quantize_recent = p.quantize_recent;
 
     check.one_of(enum_int(p.budget_unit), 2, "budget_unit", "cab_budget_unit");
     if (p.budget_unit == CAB_BUDGET_TOKENS) {
@@ -129,7 +139,8 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     if (ratio_ppm(p.cab_r_local) + ratio_ppm(p.cab_r_bridge) > 1000000)
         check.bad("cab_r_bridge", "+ cab_r_local is above 1");
     check.one_of(enum_int(p.score_source), 2, "score_source", "cab_score_source");
-    if (p.h2o_normalize != 0 && p.score_source == CAB_SCORE_WINDOW && o.policy->name() == "h2o")
+    if (p.h2o_normalize != 0 && p.score_source == CAB_SCORE_WINDOW && o.policy != nullptr &&
+        o.policy->name() == "h2o")
         check.bad("h2o_normalize",
                   "needs score_source CAB_SCORE_CUMULATIVE (observers count every query, the "
                   "window only the last ones)");
@@ -166,8 +177,8 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     o.allocation.pyramid_beta = p.pyramid_beta;
     // The slots the policy keeps whatever it ranks: the allocation gives no stream fewer, and
     // adaptive compares heads by the rest (budget.h).
-    const std::string_view policy = o.policy->name();
-    if (policy != "full" && policy != "random") {
+    const std::string_view policy = o.policy != nullptr ? o.policy->name() : "";
+    if (o.policy != nullptr && policy != "full" && policy != "random") {
         const bool observes = policy == "snapkv" || policy == "chunkkv";
         o.allocation.protect_front = p.n_sinks;
         o.allocation.protect_back = static_cast<int32_t>(

@@ -256,6 +256,21 @@ public:
     // blocks past the new length.
     virtual void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                             int32_t n_keep) = 0;
+    // kv_compact for a stream with int8 blocks, whose slots keep their types: slot i of `dst`
+    // (the stream's new block list, its first blocks int8) receives slot keep[i] of `src` (the
+    // old list) with its K, V and scores; a full-precision slot moving into an int8 block is
+    // quantized, an int8 one moves as it is. dst's blocks are src's, in order, less some, so that
+    // every slot is written at or before where a later one is read. Backends whose
+    // Backend::kv_q8_supported() is false throw Error(UNSUPPORTED).
+    virtual void kv_compact_mixed(const KvPoolRef &pool, const StreamRef &src, const StreamRef &dst,
+                                  const int32_t *keep, int32_t n_keep) {
+        (void)pool;
+        (void)src;
+        (void)dst;
+        (void)keep;
+        (void)n_keep;
+        fail(CAB_ERR_UNSUPPORTED, "int8 KV blocks are not supported on this backend");
+    }
     // Ranks and compacts whole selection units where the scores are: unit u's streams (one
     // stream, or every kv head of a layer that shares its selection; of equal length) have their
     // scores summed slot by slot, units[u].plan picks the kept slots over the sums (as

@@ -81,6 +81,10 @@ size_t KvCache::bytes_per_block() const {
     return 2 * static_cast<size_t>(cfg_.block_size) * cfg_.head_dim * dtype_size(cfg_.dtype);
 }
 
+size_t KvCache::bytes_per_q8_block() const {
+    return 2 * static_cast<size_t>(cfg_.block_size) * (cfg_.head_dim + sizeof(float));
+}
+
 Stream &KvCache::at(int32_t seq, int32_t layer, int32_t head) {
     return streams_[(static_cast<size_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head];
 }
@@ -280,7 +284,32 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
     Stream &s = at(seq, layer, head);
     check_keep(s, keep, n, CAB_ERR_INVALID_ARGUMENT);
     const int32_t n_keep = static_cast<int32_t>(n);
-    executor.kv_compact(pool_ref_, ref(seq, layer, head), keep, n_keep);
+    const int32_t q8 = q8_blocks(s);
+    if (q8 == 0) {
+        executor.kv_compact(pool_ref_, ref(seq, layer, head), keep, n_keep);
+        compacted(s, keep, n_keep);
+        return;
+    }
+    // Slots keep their types: the kept int8 slots fill the first int8 blocks, the int8 blocks
+    // past them are freed from the middle of the list, and the kept full-precision slots follow
+    // in the stream's full-precision blocks (those landing in the last int8 block's free tail,
+    // fewer than block_size, are quantized). No block is taken, so eviction cannot run out.
+    const int32_t q8_end = std::min(s.length, q8 * cfg_.block_size);
+    const auto n8 = static_cast<int32_t>(std::lower_bound(keep, keep + n, q8_end) - keep);
+    const int32_t q8_kept = blocks_for(n8);
+    const int32_t hi_kept = blocks_for(n_keep) - q8_kept;
+    std::vector<int32_t> blocks(s.blocks.begin(), s.blocks.begin() + q8_kept);
+    blocks.insert(blocks.end(), s.blocks.begin() + q8,
+                  s.blocks.begin() + q8 + std::max(0, hi_kept));
+    const StreamRef src = ref(seq, layer, head);
+    StreamRef dst = src;
+    dst.blocks = blocks.data();
+    dst.length = n_keep;
+    executor.kv_compact_mixed(pool_ref_, src, dst, keep, n_keep);
+    std::vector<int32_t> dropped(s.blocks.begin() + q8_kept, s.blocks.begin() + q8);
+    dropped.insert(dropped.end(), s.blocks.begin() + q8 + std::max(0, hi_kept), s.blocks.end());
+    give_back(dropped.data(), dropped.size());
+    s.blocks = std::move(blocks);
     compacted(s, keep, n_keep);
 }
 
@@ -329,6 +358,11 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
         total += static_cast<size_t>(n_keep);
     }
     if (units.empty()) return;
+    for (const SelectUnit &u : units)
+        for (int32_t i = 0; i < u.n_streams; ++i)
+            require(u.streams[i].length == 0 || !pool_ref_.is_q8(u.streams[i].blocks[0]),
+                    CAB_ERR_INTERNAL,
+                    "select: a stream with int8 blocks compacts through compact()");
     // Never empty: kv_select refuses a null output, and a budget of 0 keeps nothing at all.
     std::vector<int32_t> keep(std::max<size_t>(total, 1));
     executor.kv_select(pool_ref_, units.data(), static_cast<int32_t>(units.size()), keep.data());
@@ -406,8 +440,23 @@ void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_
 int64_t KvCache::blocks_used(int32_t seq) const {
     int64_t n = 0;
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) n += stream(seq, l, h).blocks.size();
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            const Stream &s = stream(seq, l, h);
+            n += static_cast<int64_t>(s.blocks.size()) - q8_blocks(s);
+        }
     return n;
+}
+
+int64_t KvCache::q8_blocks_used(int32_t seq) const {
+    int64_t n = 0;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) n += q8_blocks(stream(seq, l, h));
+    return n;
+}
+
+uint64_t KvCache::bytes_used(int32_t seq) const {
+    return static_cast<uint64_t>(blocks_used(seq)) * bytes_per_block() +
+           static_cast<uint64_t>(q8_blocks_used(seq)) * bytes_per_q8_block();
 }
 
 int32_t KvCache::longest_stream(const int32_t *seqs, size_t count) const {

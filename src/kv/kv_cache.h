@@ -48,6 +48,8 @@ public:
     int32_t q8_blocks_total() const { return q8_pool_.n_total(); }
     int32_t q8_blocks_free() const { return q8_pool_.n_free(); }
     size_t bytes_per_block() const;
+    // K and V rows and their scales of one int8 block.
+    size_t bytes_per_q8_block() const;
 
     // Gives every stream of sequence seqs[i] blocks for n_new[i] more slots, for all i at once.
     // The sequences must be distinct. If the pool cannot serve them all, throws
@@ -77,10 +79,14 @@ public:
     void copy_seq(Executor &executor, int32_t src, int32_t dst);
     // Keeps slots keep[0..n) (strictly increasing, < length) of one stream: moves them to the
     // front in order, with their metadata and scores, and returns the blocks past the new
-    // length. Throws INVALID_ARGUMENT for a bad keep list.
+    // length. In a stream with int8 blocks slots keep their types: the int8 blocks past the
+    // kept int8 slots are returned too, and the kept full-precision slots move into the
+    // stream's full-precision blocks (quantized only where fewer than block_size of them land
+    // in the last int8 block). Throws INVALID_ARGUMENT for a bad keep list.
     void compact(Executor &executor, int32_t seq, int32_t layer, int32_t head, const int32_t *keep,
                  size_t n);
-    // Evicts by plan where the scores are (Executor::kv_select): plans[u] for unit u, where the
+    // Evicts by plan where the scores are (Executor::kv_select), for streams without int8
+    // blocks (Error(INTERNAL) otherwise: they go through compact): plans[u] for unit u, where the
     // units are seq's streams (index layer * n_head_kv + head) or, when shared_per_layer, its
     // layers (every head of a layer then keeps the same slots; they must hold the same tokens,
     // else Error(STATE)). Throws INVALID_ARGUMENT for a bad plan, or a ranking plan when the
@@ -107,7 +113,10 @@ public:
     // Applies any decode scores the executor left pending for seq's streams
     // (Executor::settle_scores).
     void settle(Executor &executor, int32_t seq) const;
+    // Full-precision and int8 blocks seq's streams hold, and their bytes (K, V, int8 scales).
     int64_t blocks_used(int32_t seq) const;
+    int64_t q8_blocks_used(int32_t seq) const;
+    uint64_t bytes_used(int32_t seq) const;
     // The length of the longest stream of sequences seqs[0..count), committed slots only.
     int32_t longest_stream(const int32_t *seqs, size_t count) const;
 

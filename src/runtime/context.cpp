@@ -39,6 +39,10 @@ void check_options(const ContextOptions &o) {
     require(o.score_window >= 1 && o.score_window <= kMaxChunk, CAB_ERR_INVALID_ARGUMENT,
             "score_window " + std::to_string(o.score_window) + " is out of range [1, " +
                 std::to_string(kMaxChunk) + "]");
+    require(o.kv_q8_capacity_tokens >= 0, CAB_ERR_INVALID_ARGUMENT,
+            "kv_q8_capacity_tokens " + std::to_string(o.kv_q8_capacity_tokens) + " is negative");
+    require(!o.auto_evict.quantize, CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict: automatic eviction takes no quantize policy yet (call cab_evict with it)");
     if (o.auto_evict.policy == nullptr) return;
     validate(o.auto_evict.params);
     require(o.auto_evict_slack >= 1, CAB_ERR_INVALID_ARGUMENT,
@@ -66,6 +70,7 @@ public:
         kc.head_dim = hp.head_dim;
         kc.block_size = options.kv_block_size;
         kc.capacity_tokens = options.kv_capacity_tokens;
+        kc.q8_capacity_tokens = options.kv_q8_capacity_tokens;
         kc.n_seq_max = options.n_seq_max;
         kc.dtype = model.backend().kv_dtype();
         kc.scores = options.kv_scores;
@@ -233,12 +238,19 @@ public:
                     st.tokens_evicted += str.n_evicted;
                     st.stream_min = std::min(st.stream_min, str.length);
                     st.stream_max = std::max(st.stream_max, str.length);
-                    st.blocks_used += static_cast<int64_t>(str.blocks.size());
+                    const int32_t q8 = kv_->q8_blocks(str);
+                    st.q8_blocks_used += q8;
+                    st.blocks_used += static_cast<int64_t>(str.blocks.size()) - q8;
                 }
         st.blocks_free = kv_->blocks_free();
         st.blocks_total = kv_->blocks_total();
-        st.bytes_used = static_cast<uint64_t>(st.blocks_used) * kv_->bytes_per_block();
-        st.bytes_total = static_cast<uint64_t>(st.blocks_total) * kv_->bytes_per_block();
+        st.q8_blocks_free = kv_->q8_blocks_free();
+        st.q8_blocks_total = kv_->q8_blocks_total();
+        const uint64_t block = kv_->bytes_per_block(), q8_block = kv_->bytes_per_q8_block();
+        st.q8_bytes_used = static_cast<uint64_t>(st.q8_blocks_used) * q8_block;
+        st.bytes_used = static_cast<uint64_t>(st.blocks_used) * block + st.q8_bytes_used;
+        st.bytes_total = static_cast<uint64_t>(st.blocks_total) * block +
+                         static_cast<uint64_t>(st.q8_blocks_total) * q8_block;
         return st;
     }
 

@@ -209,24 +209,34 @@ bool question_aware(const EvictOptions &options) {
 
 EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
                            const EvictOptions &options) {
-    require(options.policy != nullptr, CAB_ERR_INVALID_ARGUMENT, "evict: no policy");
-    validate(options.params);
+    require(options.policy != nullptr || options.quantize, CAB_ERR_INVALID_ARGUMENT,
+            "evict: no policy");
+    if (options.policy != nullptr) validate(options.params);
 
     EvictResult result;
-    const int64_t blocks_before = kv.blocks_used(seq);
+    const int64_t blocks_before = kv.blocks_used(seq) + kv.q8_blocks_used(seq);
+    const uint64_t bytes_before = kv.bytes_used(seq);
     for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
     if (result.tokens_before == 0) return result;
 
-    const std::optional<std::vector<KeepPlan>> plans = keep_plans(kv, seq, options);
-    if (plans) {
-        kv.select(executor, seq, *plans, options.shared_per_layer);
-    } else {
-        select_on_host(kv, executor, seq, options);
+    // All or nothing (KV_FULL changes nothing), before any eviction.
+    if (options.quantize)
+        result.tokens_quantized = kv.quantize(executor, seq, options.quantize_recent);
+    if (options.policy != nullptr) {
+        // Streams with int8 blocks compact on the host side's path (KvCache::compact keeps
+        // each slot's type); the others where the scores are.
+        const std::optional<std::vector<KeepPlan>> plans =
+            kv.q8_blocks_used(seq) == 0 ? keep_plans(kv, seq, options) : std::nullopt;
+        if (plans) {
+            kv.select(executor, seq, *plans, options.shared_per_layer);
+        } else {
+            select_on_host(kv, executor, seq, options);
+        }
     }
 
     for (int32_t length : kv.lengths(seq)) result.tokens_kept += length;
-    result.blocks_freed = blocks_before - kv.blocks_used(seq);
-    result.bytes_freed = static_cast<uint64_t>(result.blocks_freed) * kv.bytes_per_block();
+    result.blocks_freed = blocks_before - (kv.blocks_used(seq) + kv.q8_blocks_used(seq));
+    result.bytes_freed = bytes_before - kv.bytes_used(seq);
     return result;
 }
 

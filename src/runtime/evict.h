@@ -17,8 +17,13 @@ class KvCache;
 class Executor;
 
 struct EvictOptions {
-    const Policy *policy = nullptr;  // a registry singleton (find_policy)
-    BudgetSpec budget;               // tokens per stream, or a share of each stream's length
+    // A registry singleton (find_policy); null with `quantize` alone (nothing is evicted).
+    const Policy *policy = nullptr;
+    // First move every stream's full blocks older than its last quantize_recent slots to int8
+    // blocks (KvCache::quantize), then evict by `policy`.
+    bool quantize = false;
+    int32_t quantize_recent = 64;
+    BudgetSpec budget;  // tokens per stream, or a share of each stream's length
     // cab_score_source also says which score h2o ranks by: `window` makes it question-aware.
     PolicyParams params;
     // Select once per layer on the sum of its heads' scores and keep the same slots in every
@@ -30,8 +35,9 @@ struct EvictOptions {
 struct EvictResult {
     int64_t tokens_before = 0;  // summed over the sequence's streams
     int64_t tokens_kept = 0;
-    int64_t blocks_freed = 0;
+    int64_t blocks_freed = 0;  // both types, net of the int8 blocks quantizing took
     uint64_t bytes_freed = 0;
+    int64_t tokens_quantized = 0;
 };
 
 // Whether the policy ranks by the observation window (the last queries of the latest prefill

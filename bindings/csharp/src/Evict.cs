@@ -70,6 +70,7 @@ namespace Cab
                 ChunkKvChunk = p.chunkkv_chunk;
                 SnapKvShift = p.snapkv_shift;
                 SnapKvInherit = p.snapkv_inherit;
+                QuantizeRecent = p.quantize_recent;
             }
         }
 
@@ -82,7 +83,9 @@ namespace Cab
         }
 
         /// <summary>
-        /// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv".
+        /// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv"; or
+        /// "quantize" / "quantize+&lt;policy&gt;": old tokens to int8 blocks first
+        /// (ContextParams.KvQ8CapacityTokens).
         /// </summary>
         public string Policy { get; set; }
         public BudgetUnit BudgetUnit { get; set; }
@@ -116,6 +119,9 @@ namespace Cab
         /// <summary>snapkv: share of the layers, from the first, that rank by the deeper layers'
         /// window score instead of their own; in [0, 1), default 0 (off).</summary>
         public float SnapKvInherit { get; set; }
+        /// <summary>quantize policies: the most recent tokens per stream kept in full precision;
+        /// default 64.</summary>
+        public int QuantizeRecent { get; set; }
 
         internal NativeEvictParams ToNative()
         {
@@ -144,6 +150,7 @@ namespace Cab
             p.chunkkv_chunk = ChunkKvChunk;
             p.snapkv_shift = SnapKvShift;
             p.snapkv_inherit = SnapKvInherit;
+            p.quantize_recent = QuantizeRecent;
             return n;
         }
     }
@@ -187,15 +194,18 @@ namespace Cab
             TokensEvicted = r.tokens_evicted;
             BlocksFreed = r.blocks_freed;
             BytesFreed = r.bytes_freed;
+            TokensQuantized = r.tokens_quantized;
         }
 
         public long TokensBefore { get; private set; }
         public long TokensKept { get; private set; }
         /// <summary>TokensBefore - TokensKept.</summary>
         public long TokensEvicted { get; private set; }
-        /// <summary>KV blocks returned to the pool.</summary>
+        /// <summary>KV blocks returned to the pool, both types.</summary>
         public long BlocksFreed { get; private set; }
         public ulong BytesFreed { get; private set; }
+        /// <summary>Tokens moved to int8 blocks (quantize policies).</summary>
+        public long TokensQuantized { get; private set; }
     }
 
     /// <summary>

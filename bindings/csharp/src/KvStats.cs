@@ -18,6 +18,10 @@ namespace Cab
             BlocksTotal = s.blocks_total;
             BytesUsed = s.bytes_used;
             BytesTotal = s.bytes_total;
+            Q8BlocksUsed = s.q8_blocks_used;
+            Q8BlocksFree = s.q8_blocks_free;
+            Q8BlocksTotal = s.q8_blocks_total;
+            Q8BytesUsed = s.q8_bytes_used;
         }
 
         public int Layers { get; private set; }
@@ -37,8 +41,16 @@ namespace Cab
         public long BlocksUsed { get; private set; }
         public long BlocksFree { get; private set; }
         public long BlocksTotal { get; private set; }
+        /// <summary>KV bytes held, blocks of both types.</summary>
         public ulong BytesUsed { get; private set; }
+        /// <summary>KV bytes of the whole pool, both types.</summary>
         public ulong BytesTotal { get; private set; }
+        /// <summary>Int8 blocks (ContextParams.KvQ8CapacityTokens); Blocks* count the others.</summary>
+        public long Q8BlocksUsed { get; private set; }
+        public long Q8BlocksFree { get; private set; }
+        public long Q8BlocksTotal { get; private set; }
+        /// <summary>The part of BytesUsed in int8 blocks.</summary>
+        public ulong Q8BytesUsed { get; private set; }
 
         public override string ToString()
         {

@@ -46,6 +46,7 @@ namespace Cab
                 PrefillChunk = p.prefill_chunk;
                 AutoEvictSlack = p.auto_evict_slack;
                 ScoreWindow = p.score_window;
+                KvQ8CapacityTokens = p.kv_q8_capacity_tokens;
             }
         }
 
@@ -87,6 +88,13 @@ namespace Cab
         /// <summary>The last queries of each prefill chunk that make the window score; default 32.</summary>
         public int ScoreWindow { get; set; }
 
+        /// <summary>
+        /// Int8 KV blocks for this many tokens per stream on top of KvCapacityTokens
+        /// (kv_q8_capacity_tokens; default 0: none). The "quantize" policies of Evict fill them.
+        /// CPU contexts only for now.
+        /// </summary>
+        public long KvQ8CapacityTokens { get; set; }
+
         internal cab_ctx_params ToNative()
         {
             var p = new cab_ctx_params();
@@ -99,6 +107,7 @@ namespace Cab
             p.prefill_chunk = PrefillChunk;
             p.auto_evict_slack = AutoEvictSlack;
             p.score_window = ScoreWindow;
+            p.kv_q8_capacity_tokens = KvQ8CapacityTokens;
             return p;
         }
     }

@@ -44,6 +44,7 @@ internal static class CabTests
             Test("copy a sequence: the copy continues as the original", CopySequence),
             Test("evict to a budget: kv stats and report agree", EvictToBudget),
             Test("auto eviction keeps the cache under budget + slack", AutoEvict),
+            Test("quantize, then evict: int8 blocks counted by type", QuantizeThenEvict),
             Test("error: bad policy -> InvalidArgument naming it", BadPolicy),
             Test("error: bad path -> Io with the path", BadPath),
             Test("error: bad sequence -> InvalidArgument", BadSequence),
@@ -353,6 +354,30 @@ internal static class CabTests
         return new ContextParams {
             Device = Device.Cpu, Threads = 2, KvCapacityTokens = 128, AutoEvict = autoEvict,
             AutoEvictSlack = 8 };
+    }
+
+    private static void QuantizeThenEvict()
+    {
+        using (var model = Model.Load(modelPath))
+        using (var ctx = new Context(model, new ContextParams {
+                   Device = Device.Cpu, Threads = 2, KvCapacityTokens = 128,
+                   KvQ8CapacityTokens = 128 }))
+        {
+            long streams = model.Info.Layers * model.Info.KvHeads;
+            ctx.Prefill(0, StoryPrompt);
+            Generate(ctx, 35);
+            KvStats before = ctx.KvStats(0);
+            AssertEqual(0L, before.Q8BlocksUsed, "no int8 blocks before");
+            var p = new EvictParams("quantize+h2o", 24) { QuantizeRecent = 8 };
+            EvictReport r = ctx.Evict(0, p);
+            KvStats after = ctx.KvStats(0);
+            // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
+            AssertEqual(32 * streams, r.TokensQuantized, "tokens quantized");
+            AssertEqual(24 * streams, r.TokensKept, "tokens kept");
+            Assert(after.Q8BlocksUsed > 0 && after.Q8BytesUsed > 0, "int8 blocks in use");
+            AssertEqual(before.BytesUsed, after.BytesUsed + r.BytesFreed, "bytes by type add up");
+            Generate(ctx, 5);
+        }
     }
 
     private static void Generate(Context ctx, int steps)

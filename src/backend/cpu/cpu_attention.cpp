@@ -252,18 +252,26 @@ void CpuExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *strea
 
 void CpuExecutor::kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                              int32_t n_keep) {
+    kv_compact_mixed(pool, stream, stream, keep, n_keep);
+}
+
+void CpuExecutor::kv_compact_mixed(const KvPoolRef &pool, const StreamRef &src,
+                                   const StreamRef &dst, const int32_t *keep, int32_t n_keep) {
     require_dense_pool(pool, "kv_compact");
     std::vector<float> tmp(static_cast<size_t>(pool.head_dim));
-    // keep is increasing, so keep[i] >= i: copying in order never overwrites a slot still needed.
-    // A slot moving into the stream's int8 blocks is quantized.
+    // keep is increasing, and dst's slot i lies at or before src's slot keep[i] (backend.h):
+    // copying in order never overwrites a slot still needed.
     for (int32_t i = 0; i < n_keep; ++i) {
-        if (keep[i] == i) continue;
+        const bool same =
+            src.blocks[keep[i] / pool.block_size] == dst.blocks[i / pool.block_size] &&
+            keep[i] % pool.block_size == i % pool.block_size;
+        if (same) continue;
         for (bool value : {false, true})
-            move_row(slot_row(pool, stream, i, value), slot_row(pool, stream, keep[i], value),
+            move_row(slot_row(pool, dst, i, value), slot_row(pool, src, keep[i], value),
                      pool.head_dim, tmp.data());
         if (!pool.scores.empty())
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
-                *score_row(pool, stream, kind, i) = *score_row(pool, stream, kind, keep[i]);
+                *score_row(pool, dst, kind, i) = *score_row(pool, src, kind, keep[i]);
     }
 }
 

@@ -38,6 +38,8 @@ public:
                           const Tensor &q, int32_t n_head, const Tensor &out) override;
     void kv_compact(const KvPoolRef &pool, const StreamRef &stream, const int32_t *keep,
                     int32_t n_keep) override;
+    void kv_compact_mixed(const KvPoolRef &pool, const StreamRef &src, const StreamRef &dst,
+                          const int32_t *keep, int32_t n_keep) override;
     void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
                         int32_t n) override;
     void kv_quantize_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,

@@ -54,12 +54,12 @@ typedef _goslice_ swig_type_24;
 typedef long long swig_type_25;
 typedef long long swig_type_26;
 typedef long long swig_type_27;
-typedef _goslice_ swig_type_28;
+typedef long long swig_type_28;
 typedef long long swig_type_29;
 typedef _goslice_ swig_type_30;
-typedef _goslice_ swig_type_31;
-typedef long long swig_type_32;
-typedef long long swig_type_33;
+typedef long long swig_type_31;
+typedef _goslice_ swig_type_32;
+typedef _goslice_ swig_type_33;
 typedef long long swig_type_34;
 typedef long long swig_type_35;
 typedef long long swig_type_36;
@@ -77,28 +77,40 @@ typedef long long swig_type_47;
 typedef long long swig_type_48;
 typedef long long swig_type_49;
 typedef long long swig_type_50;
-typedef _goslice_ swig_type_51;
+typedef long long swig_type_51;
 typedef long long swig_type_52;
-typedef _goslice_ swig_type_53;
+typedef long long swig_type_53;
 typedef long long swig_type_54;
-typedef _goslice_ swig_type_55;
-typedef _goslice_ swig_type_56;
-typedef _goslice_ swig_type_57;
+typedef long long swig_type_55;
+typedef long long swig_type_56;
+typedef long long swig_type_57;
 typedef long long swig_type_58;
 typedef long long swig_type_59;
 typedef long long swig_type_60;
-typedef _gostring_ swig_type_61;
+typedef _goslice_ swig_type_61;
 typedef long long swig_type_62;
-typedef long long swig_type_63;
+typedef _goslice_ swig_type_63;
 typedef long long swig_type_64;
-typedef long long swig_type_65;
-typedef long long swig_type_66;
-typedef long long swig_type_67;
+typedef _goslice_ swig_type_65;
+typedef _goslice_ swig_type_66;
+typedef _goslice_ swig_type_67;
 typedef long long swig_type_68;
 typedef long long swig_type_69;
 typedef long long swig_type_70;
-typedef long long swig_type_71;
+typedef _gostring_ swig_type_71;
 typedef long long swig_type_72;
+typedef long long swig_type_73;
+typedef long long swig_type_74;
+typedef long long swig_type_75;
+typedef long long swig_type_76;
+typedef long long swig_type_77;
+typedef long long swig_type_78;
+typedef long long swig_type_79;
+typedef long long swig_type_80;
+typedef long long swig_type_81;
+typedef long long swig_type_82;
+typedef long long swig_type_83;
+typedef long long swig_type_84;
 extern void _wrap_Swig_free_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_capi_ed1c80e3a2ff6f6b(swig_intgo arg1);
 extern swig_intgo _wrap_CAB_VERSION_NUMBER_capi_ed1c80e3a2ff6f6b(void);
@@ -208,13 +220,15 @@ extern void _wrap_cab_ctx_params_auto_evict_slack_set_capi_ed1c80e3a2ff6f6b(uint
 extern int _wrap_cab_ctx_params_auto_evict_slack_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_ctx_params_score_window_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_ctx_params_score_window_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_ctx_params_kv_q8_capacity_tokens_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_28 arg2);
+extern swig_type_29 _wrap_cab_ctx_params_kv_q8_capacity_tokens_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_ctx_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_ctx_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_ctx_default_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_ctx_create_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, uintptr_t arg2, swig_voidp arg3);
 extern void _wrap_cab_ctx_destroy_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern swig_intgo _wrap_cab_prefill_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_type_28 arg3, swig_type_29 arg4);
-extern swig_intgo _wrap_cab_decode_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_30 arg2, swig_type_31 arg3, swig_type_32 arg4);
+extern swig_intgo _wrap_cab_prefill_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_type_30 arg3, swig_type_31 arg4);
+extern swig_intgo _wrap_cab_decode_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_32 arg2, swig_type_33 arg3, swig_type_34 arg4);
 extern swig_intgo _wrap_cab_logits_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_voidp arg3);
 extern swig_intgo _wrap_cab_seq_length_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_voidp arg3);
 extern swig_intgo _wrap_cab_seq_reset_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
@@ -233,8 +247,8 @@ extern void _wrap_cab_sampler_params_repeat_penalty_set_capi_ed1c80e3a2ff6f6b(ui
 extern float _wrap_cab_sampler_params_repeat_penalty_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_sampler_params_repeat_last_n_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_sampler_params_repeat_last_n_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_sampler_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_33 arg2);
-extern swig_type_34 _wrap_cab_sampler_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_sampler_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_35 arg2);
+extern swig_type_36 _wrap_cab_sampler_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_sampler_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_sampler_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_sampler_default_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
@@ -249,32 +263,40 @@ extern void _wrap_cab_kv_stats_n_head_kv_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg
 extern int _wrap_cab_kv_stats_n_head_kv_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_kv_stats_block_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_kv_stats_block_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_seq_length_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_35 arg2);
-extern swig_type_36 _wrap_cab_kv_stats_seq_length_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_tokens_cached_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_37 arg2);
-extern swig_type_38 _wrap_cab_kv_stats_tokens_cached_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_seq_length_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_37 arg2);
+extern swig_type_38 _wrap_cab_kv_stats_seq_length_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_tokens_cached_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_39 arg2);
+extern swig_type_40 _wrap_cab_kv_stats_tokens_cached_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_kv_stats_stream_min_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_kv_stats_stream_min_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_kv_stats_stream_max_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_kv_stats_stream_max_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_39 arg2);
-extern swig_type_40 _wrap_cab_kv_stats_tokens_evicted_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_blocks_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_41 arg2);
-extern swig_type_42 _wrap_cab_kv_stats_blocks_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_blocks_free_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_43 arg2);
-extern swig_type_44 _wrap_cab_kv_stats_blocks_free_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_blocks_total_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_45 arg2);
-extern swig_type_46 _wrap_cab_kv_stats_blocks_total_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_bytes_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_47 arg2);
-extern swig_type_48 _wrap_cab_kv_stats_bytes_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_kv_stats_bytes_total_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_49 arg2);
-extern swig_type_50 _wrap_cab_kv_stats_bytes_total_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_41 arg2);
+extern swig_type_42 _wrap_cab_kv_stats_tokens_evicted_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_blocks_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_43 arg2);
+extern swig_type_44 _wrap_cab_kv_stats_blocks_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_blocks_free_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_45 arg2);
+extern swig_type_46 _wrap_cab_kv_stats_blocks_free_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_blocks_total_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_47 arg2);
+extern swig_type_48 _wrap_cab_kv_stats_blocks_total_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_bytes_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_49 arg2);
+extern swig_type_50 _wrap_cab_kv_stats_bytes_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_bytes_total_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_51 arg2);
+extern swig_type_52 _wrap_cab_kv_stats_bytes_total_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_q8_blocks_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_53 arg2);
+extern swig_type_54 _wrap_cab_kv_stats_q8_blocks_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_q8_blocks_free_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_55 arg2);
+extern swig_type_56 _wrap_cab_kv_stats_q8_blocks_free_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_q8_blocks_total_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_57 arg2);
+extern swig_type_58 _wrap_cab_kv_stats_q8_blocks_total_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_kv_stats_q8_bytes_used_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_59 arg2);
+extern swig_type_60 _wrap_cab_kv_stats_q8_bytes_used_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_kv_stats_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_kv_stats_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_kv_stats_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, uintptr_t arg3);
-extern swig_intgo _wrap_cab_kv_lengths_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_type_51 arg3, swig_type_52 arg4, swig_voidp arg5);
-extern swig_intgo _wrap_cab_kv_positions_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, int arg3, int arg4, swig_type_53 arg5, swig_type_54 arg6, swig_voidp arg7);
-extern swig_intgo _wrap_cab_kv_scores_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, int arg3, int arg4, swig_type_55 arg5, swig_type_56 arg6, swig_type_57 arg7, swig_type_58 arg8, swig_voidp arg9);
+extern swig_intgo _wrap_cab_kv_lengths_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, swig_type_61 arg3, swig_type_62 arg4, swig_voidp arg5);
+extern swig_intgo _wrap_cab_kv_positions_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, int arg3, int arg4, swig_type_63 arg5, swig_type_64 arg6, swig_voidp arg7);
+extern swig_intgo _wrap_cab_kv_scores_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, int arg3, int arg4, swig_type_65 arg5, swig_type_66 arg6, swig_type_67 arg7, swig_type_68 arg8, swig_voidp arg9);
 extern swig_intgo _wrap_CAB_BUDGET_TOKENS_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_BUDGET_RATIO_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_SELECTION_PER_HEAD_capi_ed1c80e3a2ff6f6b(void);
@@ -304,8 +326,8 @@ extern void _wrap_cab_evict_params_min_budget_set_capi_ed1c80e3a2ff6f6b(uintptr_
 extern int _wrap_cab_evict_params_min_budget_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_pyramid_beta_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
 extern float _wrap_cab_evict_params_pyramid_beta_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_59 arg2);
-extern swig_type_60 _wrap_cab_evict_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_69 arg2);
+extern swig_type_70 _wrap_cab_evict_params_seed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_h2o_normalize_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_params_h2o_normalize_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_h2o_recent_ratio_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
@@ -330,23 +352,27 @@ extern void _wrap_cab_evict_params_snapkv_shift_set_capi_ed1c80e3a2ff6f6b(uintpt
 extern int _wrap_cab_evict_params_snapkv_shift_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_params_snapkv_inherit_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, float arg2);
 extern float _wrap_cab_evict_params_snapkv_inherit_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_quantize_recent_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
+extern int _wrap_cab_evict_params_quantize_recent_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_evict_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern swig_type_61 _wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_62 arg2);
+extern swig_type_71 _wrap_cab_evict_params_policy_name_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_72 arg2);
 extern swig_intgo _wrap_cab_evict_default_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_evict_report_struct_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_evict_report_struct_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_report_tokens_before_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_63 arg2);
-extern swig_type_64 _wrap_cab_evict_report_tokens_before_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_report_tokens_kept_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_65 arg2);
-extern swig_type_66 _wrap_cab_evict_report_tokens_kept_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_report_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_67 arg2);
-extern swig_type_68 _wrap_cab_evict_report_tokens_evicted_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_report_blocks_freed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_69 arg2);
-extern swig_type_70 _wrap_cab_evict_report_blocks_freed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
-extern void _wrap_cab_evict_report_bytes_freed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_71 arg2);
-extern swig_type_72 _wrap_cab_evict_report_bytes_freed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_tokens_before_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_73 arg2);
+extern swig_type_74 _wrap_cab_evict_report_tokens_before_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_tokens_kept_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_75 arg2);
+extern swig_type_76 _wrap_cab_evict_report_tokens_kept_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_77 arg2);
+extern swig_type_78 _wrap_cab_evict_report_tokens_evicted_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_blocks_freed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_79 arg2);
+extern swig_type_80 _wrap_cab_evict_report_blocks_freed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_bytes_freed_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_81 arg2);
+extern swig_type_82 _wrap_cab_evict_report_bytes_freed_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_evict_report_tokens_quantized_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_83 arg2);
+extern swig_type_84 _wrap_cab_evict_report_tokens_quantized_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_evict_report_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_evict_report_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_evict_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2, uintptr_t arg3, uintptr_t arg4);
@@ -1309,6 +1335,19 @@ func (arg1 SwigcptrCab_ctx_params) GetScore_window() (_swig_ret int32) {
 	return swig_r
 }
 
+func (arg1 SwigcptrCab_ctx_params) SetKv_q8_capacity_tokens(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_ctx_params_kv_q8_capacity_tokens_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_28(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_ctx_params) GetKv_q8_capacity_tokens() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_cab_ctx_params_kv_q8_capacity_tokens_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewCab_ctx_params() (_swig_ret Cab_ctx_params) {
 	var swig_r Cab_ctx_params
 	swig_r = (Cab_ctx_params)(SwigcptrCab_ctx_params(C._wrap_new_cab_ctx_params_capi_ed1c80e3a2ff6f6b()))
@@ -1345,6 +1384,8 @@ type Cab_ctx_params interface {
 	GetAuto_evict_slack() (_swig_ret int32)
 	SetScore_window(arg2 int32)
 	GetScore_window() (_swig_ret int32)
+	SetKv_q8_capacity_tokens(arg2 int64)
+	GetKv_q8_capacity_tokens() (_swig_ret int64)
 }
 
 func Cab_ctx_default_params(arg1 Cab_ctx_params) (_swig_ret Enum_SS_cab_status) {
@@ -1374,7 +1415,7 @@ func Cab_prefill(arg1 uintptr, arg2 int32, arg3 []int32, arg4 int64) (_swig_ret 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Enum_SS_cab_status)(C._wrap_cab_prefill_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_2)), C.swig_type_29(_swig_i_3)))
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_prefill_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), *(*C.swig_type_30)(unsafe.Pointer(&_swig_i_2)), C.swig_type_31(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1387,7 +1428,7 @@ func Cab_decode(arg1 uintptr, arg2 []int32, arg3 []int32, arg4 int64) (_swig_ret
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (Enum_SS_cab_status)(C._wrap_cab_decode_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), *(*C.swig_type_30)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_2)), C.swig_type_32(_swig_i_3)))
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_decode_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_33)(unsafe.Pointer(&_swig_i_2)), C.swig_type_34(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1535,7 +1576,7 @@ func (arg1 SwigcptrCab_sampler_params) GetRepeat_last_n() (_swig_ret int32) {
 func (arg1 SwigcptrCab_sampler_params) SetSeed(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_sampler_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_33(_swig_i_1))
+	C._wrap_cab_sampler_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_35(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_sampler_params) GetSeed() (_swig_ret uint64) {
@@ -1671,7 +1712,7 @@ func (arg1 SwigcptrCab_kv_stats) GetBlock_size() (_swig_ret int32) {
 func (arg1 SwigcptrCab_kv_stats) SetSeq_length(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_seq_length_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_35(_swig_i_1))
+	C._wrap_cab_kv_stats_seq_length_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_37(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetSeq_length() (_swig_ret int64) {
@@ -1684,7 +1725,7 @@ func (arg1 SwigcptrCab_kv_stats) GetSeq_length() (_swig_ret int64) {
 func (arg1 SwigcptrCab_kv_stats) SetTokens_cached(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_tokens_cached_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_37(_swig_i_1))
+	C._wrap_cab_kv_stats_tokens_cached_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_39(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetTokens_cached() (_swig_ret int64) {
@@ -1723,7 +1764,7 @@ func (arg1 SwigcptrCab_kv_stats) GetStream_max() (_swig_ret int32) {
 func (arg1 SwigcptrCab_kv_stats) SetTokens_evicted(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_39(_swig_i_1))
+	C._wrap_cab_kv_stats_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_41(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetTokens_evicted() (_swig_ret int64) {
@@ -1736,7 +1777,7 @@ func (arg1 SwigcptrCab_kv_stats) GetTokens_evicted() (_swig_ret int64) {
 func (arg1 SwigcptrCab_kv_stats) SetBlocks_used(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_blocks_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_41(_swig_i_1))
+	C._wrap_cab_kv_stats_blocks_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_43(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetBlocks_used() (_swig_ret int64) {
@@ -1749,7 +1790,7 @@ func (arg1 SwigcptrCab_kv_stats) GetBlocks_used() (_swig_ret int64) {
 func (arg1 SwigcptrCab_kv_stats) SetBlocks_free(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_blocks_free_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_43(_swig_i_1))
+	C._wrap_cab_kv_stats_blocks_free_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_45(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetBlocks_free() (_swig_ret int64) {
@@ -1762,7 +1803,7 @@ func (arg1 SwigcptrCab_kv_stats) GetBlocks_free() (_swig_ret int64) {
 func (arg1 SwigcptrCab_kv_stats) SetBlocks_total(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_blocks_total_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_45(_swig_i_1))
+	C._wrap_cab_kv_stats_blocks_total_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_47(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetBlocks_total() (_swig_ret int64) {
@@ -1775,7 +1816,7 @@ func (arg1 SwigcptrCab_kv_stats) GetBlocks_total() (_swig_ret int64) {
 func (arg1 SwigcptrCab_kv_stats) SetBytes_used(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_bytes_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_47(_swig_i_1))
+	C._wrap_cab_kv_stats_bytes_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_49(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetBytes_used() (_swig_ret uint64) {
@@ -1788,13 +1829,65 @@ func (arg1 SwigcptrCab_kv_stats) GetBytes_used() (_swig_ret uint64) {
 func (arg1 SwigcptrCab_kv_stats) SetBytes_total(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_kv_stats_bytes_total_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_49(_swig_i_1))
+	C._wrap_cab_kv_stats_bytes_total_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_51(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_kv_stats) GetBytes_total() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
 	swig_r = (uint64)(C._wrap_cab_kv_stats_bytes_total_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func (arg1 SwigcptrCab_kv_stats) SetQ8_blocks_used(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_kv_stats_q8_blocks_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_53(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_kv_stats) GetQ8_blocks_used() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_cab_kv_stats_q8_blocks_used_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func (arg1 SwigcptrCab_kv_stats) SetQ8_blocks_free(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_kv_stats_q8_blocks_free_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_55(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_kv_stats) GetQ8_blocks_free() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_cab_kv_stats_q8_blocks_free_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func (arg1 SwigcptrCab_kv_stats) SetQ8_blocks_total(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_kv_stats_q8_blocks_total_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_57(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_kv_stats) GetQ8_blocks_total() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_cab_kv_stats_q8_blocks_total_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func (arg1 SwigcptrCab_kv_stats) SetQ8_bytes_used(arg2 uint64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_kv_stats_q8_bytes_used_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_59(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_kv_stats) GetQ8_bytes_used() (_swig_ret uint64) {
+	var swig_r uint64
+	_swig_i_0 := arg1
+	swig_r = (uint64)(C._wrap_cab_kv_stats_q8_bytes_used_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1840,6 +1933,14 @@ type Cab_kv_stats interface {
 	GetBytes_used() (_swig_ret uint64)
 	SetBytes_total(arg2 uint64)
 	GetBytes_total() (_swig_ret uint64)
+	SetQ8_blocks_used(arg2 int64)
+	GetQ8_blocks_used() (_swig_ret int64)
+	SetQ8_blocks_free(arg2 int64)
+	GetQ8_blocks_free() (_swig_ret int64)
+	SetQ8_blocks_total(arg2 int64)
+	GetQ8_blocks_total() (_swig_ret int64)
+	SetQ8_bytes_used(arg2 uint64)
+	GetQ8_bytes_used() (_swig_ret uint64)
 }
 
 func Cab_kv_stats_get(arg1 uintptr, arg2 int32, arg3 Cab_kv_stats) (_swig_ret Enum_SS_cab_status) {
@@ -1858,7 +1959,7 @@ func Cab_kv_lengths(arg1 uintptr, arg2 int32, arg3 []int32, arg4 int64, arg5 *in
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_lengths_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), *(*C.swig_type_51)(unsafe.Pointer(&_swig_i_2)), C.swig_type_52(_swig_i_3), C.swig_voidp(_swig_i_4)))
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_lengths_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), *(*C.swig_type_61)(unsafe.Pointer(&_swig_i_2)), C.swig_type_62(_swig_i_3), C.swig_voidp(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1874,7 +1975,7 @@ func Cab_kv_positions(arg1 uintptr, arg2 int32, arg3 int32, arg4 int32, arg5 []i
 	_swig_i_4 := arg5
 	_swig_i_5 := arg6
 	_swig_i_6 := arg7
-	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_positions_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), C.int(_swig_i_2), C.int(_swig_i_3), *(*C.swig_type_53)(unsafe.Pointer(&_swig_i_4)), C.swig_type_54(_swig_i_5), C.swig_voidp(_swig_i_6)))
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_positions_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), C.int(_swig_i_2), C.int(_swig_i_3), *(*C.swig_type_63)(unsafe.Pointer(&_swig_i_4)), C.swig_type_64(_swig_i_5), C.swig_voidp(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg5
 	}
@@ -1892,7 +1993,7 @@ func Cab_kv_scores(arg1 uintptr, arg2 int32, arg3 int32, arg4 int32, arg5 []floa
 	_swig_i_6 := arg7
 	_swig_i_7 := arg8
 	_swig_i_8 := arg9
-	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_scores_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), C.int(_swig_i_2), C.int(_swig_i_3), *(*C.swig_type_55)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_57)(unsafe.Pointer(&_swig_i_6)), C.swig_type_58(_swig_i_7), C.swig_voidp(_swig_i_8)))
+	swig_r = (Enum_SS_cab_status)(C._wrap_cab_kv_scores_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1), C.int(_swig_i_2), C.int(_swig_i_3), *(*C.swig_type_65)(unsafe.Pointer(&_swig_i_4)), *(*C.swig_type_66)(unsafe.Pointer(&_swig_i_5)), *(*C.swig_type_67)(unsafe.Pointer(&_swig_i_6)), C.swig_type_68(_swig_i_7), C.swig_voidp(_swig_i_8)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg5
 	}
@@ -2127,7 +2228,7 @@ func (arg1 SwigcptrCab_evict_params) GetPyramid_beta() (_swig_ret float32) {
 func (arg1 SwigcptrCab_evict_params) SetSeed(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_59(_swig_i_1))
+	C._wrap_cab_evict_params_seed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_69(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_params) GetSeed() (_swig_ret uint64) {
@@ -2293,6 +2394,19 @@ func (arg1 SwigcptrCab_evict_params) GetSnapkv_inherit() (_swig_ret float32) {
 	return swig_r
 }
 
+func (arg1 SwigcptrCab_evict_params) SetQuantize_recent(arg2 int32) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_evict_params_quantize_recent_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.int(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_evict_params) GetQuantize_recent() (_swig_ret int32) {
+	var swig_r int32
+	_swig_i_0 := arg1
+	swig_r = (int32)(C._wrap_cab_evict_params_quantize_recent_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewCab_evict_params() (_swig_ret Cab_evict_params) {
 	var swig_r Cab_evict_params
 	swig_r = (Cab_evict_params)(SwigcptrCab_evict_params(C._wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b()))
@@ -2317,7 +2431,7 @@ func (arg1 SwigcptrCab_evict_params) Policy_name() (_swig_ret string) {
 func (arg1 SwigcptrCab_evict_params) Set_policy_address(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_62(_swig_i_1))
+	C._wrap_cab_evict_params_set_policy_address_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_72(_swig_i_1))
 }
 
 type Cab_evict_params interface {
@@ -2369,6 +2483,8 @@ type Cab_evict_params interface {
 	GetSnapkv_shift() (_swig_ret int32)
 	SetSnapkv_inherit(arg2 float32)
 	GetSnapkv_inherit() (_swig_ret float32)
+	SetQuantize_recent(arg2 int32)
+	GetQuantize_recent() (_swig_ret int32)
 	Policy_name() (_swig_ret string)
 	Set_policy_address(arg2 uint64)
 }
@@ -2405,7 +2521,7 @@ func (arg1 SwigcptrCab_evict_report) GetStruct_size() (_swig_ret uint32) {
 func (arg1 SwigcptrCab_evict_report) SetTokens_before(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_report_tokens_before_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_63(_swig_i_1))
+	C._wrap_cab_evict_report_tokens_before_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_73(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_report) GetTokens_before() (_swig_ret int64) {
@@ -2418,7 +2534,7 @@ func (arg1 SwigcptrCab_evict_report) GetTokens_before() (_swig_ret int64) {
 func (arg1 SwigcptrCab_evict_report) SetTokens_kept(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_report_tokens_kept_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_65(_swig_i_1))
+	C._wrap_cab_evict_report_tokens_kept_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_75(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_report) GetTokens_kept() (_swig_ret int64) {
@@ -2431,7 +2547,7 @@ func (arg1 SwigcptrCab_evict_report) GetTokens_kept() (_swig_ret int64) {
 func (arg1 SwigcptrCab_evict_report) SetTokens_evicted(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_report_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_67(_swig_i_1))
+	C._wrap_cab_evict_report_tokens_evicted_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_77(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_report) GetTokens_evicted() (_swig_ret int64) {
@@ -2444,7 +2560,7 @@ func (arg1 SwigcptrCab_evict_report) GetTokens_evicted() (_swig_ret int64) {
 func (arg1 SwigcptrCab_evict_report) SetBlocks_freed(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_report_blocks_freed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_69(_swig_i_1))
+	C._wrap_cab_evict_report_blocks_freed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_79(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_report) GetBlocks_freed() (_swig_ret int64) {
@@ -2457,13 +2573,26 @@ func (arg1 SwigcptrCab_evict_report) GetBlocks_freed() (_swig_ret int64) {
 func (arg1 SwigcptrCab_evict_report) SetBytes_freed(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_cab_evict_report_bytes_freed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_71(_swig_i_1))
+	C._wrap_cab_evict_report_bytes_freed_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_81(_swig_i_1))
 }
 
 func (arg1 SwigcptrCab_evict_report) GetBytes_freed() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
 	swig_r = (uint64)(C._wrap_cab_evict_report_bytes_freed_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
+func (arg1 SwigcptrCab_evict_report) SetTokens_quantized(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_evict_report_tokens_quantized_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_type_83(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_evict_report) GetTokens_quantized() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_cab_evict_report_tokens_quantized_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -2493,6 +2622,8 @@ type Cab_evict_report interface {
 	GetBlocks_freed() (_swig_ret int64)
 	SetBytes_freed(arg2 uint64)
 	GetBytes_freed() (_swig_ret uint64)
+	SetTokens_quantized(arg2 int64)
+	GetTokens_quantized() (_swig_ret int64)
 }
 
 func Cab_evict(arg1 uintptr, arg2 int32, arg3 Cab_evict_params, arg4 Cab_evict_report) (_swig_ret Enum_SS_cab_status) {

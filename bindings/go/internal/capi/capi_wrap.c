@@ -1698,6 +1698,31 @@ int _wrap_cab_ctx_params_score_window_get_capi_ed1c80e3a2ff6f6b(struct cab_ctx_p
 }
 
 
+void _wrap_cab_ctx_params_kv_q8_capacity_tokens_set_capi_ed1c80e3a2ff6f6b(struct cab_ctx_params *_swig_go_0, long long _swig_go_1) {
+  struct cab_ctx_params *arg1 = (struct cab_ctx_params *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct cab_ctx_params **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->kv_q8_capacity_tokens = arg2;
+  
+}
+
+
+long long _wrap_cab_ctx_params_kv_q8_capacity_tokens_get_capi_ed1c80e3a2ff6f6b(struct cab_ctx_params *_swig_go_0) {
+  struct cab_ctx_params *arg1 = (struct cab_ctx_params *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_ctx_params **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->kv_q8_capacity_tokens);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct cab_ctx_params *_wrap_new_cab_ctx_params_capi_ed1c80e3a2ff6f6b() {
   struct cab_ctx_params *result = 0 ;
   struct cab_ctx_params *_swig_go_result;
@@ -2497,6 +2522,106 @@ long long _wrap_cab_kv_stats_bytes_total_get_capi_ed1c80e3a2ff6f6b(struct cab_kv
   arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
   
   result = (uint64_t) ((arg1)->bytes_total);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_kv_stats_q8_blocks_used_set_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0, long long _swig_go_1) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->q8_blocks_used = arg2;
+  
+}
+
+
+long long _wrap_cab_kv_stats_q8_blocks_used_get_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->q8_blocks_used);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_kv_stats_q8_blocks_free_set_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0, long long _swig_go_1) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->q8_blocks_free = arg2;
+  
+}
+
+
+long long _wrap_cab_kv_stats_q8_blocks_free_get_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->q8_blocks_free);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_kv_stats_q8_blocks_total_set_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0, long long _swig_go_1) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->q8_blocks_total = arg2;
+  
+}
+
+
+long long _wrap_cab_kv_stats_q8_blocks_total_get_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->q8_blocks_total);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_kv_stats_q8_bytes_used_set_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0, long long _swig_go_1) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  uint64_t arg2 ;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  arg2 = (uint64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->q8_bytes_used = arg2;
+  
+}
+
+
+long long _wrap_cab_kv_stats_q8_bytes_used_get_capi_ed1c80e3a2ff6f6b(struct cab_kv_stats *_swig_go_0) {
+  struct cab_kv_stats *arg1 = (struct cab_kv_stats *) 0 ;
+  uint64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_kv_stats **)&_swig_go_0; 
+  
+  result = (uint64_t) ((arg1)->q8_bytes_used);
   _swig_go_result = result; 
   return _swig_go_result;
 }
@@ -3314,6 +3439,31 @@ float _wrap_cab_evict_params_snapkv_inherit_get_capi_ed1c80e3a2ff6f6b(struct cab
 }
 
 
+void _wrap_cab_evict_params_quantize_recent_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0, int _swig_go_1) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  int32_t arg2 ;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  arg2 = (int32_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->quantize_recent = arg2;
+  
+}
+
+
+int _wrap_cab_evict_params_quantize_recent_get_capi_ed1c80e3a2ff6f6b(struct cab_evict_params *_swig_go_0) {
+  struct cab_evict_params *arg1 = (struct cab_evict_params *) 0 ;
+  int32_t result;
+  int _swig_go_result;
+  
+  arg1 = *(struct cab_evict_params **)&_swig_go_0; 
+  
+  result = (int32_t) ((arg1)->quantize_recent);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct cab_evict_params *_wrap_new_cab_evict_params_capi_ed1c80e3a2ff6f6b() {
   struct cab_evict_params *result = 0 ;
   struct cab_evict_params *_swig_go_result;
@@ -3518,6 +3668,31 @@ long long _wrap_cab_evict_report_bytes_freed_get_capi_ed1c80e3a2ff6f6b(struct ca
   arg1 = *(struct cab_evict_report **)&_swig_go_0; 
   
   result = (uint64_t) ((arg1)->bytes_freed);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_evict_report_tokens_quantized_set_capi_ed1c80e3a2ff6f6b(struct cab_evict_report *_swig_go_0, long long _swig_go_1) {
+  struct cab_evict_report *arg1 = (struct cab_evict_report *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct cab_evict_report **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->tokens_quantized = arg2;
+  
+}
+
+
+long long _wrap_cab_evict_report_tokens_quantized_get_capi_ed1c80e3a2ff6f6b(struct cab_evict_report *_swig_go_0) {
+  struct cab_evict_report *arg1 = (struct cab_evict_report *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct cab_evict_report **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->tokens_quantized);
   _swig_go_result = result; 
   return _swig_go_result;
 }

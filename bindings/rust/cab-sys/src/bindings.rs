@@ -770,12 +770,19 @@ pub struct cab_ctx_params {
     #[doc = "< W: the last W queries of each prefill chunk make the window"]
     #[doc = "score (cab_kv_scores); default 32"]
     pub score_window: i32,
+    #[doc = " Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8"]
+    #[doc = "blocks for this many tokens in total; default 0 (none). Each K and V row is stored as"]
+    #[doc = "int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The"]
+    #[doc = "\"quantize\" policies of cab_evict move a sequence's oldest tokens there; attention reads"]
+    #[doc = "them in their own type. CPU contexts only for now: a CUDA context refuses a nonzero"]
+    #[doc = "value (UNSUPPORTED)."]
+    pub kv_q8_capacity_tokens: i64,
 }
 #[test]
 fn bindgen_test_layout_cab_ctx_params() {
     assert_eq!(
         ::std::mem::size_of::<cab_ctx_params>(),
-        56usize,
+        64usize,
         concat!("Size of: ", stringify!(cab_ctx_params))
     );
     assert_eq!(
@@ -970,6 +977,23 @@ fn bindgen_test_layout_cab_ctx_params() {
         );
     }
     test_field_score_window();
+    fn test_field_kv_q8_capacity_tokens() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_ctx_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).kv_q8_capacity_tokens) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_ctx_params),
+                "::",
+                stringify!(kv_q8_capacity_tokens)
+            )
+        );
+    }
+    test_field_kv_q8_capacity_tokens();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]
@@ -1276,16 +1300,21 @@ pub struct cab_kv_stats {
     pub blocks_free: i64,
     #[doc = "< blocks in the pool"]
     pub blocks_total: i64,
-    #[doc = "< KV bytes held: blocks_used * bytes per block"]
+    #[doc = "< KV bytes held, blocks of both types (K and V rows, int8 scales)"]
     pub bytes_used: u64,
-    #[doc = "< KV bytes of the whole pool"]
+    #[doc = "< KV bytes of the whole pool, both types"]
     pub bytes_total: u64,
+    pub q8_blocks_used: i64,
+    pub q8_blocks_free: i64,
+    pub q8_blocks_total: i64,
+    #[doc = "< the part of bytes_used in int8 blocks"]
+    pub q8_bytes_used: u64,
 }
 #[test]
 fn bindgen_test_layout_cab_kv_stats() {
     assert_eq!(
         ::std::mem::size_of::<cab_kv_stats>(),
-        88usize,
+        120usize,
         concat!("Size of: ", stringify!(cab_kv_stats))
     );
     assert_eq!(
@@ -1531,6 +1560,74 @@ fn bindgen_test_layout_cab_kv_stats() {
         );
     }
     test_field_bytes_total();
+    fn test_field_q8_blocks_used() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_kv_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).q8_blocks_used) as usize - ptr as usize
+            },
+            88usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_kv_stats),
+                "::",
+                stringify!(q8_blocks_used)
+            )
+        );
+    }
+    test_field_q8_blocks_used();
+    fn test_field_q8_blocks_free() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_kv_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).q8_blocks_free) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_kv_stats),
+                "::",
+                stringify!(q8_blocks_free)
+            )
+        );
+    }
+    test_field_q8_blocks_free();
+    fn test_field_q8_blocks_total() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_kv_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).q8_blocks_total) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_kv_stats),
+                "::",
+                stringify!(q8_blocks_total)
+            )
+        );
+    }
+    test_field_q8_blocks_total();
+    fn test_field_q8_bytes_used() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_kv_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).q8_bytes_used) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_kv_stats),
+                "::",
+                stringify!(q8_bytes_used)
+            )
+        );
+    }
+    test_field_q8_bytes_used();
 }
 extern "C" {
     #[doc = " KV-cache figures for one sequence or for CAB_SEQ_ALL. stats->struct_size must be set."]
@@ -1619,7 +1716,11 @@ pub struct cab_evict_params {
     #[doc = "< sizeof(cab_evict_params)"]
     pub struct_size: u32,
     #[doc = " \"full\", \"random\", \"window\", \"h2o\", \"tova\", \"snapkv\", \"cab\", \"cab-frc\" or \"chunkkv\";"]
-    #[doc = "default \"cab\". Borrowed for the call (copied by cab_ctx_create for auto_evict)."]
+    #[doc = "default \"cab\". Or \"quantize\": no eviction, but every stream's tokens older than its last"]
+    #[doc = "quantize_recent move to int8 blocks (cab_ctx_params.kv_q8_capacity_tokens), whole"]
+    #[doc = "blocks of kv_block_size; or \"quantize+<policy>\" (e.g. \"quantize+snapkv\"): that, then"]
+    #[doc = "eviction by the policy. Quantizing policies are not taken by auto_evict yet. Borrowed"]
+    #[doc = "for the call (copied by cab_ctx_create for auto_evict)."]
     pub policy: *const ::std::os::raw::c_char,
     #[doc = "< default CAB_BUDGET_TOKENS"]
     pub budget_unit: cab_budget_unit,
@@ -1673,12 +1774,15 @@ pub struct cab_evict_params {
     #[doc = "(off). Sits in what was tail padding: start from"]
     #[doc = "cab_evict_default_params"]
     pub snapkv_inherit: f32,
+    #[doc = "< quantize policies: the most recent tokens per stream that"]
+    #[doc = "stay in full precision, >= 0; default 64"]
+    pub quantize_recent: i32,
 }
 #[test]
 fn bindgen_test_layout_cab_evict_params() {
     assert_eq!(
         ::std::mem::size_of::<cab_evict_params>(),
-        112usize,
+        120usize,
         concat!("Size of: ", stringify!(cab_evict_params))
     );
     assert_eq!(
@@ -2094,6 +2198,23 @@ fn bindgen_test_layout_cab_evict_params() {
         );
     }
     test_field_snapkv_inherit();
+    fn test_field_quantize_recent() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_evict_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).quantize_recent) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_evict_params),
+                "::",
+                stringify!(quantize_recent)
+            )
+        );
+    }
+    test_field_quantize_recent();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]
@@ -2113,14 +2234,17 @@ pub struct cab_evict_report {
     pub tokens_evicted: i64,
     #[doc = "< KV blocks returned to the pool"]
     pub blocks_freed: i64,
-    #[doc = "< KV bytes returned to the pool"]
+    #[doc = "< KV bytes returned to the pool, both types, net of the int8"]
+    #[doc = "blocks that quantizing took"]
     pub bytes_freed: u64,
+    #[doc = "< tokens moved to int8 blocks (quantize policies)"]
+    pub tokens_quantized: i64,
 }
 #[test]
 fn bindgen_test_layout_cab_evict_report() {
     assert_eq!(
         ::std::mem::size_of::<cab_evict_report>(),
-        48usize,
+        56usize,
         concat!("Size of: ", stringify!(cab_evict_report))
     );
     assert_eq!(
@@ -2230,6 +2354,23 @@ fn bindgen_test_layout_cab_evict_report() {
         );
     }
     test_field_bytes_freed();
+    fn test_field_tokens_quantized() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_evict_report>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).tokens_quantized) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_evict_report),
+                "::",
+                stringify!(tokens_quantized)
+            )
+        );
+    }
+    test_field_tokens_quantized();
 }
 extern "C" {
     #[doc = " Shrinks the KV cache of `seq` to the budget with a policy: every stream (or every layer, with"]
@@ -2238,7 +2379,8 @@ extern "C" {
     #[doc = " takes its next position, and the tokens left see no gap. `params` may be NULL for defaults;"]
     #[doc = " `report` may be NULL. An empty sequence is a no-op. Errors: INVALID_ARGUMENT naming the bad"]
     #[doc = " field (unknown policy, out-of-range value), STATE (shared selection over heads that an earlier"]
-    #[doc = " per-head eviction made differ)."]
+    #[doc = " per-head eviction made differ), KV_FULL (a quantize policy whose tokens the int8 blocks cannot"]
+    #[doc = " all take: nothing was changed)."]
     pub fn cab_evict(
         ctx: *mut cab_ctx,
         seq: cab_seq,

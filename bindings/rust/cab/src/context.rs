@@ -35,8 +35,16 @@ pub struct KvStats {
     pub blocks_used: i64,
     pub blocks_free: i64,
     pub blocks_total: i64,
+    /// KV bytes held, blocks of both types.
     pub bytes_used: u64,
+    /// KV bytes of the whole pool, both types.
     pub bytes_total: u64,
+    /// Int8 blocks (`ContextParams::kv_q8_capacity_tokens`); `blocks_*` count the others.
+    pub q8_blocks_used: i64,
+    pub q8_blocks_free: i64,
+    pub q8_blocks_total: i64,
+    /// The part of `bytes_used` in int8 blocks.
+    pub q8_bytes_used: u64,
 }
 
 /// A KV block pool and up to `max_sequences` sequences over one model. It borrows the model;
@@ -158,6 +166,10 @@ impl<'m> Context<'m> {
             blocks_total: s.blocks_total,
             bytes_used: s.bytes_used,
             bytes_total: s.bytes_total,
+            q8_blocks_used: s.q8_blocks_used,
+            q8_blocks_free: s.q8_blocks_free,
+            q8_blocks_total: s.q8_blocks_total,
+            q8_bytes_used: s.q8_bytes_used,
         })
     }
 

@@ -94,7 +94,8 @@ raw_enum!(
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvictParams {
     /// "full", "random", "window", "h2o", "tova", "snapkv", "cab", "cab-frc" or "chunkkv";
-    /// default "cab".
+    /// default "cab". Or "quantize" / "quantize+<policy>": old tokens to int8 blocks first
+    /// (`ContextParams::kv_q8_capacity_tokens`).
     pub policy: String,
     /// Default `Tokens(256)`.
     pub budget: Budget,
@@ -135,6 +136,9 @@ pub struct EvictParams {
     /// snapkv: share of the layers, from the first, that rank by the deeper layers' window score
     /// instead of their own; in [0, 1), default 0 (off).
     pub snapkv_inherit: f32,
+    /// `quantize` policies: the most recent tokens per stream kept in full precision; default
+    /// 64.
+    pub quantize_recent: i32,
 }
 
 impl Default for EvictParams {
@@ -170,6 +174,7 @@ impl Default for EvictParams {
             chunkkv_chunk: raw.chunkkv_chunk,
             snapkv_shift: raw.snapkv_shift,
             snapkv_inherit: raw.snapkv_inherit,
+            quantize_recent: raw.quantize_recent,
         }
     }
 }
@@ -224,6 +229,7 @@ impl EvictParams {
         raw.chunkkv_chunk = self.chunkkv_chunk;
         raw.snapkv_shift = self.snapkv_shift;
         raw.snapkv_inherit = self.snapkv_inherit;
+        raw.quantize_recent = self.quantize_recent;
         Ok(f(&raw))
     }
 }
@@ -236,9 +242,11 @@ pub struct EvictReport {
     pub tokens_kept: i64,
     /// `tokens_before - tokens_kept`.
     pub tokens_evicted: i64,
-    /// KV blocks returned to the pool.
+    /// KV blocks returned to the pool, both types.
     pub blocks_freed: i64,
     pub bytes_freed: u64,
+    /// Tokens moved to int8 blocks (`quantize` policies).
+    pub tokens_quantized: i64,
 }
 
 impl EvictReport {
@@ -249,6 +257,7 @@ impl EvictReport {
             tokens_evicted: r.tokens_evicted,
             blocks_freed: r.blocks_freed,
             bytes_freed: r.bytes_freed,
+            tokens_quantized: r.tokens_quantized,
         }
     }
 }

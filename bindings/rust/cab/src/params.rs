@@ -136,6 +136,10 @@ pub struct ContextParams {
     pub auto_evict_slack: i32,
     /// The last queries of each prefill chunk that make the window score; default 32.
     pub score_window: i32,
+    /// Int8 KV blocks for this many tokens per stream on top of `kv_capacity_tokens` (default 0:
+    /// none); the `quantize` policies of [`Context::evict`](crate::Context::evict) fill them.
+    /// CPU contexts only for now.
+    pub kv_q8_capacity_tokens: i64,
 }
 
 impl Default for ContextParams {
@@ -152,6 +156,7 @@ impl Default for ContextParams {
             auto_evict: None,
             auto_evict_slack: raw.auto_evict_slack,
             score_window: raw.score_window,
+            kv_q8_capacity_tokens: raw.kv_q8_capacity_tokens,
         }
     }
 }
@@ -168,6 +173,7 @@ impl ContextParams {
         raw.prefill_chunk = self.prefill_chunk;
         raw.auto_evict_slack = self.auto_evict_slack;
         raw.score_window = self.score_window;
+        raw.kv_q8_capacity_tokens = self.kv_q8_capacity_tokens;
         raw
     }
 }

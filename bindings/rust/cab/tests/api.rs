@@ -468,6 +468,36 @@ fn evict_to_a_budget_shrinks_the_cache() {
 }
 
 #[test]
+fn quantize_then_evict_counts_bytes_by_type() {
+    let model = load();
+    let streams = (model.info().layers * model.info().kv_heads) as i64;
+    let params = ContextParams {
+        device: Device::Cpu,
+        threads: 2,
+        kv_capacity_tokens: 128,
+        kv_q8_capacity_tokens: 128,
+        ..ContextParams::default()
+    };
+    let mut ctx = Context::new(&model, &params).expect("context");
+    ctx.prefill(0, &STORY_PROMPT).unwrap();
+    generate(&mut ctx, 35);
+    let before = ctx.kv_stats(0).unwrap();
+    assert_eq!(before.q8_blocks_used, 0);
+    let evict = EvictParams {
+        quantize_recent: 8,
+        ..EvictParams::new("quantize+h2o", 24)
+    };
+    let report = ctx.evict(0, &evict).unwrap();
+    let after = ctx.kv_stats(0).unwrap();
+    // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
+    assert_eq!(report.tokens_quantized, 32 * streams);
+    assert_eq!(report.tokens_kept, 24 * streams);
+    assert!(after.q8_blocks_used > 0 && after.q8_bytes_used > 0);
+    assert_eq!(after.bytes_used + report.bytes_freed, before.bytes_used);
+    generate(&mut ctx, 5);
+}
+
+#[test]
 fn auto_eviction_keeps_the_cache_under_budget_and_slack() {
     let model = load();
     let budget = 24;
