@@ -456,3 +456,25 @@ TEST_CASE("evict gpu: KV_FULL on the GPU is the CPU's clean error and the contex
 }
 
 }  // namespace cab::gpu_test
+
+namespace cab::gpu_test {
+
+TEST_CASE("evict gpu: a CUDA context refuses int8 KV blocks, naming the backend",
+          "[model][evict]") {
+    RandomModel rm(random_specs()[0]);
+    ContextOptions o;
+    o.device = rm.models.gpu->device();
+    o.kv_capacity_tokens = 64;
+    o.kv_q8_capacity_tokens = 64;
+    try {
+        Context::create(*rm.models.gpu, o);
+        FAIL("a CUDA context with int8 KV blocks was created");
+    } catch (const Error &e) {
+        CHECK(e.status() == CAB_ERR_UNSUPPORTED);
+        CHECK_THAT(e.what(), Catch::Contains("int8 KV blocks are not supported on the cuda"));
+    }
+    o.kv_q8_capacity_tokens = 0;
+    CHECK(Context::create(*rm.models.gpu, o) != nullptr);
+}
+
+}  // namespace cab::gpu_test
