@@ -1,6 +1,7 @@
 // Times libcab's attention kernels (cuda/attention) on the current GPU and prints one JSON array
 // on stdout: causal prefill with and without fused scores, split-K paged decode with and without
-// scores, and the device-to-device copy bandwidth they are judged against. Inputs are random
+// scores (over bf16 blocks, and over int8 ones: issue 8), and the device-to-device copy bandwidth
+// they are judged against. Inputs are random
 // bf16 in a pool of 16-token blocks handed out in shuffled order, as the engine stores them.
 // Medians of repeated runs; decode is timed as CUDA graph replays so that launch overhead stays
 // out, and it rotates over several input sets when one would fit in L2.
@@ -70,19 +71,24 @@ double median(std::vector<double> v) {
 
 // Streams of `lengths` tokens over one pool, blocks shuffled; a zeroed score pool paged like K/V
 // (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with scores (record_bytes > 0),
-// zeroed pending records, one per stream (as the engine keeps them).
+// zeroed pending records, one per stream (as the engine keeps them). int8: every block is an int8
+// one (random values, scales near 0.01), the bf16 pool a single unused block.
 struct Streams {
-    Buffer pool, tables, views, scores, records;
+    Buffer pool, tables, views, scores, records, q8, q8_scales;
     attention::DevicePool pool_ref;
     Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng,
-            size_t record_bytes = 0)
-        : pool(bytes_pool(lengths, d)),
+            size_t record_bytes = 0, bool int8 = false)
+        : pool(int8 ? 2 * 16 * d * 2 : bytes_pool(lengths, d)),
           tables(4 * blocks(lengths)),
           views(lengths.size() * sizeof(attention::DeviceStream)),
           scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4),
-          records(std::max<size_t>(lengths.size() * record_bytes, 16)) {
+          records(std::max<size_t>(lengths.size() * record_bytes, 16)),
+          q8(int8 ? bytes_pool(lengths, d) / 2 : 16),
+          q8_scales(int8 ? blocks(lengths) * 2 * 16 * sizeof(float) : 16) {
         check(cudaMemset(records.ptr, 0, records.bytes), "records");
         randomize(pool, static_cast<uint32_t>(rng()));
+        randomize(q8, static_cast<uint32_t>(rng()));
+        check(cudaMemset(q8_scales.ptr, 0x3C, q8_scales.bytes), "scales");
         std::vector<int32_t> ids(blocks(lengths));
         std::iota(ids.begin(), ids.end(), 0);
         std::shuffle(ids.begin(), ids.end(), rng);
@@ -98,6 +104,11 @@ struct Streams {
         }
         check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
         pool_ref = {pool.ptr, 16, d, with_scores ? scores.as<float>() : nullptr};
+        if (int8) {
+            pool_ref.q8 = q8.as<int8_t>();
+            pool_ref.q8_scales = q8_scales.as<float>();
+            pool_ref.first_q8 = 0;
+        }
     }
     const attention::DeviceStream *get() const { return views.as<attention::DeviceStream>(); }
     static size_t blocks(const std::vector<int> &lengths) {
@@ -176,8 +187,11 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, st
     return record_head("prefill", s, scores, impl) + buf;
 }
 
-std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng) {
-    const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * s.d * 2;
+// int8: every key and value in int8 blocks; kv_bytes then counts their bytes and scales.
+std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng,
+                          bool int8) {
+    const size_t row_bytes = int8 ? s.d + sizeof(float) : s.d * 2;
+    const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * row_bytes;
     const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
     std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
     // With scores, each step applies the previous one's pending scores and leaves its own (the
@@ -186,7 +200,7 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
         scores ? attention::pending_record_bytes(s.n_head / s.n_head_kv, s.d) : 0;
     std::vector<std::unique_ptr<Streams>> sets;
     for (int r = 0; r < rotations; ++r)
-        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng, record_bytes));
+        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng, record_bytes, int8));
     Buffer q(static_cast<size_t>(batch) * s.n_head * s.d * 2), out(q.bytes);
     randomize(q, static_cast<uint32_t>(rng()));
     attention::DecodeArgs a;
@@ -272,13 +286,15 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
     cudaStreamDestroy(stream);
     char buf[384];
     std::snprintf(buf, sizeof buf,
-                  ", \"batch\": %d, \"kv_len\": %d, \"us\": %.2f, \"kv_bytes\": %zu, "
+                  ", \"kv_type\": \"%s\", \"batch\": %d, \"kv_len\": %d, \"us\": %.2f, "
+                  "\"kv_bytes\": %zu, "
                   "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d, "
                   "\"settle_us\": %.2f}",
-                  batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
-                  plan.workspace_bytes, rotations, settle_us);
-    std::fprintf(stderr, "decode %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n", s.name,
-                 batch, length, scores, med, kv_bytes / med * 1e-3, plan.splits);
+                  int8 ? "int8" : "bf16", batch, length, med, kv_bytes, kv_bytes / med * 1e-3,
+                  plan.splits, plan.workspace_bytes, rotations, settle_us);
+    std::fprintf(stderr, "decode %s %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n",
+                 s.name, int8 ? "int8" : "bf16", batch, length, scores, med, kv_bytes / med * 1e-3,
+                 plan.splits);
     return record_head("decode", s, scores) + buf;
 }
 
@@ -344,7 +360,8 @@ int main(int argc, char **argv) {
             for (int batch : {1, 16, 64})
                 for (int length : {4096, 16384, 32768})
                     for (bool scores : {false, true})
-                        records.push_back(decode_record(s, batch, length, scores, rng));
+                        for (bool int8 : {false, true})
+                            records.push_back(decode_record(s, batch, length, scores, rng, int8));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)

@@ -9,10 +9,10 @@ import json
 import sys
 
 
-def index(records, op, impl):
+def index(records, op, impl, kv_type="bf16"):
     out = {}
     for r in records:
-        if r["op"] == op and r["impl"] == impl:
+        if r["op"] == op and r["impl"] == impl and r.get("kv_type", "bf16") == kv_type:
             key = (r["shape"], r.get("n"), r.get("batch"), r.get("kv_len"), r["scores"])
             out[key] = r
     return out
@@ -89,6 +89,25 @@ def main():
 
         print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {cell(t)} | "
               f"{r.get('splits'):>6} | {fmt(s.get('settle_us'), '9.1f')}")
+
+    q8 = index(records, "decode", "cab", "int8")
+    if not q8:
+        return
+    print("\nDecode over int8 KV blocks (issue 8) against bf16, same shapes: us | GB/s of int8 "
+          "rows + scales read; speed-up = bf16 us / int8 us (bytes read: 0.53x at d 64, 0.52x "
+          "at d 128)")
+    print(f"{'shape':13} {'B':>3} {'KV':>6} | {'int8':>14} | {'int8 + scores':>14} | "
+          f"{'speed-up':>8} {'+ scores':>8}")
+    for (shape, _, batch, kv_len, scores), r in q8.items():
+        if scores:
+            continue
+        s = q8.get((shape, None, batch, kv_len, True), {})
+        b = ours.get((shape, None, batch, kv_len, False), {})
+        bs = ours.get((shape, None, batch, kv_len, True), {})
+        cell = lambda x: f"{fmt(x.get('us'), '8.1f')} {fmt(x.get('gbps'), '5.0f')}"
+        up = lambda a, q: fmt(a["us"] / q["us"], ".2f") if a.get("us") and q.get("us") else "-"
+        print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {up(b, r):>8} "
+              f"{up(bs, s):>8}")
 
 
 if __name__ == "__main__":

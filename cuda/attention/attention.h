@@ -1,10 +1,10 @@
 // Host API of the attention kernels (DESIGN.md sections 4 and 6): causal GQA prefill and split-K
-// decode over the paged bf16 KV pool, with optional fused score accumulation into the pool's paged
-// score accumulators (kv/paged.h). Plain C++ over device pointers, so the CUDA backend's C++ code
-// calls it without CUDA syntax. Every call is asynchronous on `stream`; bad arguments throw
-// cab::Error(INVALID_ARGUMENT / UNSUPPORTED), a failed launch cab::Error(DEVICE) with the CUDA
-// message. head_dim 64 and 128 run the tensor-core kernels; any other head_dim in [1, 256] runs
-// the CUDA-core kernels of generic.h.
+// decode over the paged bf16 (and int8) KV pool, with optional fused score accumulation into the
+// pool's paged score accumulators (kv/paged.h). Plain C++ over device pointers, so the CUDA
+// backend's C++ code calls it without CUDA syntax. Every call is asynchronous on `stream`; bad
+// arguments throw cab::Error(INVALID_ARGUMENT / UNSUPPORTED), a failed launch cab::Error(DEVICE)
+// with the CUDA message. head_dim 64 and 128 run the tensor-core kernels; any other head_dim in [1,
+// 256] runs the CUDA-core kernels of generic.h.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -46,6 +46,11 @@ struct PrefillArgs {
     // one (Sm90 where it cannot run is CAB_ERR_UNSUPPORTED). Same results either way.
     enum class Kernel { Auto, Sm80, Sm90 };
     Kernel kernel = Kernel::Auto;
+    // Some stream holds int8 blocks (DevicePool::q8): the CUDA-core kernels of generic.h run,
+    // which read them (the tensor-core ones read bf16 tiles only). Prefill over quantized
+    // history is the rare case (a turn after cab_evict's "quantize"); decode reads int8 on
+    // tensor cores.
+    bool int8_blocks = false;
 };
 
 // Whether the Hopper prefill kernel can run on the current device.

@@ -193,8 +193,8 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.out = static_cast<attn::bf16 *>(args.out);
     p.q_stride = args.q_stride;
     p.out_stride = args.out_stride;
-    p.kv = {static_cast<const attn::bf16 *>(args.pool.data),
-            args.scores ? args.pool.scores : nullptr, log2_exact(args.pool.block_size)};
+    p.kv = attn::paged_kv(args.pool, args.scores ? args.pool.scores : nullptr,
+                          log2_exact(args.pool.block_size));
     p.streams = args.streams;
     p.n_head_kv = args.n_head_kv;
     p.group = group_of(args);
@@ -231,10 +231,12 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
                 return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
         }
     };
+    // A pool with int8 blocks runs the kernel that reads them (page_q8.cuh) for every stream.
+    const bool q8 = args.pool.q8 != nullptr;
     if (d == 128) {
-        run(DecodeConfig<128>{});
+        q8 ? run(DecodeConfig<128, true>{}) : run(DecodeConfig<128>{});
     } else {
-        run(DecodeConfig<64>{});
+        q8 ? run(DecodeConfig<64, true>{}) : run(DecodeConfig<64>{});
     }
     if (mode != DecodeScores::kInstall) return;
     attn::SettleParams sp{};
@@ -269,8 +271,7 @@ void settle(const SettleArgs &args, cudaStream_t stream) {
             "attention settle: block_size " + std::to_string(args.pool.block_size) +
                 " is not a power of two");
     attn::SettleParams sp{};
-    sp.kv = {static_cast<const attn::bf16 *>(args.pool.data), args.pool.scores,
-             log2_exact(args.pool.block_size)};
+    sp.kv = attn::paged_kv(args.pool, args.pool.scores, log2_exact(args.pool.block_size));
     sp.streams = args.streams;
     sp.pending = args.pending;
     sp.record_bytes = static_cast<int64_t>(pending_record_size(args.group, d));

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "attention/heuristics.h"
+#include "attention/page_q8.cuh"
 #include "attention/pending.cuh"
 #include "attention/warp_tile.cuh"
 
@@ -28,13 +29,16 @@ enum class DecodeScores { kNone, kInstall, kDefer };
 
 // 64-key tiles at both head sizes: 128-key tiles at d 64 (a 32 KB stage, as at d 128) measured
 // slower on an H200 (batch 64, 32k keys: 91% of copy bandwidth against 97%), the larger ring
-// halving the resident CTAs. Each warp takes a quarter of the tile's keys.
-template <int D_>
+// halving the resident CTAs. Each warp takes a quarter of the tile's keys. Q8: the pool has int8
+// blocks (page_q8.cuh), whose rows' scales follow the stage's V tile, K's then V's.
+template <int D_, bool Q8_ = false>
 struct DecodeConfig {
     static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
+    static constexpr bool Q8 = Q8_;
     static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
-    static constexpr int kStageBytes = 2 * kTileBytes;
+    static constexpr int kScaleBytes = Q8 ? 2 * BN * 4 : 0;
+    static constexpr int kStageBytes = 2 * kTileBytes + kScaleBytes;
     // Merge of the warps' states, reusing the ring: m and l [WARPS][16], o [WARPS][16][D].
     static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
@@ -45,9 +49,17 @@ template <class C>
 __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodeParams &p,
                                                  const int32_t *blocks, int key0, int end,
                                                  int tid) {
-    load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
-    load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
-                                           tid);
+    if constexpr (C::Q8) {
+        const uint32_t scales = stage + 2 * C::kTileBytes;
+        load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage, scales, p.kv, blocks, key0, end, false,
+                                                  tid);
+        load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, scales + 4 * C::BN, p.kv,
+                                                  blocks, key0, end, true, tid);
+    } else {
+        load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
+        load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
+                                               tid);
+    }
 }
 
 template <class C, DecodeScores kMode>
@@ -170,8 +182,16 @@ __global__ void __launch_bounds__(C::kThreads)
         prefetch_blocks<BN>(p.kv, st.blocks, begin + (next + 1) * BN, end, tid);
         const uint32_t sk = ring + (t % STAGES) * C::kStageBytes, sv = sk + C::kTileBytes;
         const int key0 = begin + t * BN + warp * kWarpKeys;  // this warp's keys
+        [[maybe_unused]] const float *scales = nullptr;      // K's of this warp's keys, V's BN on
+        if constexpr (C::Q8) {
+            widen_q8_rows<D>(sk, p.kv, st.blocks, begin + t * BN, warp * kWarpKeys, end, lane);
+            widen_q8_rows<D>(sv, p.kv, st.blocks, begin + t * BN, warp * kWarpKeys, end, lane);
+            scales = reinterpret_cast<const float *>(smem + (sk - sq) + 2 * C::kTileBytes) +
+                     warp * kWarpKeys;
+        }
         float s[1][NT][4];
         warp_qk_regs<D, NT>(s, qf, sk, warp * kWarpKeys, lane);
+        if constexpr (C::Q8) scale_keys<NT>(s, scales, lane);
         // Rows 8..15 hold the pending query: its probabilities now (the softmax overwrites s),
         // their sums over the group and the accumulators' update after this tile's P V is
         // issued, off the path from S to P V.
@@ -188,6 +208,7 @@ __global__ void __launch_bounds__(C::kThreads)
         }
         if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
         online_softmax<1, NT, DT>(s, m, l, o, p.scale_log2);
+        if constexpr (C::Q8) scale_keys<NT>(s, scales + BN, lane);  // P by V's scales; l has P
         warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
         if (pending) settle_warp_keys<NT, false>(v, p.kv, st.blocks, key0, pend, lane);
     }

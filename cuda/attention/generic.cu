@@ -79,27 +79,33 @@ __device__ void merge_softmax(float &m, float &l, float m_other, float l_other) 
     l = a + b;
 }
 
-// Element offset in the pool of the key row of every slot of the tile [first, first + count).
+// Row of the key of every slot of the tile [first, first + count): an index of pool.data's rows,
+// or, for a slot in an int8 block, -1 - its index of pool.q8's rows; the value lies block_size
+// rows further either way.
 __device__ void tile_rows(const Params &p, const DeviceStream &st, int first, int count,
                           int64_t *rows) {
     const int t = threadIdx.x;
     if (t < count) {
         const int slot = first + t, bs = p.pool.block_size;
         const int64_t block = st.blocks[slot / bs];
-        rows[t] = (block * 2 * bs + (slot & (bs - 1))) * p.pool.head_dim;
+        rows[t] = is_q8_block(p.pool, block) ? -1 - q8_row(p.pool, block, 0, slot & (bs - 1))
+                                             : block * 2 * bs + (slot & (bs - 1));
     }
 }
 
-// Keys (or values) of the tile's `count` slots into kv_s as fp32; rows past count are not written
-// and never read.
+// Keys (or values) of the tile's `count` slots into kv_s as fp32 (int8 rows dequantized: value
+// times the row's scale, kv/quant_q8.h); rows past count are not written and never read.
 __device__ void load_tile(const Params &p, const int64_t *rows, int count, bool values,
                           float *kv_s) {
     const int d = p.pool.head_dim, stride = d | 1;
     const bf16 *pool = static_cast<const bf16 *>(p.pool.data);
-    const int64_t half = values ? static_cast<int64_t>(p.pool.block_size) * d : 0;
+    const int64_t half = values ? p.pool.block_size : 0;
     for (int e = threadIdx.x; e < count * d; e += kThreads) {
         const int t = e / d, c = e - t * d;
-        kv_s[t * stride + c] = __bfloat162float(pool[rows[t] + half + c]);
+        const int64_t r = rows[t];
+        kv_s[t * stride + c] =
+            r >= 0 ? __bfloat162float(pool[(r + half) * d + c])
+                   : p.pool.q8[(-1 - r + half) * d + c] * p.pool.q8_scales[-1 - r + half];
     }
 }
 

@@ -10,6 +10,7 @@
 namespace cab::cuda::attn {
 
 using bf16 = __nv_bfloat16;
+using attention::DevicePool;
 using attention::DeviceStream;
 
 // The paged pool as kernels address it (see page.cuh).
@@ -17,7 +18,21 @@ struct PagedKv {
     const bf16 *pool;
     float *scores;        // paged score accumulators (kv/paged.h); null when none are kept
     int32_t block_shift;  // log2(block_size)
+    // Int8 blocks (DevicePool in kv/paged.h): null q8 when the pool has none.
+    const int8_t *q8;
+    const float *q8_scales;
+    int32_t first_q8;
 };
+
+// The kernels' view of a pool; scores null when the call keeps none.
+inline PagedKv paged_kv(const DevicePool &pool, float *scores, int32_t block_shift) {
+    return {static_cast<const bf16 *>(pool.data),
+            scores,
+            block_shift,
+            pool.q8,
+            pool.q8_scales,
+            pool.first_q8};
+}
 
 // Row of each score kind in a block's accumulators (ScoreKind in backend/backend.h).
 enum ScoreRow : int { kScoreRow = 0, kObserversRow = 1, kWindowRow = 2, kLastRow = 3 };

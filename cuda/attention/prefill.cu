@@ -138,7 +138,7 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
             "attention prefill: scores requested with a null pool.scores");
     require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: negative score_window");
-    if (d != 64 && d != 128) {
+    if ((d != 64 && d != 128) || args.int8_blocks) {
         prefill_generic(args, stream);
         return;
     }
@@ -151,8 +151,8 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     p.out = static_cast<attn::bf16 *>(args.out);
     p.q_stride = args.q_stride;
     p.out_stride = args.out_stride;
-    p.kv = {static_cast<const attn::bf16 *>(args.pool.data),
-            args.scores ? args.pool.scores : nullptr, log2_exact(args.pool.block_size)};
+    p.kv = attn::paged_kv(args.pool, args.scores ? args.pool.scores : nullptr,
+                          log2_exact(args.pool.block_size));
     p.streams = args.streams;
     p.n = args.n;
     p.group = args.n_head / args.n_head_kv;

@@ -2,10 +2,12 @@
 // decode step would do in its spare tile rows, done on its own before anything reads, moves or
 // copies the scores (or, for kInstall, right after the decode that left the records). Only K is
 // read: one CTA per (split of `chunk` keys, stream), the pending query's heads as the rows of
-// one m16 tile, K tiles through a cp.async ring, as in decode.
+// one m16 tile, K tiles through a cp.async ring, as in decode (and int8 rows as there:
+// page_q8.cuh; their scales follow the stage's tile).
 // settle_clear_kernel then marks the records applied, once every split has read them.
 #pragma once
 
+#include "attention/page_q8.cuh"
 #include "attention/pending.cuh"
 #include "attention/warp_tile.cuh"
 
@@ -16,7 +18,7 @@ struct SettleConfig {
     static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
     static constexpr int kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;
-    static constexpr int kStageBytes = kTileBytes;
+    static constexpr int kStageBytes = kTileBytes + BN * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
     static constexpr int kChunk = 1024;  // keys per CTA
 };
@@ -26,7 +28,12 @@ __device__ __forceinline__ void load_settle_tile(uint32_t stage, const SettlePar
                                                  const int32_t *blocks, int key0, int end,
                                                  int tid) {
     if (key0 >= end) return;
-    load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
+    if (p.kv.q8) {
+        load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage, stage + C::kTileBytes, p.kv, blocks, key0,
+                                                  end, false, tid);
+    } else {
+        load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
+    }
 }
 
 template <class C>
@@ -76,8 +83,15 @@ __global__ void __launch_bounds__(C::kThreads)
         const uint32_t sk = ring + (t % STAGES) * C::kStageBytes;
         const int key0 = begin + t * BN + warp * C::kWarpKeys;
         if (key0 >= end) continue;  // warp-uniform
+        if (p.kv.q8)
+            widen_q8_rows<D>(sk, p.kv, st.blocks, begin + t * BN, warp * C::kWarpKeys, end, lane);
         float s[1][NT][4];
         warp_qk_regs<D, NT>(s, qf, sk, warp * C::kWarpKeys, lane);
+        if (p.kv.q8)
+            scale_keys<NT>(s,
+                           reinterpret_cast<const float *>(smem + (sk - sq) + C::kTileBytes) +
+                               warp * C::kWarpKeys,
+                           lane);
         float v[NT][2];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)

@@ -77,6 +77,11 @@ public:
     // cuda_kv_copy.cpp
     void kv_copy_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
                         int32_t n) override;
+    // cuda_kv_q8.cpp
+    void kv_quantize_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
+                            int32_t n) override;
+    void kv_compact_mixed(const KvPoolRef &pool, const StreamRef &src, const StreamRef &dst,
+                          const int32_t *keep, int32_t n_keep) override;
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;

@@ -207,6 +207,11 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
                                   const Tensor &k, const Tensor &v, int32_t n_head_kv,
                                   const int32_t *positions, const RopeParams &params) {
     const char *op = "rope_kv_append";
+    if (!pool.storage_q8.empty()) {  // appends into int8 blocks quantize: kv_append's kernels
+        Executor::rope_kv_append(pool, streams, n_seqs, rows_per_seq, q, n_head, k, v, n_head_kv,
+                                 positions, params);
+        return;
+    }
     guarded([&] {
         const DevicePool dp = device_pool(pool, op);
         if (dp.head_dim % 2 != 0 || dp.head_dim > 256)
@@ -289,7 +294,7 @@ void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w
         a.y = qkv.data();
         a.y_stride = qkv.cols();
         a.rope = rope_target(device_pool(pool, op), rows_per_seq, n_head, n_head_kv, params);
-        fused = gemv_ && qkv_rope_ && gemv::supported(a);
+        fused = gemv_ && qkv_rope_ && pool.storage_q8.empty() && gemv::supported(a);
         if (!fused) return;
         const uint64_t signature =
             op_signature({kQkvRopeAppend, sig_ptr(x.data()), sig_ptr(norm_w.data()),

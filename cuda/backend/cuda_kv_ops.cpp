@@ -83,6 +83,19 @@ DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) cons
     p.block_size = pool.block_size;
     p.head_dim = pool.head_dim;
     p.scores = pool.scores.empty() ? nullptr : pool.scores.as<float>();
+    if (!pool.storage_q8.empty()) {
+        if (!(pool.storage_q8.dtype() == DType::I8 && pool.storage_q8.cols() == pool.head_dim &&
+              pool.storage_q8.dense() && pool.scales_q8.dtype() == DType::F32 &&
+              pool.scales_q8.rows() == pool.storage_q8.rows() && pool.scales_q8.cols() == 1 &&
+              pool.scales_q8.dense() && pool.first_q8 >= 0))
+            fail(CAB_ERR_INVALID_ARGUMENT,
+                 std::string(op) +
+                     ": the KV pool's int8 blocks must be dense I8 [rows, head_dim] "
+                     "with F32 [rows, 1] scales");
+        p.q8 = static_cast<int8_t *>(pool.storage_q8.data());
+        p.q8_scales = pool.scales_q8.as<float>();
+        p.first_q8 = pool.first_q8;
+    }
     return p;
 }
 
@@ -300,6 +313,10 @@ void CudaExecutor::attention_prefill(const KvPoolRef &pool, const StreamRef *str
         a.out_stride = out.cols();
         a.scores = dp.scores != nullptr;
         a.score_window = score_window;
+        // A stream's int8 blocks come first (KvCache): its first block tells.
+        for (int32_t s = 0; s < n_head_kv && dp.q8; ++s)
+            a.int8_blocks =
+                a.int8_blocks || (streams[s].length > 0 && pool.is_q8(streams[s].blocks[0]));
         attention::prefill(a, stream());
     });
 }

@@ -1,12 +1,14 @@
 // KV append: a grid-stride loop over (chunk, head, row, K/V) of the step's rows, each a 16-byte
 // copy (or a 2-byte one when head_dim or the row stride is not a multiple of 8, or a pointer is
-// not 16-byte aligned) into the pool block that holds the row's slot.
+// not 16-byte aligned) into the pool block that holds the row's slot; the rows of int8 blocks go
+// through kv_q8.cuh's append_q8, which quantizes them.
 #include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "attention/launch.h"
 #include "kv/kv_append.cuh"
+#include "kv/kv_q8.cuh"
 #include "util/error.h"
 
 namespace cab::cuda::kv {
@@ -39,10 +41,12 @@ __global__ void append_kernel(DevicePool pool, Chunk *data, const DeviceStream *
         // A stream shorter than rows_per_seq breaks the caller's contract; writing nothing keeps
         // that from landing in other streams' blocks.
         if (slot < 0) continue;
-        const int64_t pool_row =
-            (static_cast<int64_t>(s.blocks[slot / bs]) * 2 + value) * bs + slot % bs;
-        const Chunk *src = value ? v : k;
-        data[pool_row * per_row + chunk] = src[row * stride + int64_t{h} * per_row + chunk];
+        const int64_t block = s.blocks[slot / bs];
+        if (!is_q8_block(pool, block)) {  // append_q8 writes the rows of int8 blocks
+            const int64_t pool_row = (block * 2 + value) * bs + slot % bs;
+            const Chunk *src = value ? v : k;
+            data[pool_row * per_row + chunk] = src[row * stride + int64_t{h} * per_row + chunk];
+        }
         if (pool.scores && value == 0 && chunk == 0) {
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
                 *score_at(pool, s.blocks, kind, slot) = 0.0f;
@@ -100,6 +104,7 @@ void append(const DevicePool &pool, const DeviceStream *streams, int32_t n_seqs,
     else
         launch<uint16_t>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
     attention::check_launch("kv append");
+    if (pool.q8) append_q8(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
 }
 
 }  // namespace cab::cuda::kv

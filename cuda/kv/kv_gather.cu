@@ -1,6 +1,7 @@
-// KV read-out: grid-stride loops over a stream's slots. Rows go 8 columns at a time (one 16-byte
-// bf16 load, two 16-byte f32 stores) when head_dim % 8 == 0 and pool and out are 16-byte
-// aligned, else one column at a time; scores one float per thread, kind-major so stores coalesce.
+// KV read-out: grid-stride loops over a stream's slots (int8 rows dequantized). Rows go 8 columns
+// at a time (one 16-byte bf16 load, two 16-byte f32 stores) when head_dim % 8 == 0 and pool and out
+// are 16-byte aligned, else one column at a time; scores one float per thread, kind-major so stores
+// coalesce.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -21,9 +22,10 @@ constexpr int kVec = 8;
 constexpr int64_t kMaxBlocks = 65536;
 
 template <bool kVector>
-__global__ void gather_rows_kernel(const bf16 *data, int32_t block_size, int32_t head_dim,
-                                   const int32_t *blocks, int32_t length, int32_t value,
-                                   float *out) {
+__global__ void gather_rows_kernel(DevicePool pool, const int32_t *blocks, int32_t length,
+                                   int32_t value, float *out) {
+    const bf16 *data = static_cast<const bf16 *>(pool.data);
+    const int32_t block_size = pool.block_size, head_dim = pool.head_dim;
     constexpr int kWidth = kVector ? kVec : 1;
     const int32_t per_row = head_dim / kWidth;
     const int64_t units = static_cast<int64_t>(length) * per_row;
@@ -31,11 +33,16 @@ __global__ void gather_rows_kernel(const bf16 *data, int32_t block_size, int32_t
          u += static_cast<int64_t>(gridDim.x) * kThreads) {
         const int32_t slot = static_cast<int32_t>(u / per_row);
         const int32_t col = static_cast<int32_t>(u % per_row) * kWidth;
-        const int64_t pool_row =
-            (static_cast<int64_t>(blocks[slot / block_size]) * 2 + value) * block_size +
-            slot % block_size;
-        const bf16 *src = data + pool_row * head_dim + col;
+        const int64_t block = blocks[slot / block_size];
         float *dst = out + static_cast<int64_t>(slot) * head_dim + col;
+        if (is_q8_block(pool, block)) {  // dequantized (kv/quant_q8.h)
+            const int64_t r = q8_row(pool, block, value, slot % block_size);
+            for (int i = 0; i < kWidth; ++i)
+                dst[i] = static_cast<float>(pool.q8[r * head_dim + col + i]) * pool.q8_scales[r];
+            continue;
+        }
+        const int64_t pool_row = (block * 2 + value) * block_size + slot % block_size;
+        const bf16 *src = data + pool_row * head_dim + col;
         if constexpr (kVector) {
             const uint4 raw = *reinterpret_cast<const uint4 *>(src);
             const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&raw);
@@ -84,15 +91,14 @@ void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, 
             name + "length " + std::to_string(length) + " < 0");
     if (length == 0) return;
     require(blocks && out, CAB_ERR_INVALID_ARGUMENT, name + "null blocks or out");
-    const bf16 *data = static_cast<const bf16 *>(pool.data);
     const int64_t n = static_cast<int64_t>(length) * pool.head_dim;
     const int32_t value = values ? 1 : 0;
     if (pool.head_dim % kVec == 0 && aligned16(pool.data) && aligned16(out))
-        gather_rows_kernel<true><<<grid_for(n / kVec), kThreads, 0, stream>>>(
-            data, pool.block_size, pool.head_dim, blocks, length, value, out);
+        gather_rows_kernel<true>
+            <<<grid_for(n / kVec), kThreads, 0, stream>>>(pool, blocks, length, value, out);
     else
-        gather_rows_kernel<false><<<grid_for(n), kThreads, 0, stream>>>(
-            data, pool.block_size, pool.head_dim, blocks, length, value, out);
+        gather_rows_kernel<false>
+            <<<grid_for(n), kThreads, 0, stream>>>(pool, blocks, length, value, out);
     attention::check_launch("kv gather_rows");
 }
 

@@ -7,7 +7,7 @@
 namespace cab::cuda {
 
 // The bf16 KV pool: block b holds K[block_size][head_dim] followed by V[block_size][head_dim].
-// block_size is a power of two; head_dim 64 or 128.
+// block_size is a power of two; head_dim 64 or 128. Blocks may also be int8 (below).
 struct DevicePool {
     const void *data = nullptr;
     int32_t block_size = 16;
@@ -16,9 +16,32 @@ struct DevicePool {
     // 2 window, 3 last; see ScoreKind) at scores[(b * 4 + k) * block_size + r]. Null when the
     // cache keeps no scores.
     float *scores = nullptr;
+    // Int8 blocks (kv/quant_q8.h): ids from first_q8 on, block b's K rows then V rows at block
+    // b - first_q8 of q8 ([block_size][head_dim] int8 each), one F32 scale per row in q8_scales
+    // (same row index). Null q8: none.
+    int8_t *q8 = nullptr;
+    float *q8_scales = nullptr;
+    int32_t first_q8 = 0;
 };
 
 constexpr int32_t kScoreKinds = 4;
+
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+    inline bool
+    is_q8_block(const DevicePool &pool, int64_t block) {
+    return pool.q8 != nullptr && block >= pool.first_q8;
+}
+
+// Row index (into q8 and q8_scales) of K (value 0) or V (value 1) row r of int8 block `block`.
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+    inline int64_t
+    q8_row(const DevicePool &pool, int64_t block, int32_t value, int32_t r) {
+    return ((block - pool.first_q8) * 2 + value) * pool.block_size + r;
+}
 
 // One stream (sequence, layer, kv head): slot s lives in pool block blocks[s / block_size] at row
 // s % block_size. `blocks` is device memory; `length` counts the slots after this step. `id`

@@ -268,8 +268,7 @@ typedef struct cab_ctx_params {
         blocks for this many tokens in total; default 0 (none). Each K and V row is stored as
         int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The
         "quantize" policies of cab_evict move a sequence's oldest tokens there; attention reads
-        them in their own type. CPU contexts only for now: a CUDA context refuses a nonzero
-        value (UNSUPPORTED). */
+        them in their own type, on the CPU and on CUDA. */
     int64_t kv_q8_capacity_tokens;
 } cab_ctx_params;
 

@@ -177,8 +177,8 @@ EvictOptions to_evict_options(const cab_evict_params *given, const std::string &
     o.allocation.pyramid_beta = p.pyramid_beta;
     // The slots the policy keeps whatever it ranks: the allocation gives no stream fewer, and
     // adaptive compares heads by the rest (budget.h).
-    const std::string_view policy = o.policy != nullptr ? o.policy->name() : "";
-    if (o.policy != nullptr && policy != "full" && policy != "random") {
+    const std::string_view policy = o.policy != nullptr ? o.policy->name() : "full";
+    if (policy != "full" && policy != "random") {
         const bool observes = policy == "snapkv" || policy == "chunkkv";
         o.allocation.protect_front = p.n_sinks;
         o.allocation.protect_back = static_cast<int32_t>(

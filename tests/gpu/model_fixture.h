@@ -244,6 +244,7 @@ struct CtxConfig {
     int32_t block_size = 16;  // a power of two (the CUDA pool's requirement)
     int32_t chunk = 512;
     int32_t score_window = 32;
+    int64_t q8_capacity = 0;  // int8 KV blocks (kv/quant_q8.h)
 };
 
 // A context on the model's own device; the KV type follows it (F32 on the CPU, BF16 on CUDA).
@@ -256,6 +257,7 @@ inline std::unique_ptr<Context> make_ctx(const Model &model, const CtxConfig &c 
     o.kv_block_size = c.block_size;
     o.prefill_chunk = c.chunk;
     o.score_window = c.score_window;
+    o.kv_q8_capacity_tokens = c.q8_capacity;
     return Context::create(model, o);
 }
 

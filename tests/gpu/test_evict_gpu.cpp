@@ -459,22 +459,34 @@ TEST_CASE("evict gpu: KV_FULL on the GPU is the CPU's clean error and the contex
 
 namespace cab::gpu_test {
 
-TEST_CASE("evict gpu: a CUDA context refuses int8 KV blocks, naming the backend",
-          "[model][evict]") {
+TEST_CASE("evict gpu: quantize+window on a CUDA context decodes as on the CPU",
+          "[model][evict][q8]") {
     RandomModel rm(random_specs()[0]);
-    ContextOptions o;
-    o.device = rm.models.gpu->device();
-    o.kv_capacity_tokens = 64;
-    o.kv_q8_capacity_tokens = 64;
-    try {
-        Context::create(*rm.models.gpu, o);
-        FAIL("a CUDA context with int8 KV blocks was created");
-    } catch (const Error &e) {
-        CHECK(e.status() == CAB_ERR_UNSUPPORTED);
-        CHECK_THAT(e.what(), Catch::Contains("int8 KV blocks are not supported on the cuda"));
-    }
-    o.kv_q8_capacity_tokens = 0;
-    CHECK(Context::create(*rm.models.gpu, o) != nullptr);
+    const ModelPair &m = rm.models;
+    CtxConfig c;
+    c.capacity = 256;
+    c.q8_capacity = 256;
+    auto gpu = make_ctx(*m.gpu, c), cpu = make_ctx(*m.cpu, c);
+    std::mt19937 rng(37);
+    const std::vector<int32_t> prompt = random_tokens(rng, 180, m.n_vocab());
+    for (Context *ctx : {gpu.get(), cpu.get()}) ctx->prefill(0, prompt.data(), prompt.size());
+    EvictOptions o;
+    o.quantize = true;
+    o.quantize_recent = 40;
+    o.policy = find_policy("window");
+    o.budget.tokens = 120;
+    const EvictResult rg = gpu->evict(0, o), rc = cpu->evict(0, o);
+    CHECK(rg.tokens_quantized == rc.tokens_quantized);
+    CHECK(rg.tokens_quantized > 0);
+    CHECK(all_positions(*gpu, 0) == all_positions(*cpu, 0));
+    CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used == cpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used);
+    CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used > 0);
+    for (int32_t t : random_tokens(rng, 4, m.n_vocab()))
+        for (Context *ctx : {gpu.get(), cpu.get()}) decode_one(*ctx, 0, t);
+    check_bf16(logits_of(*gpu, 0), logits_of(*cpu, 0), "decoding over int8 and bf16 blocks");
+    const std::vector<int32_t> tail = random_tokens(rng, 20, m.n_vocab());
+    for (Context *ctx : {gpu.get(), cpu.get()}) ctx->prefill(0, tail.data(), tail.size());
+    check_bf16(logits_of(*gpu, 0), logits_of(*cpu, 0), "a prompt after quantizing");
 }
 
 }  // namespace cab::gpu_test

@@ -35,10 +35,19 @@ void for_blocks(const KvPoolRef &pool, int64_t n, F &&f) {
         f(first, std::min<int64_t>(pool.block_size, n - first));
 }
 
-// Copies slots [0, n) of a stream into a contiguous [n, head_dim] buffer (int8 rows dequantized).
+// Copies slots [0, n) of a stream into a contiguous [n, head_dim] buffer: a full-precision
+// block's run of rows in one copy, int8 rows dequantized one by one.
 void gather(const KvPoolRef &pool, const StreamRef &s, int64_t n, bool value, float *dst) {
-    for (int64_t slot = 0; slot < n; ++slot)
-        read_row(slot_row(pool, s, slot, value), pool.head_dim, dst + slot * pool.head_dim);
+    for_blocks(pool, n, [&](int64_t first, int64_t count) {
+        const SlotRow r = slot_row(pool, s, first, value);
+        float *out = dst + first * pool.head_dim;
+        if (!r.q) {
+            std::memcpy(out, r.f, static_cast<size_t>(count * pool.head_dim) * sizeof(float));
+            return;
+        }
+        for (int64_t i = 0; i < count; ++i)
+            read_row(slot_row(pool, s, first + i, value), pool.head_dim, out + i * pool.head_dim);
+    });
 }
 
 // The pool's storage and scores are dense, as the cache allocates them.

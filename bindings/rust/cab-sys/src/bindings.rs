@@ -774,8 +774,7 @@ pub struct cab_ctx_params {
     #[doc = "blocks for this many tokens in total; default 0 (none). Each K and V row is stored as"]
     #[doc = "int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The"]
     #[doc = "\"quantize\" policies of cab_evict move a sequence's oldest tokens there; attention reads"]
-    #[doc = "them in their own type. CPU contexts only for now: a CUDA context refuses a nonzero"]
-    #[doc = "value (UNSUPPORTED)."]
+    #[doc = "them in their own type, on the CPU and on CUDA."]
     pub kv_q8_capacity_tokens: i64,
 }
 #[test]

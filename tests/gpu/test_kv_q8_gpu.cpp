@@ -1,0 +1,273 @@
+// Int8 KV blocks on the CUDA backend (issue 8), against the CPU backend:
+// - quantizing, compacting (slots keep their types), appending into an int8 block's free slots
+//   and copying a sequence store exactly the CPU's int8 values and scales for the same
+//   (bf16-representable) inputs, and move scores bit for bit;
+// - decode (the tensor-core kernel reading int8 tiles, split-K, deferred scores) and prefill
+//   (the CUDA-core kernel) over streams split at a random point into int8 and bf16 blocks equal
+//   attention over the same K/V dequantized to fp32 on the CPU, outputs and scores, to bf16's
+//   rounding of Q and P.
+// Head sizes 64 and 128, blocks of 4 (int8 / bf16 boundaries inside the decode kernel's tiles)
+// and 16.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend_fixture.h"
+#include "kv/kv_cache.h"
+
+namespace cab::gpu_test {
+namespace {
+
+Backend &gpu() {
+    static std::unique_ptr<Backend> b = make_cuda_backend(0);
+    return *b;
+}
+
+Backend &cpu() {
+    static std::unique_ptr<Backend> b = make_cpu_backend(2);
+    return *b;
+}
+
+constexpr int32_t kHeadsKv = 2, kGroup = 4, kLayers = 2;
+
+KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8) {
+    KvConfig c;
+    c.n_layer = kLayers;
+    c.n_head_kv = kHeadsKv;
+    c.n_head = kHeadsKv * kGroup;
+    c.head_dim = head_dim;
+    c.block_size = block_size;
+    c.capacity_tokens = 1024;
+    c.q8_capacity_tokens = q8 ? 1024 : 0;
+    c.n_seq_max = 2;
+    c.dtype = dtype;
+    c.score_window = 4;
+    return c;
+}
+
+// A cache on one backend, with the executor that runs its ops.
+struct Rig {
+    Backend &backend;
+    std::unique_ptr<Executor> ex;
+    KvCache kv;
+    Rig(Backend &b, const KvConfig &c) : backend(b), ex(b.make_executor(1)), kv(b, c) {}
+
+    DType act() const { return backend.act_dtype(); }
+    Tensor tensor(int64_t rows, int64_t cols, const std::vector<float> &v) {
+        return make_tensor(backend, *ex, act(), rows, cols, v);
+    }
+
+    // Appends rows (per layer: its own [n, n_head_kv * head_dim] K and V) to seq.
+    void append(int32_t seq, const std::vector<std::vector<float>> &k,
+                const std::vector<std::vector<float>> &v, int32_t n) {
+        const KvConfig &c = kv.config();
+        kv.reserve(&seq, &n, 1);
+        for (int32_t l = 0; l < c.n_layer; ++l) {
+            std::vector<StreamRef> refs;
+            kv.stream_refs(l, &seq, 1, n, refs);
+            const int64_t cols = int64_t{c.n_head_kv} * c.head_dim;
+            ex->kv_append(kv.pool_ref(), refs.data(), 1, n, tensor(n, cols, k[l]),
+                          tensor(n, cols, v[l]));
+        }
+        std::vector<int32_t> pos(static_cast<size_t>(n));
+        const int32_t start = kv.stream(seq, 0, 0).length;
+        for (int32_t i = 0; i < n; ++i) pos[i] = start + i;
+        kv.commit(seq, n, pos.data(), pos.data());
+    }
+
+    std::vector<float> rows(int32_t seq, int32_t l, int32_t h, bool values) {
+        std::vector<float> out(static_cast<size_t>(kv.stream(seq, l, h).length) *
+                               kv.config().head_dim);
+        ex->kv_read(kv.pool_ref(), kv.ref(seq, l, h), values, out.data());
+        return out;
+    }
+
+    std::vector<float> scores(int32_t seq, int32_t l, int32_t h) {
+        SlotScores s;
+        kv.read_scores(*ex, seq, l, h, s);
+        std::vector<float> all = s.score;
+        all.insert(all.end(), s.observers.begin(), s.observers.end());
+        all.insert(all.end(), s.window.begin(), s.window.end());
+        return all;
+    }
+
+    // Attention of the last q.rows() queries (prefill chunk) or of one query (decode) in
+    // layer l; the output as floats.
+    std::vector<float> attend(int32_t seq, int32_t l, const std::vector<float> &q, int32_t n,
+                              bool decode) {
+        const KvConfig &c = kv.config();
+        const int64_t cols = int64_t{c.n_head} * c.head_dim;
+        const Tensor qt = tensor(n, cols, q);
+        const Tensor out = poisoned(backend, *ex, act(), n, cols);
+        std::vector<StreamRef> refs;
+        kv.stream_refs(l, &seq, 1, 0, refs);
+        if (decode) {
+            ex->attention_decode(kv.pool_ref(), refs.data(), c.n_head_kv, qt, c.n_head, out);
+        } else {
+            ex->attention_prefill(kv.pool_ref(), refs.data(), c.n_head_kv, qt, c.n_head, out,
+                                  c.score_window);
+        }
+        return read(*ex, out);
+    }
+};
+
+using Layers = std::vector<std::vector<float>>;
+
+Layers layer_values(int32_t n, int32_t cols, std::mt19937 &rng) {
+    Layers out;
+    for (int32_t l = 0; l < kLayers; ++l)
+        out.push_back(bf16_values(static_cast<size_t>(n) * cols, 1.0f, rng));
+    return out;
+}
+
+bool equal_rows(Rig &a, Rig &b, int32_t seq) {
+    for (int32_t l = 0; l < kLayers; ++l)
+        for (int32_t h = 0; h < kHeadsKv; ++h)
+            for (bool values : {false, true})
+                if (a.rows(seq, l, h, values) != b.rows(seq, l, h, values)) return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "kv q8 gpu: int8 blocks hold the CPU's values; attention over mixed streams equals "
+    "attention over the dequantized K/V",
+    "[kv][q8]") {
+    const int32_t d = GENERATE(64, 128);
+    const int32_t bs = GENERATE(4, 16);
+    INFO("head_dim " << d << ", block_size " << bs);
+    std::mt19937 rng(static_cast<uint32_t>(d * 31 + bs));
+    const int32_t cols = kHeadsKv * d, q_cols = kHeadsKv * kGroup * d;
+    const int32_t n = std::uniform_int_distribution<int32_t>(300, 420)(rng);
+    // A split at a random point: the int8 part is the whole blocks before the last `recent`.
+    const int32_t recent = std::uniform_int_distribution<int32_t>(bs, 200)(rng);
+    INFO(n << " slots, the last " << recent << " kept in bf16");
+
+    Rig g(gpu(), config(d, bs, DType::BF16, true));
+    Rig c(cpu(), config(d, bs, DType::F32, true));
+    const Layers k0 = layer_values(n, cols, rng), v0 = layer_values(n, cols, rng);
+    g.append(0, k0, v0, n);
+    c.append(0, k0, v0, n);
+    // Scores to move: a prefill pass over the GPU's bf16 cache before quantizing.
+    const Layers qp = layer_values(8, q_cols, rng);
+    for (int32_t l = 0; l < kLayers; ++l) g.attend(0, l, qp[l], 8, false);
+    std::vector<std::vector<float>> scores_before;
+    for (int32_t l = 0; l < kLayers; ++l)
+        for (int32_t h = 0; h < kHeadsKv; ++h) scores_before.push_back(g.scores(0, l, h));
+
+    const int64_t moved = g.kv.quantize(*g.ex, 0, recent);
+    REQUIRE(c.kv.quantize(*c.ex, 0, recent) == moved);
+    const int32_t n8 = (n - recent) / bs * bs;
+    REQUIRE(moved == int64_t{kLayers} * kHeadsKv * n8);
+    REQUIRE(n8 > 0);
+    CHECK(g.kv.q8_blocks(g.kv.stream(0, 1, 1)) == n8 / bs);
+    CHECK(equal_rows(g, c, 0));  // the same int8 values and scales
+    for (int32_t l = 0, i = 0; l < kLayers; ++l)
+        for (int32_t h = 0; h < kHeadsKv; ++h, ++i) CHECK(g.scores(0, l, h) == scores_before[i]);
+
+    SECTION("decode and prefill over the mixed streams") {
+        // The twin: the GPU's dequantized K/V in fp32 on the CPU, no int8 blocks.
+        Rig t(cpu(), config(d, bs, DType::F32, false));
+        Layers kt(kLayers), vt(kLayers);
+        for (int32_t l = 0; l < kLayers; ++l) {
+            kt[l].resize(static_cast<size_t>(n) * cols);
+            vt[l].resize(kt[l].size());
+            for (int32_t h = 0; h < kHeadsKv; ++h) {
+                const std::vector<float> kr = g.rows(0, l, h, false), vr = g.rows(0, l, h, true);
+                for (int32_t r = 0; r < n; ++r)
+                    for (int32_t e = 0; e < d; ++e) {
+                        kt[l][static_cast<size_t>(r) * cols + h * d + e] = kr[r * d + e];
+                        vt[l][static_cast<size_t>(r) * cols + h * d + e] = vr[r * d + e];
+                    }
+            }
+        }
+        t.append(0, kt, vt, n);
+        for (int step = 0; step < 3; ++step) {
+            INFO("decode step " << step);
+            const Layers k1 = layer_values(1, cols, rng), v1 = layer_values(1, cols, rng);
+            g.append(0, k1, v1, 1);
+            t.append(0, k1, v1, 1);
+            for (int32_t l = 0; l < kLayers; ++l) {
+                const std::vector<float> q = bf16_values(static_cast<size_t>(q_cols), 1.0f, rng);
+                check_close(g.attend(0, l, q, 1, true), t.attend(0, l, q, 1, true), 2e-2, 1e-2,
+                            "decode output");
+            }
+        }
+        const int32_t m = 6;
+        const Layers k2 = layer_values(m, cols, rng), v2 = layer_values(m, cols, rng);
+        g.append(0, k2, v2, m);
+        t.append(0, k2, v2, m);
+        for (int32_t l = 0; l < kLayers; ++l) {
+            const std::vector<float> q = bf16_values(static_cast<size_t>(m) * q_cols, 1.0f, rng);
+            check_close(g.attend(0, l, q, m, false), t.attend(0, l, q, m, false), 2e-2, 1e-2,
+                        "prefill output");
+        }
+        // The decode steps' and the chunk's scores against the twin's, which started at zero: the
+        // GPU's score and observers less those of the pass before quantizing (the chunk rewrote
+        // `window` on both).
+        for (int32_t l = 0, i = 0; l < kLayers; ++l)
+            for (int32_t h = 0; h < kHeadsKv; ++h, ++i) {
+                INFO("layer " << l << ", kv head " << h);
+                std::vector<float> got = g.scores(0, l, h), want = t.scores(0, l, h);
+                const int32_t len = n + 3 + m;
+                REQUIRE(got.size() == static_cast<size_t>(3 * len));
+                for (int32_t kind = 0; kind < 2; ++kind)
+                    for (int32_t j = 0; j < n; ++j)
+                        got[static_cast<size_t>(kind) * len + j] -=
+                            scores_before[i][static_cast<size_t>(kind) * n + j];
+                check_close(got, want, 2e-2, 2e-3, "scores");
+            }
+    }
+
+    SECTION("compaction keeps each slot's type; appends into int8 slots are quantized") {
+        // Random kept slots, then (every other stream) only int8 ones, so that the stream ends
+        // inside an int8 block and the next appends land there.
+        for (int32_t l = 0; l < kLayers; ++l)
+            for (int32_t h = 0; h < kHeadsKv; ++h) {
+                std::vector<int32_t> keep;
+                const bool int8_only = (l + h) % 2 == 1;
+                for (int32_t j = 0; j < (int8_only ? n8 : n); ++j)
+                    if (rng() % 3 != 0) keep.push_back(j);
+                if (int8_only && keep.size() % bs == 0) keep.pop_back();
+                const std::vector<float> before = g.scores(0, l, h);
+                g.kv.compact(*g.ex, 0, l, h, keep.data(), static_cast<int32_t>(keep.size()));
+                c.kv.compact(*c.ex, 0, l, h, keep.data(), static_cast<int32_t>(keep.size()));
+                const std::vector<float> after = g.scores(0, l, h);
+                const size_t kept = keep.size();
+                REQUIRE(after.size() == 3 * kept);
+                bool moved_scores = true;
+                for (size_t kind = 0; kind < 3; ++kind)
+                    for (size_t i = 0; i < kept; ++i)
+                        moved_scores =
+                            moved_scores && after[kind * kept + i] == before[kind * n + keep[i]];
+                CHECK(moved_scores);
+                CHECK(g.kv.stream(0, l, h).blocks == c.kv.stream(0, l, h).blocks);
+            }
+        CHECK(equal_rows(g, c, 0));
+        // Streams of different lengths now: append through each stream's own refs.
+        const Layers k3 = layer_values(5, cols, rng), v3 = layer_values(5, cols, rng);
+        g.append(0, k3, v3, 5);
+        c.append(0, k3, v3, 5);
+        CHECK(equal_rows(g, c, 0));
+        CHECK(g.kv.q8_blocks_free() == c.kv.q8_blocks_free());
+    }
+
+    SECTION("a copied sequence holds the same int8 and bf16 blocks' contents") {
+        g.kv.copy_seq(*g.ex, 0, 1);
+        for (int32_t l = 0; l < kLayers; ++l)
+            for (int32_t h = 0; h < kHeadsKv; ++h) {
+                CHECK(g.kv.q8_blocks(g.kv.stream(1, l, h)) == n8 / bs);
+                for (bool values : {false, true})
+                    CHECK(g.rows(1, l, h, values) == g.rows(0, l, h, values));
+                CHECK(g.scores(1, l, h) == g.scores(0, l, h));
+            }
+    }
+}
+
+}  // namespace cab::gpu_test
