@@ -80,11 +80,21 @@ for args in "generate --bogus" "generate -p hi" "generate -m $M" "generate -m $M
     "generate -m $M -p hi --seed" "chat" "chat -m $M --min-p 1.5" "info" \
     "info a b" "frobnicate" "generate -m $M -p hi --budget abc" \
     "generate -m $M -p hi --budget 150%" "generate -m $M -p hi --slack 0" \
-    "generate -m $M -p hi --policy lru" "chat -m $M --window 0"; do
+    "generate -m $M -p hi --policy lru" "chat -m $M --window 0" \
+    "generate -m $M -p hi --policy quantize+snapkv --kv-q8-capacity 0" \
+    "generate -m $M -p hi --policy quantize+lru --kv-q8-capacity 64" \
+    "chat -m $M --policy quantize --kv-q8-capacity 64 --quantize-recent -1"; do
     # shellcheck disable=SC2086
     if run 2 "$CAB" $args; then expect_in err "usage:" "cab $args"; fi
 done
 run 2 "$CAB"
+# The int8 options go with the quantize policies only, and those need int8 blocks.
+run 2 "$CAB" generate -m "$M" -p hi --kv-q8-capacity 64 &&
+    expect_in err "only the quantize policies use int8 KV blocks" "--kv-q8-capacity alone"
+run 2 "$CAB" generate -m "$M" -p hi --policy h2o --quantize-recent 8 &&
+    expect_in err "option --quantize-recent: only the quantize policies" "--quantize-recent, h2o"
+run 2 "$CAB" chat -m "$M" --policy quantize+snapkv &&
+    expect_in err "give their capacity with --kv-q8-capacity" "quantize without int8 blocks"
 
 # Help: exit 0, usage on stdout.
 for cmd in info generate chat; do

@@ -41,14 +41,19 @@ const char kUsage[] =
     "  -h, --help              show this help\n"
     "\n"
     "automatic KV eviction (off unless --policy or --budget is given):\n"
-    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab or cab-frc\n"
-    "                          (default cab)\n"
+    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab, cab-frc or\n"
+    "                          chunkkv (default cab); quantize or quantize+NAME: old tokens\n"
+    "                          move to int8 blocks (--kv-q8-capacity), then NAME evicts\n"
     "  --budget N|R%           tokens kept per (layer, kv head) stream, or a share of the\n"
     "                          sequence (default 256)\n"
     "  --sinks N               first tokens always kept (default 4)\n"
     "  --window W              observation window: the last W prompt tokens score the others\n"
     "                          (snapkv, --policy's window score; default 32)\n"
-    "  --slack N               tokens past the budget before eviction fires (default 64)\n";
+    "  --slack N               tokens past the budget before eviction fires (default 64)\n"
+    "  --kv-q8-capacity N      quantize policies: int8 KV capacity in tokens, on top of\n"
+    "                          --ctx (required with them)\n"
+    "  --quantize-recent N     quantize policies: the newest tokens of each stream stay in\n"
+    "                          full precision (default 64)\n";
 
 // KV capacity rounds up to this many tokens: a few blocks of slack beyond prompt + N.
 constexpr int64_t kCapacityGranule = 64;

@@ -8,6 +8,15 @@
 
 namespace cab_cli {
 
+namespace {
+
+// "quantize" or "quantize+<policy>": old tokens move to int8 blocks.
+bool quantizes(const std::string &policy) {
+    return policy == "quantize" || policy.rfind("quantize+", 0) == 0;
+}
+
+}  // namespace
+
 void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const char *usage) {
     options.push_back({{"--policy"}, true, [&evict](const std::string &v) {
                            evict.policy = v;
@@ -29,10 +38,36 @@ void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const
                            evict.slack =
                                static_cast<int32_t>(parse_int("--slack", v, 1, INT32_MAX, usage));
                        }});
+    options.push_back({{"--kv-q8-capacity"}, true, [&evict, usage](const std::string &v) {
+                           evict.q8_capacity =
+                               parse_int("--kv-q8-capacity", v, 1, INT64_MAX, usage);
+                       }});
+    options.push_back({{"--quantize-recent"}, true, [&evict, usage](const std::string &v) {
+                           evict.quantize_recent = static_cast<int32_t>(
+                               parse_int("--quantize-recent", v, 0, INT32_MAX, usage));
+                       }});
 }
 
 void finish_evict_settings(EvictSettings &evict, const char *usage) {
     check(cab_evict_default_params(&evict.params));
+    // The int8 blocks serve only the quantize policies: without one they would be memory that
+    // nothing uses, and a quantize policy without them could never quantize.
+    const bool quantize = evict.on && quantizes(evict.policy);
+    if (evict.q8_capacity > 0 && !quantize)
+        throw UsageError(
+            "option --kv-q8-capacity: only the quantize policies use int8 KV blocks "
+            "(--policy quantize or quantize+NAME)",
+            usage);
+    if (evict.quantize_recent >= 0 && !quantize)
+        throw UsageError(
+            "option --quantize-recent: only the quantize policies use it "
+            "(--policy quantize or quantize+NAME)",
+            usage);
+    if (quantize && evict.q8_capacity == 0)
+        throw UsageError("--policy " + evict.policy +
+                             " moves old tokens to int8 KV blocks: give their capacity with "
+                             "--kv-q8-capacity TOKENS",
+                         usage);
     if (!evict.on) return;
     if (!evict.policy.empty()) {
         evict.policy_storage = evict.policy;
@@ -52,6 +87,7 @@ void finish_evict_settings(EvictSettings &evict, const char *usage) {
     }
     if (evict.sinks >= 0) evict.params.n_sinks = evict.sinks;
     if (evict.window > 0) evict.params.snapkv_window = evict.window;
+    if (evict.quantize_recent >= 0) evict.params.quantize_recent = evict.quantize_recent;
 }
 
 void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx) {
@@ -59,15 +95,35 @@ void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx) {
     if (!evict.on) return;
     ctx.auto_evict = &evict.params;
     if (evict.slack > 0) ctx.auto_evict_slack = evict.slack;
+    ctx.kv_q8_capacity_tokens = evict.q8_capacity;
 }
 
 int64_t evict_capacity(const EvictSettings &evict) {
-    if (!evict.on || evict.params.budget_unit != CAB_BUDGET_TOKENS) return 0;
+    // Plain quantize evicts nothing, so its budget bounds nothing.
+    if (!evict.on || evict.params.budget_unit != CAB_BUDGET_TOKENS || evict.policy == "quantize")
+        return 0;
     cab_ctx_params defaults;
     check(cab_ctx_default_params(&defaults));
     const int64_t slack = evict.slack > 0 ? evict.slack : defaults.auto_evict_slack;
     return int64_t{evict.params.budget_tokens} + slack;
 }
+
+namespace {
+
+// The bytes of one full-precision block. bytes_total mixes the two block types, so the blocks in
+// use tell them apart when there are int8 ones.
+double full_block_bytes(const cab_kv_stats &kv) {
+    const auto d = [](auto v) { return static_cast<double>(v); };
+    if (kv.blocks_used > 0) return d(kv.bytes_used - kv.q8_bytes_used) / d(kv.blocks_used);
+    if (kv.q8_blocks_used > 0)
+        return (d(kv.bytes_total) -
+                d(kv.q8_blocks_total) * d(kv.q8_bytes_used) / d(kv.q8_blocks_used)) /
+               d(kv.blocks_total);
+    // Exact without an int8 pool; with one, only a sequence that holds nothing gets here.
+    return d(kv.bytes_total) / d(kv.blocks_total);
+}
+
+}  // namespace
 
 void print_evict_stats(cab_ctx *ctx, const EvictSettings &evict) {
     if (!evict.on) return;
@@ -75,25 +131,32 @@ void print_evict_stats(cab_ctx *ctx, const EvictSettings &evict) {
     kv.struct_size = sizeof(kv);
     check(cab_kv_stats_get(ctx, 0, &kv));
     const int64_t streams = int64_t{kv.n_layer} * kv.n_head_kv;
-    const double bytes_per_block =
-        static_cast<double>(kv.bytes_total) / static_cast<double>(kv.blocks_total);
     const int64_t dense_blocks = (kv.seq_length + kv.block_size - 1) / kv.block_size * streams;
-    const double dense = bytes_per_block * static_cast<double>(dense_blocks);
+    const double dense = full_block_bytes(kv) * static_cast<double>(dense_blocks);
     char budget[64];
-    if (evict.params.budget_unit == CAB_BUDGET_RATIO) {
-        std::snprintf(budget, sizeof budget, "%g%%", evict.params.budget_ratio * 100.0);
+    if (evict.policy == "quantize") {
+        budget[0] = '\0';  // plain quantize evicts nothing
+    } else if (evict.params.budget_unit == CAB_BUDGET_RATIO) {
+        std::snprintf(budget, sizeof budget, ", budget %g%% per stream",
+                      evict.params.budget_ratio * 100.0);
     } else {
-        std::snprintf(budget, sizeof budget, "%d tokens", evict.params.budget_tokens);
+        std::snprintf(budget, sizeof budget, ", budget %d tokens per stream",
+                      evict.params.budget_tokens);
     }
+    char q8[96] = "";
+    if (kv.q8_blocks_total > 0)
+        std::snprintf(q8, sizeof q8, " (%.2f MiB in %lld int8 blocks)",
+                      static_cast<double>(kv.q8_bytes_used) / (1024.0 * 1024.0),
+                      static_cast<long long>(kv.q8_blocks_used));
     std::fprintf(stderr,
-                 "eviction:  policy %s, budget %s per stream: %.1f of %lld tokens kept per stream "
-                 "on average (%d to %d), %lld evicted in all; KV %.2f MiB held, %.2f MiB without "
-                 "eviction\n",
+                 "eviction:  policy %s%s: %.1f of %lld tokens kept per stream on average (%d to "
+                 "%d), %lld evicted in all; KV %.2f MiB held%s, %.2f MiB without eviction\n",
                  evict.params.policy, budget,
                  static_cast<double>(kv.tokens_cached) / static_cast<double>(streams),
                  static_cast<long long>(kv.seq_length), kv.stream_min, kv.stream_max,
                  static_cast<long long>(kv.tokens_evicted),
-                 static_cast<double>(kv.bytes_used) / (1024.0 * 1024.0), dense / (1024.0 * 1024.0));
+                 static_cast<double>(kv.bytes_used) / (1024.0 * 1024.0), q8,
+                 dense / (1024.0 * 1024.0));
 }
 
 }  // namespace cab_cli

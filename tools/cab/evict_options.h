@@ -1,5 +1,6 @@
 // The automatic-eviction options of `generate` and `chat` (--policy, --budget, --sinks,
-// --window, --slack), turned into cab_ctx_params fields, and the KV figures printed at the end.
+// --window, --slack, and for the quantize policies --kv-q8-capacity and --quantize-recent),
+// turned into cab_ctx_params fields, and the KV figures printed at the end.
 #pragma once
 
 #include <cstdint>
@@ -12,19 +13,22 @@
 namespace cab_cli {
 
 struct EvictSettings {
-    bool on = false;             // --policy or --budget was given
-    cab_evict_params params{};   // filled by finish_evict_settings
-    std::string policy;          // "" = the library's default
-    std::string budget;          // "N" or "P%"; "" = the library's default
-    int32_t sinks = -1;          // -1 = the library's default
-    int32_t window = 0;          // 0 = the library's default
-    int32_t slack = 0;           // 0 = the library's default
-    std::string policy_storage;  // params.policy points here
+    bool on = false;               // --policy or --budget was given
+    cab_evict_params params{};     // filled by finish_evict_settings
+    std::string policy;            // "" = the library's default
+    std::string budget;            // "N" or "P%"; "" = the library's default
+    int32_t sinks = -1;            // -1 = the library's default
+    int32_t window = 0;            // 0 = the library's default
+    int32_t slack = 0;             // 0 = the library's default
+    int64_t q8_capacity = 0;       // int8 KV capacity in tokens; 0 = none
+    int32_t quantize_recent = -1;  // -1 = the library's default
+    std::string policy_storage;    // params.policy points here
 };
 
 void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const char *usage);
 
-// Parses the budget and fills `params` (UsageError for a malformed budget). Policy names and
+// Parses the budget and fills `params` (UsageError for a malformed budget, and for the int8
+// options without a quantize policy or a quantize policy without int8 blocks). Policy names and
 // ranges are checked by the library when the context is created.
 void finish_evict_settings(EvictSettings &evict, const char *usage);
 
@@ -35,8 +39,8 @@ void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx);
 // pool needs no more; 0 when the capacity should come from the prompt length instead.
 int64_t evict_capacity(const EvictSettings &evict);
 
-// One stderr line: tokens kept of those seen, evicted, and KV bytes against what the same
-// sequence would hold without eviction.
+// One stderr line: tokens kept of those seen, evicted, and KV bytes (those in int8 blocks too)
+// against what the same sequence would hold in full precision without eviction.
 void print_evict_stats(cab_ctx *ctx, const EvictSettings &evict);
 
 }  // namespace cab_cli

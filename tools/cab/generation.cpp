@@ -134,6 +134,10 @@ void print_stats(cab_ctx *ctx, size_t prompt_tokens, double prefill_seconds,
                  static_cast<long long>(kv.seq_length), static_cast<long long>(kv.tokens_cached),
                  kv.n_layer, kv.n_head_kv, static_cast<long long>(kv.blocks_used),
                  static_cast<long long>(kv.blocks_total), mib(kv.bytes_used), mib(kv.bytes_total));
+    if (kv.q8_blocks_total > 0)
+        std::fprintf(stderr, "int8 kv:   blocks %lld used / %lld total, %.2f MiB used\n",
+                     static_cast<long long>(kv.q8_blocks_used),
+                     static_cast<long long>(kv.q8_blocks_total), mib(kv.q8_bytes_used));
 }
 
 }  // namespace cab_cli
