@@ -31,7 +31,8 @@ struct Args {
     int32_t steps = 64;
     int32_t warmup = 8;
     int32_t reps = 3;
-    std::string policy;  // automatic eviction when set
+    std::string policy;    // automatic eviction when set
+    bool kv_int8 = false;  // decode over int8 KV: each prompt quantized after its prefill
     int32_t budget = 256;
     int32_t threads = 0;
     uint64_t seed = 1;
@@ -43,7 +44,8 @@ struct Args {
 const char kUsage[] =
     "usage: bench_generate --model GGUF [--device auto|cpu|cuda] [--prompt N] [--chunk N]\n"
     "                      [--batch 1,16] [--decode-prompt N] [--steps N] [--warmup N]\n"
-    "                      [--reps N] [--policy NAME --budget N] [--threads N] [--seed N]\n"
+    "                      [--reps N] [--policy NAME --budget N] [--kv-int8] [--threads N]\n"
+    "                      [--seed N]\n"
     "                      [--json PATH] [--commit SHA] [--label NAME]\n";
 
 int32_t positive(const std::string &opt, const std::string &value) {
@@ -95,6 +97,8 @@ Args parse(int argc, char **argv) {
             a.reps = positive(opt, value());
         } else if (opt == "--policy") {
             a.policy = value();
+        } else if (opt == "--kv-int8") {
+            a.kv_int8 = true;
         } else if (opt == "--budget") {
             a.budget = positive(opt, value());
         } else if (opt == "--threads") {
@@ -158,6 +162,8 @@ public:
         check(cab_evict_default_params(&evict_), "cab_evict_default_params");
         evict_.policy = a_.policy.c_str();
         evict_.budget_tokens = a_.budget;
+        check(cab_evict_default_params(&quantize_), "cab_evict_default_params");
+        quantize_.policy = "quantize";  // all but the last quantize_recent tokens to int8
     }
 
     int32_t chunk() const {
@@ -175,6 +181,7 @@ public:
         p.n_seq_max = n_seq;
         p.n_threads = a_.threads;
         p.kv_capacity_tokens = n_seq * round_up(tokens + 1, p.kv_block_size);
+        if (a_.kv_int8) p.kv_q8_capacity_tokens = p.kv_capacity_tokens;
         p.prefill_chunk = chunk();
         p.auto_evict = a_.policy.empty() ? nullptr : &evict_;
         cab_ctx *ctx = nullptr;
@@ -230,6 +237,7 @@ public:
                 check(cab_seq_reset(ctx.get(), s), "cab_seq_reset");
                 check(cab_prefill(ctx.get(), s, prompts[s].data(), prompts[s].size()),
                       "cab_prefill");
+                if (a_.kv_int8) check(cab_evict(ctx.get(), s, &quantize_, nullptr), "cab_evict");
                 check(cab_sample(ctx.get(), s, nullptr, &next[s]), "cab_sample");
             }
             double in_decode = 0.0;
@@ -262,6 +270,7 @@ private:
     const cab_model *model_;
     const cab_model_info &info_;
     cab_evict_params evict_{};
+    cab_evict_params quantize_{};
 };
 
 std::string device_string(cab_device d) {
@@ -343,6 +352,8 @@ void write_json(const Args &a, int argc, char **argv, const cab_model_info &info
     root.add_string("tool", "bench_generate")
         .add_string("impl", "libcab")
         .add_string("label", a.label)
+        .add_string("kv_type",
+                    a.kv_int8 ? "int8 (quantize policy after each decode prompt)" : "bf16")
         .add("provenance", prov.str("  "))
         .add("model", model.str("  "))
         .add_number("reps", a.reps)

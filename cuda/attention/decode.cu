@@ -19,9 +19,9 @@ static_assert(attn::kMergeMaxSplits == kDecodeMaxSplits, "the merge holds a weig
 
 constexpr size_t kAlign = 256;
 
-// Keys per decode tile: splits are whole tiles.
-int tile_keys(int head_dim) {
-    return head_dim == 128 ? DecodeConfig<128>::BN : DecodeConfig<64>::BN;
+// Keys per decode tile: splits are whole tiles, int8 ones for a pool with int8 blocks.
+int tile_keys(const DecodeArgs &a) {
+    return a.pool.q8 ? DecodeConfig<64, true>::kQ8Keys : DecodeConfig<64>::BN;
 }
 
 size_t align_up(size_t x) {
@@ -144,20 +144,29 @@ void check(const DecodeArgs &a) {
 DecodePlan plan_decode(const DecodeArgs &args) {
     check(args);
     if (!tensor_core_head_dim(args.pool.head_dim)) return {1, args.max_length, 0};
-    const int tile = tile_keys(args.pool.head_dim);
+    const int tile = tile_keys(args);
     int splits = args.splits;
     if (splits == 0) {
         int device = 0, sms = 0;
         if (cudaGetDevice(&device) != cudaSuccess ||
             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
             check_launch("attention decode device query");
-        const int ctas = args.pool.head_dim == 128 ? resident_ctas<DecodeConfig<128>>()
-                                                   : resident_ctas<DecodeConfig<64>>();
+        const bool q8 = args.pool.q8 != nullptr;
+        const int ctas = args.pool.head_dim == 128 ? (q8 ? resident_ctas<DecodeConfig<128, true>>()
+                                                         : resident_ctas<DecodeConfig<128>>())
+                                                   : (q8 ? resident_ctas<DecodeConfig<64, true>>()
+                                                         : resident_ctas<DecodeConfig<64>>());
         splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, sms * ctas);
     }
     const int per_split = (args.max_length + splits - 1) / splits;
     DecodePlan plan;
     plan.chunk = (per_split + tile - 1) / tile * tile;
+    // Int8 tiles are twice as long: rounding up to them would cost batch 1 a third of its
+    // CTAs (4k keys: 16 splits where 28 were chosen); the nearest multiple keeps about as many.
+    const int over = per_split % tile;  // keys past the last whole tile
+    if (args.splits == 0 && args.pool.q8 && plan.chunk > tile && over > 0 && over < tile / 2 &&
+        (args.max_length + plan.chunk - tile - 1) / (plan.chunk - tile) <= kDecodeMaxSplits)
+        plan.chunk -= tile;
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
     plan.workspace_bytes = layout(args, plan.splits).total;
     return plan;

@@ -8,6 +8,11 @@
 // grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
 // stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
 //
+// A pool with int8 blocks (DecodeConfig Q8) reads a stream's int8 prefix in tiles of 128 keys
+// in the same stage bytes (tile_q8.cuh: fragments widened in registers, fp16 mma), each warp
+// taking 32 keys with a state of its own, then the rest in 64-key tiles as above, whose int8 rows
+// (at the boundary) are widened in place (page_q8.cuh).
+//
 // Scores (pending.h): a key's probability under this step's query needs the log-sum-exp over
 // every split, known only after the merge. So with kDefer the step leaves its query and final
 // log-sum-exp in the stream's pending record, and the next step's kernel, which reads every key
@@ -19,8 +24,8 @@
 #pragma once
 
 #include "attention/heuristics.h"
-#include "attention/page_q8.cuh"
 #include "attention/pending.cuh"
+#include "attention/tile_q8.cuh"
 #include "attention/warp_tile.cuh"
 
 namespace cab::cuda::attn {
@@ -30,36 +35,112 @@ enum class DecodeScores { kNone, kInstall, kDefer };
 // 64-key tiles at both head sizes: 128-key tiles at d 64 (a 32 KB stage, as at d 128) measured
 // slower on an H200 (batch 64, 32k keys: 91% of copy bandwidth against 97%), the larger ring
 // halving the resident CTAs. Each warp takes a quarter of the tile's keys. Q8: the pool has int8
-// blocks (page_q8.cuh), whose rows' scales follow the stage's V tile, K's then V's.
+// blocks; a stage holds a bf16 tile or an int8 one (Q8Tile: twice the keys in the same bytes),
+// and the rows' scales, K's then V's.
 template <int D_, bool Q8_ = false>
 struct DecodeConfig {
     static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
     static constexpr bool Q8 = Q8_;
     static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
-    static constexpr int kScaleBytes = Q8 ? 2 * BN * 4 : 0;
+    static constexpr int kQ8Keys = Q8Tile<D>::KEYS, kQ8WarpKeys = kQ8Keys / WARPS;
+    static constexpr int kScaleBytes = Q8 ? 2 * kQ8Keys * 4 : 0;
     static constexpr int kStageBytes = 2 * kTileBytes + kScaleBytes;
-    // Merge of the warps' states, reusing the ring: m and l [WARPS][16], o [WARPS][16][D].
-    static constexpr int kCombineBytes = WARPS * 16 * (D + 2) * 4;
+    // Merge of the warps' states (two per warp with Q8: int8 tiles' and the others'), reusing
+    // the ring: m and l [states][16], o [states][16][D].
+    static constexpr int kStates = Q8 ? 2 * WARPS : WARPS;
+    static constexpr int kCombineBytes = kStates * 16 * (D + 2) * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
+    static_assert(Q8Tile<D>::kBytes == kTileBytes && kQ8WarpKeys == 32, "int8 tiles fill stages");
     static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
 };
 
+// The tiles of a CTA's keys [begin, end): n_q8 int8 tiles (Q8Tile) first, then 64-key tiles.
+template <class C>
+struct DecodeTiles {
+    int begin, n_q8, count;
+    __device__ __forceinline__ int key0(int t) const {
+        return t < n_q8 ? begin + t * C::kQ8Keys : begin + n_q8 * C::kQ8Keys + (t - n_q8) * C::BN;
+    }
+    __device__ __forceinline__ int keys(int t) const { return t < n_q8 ? C::kQ8Keys : C::BN; }
+};
+
+// How many whole int8 tiles start the keys [begin, end): a stream's int8 blocks precede its
+// full-precision ones, so a tile is one when its last key is. Every thread gets the count.
+template <class C>
+__device__ __forceinline__ int count_q8_tiles(const PagedKv &kv, const int32_t *blocks, int begin,
+                                              int end, int tid) {
+    const int whole = (end - begin) / C::kQ8Keys;
+    int n = 0;
+    for (int t0 = 0; t0 < whole; t0 += C::kThreads) {
+        const int t = t0 + tid, last = begin + (t + 1) * C::kQ8Keys - 1;
+        n += __syncthreads_count(t < whole && q8_block(kv, blocks[last >> kv.block_shift]));
+    }
+    return n;
+}
+
 template <class C>
 __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodeParams &p,
-                                                 const int32_t *blocks, int key0, int end,
-                                                 int tid) {
+                                                 const int32_t *blocks, const DecodeTiles<C> &tiles,
+                                                 int t, int end, int tid) {
+    const int key0 = tiles.key0(t);
     if constexpr (C::Q8) {
-        const uint32_t scales = stage + 2 * C::kTileBytes;
-        load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage, scales, p.kv, blocks, key0, end, false,
-                                                  tid);
-        load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, scales + 4 * C::BN, p.kv,
-                                                  blocks, key0, end, true, tid);
-    } else {
-        load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
-        load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
-                                               tid);
+        const uint32_t scales = stage + 2 * C::kTileBytes, v_scales = scales + 4 * C::kQ8Keys;
+        if (t < tiles.n_q8) {
+            load_q8_tile<C::D, C::kThreads>(stage, scales, p.kv, blocks, key0, false, tid);
+            load_q8_tile<C::D, C::kThreads>(stage + C::kTileBytes, v_scales, p.kv, blocks, key0,
+                                            true, tid);
+            return;
+        }
+        if (q8_block(p.kv, blocks[key0 >> p.kv.block_shift])) {  // int8 rows, then bf16 ones
+            load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage, scales, p.kv, blocks, key0, end, false,
+                                                      tid);
+            load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, v_scales, p.kv, blocks,
+                                                      key0, end, true, tid);
+            return;
+        }
     }
+    load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
+    load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
+                                           tid);
+}
+
+// The pending query's probabilities of this thread's keys key0 + frag_key (rows 8..15 of s,
+// taken before the softmax overwrites s).
+template <int NT>
+__device__ __forceinline__ void pending_probs(float (&v)[NT][2], const float (&s)[1][NT][4],
+                                              const DecodeParams &p, int key0, int pend,
+                                              float lse_b, int lane) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+            v[nt][c] = (lane >> 2) < p.group && key0 + frag_key(nt, c, lane) < pend
+                           ? ex2(fmaf(s[0][nt][2 + c], p.scale_log2, -lse_b))
+                           : 0.0f;
+}
+
+// A warp's softmax state, number `state` of those the CTA merges (m and l [states][16], o
+// [states][16][D]); kQ8: o's columns are q8_column's.
+template <int D, bool kQ8>
+__device__ __forceinline__ void put_state(float *cm, float *cl, float *co, int state,
+                                          const float (&m)[1][2], const float (&l)[1][2],
+                                          const float (&o)[1][D / 8][4], int lane) {
+    const int row_a = lane >> 2, row_b = row_a + 8;
+    const float la = quad_sum(l[0][0]), lb = quad_sum(l[0][1]);
+    if ((lane & 3) == 0) {
+        cm[state * 16 + row_a] = m[0][0];
+        cm[state * 16 + row_b] = m[0][1];
+        cl[state * 16 + row_a] = la;
+        cl[state * 16 + row_b] = lb;
+    }
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+            const int col = kQ8 ? q8_column<D>(dt, c, lane) : dt * 8 + 2 * (lane & 3) + (c & 1);
+            co[(state * 16 + (c < 2 ? row_a : row_b)) * D + col] = o[0][dt][c];
+        }
 }
 
 template <class C, DecodeScores kMode>
@@ -85,7 +166,11 @@ __global__ void __launch_bounds__(C::kThreads)
         return;
     }
     const int end = min(length, begin + p.chunk);
-    const int n_tiles = (end - begin + BN - 1) / BN;
+    DecodeTiles<C> tiles{begin, 0, 0};
+    if constexpr (C::Q8) tiles.n_q8 = count_q8_tiles<C>(p.kv, st.blocks, begin, end, tid);
+    const int wide_keys = end - tiles.key0(tiles.n_q8);
+    tiles.count = tiles.n_q8 + (wide_keys + BN - 1) / BN;
+    const int n_tiles = tiles.count;
     const uint32_t sq = smem_u32(smem), ring = sq + C::kQBytes;
 
     // The stream's record (written by an earlier step's kernels, never by the one this kernel
@@ -95,7 +180,7 @@ __global__ void __launch_bounds__(C::kThreads)
     const bool consumes = kDefer && recorded;
     PendingRef rec{};
     PendingHeader h{};
-    float lse_b = 0.0f;  // the pending log2-sum-exp of this thread's row_b - 8
+    float lse_b = 0.0f;  // the pending log2-sum-exp of this thread's row 8 + lane / 4
     if (recorded) rec = pending_record(p.pending, p.record_bytes, kDefer ? st.id : sid);
     if (consumes) {
         h = load_header(rec);
@@ -107,13 +192,15 @@ __global__ void __launch_bounds__(C::kThreads)
     // before the wait when they end before that slot (block tables and older keys are not
     // written during a step), Q and the other tiles after it. Empty groups keep the count of
     // commit groups uniform.
-    prefetch_blocks<BN>(p.kv, st.blocks, begin + (STAGES - 1) * BN, end, tid);
+    auto prefetch = [&](int t) {
+        if (t < n_tiles) prefetch_blocks(p.kv, st.blocks, tiles.key0(t), tiles.keys(t), end, tid);
+    };
+    prefetch(STAGES - 1);
     int s = 0;
     for (; s < STAGES - 1; ++s) {
-        const int key0 = begin + s * BN;
-        if (s < n_tiles && min(end, key0 + BN) > length - 1) break;
+        if (s < n_tiles && min(end, tiles.key0(s) + tiles.keys(s)) > length - 1) break;
         if (s < n_tiles)
-            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, key0, end, tid);
+            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, tiles, s, end, tid);
         cp_async_commit();
     }
     grid_dependency_wait();
@@ -140,7 +227,7 @@ __global__ void __launch_bounds__(C::kThreads)
     const int after_q = STAGES - 1 - s;  // tile groups committed after Q's
     for (; s < STAGES - 1; ++s) {
         if (s < n_tiles)
-            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, begin + s * BN, end, tid);
+            load_decode_tile<C>(ring + s * C::kStageBytes, p, st.blocks, tiles, s, end, tid);
         cp_async_commit();
     }
     // Q's group and every one before it (the first tiles) landed; the main loop's waits count
@@ -157,10 +244,57 @@ __global__ void __launch_bounds__(C::kThreads)
     // were loaded whatever it holds: stale rows only make rows 8..15 of S, which go nowhere.)
     const int pend = consumes ? min(pending_keys(h, st.epoch, length - 1), end) : 0;
     __syncthreads();
-    uint32_t qf[D / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) ldsm_a<D>(qf[kk], sq, 0, kk, lane);
+    // Waits for tile t, issues the copy of the tile STAGES - 1 later into the stage freed by
+    // tile t - 1 and gives tile t's stage.
+    auto next_stage = [&](int t) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // tile t landed; every warp is done with tile t - 1's stage
+        const int next = t + STAGES - 1;
+        if (next < n_tiles)
+            load_decode_tile<C>(ring + (next % STAGES) * C::kStageBytes, p, st.blocks, tiles, next,
+                                end, tid);
+        cp_async_commit();
+        prefetch(next + 1);
+        return ring + (t % STAGES) * C::kStageBytes;
+    };
 
+    int t = 0;
+    // The int8 tiles' warp state (Q8), columns in q8_column's order.
+    [[maybe_unused]] float o8[1][DT][4], m8[1][2], l8[1][2];
+    if constexpr (C::Q8) {
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) o8[0][dt][c] = 0.0f;
+        m8[0][0] = m8[0][1] = -CUDART_INF_F;
+        l8[0][0] = l8[0][1] = 0.0f;
+        uint32_t qh[D / 16][4];
+        float rowmul[2];
+        if (tiles.n_q8 > 0) q8_query<D>(qh, rowmul, smem, lane);
+        constexpr int kWarpKeys8 = C::kQ8WarpKeys, NT8 = kWarpKeys8 / 8;
+        for (; t < tiles.n_q8; ++t) {
+            const unsigned char *stage = smem + (next_stage(t) - sq);
+            const float *scales = reinterpret_cast<const float *>(stage + 2 * C::kTileBytes);
+            const int row0 = warp * kWarpKeys8, key0 = tiles.key0(t) + row0;  // the warp's keys
+            float s[1][NT8][4];
+            q8_qk<D>(s, qh, stage, row0, lane);
+            q8_scale_scores(s, scales + row0, rowmul, lane);
+            [[maybe_unused]] float v[NT8][2];
+            const bool pending = kDefer && key0 < pend;  // warp-uniform
+            if (pending) pending_probs(v, s, p, key0, pend, lse_b, lane);
+            online_softmax<1, NT8, DT>(s, m8, l8, o8, p.scale_log2);  // every key is in range
+            scale_keys<NT8>(s, scales + C::kQ8Keys + row0, lane);     // P by V's scales; l has P
+            q8_pv<D>(o8[0], s, stage + C::kTileBytes, row0, lane);
+            if (pending) settle_warp_keys<NT8, false>(v, p.kv, st.blocks, key0, pend, lane);
+        }
+    }
+
+    // Q's fragments stay in registers, but not beside the int8 tiles' state (Q8): its registers
+    // would spill.
+    [[maybe_unused]] uint32_t qf[D / 16][4];
+    if constexpr (!C::Q8)
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) ldsm_a<D>(qf[kk], sq, 0, kk, lane);
     float o[1][DT][4], m[1][2], l[1][2];
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt)
@@ -168,47 +302,41 @@ __global__ void __launch_bounds__(C::kThreads)
         for (int c = 0; c < 4; ++c) o[0][dt][c] = 0.0f;
     m[0][0] = m[0][1] = -CUDART_INF_F;
     l[0][0] = l[0][1] = 0.0f;
-    const int row_a = lane >> 2, row_b = row_a + 8;  // this thread's two rows (heads)
     const int limit[1][2] = {{end - 1, end - 1}};
-
-    for (int t = 0; t < n_tiles; ++t) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();  // tile t landed; every warp is done with tile t - 1's stage
-        const int next = t + STAGES - 1;
-        if (next < n_tiles)
-            load_decode_tile<C>(ring + (next % STAGES) * C::kStageBytes, p, st.blocks,
-                                begin + next * BN, end, tid);
-        cp_async_commit();
-        prefetch_blocks<BN>(p.kv, st.blocks, begin + (next + 1) * BN, end, tid);
-        const uint32_t sk = ring + (t % STAGES) * C::kStageBytes, sv = sk + C::kTileBytes;
-        const int key0 = begin + t * BN + warp * kWarpKeys;  // this warp's keys
-        [[maybe_unused]] const float *scales = nullptr;      // K's of this warp's keys, V's BN on
+    for (; t < n_tiles; ++t) {
+        const uint32_t sk = next_stage(t), sv = sk + C::kTileBytes;
+        const int tile0 = tiles.key0(t), key0 = tile0 + warp * kWarpKeys;  // this warp's keys
+        // Int8 rows (a tile at the stream's int8 / bf16 boundary): widened in place, their
+        // scales on S and P (1 for the bf16 rows).
+        [[maybe_unused]] const float *scales = nullptr;  // K's of this warp's keys, V's after
+        [[maybe_unused]] bool mixed = false;
         if constexpr (C::Q8) {
-            widen_q8_rows<D>(sk, p.kv, st.blocks, begin + t * BN, warp * kWarpKeys, end, lane);
-            widen_q8_rows<D>(sv, p.kv, st.blocks, begin + t * BN, warp * kWarpKeys, end, lane);
-            scales = reinterpret_cast<const float *>(smem + (sk - sq) + 2 * C::kTileBytes) +
-                     warp * kWarpKeys;
+            mixed = q8_block(p.kv, st.blocks[tile0 >> p.kv.block_shift]);
+            if (mixed) {
+                widen_q8_rows<D>(sk, p.kv, st.blocks, tile0, warp * kWarpKeys, end, lane);
+                widen_q8_rows<D>(sv, p.kv, st.blocks, tile0, warp * kWarpKeys, end, lane);
+                scales = reinterpret_cast<const float *>(smem + (sk - sq) + 2 * C::kTileBytes) +
+                         warp * kWarpKeys;
+            }
         }
         float s[1][NT][4];
-        warp_qk_regs<D, NT>(s, qf, sk, warp * kWarpKeys, lane);
-        if constexpr (C::Q8) scale_keys<NT>(s, scales, lane);
+        if constexpr (C::Q8) {
+            warp_qk<D, 1, NT>(s, sq, 0, sk, warp * kWarpKeys, lane);
+        } else {
+            warp_qk_regs<D, NT>(s, qf, sk, warp * kWarpKeys, lane);
+        }
+        if constexpr (C::Q8)
+            if (mixed) scale_keys<NT>(s, scales, lane);
         // Rows 8..15 hold the pending query: its probabilities now (the softmax overwrites s),
         // their sums over the group and the accumulators' update after this tile's P V is
         // issued, off the path from S to P V.
         [[maybe_unused]] float v[NT][2];
         const bool pending = kDefer && key0 < pend;  // warp-uniform
-        if (pending) {
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                for (int c = 0; c < 2; ++c)
-                    v[nt][c] = row_a < p.group && key0 + frag_key(nt, c, lane) < pend
-                                   ? ex2(fmaf(s[0][nt][2 + c], p.scale_log2, -lse_b))
-                                   : 0.0f;
-        }
+        if (pending) pending_probs(v, s, p, key0, pend, lse_b, lane);
         if (key0 + kWarpKeys > end) mask_keys<1, NT>(s, limit, key0, lane);
         online_softmax<1, NT, DT>(s, m, l, o, p.scale_log2);
-        if constexpr (C::Q8) scale_keys<NT>(s, scales + BN, lane);  // P by V's scales; l has P
+        if constexpr (C::Q8)
+            if (mixed) scale_keys<NT>(s, scales + C::kQ8Keys, lane);  // P by V's scales
         warp_pv<D, 1, NT>(o, s, sv, warp * kWarpKeys, lane);
         if (pending) settle_warp_keys<NT, false>(v, p.kv, st.blocks, key0, pend, lane);
     }
@@ -216,31 +344,20 @@ __global__ void __launch_bounds__(C::kThreads)
     __syncthreads();  // the ring is free: merge the warps' states through it
 
     float *cm = reinterpret_cast<float *>(smem + C::kQBytes);
-    float *cl = cm + C::WARPS * 16, *co = cl + C::WARPS * 16;
-    const float la = quad_sum(l[0][0]), lb = quad_sum(l[0][1]);
-    if ((lane & 3) == 0) {
-        cm[warp * 16 + row_a] = m[0][0];
-        cm[warp * 16 + row_b] = m[0][1];
-        cl[warp * 16 + row_a] = la;
-        cl[warp * 16 + row_b] = lb;
-    }
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt)
-#pragma unroll
-        for (int c = 0; c < 4; ++c)
-            co[(warp * 16 + (c < 2 ? row_a : row_b)) * D + dt * 8 + 2 * (lane & 3) + (c & 1)] =
-                o[0][dt][c];
+    float *cl = cm + C::kStates * 16, *co = cl + C::kStates * 16;
+    put_state<D, false>(cm, cl, co, warp, m, l, o, lane);
+    if constexpr (C::Q8) put_state<D, true>(cm, cl, co, C::WARPS + warp, m8, l8, o8, lane);
     __syncthreads();
     const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
     for (int i = tid; i < p.group * D; i += C::kThreads) {
         const int row = i / D, col = i % D;
         float mx = -CUDART_INF_F;
 #pragma unroll
-        for (int w = 0; w < C::WARPS; ++w) mx = fmaxf(mx, cm[w * 16 + row]);
+        for (int w = 0; w < C::kStates; ++w) mx = fmaxf(mx, cm[w * 16 + row]);
         float sum = 0.0f, acc = 0.0f;
 #pragma unroll
-        for (int w = 0; w < C::WARPS; ++w) {
-            float f = ex2(cm[w * 16 + row] - mx);  // 0 for a warp that saw no key
+        for (int w = 0; w < C::kStates; ++w) {
+            float f = ex2(cm[w * 16 + row] - mx);  // 0 for a state that saw no key
             sum += cl[w * 16 + row] * f;
             acc += co[(w * 16 + row) * D + col] * f;
         }

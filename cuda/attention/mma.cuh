@@ -1,5 +1,5 @@
 // Warp-level tensor-core and async-copy primitives (sm_80+ PTX, run on sm_90a): ldmatrix,
-// mma.sync m16n8k16 bf16 -> fp32, cp.async, ex2. Fragment layouts are the PTX ISA's:
+// mma.sync m16n8k16 bf16 / fp16 -> fp32, cp.async, ex2. Fragment layouts are the PTX ISA's:
 // lane = 4 * group + tig; an A/C fragment holds rows {group, group + 8}, columns 2 * tig + {0, 1}.
 #pragma once
 
@@ -66,6 +66,16 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
                                          uint32_t b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The same with fp16 operands (decode over int8 tiles: tile_q8.cuh).
+__device__ __forceinline__ void mma_f16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                        uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
         "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));

@@ -87,12 +87,17 @@ __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
 
 // Pulls the block-table entries of keys [key0, key0 + ROWS) into L1 one step ahead of
 // load_kv_tile: its address lookups are then L1 hits instead of stalling the issuing warps.
+__device__ __forceinline__ void prefetch_blocks(const PagedKv &kv, const int32_t *blocks, int key0,
+                                                int rows, int end, int tid) {
+    if (key0 < 0 || key0 >= end) return;
+    if (tid == 0) prefetch_l1(blocks + (key0 >> kv.block_shift));
+    if (tid == 32) prefetch_l1(blocks + ((min(key0 + rows, end) - 1) >> kv.block_shift));
+}
+
 template <int ROWS>
 __device__ __forceinline__ void prefetch_blocks(const PagedKv &kv, const int32_t *blocks, int key0,
                                                 int end, int tid) {
-    if (key0 < 0 || key0 >= end) return;
-    if (tid == 0) prefetch_l1(blocks + (key0 >> kv.block_shift));
-    if (tid == 32) prefetch_l1(blocks + ((min(key0 + ROWS, end) - 1) >> kv.block_shift));
+    prefetch_blocks(kv, blocks, key0, ROWS, end, tid);
 }
 
 // Score accumulators of a stream's slot (kv/paged.h): the address of its kind-0 (score) float;

@@ -13,6 +13,14 @@ __device__ __forceinline__ bool q8_block(const PagedKv &kv, int64_t block) {
     return kv.q8 != nullptr && block >= kv.first_q8;
 }
 
+// Row index (into q8 and q8_scales) of K (value false) or V row `key` of a stream, whose key lies
+// in int8 block `block`.
+__device__ __forceinline__ int64_t q8_pool_row(const PagedKv &kv, int64_t block, int key,
+                                               bool value) {
+    return (((block - kv.first_q8) * 2 + (value ? 1 : 0)) << kv.block_shift) +
+           (key & ((1 << kv.block_shift) - 1));
+}
+
 __device__ __forceinline__ void cp_async_4(uint32_t dst, const void *src) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src));
 }
@@ -45,7 +53,6 @@ __device__ __forceinline__ void load_kv_tile_q8(uint32_t tile, uint32_t scales, 
     constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
     static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
     const int chunk = tid % kChunks;
-    const int mask = (1 << kv.block_shift) - 1;
 #pragma unroll
     for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
         const int row = tid / kChunks + pass * kRowsPerPass;
@@ -53,8 +60,7 @@ __device__ __forceinline__ void load_kv_tile_q8(uint32_t tile, uint32_t scales, 
         const bool ok = key < end;
         const int64_t block = ok ? blocks[key >> kv.block_shift] : 0;
         if (ok && q8_block(kv, block)) {
-            const int64_t r =
-                (((block - kv.first_q8) * 2 + (value ? 1 : 0)) << kv.block_shift) + (key & mask);
+            const int64_t r = q8_pool_row(kv, block, key, value);
             if (chunk < D / 16)
                 cp_async_16(tile + swz<D>(row, chunk), kv.q8 + r * D + chunk * 16, true);
             if (chunk == 0) cp_async_4(scales + 4 * row, kv.q8_scales + r);

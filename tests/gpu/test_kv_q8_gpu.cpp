@@ -2,7 +2,8 @@
 // - quantizing, compacting (slots keep their types), appending into an int8 block's free slots
 //   and copying a sequence store exactly the CPU's int8 values and scales for the same
 //   (bf16-representable) inputs, and move scores bit for bit;
-// - decode (the tensor-core kernel reading int8 tiles, split-K, deferred scores) and prefill
+// - decode (the tensor-core kernel: int8 tiles read in registers, the tile at the int8 / bf16
+//   boundary widened in shared memory, bf16 tiles; split-K, deferred scores) and prefill
 //   (the CUDA-core kernel) over streams split at a random point into int8 and bf16 blocks equal
 //   attention over the same K/V dequantized to fp32 on the CPU, outputs and scores, to bf16's
 //   rounding of Q and P.
@@ -42,8 +43,8 @@ KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8) {
     c.n_head = kHeadsKv * kGroup;
     c.head_dim = head_dim;
     c.block_size = block_size;
-    c.capacity_tokens = 1024;
-    c.q8_capacity_tokens = q8 ? 1024 : 0;
+    c.capacity_tokens = 3072;  // a copy of a 1300-slot sequence beside it
+    c.q8_capacity_tokens = q8 ? 3072 : 0;
     c.n_seq_max = 2;
     c.dtype = dtype;
     c.score_window = 4;
@@ -141,10 +142,13 @@ TEST_CASE(
     "[kv][q8]") {
     const int32_t d = GENERATE(64, 128);
     const int32_t bs = GENERATE(4, 16);
-    INFO("head_dim " << d << ", block_size " << bs);
-    std::mt19937 rng(static_cast<uint32_t>(d * 31 + bs));
+    const int draw = GENERATE(0, 1);  // two random draws of each
+    const uint32_t seed = std::random_device{}();
+    INFO("head_dim " << d << ", block_size " << bs << ", draw " << draw << ", seed " << seed);
+    std::mt19937 rng(seed);
     const int32_t cols = kHeadsKv * d, q_cols = kHeadsKv * kGroup * d;
-    const int32_t n = std::uniform_int_distribution<int32_t>(300, 420)(rng);
+    // Up to ~10 of decode's 128-key int8 tiles, in one to several splits.
+    const int32_t n = std::uniform_int_distribution<int32_t>(300, 1300)(rng);
     // A split at a random point: the int8 part is the whole blocks before the last `recent`.
     const int32_t recent = std::uniform_int_distribution<int32_t>(bs, 200)(rng);
     INFO(n << " slots, the last " << recent << " kept in bf16");
@@ -256,6 +260,16 @@ TEST_CASE(
         c.append(0, k3, v3, 5);
         CHECK(equal_rows(g, c, 0));
         CHECK(g.kv.q8_blocks_free() == c.kv.q8_blocks_free());
+        // Decode over them: streams of different lengths, half ending inside an int8 block (the
+        // step's own key then int8). The CPU reads the same int8 values and exact bf16 ones.
+        const Layers k4 = layer_values(1, cols, rng), v4 = layer_values(1, cols, rng);
+        g.append(0, k4, v4, 1);
+        c.append(0, k4, v4, 1);
+        for (int32_t l = 0; l < kLayers; ++l) {
+            const std::vector<float> q = bf16_values(static_cast<size_t>(q_cols), 1.0f, rng);
+            check_close(g.attend(0, l, q, 1, true), c.attend(0, l, q, 1, true), 2e-2, 1e-2,
+                        "decode output after compaction");
+        }
     }
 
     SECTION("a copied sequence holds the same int8 and bf16 blocks' contents") {
