@@ -17,15 +17,17 @@ namespace {
 // resumed into new ones.
 constexpr const char *kHarnessVersion = "cab-eval-1";
 
-// The N of a modifier "<letter>N" (a positive decimal), or 0 when `mod` is not one.
+// The N of a modifier "<letter>N" (a decimal), or -1 when `mod` is not one.
 int32_t modifier_count(const std::string &mod, char letter) {
     if (mod.size() < 2 || mod[0] != letter ||
         mod.find_first_not_of("0123456789", 1) != std::string::npos)
-        return 0;
+        return -1;
     errno = 0;
     const long long n = std::strtoll(mod.c_str() + 1, nullptr, 10);
-    return errno == ERANGE || n > INT32_MAX ? 0 : static_cast<int32_t>(n);
+    return errno == ERANGE || n > INT32_MAX ? -1 : static_cast<int32_t>(n);
 }
+
+constexpr const char *kQuantizePrefix = "quantize+";
 
 }  // namespace
 
@@ -70,15 +72,30 @@ PolicySpec parse_policy(const std::string &text) {
             p.inherit = inh;
         } else if (const int32_t kept = modifier_count(mod, 'w'); kept > 0) {
             p.keep_window = kept;
+        } else if (const int32_t recent = modifier_count(mod, 'r'); recent >= 0) {
+            p.quantize_recent = recent;
         } else {
             throw ConfigError(
                 "--policies: '" + text + "' has modifier '" + mod +
                 "'; known: window, norm, layer, ada, pyr, c<N> (N >= 1), i<N> (1 <= N "
-                "<= 99), k<N> (N odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1)");
+                "<= 99), k<N> (N odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1), r<N> "
+                "(quantize policies, N >= 0)");
         }
+        if (p.policy == kQuantizePolicy && mod[0] != 'r')
+            throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
+                              "', but quantize evicts nothing; it takes r<N> only (an eviction "
+                              "policy after it: quantize+<policy>)");
         colon = next;
     }
     if (p.policy.empty()) throw ConfigError("--policies: '" + text + "' names no policy");
+    p.quantize = p.policy == kQuantizePolicy || p.policy.rfind(kQuantizePrefix, 0) == 0;
+    if (p.policy == kQuantizePrefix)
+        throw ConfigError("--policies: '" + text +
+                          "' names no policy after quantize+ (e.g. quantize+snapkv)");
+    if (p.quantize_recent >= 0 && !p.quantize)
+        throw ConfigError("--policies: '" + text +
+                          "': r<N> (the tokens kept in full precision) applies to quantize and "
+                          "quantize+<policy> only");
     cab_evict_params defaults;
     cab_evict_default_params(&defaults);
     const int32_t kernel = p.kernel > 0 ? p.kernel : defaults.snapkv_kernel;
@@ -158,6 +175,7 @@ cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget
     if (policy.keep_window > 0) p.snapkv_window = policy.keep_window;
     p.allocation = policy.allocation;
     if (policy.inherit > 0) p.snapkv_inherit = static_cast<float>(policy.inherit) / 100.0f;
+    if (policy.quantize_recent >= 0) p.quantize_recent = policy.quantize_recent;
     return p;
 }
 

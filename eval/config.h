@@ -22,7 +22,10 @@ public:
 // ":window" ranks h2o / cab / cab-frc by the window score (CAB_SCORE_WINDOW, question-aware);
 // ":norm" ranks h2o by mean attention (h2o_normalize); ":layer" selects once per layer for all
 // its heads (CAB_SELECTION_SHARED_PER_LAYER); ":c<N>" sets chunkkv_chunk, ":k<N>" (odd)
-// snapkv_kernel and ":s<N>" snapkv_shift (at most half the kernel) to N.
+// snapkv_kernel and ":s<N>" snapkv_shift (at most half the kernel) to N. "quantize" and
+// "quantize+<policy>" keep older tokens in int8 blocks (":r<N>": the last N of each stream stay
+// in full precision, quantize_recent); their budgets are KV memory (kv_memory.h), and plain
+// "quantize", which evicts nothing, takes none.
 struct PolicySpec {
     std::string label;   // as written, e.g. "cab:window"; the policy field of the results
     std::string policy;  // the libcab name, e.g. "cab"
@@ -36,6 +39,8 @@ struct PolicySpec {
     int32_t inherit = 0;      // snapkv: percent of the layers, from the first, that rank by the
                               // deeper layers' window score (snapkv_inherit); 0: off
     cab_budget_allocation allocation = CAB_ALLOCATION_UNIFORM;
+    bool quantize = false;         // "quantize" or "quantize+<policy>"
+    int32_t quantize_recent = -1;  // -1: the library's default
 };
 
 // "10%" (a share of each stream, up to 6 decimals) or "128" (tokens per stream).
@@ -52,6 +57,10 @@ struct BudgetSpec {
 // The dense reference: policy "full" runs on every sample, recorded with this budget label.
 constexpr const char *kDensePolicy = "full";
 constexpr const char *kDenseBudget = "100%";
+// Plain "quantize" keeps every token whatever the budget: it runs once per sample, recorded
+// with this budget label.
+constexpr const char *kQuantizePolicy = "quantize";
+constexpr const char *kAllTokensBudget = "all";
 
 struct EvalConfig {
     std::string data_dir;
@@ -78,13 +87,16 @@ struct EvalConfig {
 };
 
 std::vector<std::string> split_list(const std::string &text);
-PolicySpec parse_policy(const std::string &text);  // ConfigError for a malformed modifier
+// ConfigError for a malformed modifier, or a quantize name without its policy ("quantize+").
+// Whether the library knows the policy is checked on a context (run_eval).
+PolicySpec parse_policy(const std::string &text);
 BudgetSpec parse_budget(const std::string &text);  // ConfigError when malformed
 
 // The most tokens a task's answer may take: config.max_new_tokens, or the task's default.
 int32_t max_new_tokens(Task task, const EvalConfig &config);
 
-// The evict parameters of one (policy, budget) cell; `policy` must outlive their use.
+// The evict parameters of one (policy, budget) cell; `policy` must outlive their use. For a
+// quantize+<policy> cell the budget is memory: run_sample replaces the token budget per sample.
 cab_evict_params evict_params(const PolicySpec &policy, const BudgetSpec &budget,
                               const EvalConfig &config);
 

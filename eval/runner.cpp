@@ -24,14 +24,27 @@ constexpr int32_t kQuestionWindowMax = 1024;
 
 struct Cell {
     const PolicySpec *policy;
-    const BudgetSpec *budget;
-    cab_evict_params params;
+    BudgetSpec budget;
+    CellSpec spec;
 };
 
 std::vector<Cell> make_cells(const EvalConfig &config) {
     std::vector<Cell> cells;
-    for (const auto &p : config.policies)
-        for (const auto &b : config.budgets) cells.push_back({&p, &b, evict_params(p, b, config)});
+    for (const auto &p : config.policies) {
+        if (p.policy == kQuantizePolicy) {
+            BudgetSpec all;
+            all.label = kAllTokensBudget;
+            all.is_ratio = true;
+            all.ratio = 1.0;
+            cells.push_back({&p, all, {evict_params(p, all, config), std::nullopt}});
+            continue;
+        }
+        for (const auto &b : config.budgets) {
+            std::optional<BudgetSpec> memory;
+            if (p.quantize) memory = b;
+            cells.push_back({&p, b, {evict_params(p, b, config), memory}});
+        }
+    }
     return cells;
 }
 
@@ -52,28 +65,38 @@ void check_lengths(const EvalConfig &config, const cab_model_info &info) {
     }
 }
 
-CtxPtr make_context(const cab_model *model, const EvalConfig &config, size_t n_cells,
-                    int32_t longest, int64_t *capacity) {
+CtxPtr make_context(const cab_model *model, const EvalConfig &config,
+                    const std::vector<Cell> &cells, int32_t longest, int64_t *capacity) {
     cab_ctx_params params;
     check(cab_ctx_default_params(&params), "cab_ctx_default_params");
     params.device = config.device;
     params.n_threads = config.threads;
-    params.n_seq_max = static_cast<int32_t>(n_cells + (config.delay > 0 ? 2 : 1));
+    params.n_seq_max = static_cast<int32_t>(cells.size() + (config.delay > 0 ? 2 : 1));
     if (config.window > 0) params.score_window = config.window;
     // The question's chunk is the whole window: questions are far shorter than this.
     if (config.question_window) params.score_window = kQuestionWindowMax;
     std::vector<BudgetSpec> budgets;
-    for (size_t i = 0; i < config.policies.size(); ++i)
-        budgets.insert(budgets.end(), config.budgets.begin(), config.budgets.end());
+    size_t quantize_cells = 0;
+    for (const Cell &c : cells) {
+        if (c.policy->quantize) {
+            budgets.push_back(
+                quantize_tail_budget(c.spec.params.quantize_recent, params.kv_block_size));
+            ++quantize_cells;
+        } else {
+            budgets.push_back(c.budget);
+        }
+    }
     *capacity = kv_tokens_needed(longest, longest_answer(config), budgets, params.kv_block_size,
                                  config.delay);
     params.kv_capacity_tokens = *capacity;
+    params.kv_q8_capacity_tokens = kv_q8_tokens_needed(
+        longest, longest_answer(config), quantize_cells, params.kv_block_size, config.delay);
     cab_ctx *ctx = nullptr;
     const cab_status status = cab_ctx_create(model, &params, &ctx);
     if (status != CAB_OK)
         throw ApiError(status, "cab_ctx_create: cannot make a KV pool of " +
                                    std::to_string(*capacity) + " tokens for " +
-                                   std::to_string(n_cells + 1) +
+                                   std::to_string(cells.size() + 1) +
                                    " sequences (the dense reference and every policy x budget "
                                    "cell; fewer cells or shorter --lengths need less): " +
                                    cab_last_error());
@@ -84,9 +107,9 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config, size_t n_c
 // checks the parameters and does nothing else.
 void check_cells(cab_ctx *ctx, const std::vector<Cell> &cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
-        if (cab_evict(ctx, static_cast<cab_seq>(i + 1), &cells[i].params, nullptr) != CAB_OK)
+        if (cab_evict(ctx, static_cast<cab_seq>(i + 1), &cells[i].spec.params, nullptr) != CAB_OK)
             throw ConfigError("--policies " + cells[i].policy->label + " with budget " +
-                              cells[i].budget->label + ": " + cab_last_error());
+                              cells[i].budget.label + ": " + cab_last_error());
     }
 }
 
@@ -122,6 +145,8 @@ std::string record(const std::string &hash, const Sample &s, const std::string &
         .add("budget", budget)
         .add("kept_tokens", cell.kept_tokens)
         .add("kept_share", cell.kept_tokens / static_cast<double>(length))
+        .add("memory_share", cell.memory_share)
+        .add("quantized_tokens", cell.quantized_tokens)
         .add("answer", answer)
         .add("gold", s.answer)
         .add("generated_tokens", static_cast<int64_t>(cell.tokens.size()))
@@ -142,7 +167,7 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
     const std::vector<Cell> cells = make_cells(config);
     const int32_t longest = *std::max_element(config.lengths.begin(), config.lengths.end());
     int64_t capacity = 0;
-    const CtxPtr ctx = make_context(model, config, cells.size(), longest, &capacity);
+    const CtxPtr ctx = make_context(model, config, cells, longest, &capacity);
     check_cells(ctx.get(), cells);
 
     TaskSet tasks(text, config.data_dir, config.seed, longest);
@@ -175,7 +200,7 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
         const std::string dense_key = ResultsFile::key(id, kDensePolicy, kDenseBudget);
         std::vector<const Cell *> todo;
         for (const Cell &c : cells)
-            if (!results.has(ResultsFile::key(id, c.policy->label, c.budget->label)))
+            if (!results.has(ResultsFile::key(id, c.policy->label, c.budget.label)))
                 todo.push_back(&c);
         if (todo.empty() && results.has(dense_key)) {
             ++summary.samples_skipped;
@@ -184,8 +209,8 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
         }
         const auto start = std::chrono::steady_clock::now();
         const Sample sample = make_sample(tasks, spec);
-        std::vector<cab_evict_params> params;
-        for (const Cell *c : todo) params.push_back(c->params);
+        std::vector<CellSpec> params;
+        for (const Cell *c : todo) params.push_back(c->spec);
         PrefillPlan plan;
         if (config.question_window)
             plan.question_start = text.question_start(sample.prompt, sample.question);
@@ -200,9 +225,9 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
             keys.push_back(dense_key);
         }
         for (size_t i = 0; i < todo.size(); ++i) {
-            lines.push_back(record(hash, sample, todo[i]->policy->label, todo[i]->budget->label,
+            lines.push_back(record(hash, sample, todo[i]->policy->label, todo[i]->budget.label,
                                    run.cells[i], run, text));
-            keys.push_back(ResultsFile::key(id, todo[i]->policy->label, todo[i]->budget->label));
+            keys.push_back(ResultsFile::key(id, todo[i]->policy->label, todo[i]->budget.label));
         }
         results.append(lines, keys);
         summary.records_written += lines.size();

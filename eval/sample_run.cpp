@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <string>
 
+#include "kv_memory.h"
+
 namespace cab_eval {
 
 namespace {
@@ -64,6 +66,13 @@ void prefill(cab_ctx *ctx, cab_seq seq, const std::vector<cab_token> &prompt,
              split > 0 ? "cab_prefill (question)" : "cab_prefill");
 }
 
+cab_kv_stats kv_stats(cab_ctx *ctx, cab_seq seq) {
+    cab_kv_stats kv{};
+    kv.struct_size = sizeof(kv);
+    check(cab_kv_stats_get(ctx, seq, &kv), "cab_kv_stats_get");
+    return kv;
+}
+
 // One greedy step for every sequence of `results` not done: samples its next token, records it,
 // and returns the (sequence, token) pairs to decode.
 void sample_step(cab_ctx *ctx, const ModelText &text, const std::vector<CellOutcome *> &results,
@@ -94,7 +103,7 @@ void sample_step(cab_ctx *ctx, const ModelText &text, const std::vector<CellOutc
 }  // namespace
 
 SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<cab_token> &prompt,
-                         const PrefillPlan &plan, const std::vector<cab_evict_params> &cells,
+                         const PrefillPlan &plan, const std::vector<CellSpec> &cells,
                          int32_t max_new_tokens) {
     const bool delayed = plan.delay > 0;
     const auto n_seqs = static_cast<cab_seq>(cells.size() + (delayed ? 2 : 1));
@@ -134,15 +143,30 @@ SampleOutcome run_sample(cab_ctx *ctx, const ModelText &text, const std::vector<
         source = n_seqs - 1;
         prefill(ctx, source, prompt, out.dense.tokens, plan.question_start);
     }
+    // The cells' memory is a share of what the source holds: every stream of it has `length`
+    // tokens, none evicted yet.
+    const cab_kv_stats dense = kv_stats(ctx, source);
+    const int64_t length = dense.stream_max;
+    const KvGeometry geometry{text.info().head_dim, dense.block_size};
     for (size_t i = 0; i < cells.size(); ++i) {
         const auto seq = static_cast<cab_seq>(i + 1);
+        cab_evict_params params = cells[i].params;
+        if (cells[i].memory) {
+            const QuantizedBudget budget =
+                quantized_budget(*cells[i].memory, length, params.quantize_recent, geometry);
+            params.budget_unit = CAB_BUDGET_TOKENS;
+            params.budget_tokens = budget.tokens;
+            params.n_recent = budget.recent;
+        }
         start = Clock::now();
         check_kv(ctx, cab_seq_copy(ctx, source, seq), "cab_seq_copy");
         cab_evict_report report{};
         report.struct_size = sizeof(report);
-        check(cab_evict(ctx, seq, &cells[i], &report), "cab_evict");
+        check_kv(ctx, cab_evict(ctx, seq, &params, &report), "cab_evict");
         out.cells[i].evict_seconds = seconds_since(start);
         out.cells[i].kept_tokens = static_cast<double>(report.tokens_kept) / streams;
+        out.cells[i].quantized_tokens = static_cast<double>(report.tokens_quantized) / streams;
+        out.cells[i].memory_share = memory_share(kv_stats(ctx, seq), dense.blocks_used, geometry);
         // A delay's tokens are the cell's answer too; when the dense answer ended within them,
         // so has the cell's.
         out.cells[i].tokens = out.dense.tokens;
@@ -171,6 +195,20 @@ int64_t kv_tokens_needed(int64_t prompt_tokens, int32_t max_new_tokens,
     for (const auto &budget : cell_budgets)
         need += round_up(budget.tokens_kept(source) + max_new_tokens, b);
     return need;
+}
+
+BudgetSpec quantize_tail_budget(int32_t recent, int32_t block_size) {
+    BudgetSpec tail;
+    tail.label = "quantize tail";
+    tail.tokens =
+        static_cast<int32_t>(std::min<int64_t>(INT32_MAX, int64_t{recent} + block_size - 1));
+    return tail;
+}
+
+int64_t kv_q8_tokens_needed(int64_t prompt_tokens, int32_t max_new_tokens, size_t n_cells,
+                            int32_t block_size, int32_t delay) {
+    const int64_t source = prompt_tokens + std::min(delay, max_new_tokens);
+    return static_cast<int64_t>(n_cells) * round_up(source, block_size);
 }
 
 }  // namespace cab_eval

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,10 @@ TEST_CASE("eval runner: dense and cells decode together from one prefill", "[eva
     const auto two = cab_eval::parse_budget("2");
     const auto window = cab_eval::parse_policy("window");
     const auto snapkv = cab_eval::parse_policy("snapkv");
-    const std::vector<cab_evict_params> cells = {cab_eval::evict_params(window, keep_all, config),
-                                                 cab_eval::evict_params(snapkv, two, config),
-                                                 cab_eval::evict_params(snapkv, keep_all, config)};
+    const std::vector<cab_eval::CellSpec> cells = {
+        {cab_eval::evict_params(window, keep_all, config), std::nullopt},
+        {cab_eval::evict_params(snapkv, two, config), std::nullopt},
+        {cab_eval::evict_params(snapkv, keep_all, config), std::nullopt}};
 
     cab_ctx_params params;
     cab_ctx_default_params(&params);
@@ -104,8 +106,9 @@ TEST_CASE("eval runner: the question window prefills the question as its own chu
     const auto keep_all = cab_eval::parse_budget("100%");
     const auto eight = cab_eval::parse_budget("8");
     const auto snapkv = cab_eval::parse_policy("snapkv");
-    const std::vector<cab_evict_params> cells = {cab_eval::evict_params(snapkv, keep_all, config),
-                                                 cab_eval::evict_params(snapkv, eight, config)};
+    const std::vector<cab_eval::CellSpec> cells = {
+        {cab_eval::evict_params(snapkv, keep_all, config), std::nullopt},
+        {cab_eval::evict_params(snapkv, eight, config), std::nullopt}};
     cab_ctx_params params;
     cab_ctx_default_params(&params);
     params.device = CAB_DEVICE_CPU;
