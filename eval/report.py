@@ -5,8 +5,10 @@
 
 Writes OUT_DIR/NAME.md: per task, a table of policy x budget with the mean of every metric, its
 95% confidence interval (Wilson for accuracies, Student t for F1 and ROUGE), the number of
-samples, and the ratio to the dense reference (policy `full`) on the same samples; and a
-headline table of each policy's main scores as a share of dense at one budget. With
+samples, the share of tokens kept and of KV memory held, and the ratio to the dense reference
+(policy `full`) on the same samples; a headline table of each policy's main scores as a share
+of dense at one budget; and, when the results have quantize rows, every cell's main scores
+ordered by the KV memory it holds, so that int8 rows and eviction rows compare at equal memory. With
 matplotlib, also OUT_DIR/NAME_<task>_<metric>.png (score vs budget per policy) and
 OUT_DIR/NAME_<task>_depth_length.png (the share of facts kept, `contains`, by depth and length,
 per policy, at the headline budget). Python 3 standard library, plus matplotlib for the plots.
@@ -21,6 +23,9 @@ import sys
 from collections import OrderedDict, defaultdict
 
 DENSE = "full"
+# Int8 KV rows: "quantize" (budget "all": it keeps every token) and "quantize+<policy>".
+QUANTIZE = "quantize"
+ALL_TOKENS = "all"
 # The headline table's columns. qa shows F1 (issue 5's metric) and contains: a chat model that
 # answers in a sentence ("The favorite color of Imogen's grandmother is magenta.") has a low F1
 # even when right, and contains tells whether the fact survived.
@@ -62,10 +67,24 @@ def load(paths):
 
 
 def budget_order(label):
-    """Shares first (ascending), then token counts (ascending); dense's 100% among shares."""
+    """Shares first (ascending), then token counts (ascending), then other labels (plain
+    quantize's "all"); dense's 100% among shares."""
     if label.endswith("%"):
-        return (0, float(label[:-1]))
-    return (1, float(label))
+        return (0, float(label[:-1]), "")
+    try:
+        return (1, float(label), "")
+    except ValueError:
+        return (2, 0.0, label)
+
+
+def memory_share(record):
+    """KV memory held over the dense cache's (`cab eval` records it; earlier records held only
+    full-precision tokens, so their memory is the share of tokens kept)."""
+    return record.get("memory_share", record["kept_share"])
+
+
+def is_quantize(policy):
+    return policy.split(":")[0].startswith(QUANTIZE)
 
 
 def t975(df):
@@ -152,15 +171,21 @@ def fmt(x, digits=3):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def percent(ratio):
+    """A ratio to dense as a whole percentage; n/a when dense scored nothing."""
+    return "n/a" if math.isnan(ratio) else f"{100 * ratio:.0f}%"
+
+
 def task_table(res, task):
     metrics = res.metrics[task]
-    head = ["policy", "budget", "n", "kept"]
+    head = ["policy", "budget", "n", "kept", "memory"]
     for m in metrics:
         head += [f"{m} (95% CI)", f"{m} / dense"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for policy, budget, recs in res.rows(task):
         kept = sum(r["kept_share"] for r in recs) / len(recs)
-        row = [policy, budget, str(len(recs)), f"{100 * kept:.1f}%"]
+        memory = sum(memory_share(r) for r in recs) / len(recs)
+        row = [policy, budget, str(len(recs)), f"{100 * kept:.1f}%", f"{100 * memory:.1f}%"]
         for m in metrics:
             values = [r["metrics"][m] for r in recs if m in r["metrics"]]
             mean, (lo, hi), _ = summarize(values, m)
@@ -175,18 +200,43 @@ def headline_table(res, budget):
     head = ["policy"] + [f"{t} ({m})" for t, m in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in res.policies:
-        if p == DENSE:
+        if p == DENSE or not any(res.cells.get((t, p, budget)) for t, _ in columns):
             continue
         row = [p]
         for t, m in columns:
             recs = res.cells.get((t, p, budget))
-            row.append(fmt(100 * res.ratio_to_dense(recs, m), 0) + "%" if recs else "")
+            row.append(percent(res.ratio_to_dense(recs, m)) if recs else "")
         lines.append("| " + " | ".join(row) + " |")
     dense_row = ["full (dense score)"]
     for t, m in columns:
         values = [r["metrics"][m] for r in res.cells.get((t, DENSE, "100%"), [])]
         dense_row.append(fmt(sum(values) / len(values)) if values else "")
     lines.append("| " + " | ".join(dense_row) + " |")
+    return lines
+
+
+def memory_table(res):
+    """Every cell's headline scores as a share of dense, ordered by the KV memory it holds
+    (its mean over all the cell's records)."""
+    columns = [(t, m) for t, m in HEADLINE if m in res.metrics.get(t, [])]
+    head = ["policy", "budget", "memory", "kept"] + [f"{t} ({m})" for t, m in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
+    for p in res.policies:
+        if p == DENSE:
+            continue
+        for b in res.budgets:
+            recs = [r for t in res.tasks for r in res.cells.get((t, p, b), [])]
+            if recs:
+                memory = sum(memory_share(r) for r in recs) / len(recs)
+                kept = sum(r["kept_share"] for r in recs) / len(recs)
+                cells.append((memory, p, b, kept))
+    for memory, p, b, kept in sorted(cells, key=lambda c: (c[0], c[1], c[2])):
+        row = [p, b, f"{100 * memory:.1f}%", f"{100 * kept:.1f}%"]
+        for t, m in columns:
+            recs = res.cells.get((t, p, b))
+            row.append(percent(res.ratio_to_dense(recs, m)) if recs else "")
+        lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
@@ -199,11 +249,19 @@ def write_markdown(res, path, name, budget, plots):
            "(`cab eval`, docs/QUALITY.md).", "",
            "Scores are means over samples with 95% confidence intervals: Wilson for the "
            "accuracies (contains, em), Student t for F1 and ROUGE. `kept` is the share of the "
-           "prompt's tokens each (layer, kv head) stream kept; `/ dense` is the cell's mean over "
+           "prompt's tokens each (layer, kv head) stream kept; `memory` the KV bytes held after "
+           "eviction over the dense cache's, full-precision blocks counted in BF16 (for "
+           "eviction alone it is `kept`, to the block; quantize rows hold int8 blocks, and their "
+           "budget is memory); `/ dense` is the cell's mean over "
            "the mean of the dense reference (policy `full`) on the same samples.", ""]
     if any(r["budget"] == budget for r in res.records):
         out += [f"## Headline: scores at budget {budget}, as a share of dense", ""]
         out += headline_table(res, budget) + [""]
+    if any(is_quantize(p) for p in res.policies):
+        out += ["## By KV memory: scores as a share of dense", "",
+                "Every cell, ordered by the memory it holds (mean over its records), so that "
+                "int8 rows and eviction rows compare at equal memory.", ""]
+        out += memory_table(res) + [""]
     for task in res.tasks:
         out += [f"## {task}", ""] + task_table(res, task) + [""]
         out += [f"![{task} {m}]({os.path.basename(p)})" for (t, m), p in plots.items()
@@ -255,8 +313,8 @@ def plot_depths(res, task, budget, path, plt):
     recs = [r for r in res.records if r["task"] == task and r.get("depth", -1) >= 0]
     depths = sorted({r["depth"] for r in recs})
     lengths = sorted({r["target_length"] for r in recs})
-    panels = [(DENSE, "100%")] + [(p, budget) for p in res.policies if p != DENSE
-                                  and res.cells.get((task, p, budget))]
+    panels = [(DENSE, "100%")] + [(p, b) for p in res.policies if p != DENSE
+                                  for b in (budget, ALL_TOKENS) if res.cells.get((task, p, b))]
     if not depths or not lengths:
         return False
     cols = min(4, len(panels))

@@ -3,6 +3,7 @@
 #   eval_smoke.sh run    CAB MODEL DATA DIR                    fresh run into DIR/results.jsonl
 #   eval_smoke.sh report CAB MODEL DATA DIR PYTHON REPORT_PY   eval/report.py on that file
 #   eval_smoke.sh resume CAB MODEL DATA DIR                    reruns on a copy of it
+#   eval_smoke.sh quantize CAB MODEL DATA DIR PYTHON REPORT_PY int8 rows, their report, bad names
 set -u
 mode=$1
 CAB=$2
@@ -92,8 +93,48 @@ resume)
     eval_run "$copy" --samples 3 || fail "extension exited $?: $(cat "$DIR/err")"
     [ "$(lines "$copy")" = 18 ] || fail "--samples 3: expected 18 records, got $(lines "$copy")"
     ;;
+quantize)
+    PYTHON=$6
+    REPORT=$7
+    rm -rf "$DIR"
+    mkdir -p "$DIR"
+    out=$DIR/quantize.jsonl
+    "$CAB" eval -m "$MODEL" --data "$DATA" --out "$out" --device cpu --threads 2 \
+        --tasks passkey --lengths 384 --depths 50 --samples 1 --max-new-tokens 8 \
+        --policies snapkv,quantize,quantize+snapkv:r32 --budgets 25%,50% 2>"$DIR/err" ||
+        fail "cab eval exited $?: $(cat "$DIR/err")"
+    # The dense reference, snapkv and quantize+snapkv at two budgets, plain quantize once.
+    [ "$(lines "$out")" = 6 ] || fail "expected 6 records, got $(lines "$out")"
+    grep -qF '"policy":"quantize","budget":"all"' "$out" || fail "no quantize record at 'all'"
+    [ "$(grep -c '"memory_share":' "$out")" = 6 ] || fail "records without memory_share"
+    # At each budget quantize+snapkv holds no more memory than snapkv, and more tokens.
+    "$PYTHON" - "$out" <<'PY' || fail "memory shares out of line"
+import json, sys
+cells = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    cells[(r["policy"], r["budget"])] = r
+for budget in ("25%", "50%"):
+    snap, quant = cells[("snapkv", budget)], cells[("quantize+snapkv:r32", budget)]
+    assert quant["memory_share"] <= snap["memory_share"] <= float(budget[:-1]) / 100 + 0.05
+    assert quant["kept_tokens"] > snap["kept_tokens"]
+assert 0.5 < cells[("quantize", "all")]["memory_share"] < 1
+assert cells[("full", "100%")]["memory_share"] == 1
+PY
+    "$PYTHON" "$REPORT" "$out" --out-dir "$DIR/report" --name quantize --budget 50% \
+        >"$DIR/report.log" 2>&1 || fail "report.py exited $?: $(cat "$DIR/report.log")"
+    for text in "## By KV memory" "| quantize | all |" "| memory |"; do
+        grep -qF "$text" "$DIR/report/quantize.md" || fail "'$text' not in the report"
+    done
+    # A policy the library does not know is a usage error (exit 2) that names it.
+    "$CAB" eval -m "$MODEL" --data "$DATA" --out "$DIR/bad.jsonl" --device cpu --tasks passkey \
+        --lengths 384 --policies quantize+nosuch --budgets 50% 2>"$DIR/err"
+    rc=$?
+    [ "$rc" = 2 ] || fail "quantize+nosuch exited $rc, expected 2"
+    grep -q "quantize+nosuch.*is not a policy" "$DIR/err" || fail "unclear: $(cat "$DIR/err")"
+    ;;
 *)
-    echo "usage: $0 run|report|resume CAB MODEL DATA DIR [PYTHON REPORT_PY]" >&2
+    echo "usage: $0 run|report|resume|quantize CAB MODEL DATA DIR [PYTHON REPORT_PY]" >&2
     exit 2
     ;;
 esac
