@@ -3,7 +3,7 @@
 # budgets of memory") on SmolLM2-135M-Instruct, then its report: the tasks at 1k, 2k and 4k
 # tokens and five depths; snapkv (eviction alone), quantize (every token kept, the older ones in
 # int8: one memory share, about 54-56%) and quantize+snapkv (int8, then snapkv to the memory of
-# snapkv at the same budget) at 25% and 50% memory, against the dense reference.
+# snapkv at the same budget) at 10%, 25% and 50% memory, against the dense reference.
 # Resumable: run it again after an interruption (or a time limit) and it continues.
 #   eval/run_quantize.sh
 # Settings (environment):
@@ -16,6 +16,7 @@
 #   CAB_EVAL_TASKS    tasks (default passkey,needle,multikey,qa,xsum)
 #   CAB_EVAL_LENGTHS  prompt lengths in tokens (default 1024,2048,4096)
 #   CAB_EVAL_DEPTHS   depths of the fact, percent (default 0,25,50,75,100)
+#   CAB_EVAL_BUDGETS  memory budgets of the eviction rows (default 10%,25%,50%)
 #   CAB_EVAL_RECENT   tokens per stream the quantize rows keep in full precision (default: the
 #                     library's quantize_recent, 64); when set, the rows are named with it
 #                     (quantize:r32, quantize+snapkv:r32)
@@ -29,6 +30,7 @@ samples=${CAB_EVAL_SAMPLES:-4}
 tasks=${CAB_EVAL_TASKS:-passkey,needle,multikey,qa,xsum}
 lengths=${CAB_EVAL_LENGTHS:-1024,2048,4096}
 depths=${CAB_EVAL_DEPTHS:-0,25,50,75,100}
+budgets=${CAB_EVAL_BUDGETS:-10%,25%,50%}
 recent=${CAB_EVAL_RECENT:+:r$CAB_EVAL_RECENT}
 device=${CAB_EVAL_DEVICE:-auto}
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -42,7 +44,7 @@ mkdir -p "$(dirname "$out")"
 
 "$build/bin/cab" eval -m "$model" --data "$shared/data" --out "$out" --device "$device" \
   --tasks "$tasks" --lengths "$lengths" --depths "$depths" --samples "$samples" \
-  --policies "full,snapkv,quantize$recent,quantize+snapkv$recent" --budgets 25%,50%
+  --policies "full,snapkv,quantize$recent,quantize+snapkv$recent" --budgets "$budgets"
 
 python3 eval/report.py "$out" --out-dir "$(dirname "$out")" --budget 50%
 gzip -kf "$out"
