@@ -76,6 +76,42 @@ TEST_CASE("auto evict: the trigger is budget + slack per stream, on average", "[
     CHECK(AutoEvict(cab_window, 5, 4).question_aware());
 }
 
+TEST_CASE("auto evict: plain quantize fires on full-precision tokens past quantize_recent + slack",
+          "[auto]") {
+    EvictOptions quantize;
+    quantize.quantize = true;
+    quantize.quantize_recent = 24;
+    quantize.budget.tokens = 5;  // bounds nothing
+    const AutoEvict q(quantize, 16, 4);
+    CHECK(q.enabled());
+    CHECK(q.quantizes_only());
+    CHECK_FALSE(q.question_aware());
+    CHECK(q.quantize_room(0, 1000) == 40);
+    CHECK(q.quantize_room(30, 1000) == 10);
+    CHECK(q.quantize_room(40, 1000) == 0);
+    CHECK(q.quantize_room(45, 1000) == 0);
+    CHECK(q.quantize_room(10, 7) == 7);  // capped at the limit
+    const EvictOptions fired = q.to_budget(5000);
+    CHECK(fired.quantize);
+    CHECK(fired.policy == nullptr);
+    CHECK(fired.quantize_recent == 24);
+
+    // quantize+full evicts nothing either; quantize+<policy> fires as the policy does.
+    EvictOptions full = token_budget("full", 5);
+    full.quantize = true;
+    CHECK(AutoEvict(full, 16, 4).quantizes_only());
+    CHECK(AutoEvict(full, 16, 4).to_budget(100).policy == nullptr);
+    EvictOptions snapkv = token_budget("snapkv", 32);
+    snapkv.quantize = true;
+    const AutoEvict s(snapkv, 16, 4);
+    CHECK(s.enabled());
+    CHECK_FALSE(s.quantizes_only());
+    CHECK(s.question_aware());
+    CHECK(s.room(4 * 40, 500, 1000) == 8);
+    CHECK(s.to_budget(500).quantize);
+    CHECK(s.to_budget(500).policy == find_policy("snapkv"));
+}
+
 TEST_CASE("auto evict: plan_chunk keeps the prompt's last window in one chunk", "[auto]") {
     CHECK(plan_chunk(100, 512, 1000, 32) == 100);  // all of it
     CHECK(plan_chunk(1030, 512, 1 << 30, 32) == 512);

@@ -62,8 +62,8 @@ type ContextParams struct {
 	AutoEvictSlack int32 // tokens past the budget before automatic eviction fires; default 64
 	ScoreWindow    int32 // the last queries of each prefill chunk that make the window score; 32
 	// KVQ8CapacityTokens gives every stream int8 blocks for this many tokens on top of
-	// KVCapacityTokens (0, the default: none); the "quantize" policies of Evict fill them. CPU
-	// contexts only for now.
+	// KVCapacityTokens (0, the default: none); the "quantize" policies of Evict and AutoEvict
+	// fill them.
 	KVQ8CapacityTokens int64
 }
 

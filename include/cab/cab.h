@@ -258,7 +258,12 @@ typedef struct cab_ctx_params {
         prefill that fails with KV_FULL part-way keeps the chunks it completed. With
         CAB_SELECTION_SHARED_PER_LAYER, a sequence whose heads an explicit per-head cab_evict
         made differ cannot be evicted automatically: its prefills and decodes fail with STATE
-        until cab_seq_reset. */
+        until cab_seq_reset. "quantize+<policy>" fires like its policy (tokens of both types
+        count) and quantizes before evicting. Plain "quantize" evicts nothing and its budget
+        bounds nothing: a sequence whose streams would hold more than quantize_recent +
+        auto_evict_slack full-precision tokens is quantized (auto_evict_slack must be at least
+        kv_block_size). Both need kv_q8_capacity_tokens > 0 (else INVALID_ARGUMENT); when the
+        int8 blocks run out, the prefill or decode fails with KV_FULL and nothing is quantized. */
     const struct cab_evict_params *auto_evict;
     int32_t auto_evict_slack; /**< tokens past the budget before eviction fires; >= 1, default
                                    64. Also bounds the prefill chunks once a sequence is full. */
@@ -267,8 +272,8 @@ typedef struct cab_ctx_params {
     /** Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8
         blocks for this many tokens in total; default 0 (none). Each K and V row is stored as
         int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The
-        "quantize" policies of cab_evict move a sequence's oldest tokens there; attention reads
-        them in their own type, on the CPU and on CUDA. */
+        "quantize" policies of cab_evict and auto_evict move a sequence's oldest tokens there;
+        attention reads them in their own type, on the CPU and on CUDA. */
     int64_t kv_q8_capacity_tokens;
 } cab_ctx_params;
 
@@ -474,8 +479,8 @@ typedef struct cab_evict_params {
         default "cab". Or "quantize": no eviction, but every stream's tokens older than its last
         quantize_recent move to int8 blocks (cab_ctx_params.kv_q8_capacity_tokens), whole
         blocks of kv_block_size; or "quantize+<policy>" (e.g. "quantize+snapkv"): that, then
-        eviction by the policy. Quantizing policies are not taken by auto_evict yet. Borrowed
-        for the call (copied by cab_ctx_create for auto_evict). */
+        eviction by the policy (auto_evict takes them too). Borrowed for the call (copied by
+        cab_ctx_create for auto_evict). */
     const char *policy;
     cab_budget_unit budget_unit; /**< default CAB_BUDGET_TOKENS */
     int32_t budget_tokens;       /**< tokens kept per stream, >= 0; default 256 */

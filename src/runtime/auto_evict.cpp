@@ -4,10 +4,16 @@
 
 namespace cab {
 
+bool quantizes_only(const EvictOptions &options) {
+    return options.quantize && (options.policy == nullptr || options.policy->name() == "full");
+}
+
 AutoEvict::AutoEvict(const EvictOptions &options, int32_t slack, int32_t n_streams)
     : options_(options), slack_(slack), n_streams_(n_streams) {
-    enabled_ = options.policy != nullptr && options.policy->name() != "full";
-    question_aware_ = enabled_ && cab::question_aware(options);
+    quantizes_only_ = cab::quantizes_only(options);
+    if (quantizes_only_) options_.policy = nullptr;  // full would only copy what it keeps
+    enabled_ = quantizes_only_ || (options.policy != nullptr && options.policy->name() != "full");
+    question_aware_ = enabled_ && cab::question_aware(options_);
 }
 
 int32_t AutoEvict::budget(int64_t seq_length) const {
@@ -35,6 +41,11 @@ int64_t AutoEvict::room(int64_t cached, int64_t seq_length, int64_t limit) const
         }
     }
     return lo;
+}
+
+int64_t AutoEvict::quantize_room(int64_t full_precision, int64_t limit) const {
+    const int64_t bound = int64_t{options_.quantize_recent} + slack_;
+    return std::max<int64_t>(0, std::min(bound - full_precision, limit));
 }
 
 bool AutoEvict::over_budget(int64_t cached, int64_t seq_length) const {

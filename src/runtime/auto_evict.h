@@ -7,7 +7,15 @@
 // slack tokens past its budget. (An average, because pyramid and adaptive allocations give the
 // streams different budgets; with uniform budgets every stream has the same length.) It is then
 // evicted to b per stream, which leaves room for slack more tokens, so a sequence never holds
-// more than S * (b + slack) tokens: peak KV memory is bounded, prefill included.
+// more than S * (b + slack) tokens: peak KV memory is bounded, prefill included. With
+// "quantize+<policy>" the tokens of both types count, and the eviction quantizes first.
+//
+// Plain "quantize" (or "quantize+full") evicts nothing, so its budget bounds nothing: it fires
+// when a stream's f full-precision tokens would pass quantize_recent + slack, and quantizes, which
+// leaves recent + ((f - recent) mod block_size) of them (whole blocks move). A slack of at least
+// block_size (checked at context creation) leaves room for a token after every quantize, so no
+// stream ever holds more than recent + slack full-precision tokens; the int8 ones grow until the
+// int8 blocks run out (KV_FULL).
 #pragma once
 
 #include <cstdint>
@@ -16,13 +24,20 @@
 
 namespace cab {
 
+// Whether automatic eviction with these options quantizes without evicting: "quantize", or
+// "quantize+full" (full never evicts).
+bool quantizes_only(const EvictOptions &options);
+
 class AutoEvict {
 public:
     AutoEvict() = default;
-    // options.policy == nullptr or `full` (which never evicts) turns automatic eviction off.
+    // options.policy == nullptr or `full` (which never evicts) turns automatic eviction off,
+    // unless options.quantize: then it quantizes only.
     AutoEvict(const EvictOptions &options, int32_t slack, int32_t n_streams);
 
     bool enabled() const { return enabled_; }
+    // Plain quantize: the trigger is quantize_room, not room.
+    bool quantizes_only() const { return quantizes_only_; }
     int32_t slack() const { return slack_; }
     // Question-aware policies also evict to budget after the chunk that ends a prompt.
     bool question_aware() const { return question_aware_; }
@@ -31,9 +46,14 @@ public:
     int32_t budget(int64_t seq_length) const;
     // The most tokens in [0, limit] the sequence can take before it is over budget + slack.
     int64_t room(int64_t cached, int64_t seq_length, int64_t limit) const;
+    // Plain quantize: the most tokens in [0, limit] a sequence whose streams hold at most
+    // `full_precision` full-precision tokens can take before one holds more than
+    // quantize_recent + slack.
+    int64_t quantize_room(int64_t full_precision, int64_t limit) const;
     // Whether the sequence holds more than its budget (slack not counted).
     bool over_budget(int64_t cached, int64_t seq_length) const;
-    // The options that evict such a sequence to its budget.
+    // The options of the eviction that fires for a sequence that has taken seq_length tokens:
+    // to its budget (quantizing first with quantize+<policy>), or, plain quantize, no policy.
     EvictOptions to_budget(int64_t seq_length) const;
 
 private:
@@ -43,6 +63,7 @@ private:
     int32_t slack_ = 0;
     int64_t n_streams_ = 0;
     bool enabled_ = false;
+    bool quantizes_only_ = false;
     bool question_aware_ = false;
 };
 

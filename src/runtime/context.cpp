@@ -21,6 +21,31 @@ namespace {
 constexpr int32_t kMaxSeqs = 1 << 16;
 constexpr int32_t kMaxChunk = 1 << 16;
 
+// A quantize policy for automatic eviction needs int8 blocks to move tokens to. Plain quantize
+// bounds each stream's full-precision tokens by quantize_recent + slack, which needs room for a
+// token after quantizing whole blocks, and a pool that holds that bound (auto_evict.h).
+void check_auto_quantize(const ContextOptions &o) {
+    const EvictOptions &a = o.auto_evict;
+    const std::string policy =
+        a.policy == nullptr ? "quantize" : "quantize+" + std::string(a.policy->name());
+    require(o.kv_q8_capacity_tokens > 0, CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict: policy '" + policy +
+                "' moves tokens to int8 KV blocks, but kv_q8_capacity_tokens is 0 (give them a "
+                "capacity)");
+    if (!quantizes_only(a)) return;
+    const std::string slack = std::to_string(o.auto_evict_slack);
+    require(o.auto_evict_slack >= o.kv_block_size, CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict: policy '" + policy + "' moves whole blocks, so auto_evict_slack " + slack +
+                " must be at least kv_block_size " + std::to_string(o.kv_block_size) +
+                " to leave room for a token after quantizing");
+    require(int64_t{a.quantize_recent} + o.auto_evict_slack <= o.kv_capacity_tokens,
+            CAB_ERR_INVALID_ARGUMENT,
+            "auto_evict: quantize_recent " + std::to_string(a.quantize_recent) +
+                " + auto_evict_slack " + slack + " exceed kv_capacity_tokens " +
+                std::to_string(o.kv_capacity_tokens) +
+                ": a sequence would fill the pool before quantizing starts");
+}
+
 void check_options(const ContextOptions &o) {
     require(o.n_seq_max >= 1 && o.n_seq_max <= kMaxSeqs, CAB_ERR_INVALID_ARGUMENT,
             "n_seq_max " + std::to_string(o.n_seq_max) + " is out of range [1, " +
@@ -41,12 +66,12 @@ void check_options(const ContextOptions &o) {
                 std::to_string(kMaxChunk) + "]");
     require(o.kv_q8_capacity_tokens >= 0, CAB_ERR_INVALID_ARGUMENT,
             "kv_q8_capacity_tokens " + std::to_string(o.kv_q8_capacity_tokens) + " is negative");
-    require(!o.auto_evict.quantize, CAB_ERR_INVALID_ARGUMENT,
-            "auto_evict: automatic eviction takes no quantize policy yet (call cab_evict with it)");
-    if (o.auto_evict.policy == nullptr) return;
+    if (o.auto_evict.policy == nullptr && !o.auto_evict.quantize) return;
     validate(o.auto_evict.params);
     require(o.auto_evict_slack >= 1, CAB_ERR_INVALID_ARGUMENT,
             "auto_evict_slack " + std::to_string(o.auto_evict_slack) + " must be at least 1");
+    if (o.auto_evict.quantize) check_auto_quantize(o);
+    if (quantizes_only(o.auto_evict)) return;  // its budget bounds nothing
     const BudgetSpec &b = o.auto_evict.budget;
     require(b.is_ratio || int64_t{b.tokens} + o.auto_evict_slack <= o.kv_capacity_tokens,
             CAB_ERR_INVALID_ARGUMENT,
@@ -381,12 +406,37 @@ private:
         return n;
     }
 
+    // The most full-precision tokens a stream of seq holds: its int8 blocks hold its first
+    // slots, packed.
+    int64_t longest_full_precision(int32_t seq) const {
+        const KvConfig &c = kv_->config();
+        int32_t longest = 0;
+        for (int32_t l = 0; l < c.n_layer; ++l)
+            for (int32_t h = 0; h < c.n_head_kv; ++h) {
+                const Stream &s = kv_->stream(seq, l, h);
+                const int32_t q8_slots = std::min(s.length, kv_->q8_blocks(s) * c.block_size);
+                longest = std::max(longest, s.length - q8_slots);
+            }
+        return longest;
+    }
+
     int64_t room(int32_t seq, int64_t limit) const {
+        if (auto_.quantizes_only()) return auto_.quantize_room(longest_full_precision(seq), limit);
         return auto_.room(cached(seq), seq_length(seq), limit);
     }
 
     void evict_to_budget(int32_t seq) {
-        evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)));
+        try {
+            evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)));
+        } catch (const Error &e) {
+            // Only quantizing takes blocks, all or nothing (KvCache::quantize).
+            if (e.status() != CAB_ERR_KV_FULL) throw;
+            throw Error(e.status(), std::string(e.what()) +
+                                        "; automatic eviction could not quantize: the int8 "
+                                        "blocks (kv_q8_capacity_tokens " +
+                                        std::to_string(opt_.kv_q8_capacity_tokens) +
+                                        ") are full, so nothing was quantized");
+        }
     }
 
     void check_seq(int32_t seq, const std::string &what) const {

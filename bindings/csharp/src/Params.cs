@@ -90,8 +90,8 @@ namespace Cab
 
         /// <summary>
         /// Int8 KV blocks for this many tokens per stream on top of KvCapacityTokens
-        /// (kv_q8_capacity_tokens; default 0: none). The "quantize" policies of Evict fill them.
-        /// CPU contexts only for now.
+        /// (kv_q8_capacity_tokens; default 0: none). The "quantize" policies of Evict and AutoEvict
+        /// fill them.
         /// </summary>
         public long KvQ8CapacityTokens { get; set; }
 

@@ -762,7 +762,12 @@ pub struct cab_ctx_params {
     #[doc = "prefill that fails with KV_FULL part-way keeps the chunks it completed. With"]
     #[doc = "CAB_SELECTION_SHARED_PER_LAYER, a sequence whose heads an explicit per-head cab_evict"]
     #[doc = "made differ cannot be evicted automatically: its prefills and decodes fail with STATE"]
-    #[doc = "until cab_seq_reset."]
+    #[doc = "until cab_seq_reset. \"quantize+<policy>\" fires like its policy (tokens of both types"]
+    #[doc = "count) and quantizes before evicting. Plain \"quantize\" evicts nothing and its budget"]
+    #[doc = "bounds nothing: a sequence whose streams would hold more than quantize_recent +"]
+    #[doc = "auto_evict_slack full-precision tokens is quantized (auto_evict_slack must be at least"]
+    #[doc = "kv_block_size). Both need kv_q8_capacity_tokens > 0 (else INVALID_ARGUMENT); when the"]
+    #[doc = "int8 blocks run out, the prefill or decode fails with KV_FULL and nothing is quantized."]
     pub auto_evict: *const cab_evict_params,
     #[doc = "< tokens past the budget before eviction fires; >= 1, default"]
     #[doc = "64. Also bounds the prefill chunks once a sequence is full."]
@@ -773,8 +778,8 @@ pub struct cab_ctx_params {
     #[doc = " Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8"]
     #[doc = "blocks for this many tokens in total; default 0 (none). Each K and V row is stored as"]
     #[doc = "int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The"]
-    #[doc = "\"quantize\" policies of cab_evict move a sequence's oldest tokens there; attention reads"]
-    #[doc = "them in their own type, on the CPU and on CUDA."]
+    #[doc = "\"quantize\" policies of cab_evict and auto_evict move a sequence's oldest tokens there;"]
+    #[doc = "attention reads them in their own type, on the CPU and on CUDA."]
     pub kv_q8_capacity_tokens: i64,
 }
 #[test]
@@ -1718,8 +1723,8 @@ pub struct cab_evict_params {
     #[doc = "default \"cab\". Or \"quantize\": no eviction, but every stream's tokens older than its last"]
     #[doc = "quantize_recent move to int8 blocks (cab_ctx_params.kv_q8_capacity_tokens), whole"]
     #[doc = "blocks of kv_block_size; or \"quantize+<policy>\" (e.g. \"quantize+snapkv\"): that, then"]
-    #[doc = "eviction by the policy. Quantizing policies are not taken by auto_evict yet. Borrowed"]
-    #[doc = "for the call (copied by cab_ctx_create for auto_evict)."]
+    #[doc = "eviction by the policy (auto_evict takes them too). Borrowed for the call (copied by"]
+    #[doc = "cab_ctx_create for auto_evict)."]
     pub policy: *const ::std::os::raw::c_char,
     #[doc = "< default CAB_BUDGET_TOKENS"]
     pub budget_unit: cab_budget_unit,
