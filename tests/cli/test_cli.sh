@@ -120,6 +120,17 @@ if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 120 --policy windo
     --budget 10% --slack 16; then
     grep -qE 'eviction: .* [1-9][0-9]* evicted in all' "$TMP/err" || fail "window 10%: no eviction"
 fi
+# Plain quantize moves old tokens to int8 blocks and evicts nothing; once those are full the
+# generation stops early and says which capacity to raise.
+if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 60 --policy quantize \
+    --kv-q8-capacity 256 --quantize-recent 16 --slack 16; then
+    expect_in err ", 0 evicted in all" "quantize evicts nothing"
+    grep -qE '^int8 kv: +blocks [1-9][0-9]* used' "$TMP/err" || fail "quantize: no int8 blocks used"
+fi
+if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 60 --policy quantize \
+    --kv-q8-capacity 16 --quantize-recent 16 --slack 16; then
+    expect_in err "stopped early: the KV cache is full (raise --kv-q8-capacity)" "int8 blocks full"
+fi
 
 # Greedy and seeded sampling are reproducible.
 if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 24 --temp 0.8 --seed 7; then

@@ -152,7 +152,8 @@ int run_chat(int argc, char **argv) {
         if (line.empty()) continue;
         if (!conversation.turn(line, sampler.get(), run.n_predict)) {
             std::fprintf(stderr,
-                         "cab: the KV cache is full; the conversation starts over (raise --ctx)\n");
+                         "cab: the KV cache is full; the conversation starts over (raise %s)\n",
+                         kv_full_option(ctx.get()));
             conversation.reset();
         }
     }

@@ -118,7 +118,8 @@ int run_generate(int argc, char **argv) {
     std::fflush(stdout);
 
     if (reply.kv_full)
-        std::fprintf(stderr, "cab: stopped early: the KV cache is full (raise --ctx)\n");
+        std::fprintf(stderr, "cab: stopped early: the KV cache is full (raise %s)\n",
+                     kv_full_option(ctx.get()));
     std::fputc('\n', stderr);
     print_stats(ctx.get(), tokens.size(), prefill_seconds, reply);
     print_evict_stats(ctx.get(), run.evict);

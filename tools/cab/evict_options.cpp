@@ -99,13 +99,23 @@ void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx) {
 }
 
 int64_t evict_capacity(const EvictSettings &evict) {
-    // Plain quantize evicts nothing, so its budget bounds nothing.
-    if (!evict.on || evict.params.budget_unit != CAB_BUDGET_TOKENS || evict.policy == "quantize")
-        return 0;
+    if (!evict.on) return 0;
     cab_ctx_params defaults;
     check(cab_ctx_default_params(&defaults));
     const int64_t slack = evict.slack > 0 ? evict.slack : defaults.auto_evict_slack;
+    // Plain quantize evicts nothing, so its budget bounds nothing: it keeps at most
+    // quantize_recent + slack tokens per stream in full precision, the rest in int8 blocks.
+    if (evict.policy == "quantize" || evict.policy == "quantize+full")
+        return int64_t{evict.params.quantize_recent} + slack;
+    if (evict.params.budget_unit != CAB_BUDGET_TOKENS) return 0;
     return int64_t{evict.params.budget_tokens} + slack;
+}
+
+const char *kv_full_option(const cab_ctx *ctx) {
+    cab_kv_stats kv{};
+    kv.struct_size = sizeof kv;
+    check(cab_kv_stats_get(ctx, CAB_SEQ_ALL, &kv));
+    return kv.q8_blocks_total > 0 && kv.q8_blocks_free == 0 ? "--kv-q8-capacity" : "--ctx";
 }
 
 namespace {

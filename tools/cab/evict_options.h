@@ -35,9 +35,14 @@ void finish_evict_settings(EvictSettings &evict, const char *usage);
 // Sets the auto_evict fields of `ctx`; `evict` must outlive the cab_ctx_create call.
 void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx);
 
-// With a token budget the cache never holds more than budget + slack tokens per stream, so the
-// pool needs no more; 0 when the capacity should come from the prompt length instead.
+// With a token budget the cache never holds more than budget + slack tokens per stream, and
+// with plain quantize no more than quantize_recent + slack in full precision, so the pool needs
+// no more; 0 when the capacity should come from the prompt length instead.
 int64_t evict_capacity(const EvictSettings &evict);
+
+// What to raise when the KV cache is full: --kv-q8-capacity when a quantize policy has filled the
+// int8 blocks, else --ctx.
+const char *kv_full_option(const cab_ctx *ctx);
 
 // One stderr line: tokens kept of those seen, evicted, and KV bytes (those in int8 blocks too)
 // against what the same sequence would hold in full precision without eviction.
