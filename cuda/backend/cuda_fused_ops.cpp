@@ -10,6 +10,7 @@
 #include "backend/cuda_executor.h"
 #include "backend/tensor_checks.h"
 #include "gemv/gemv.cuh"
+#include "kv/kv_q8.cuh"
 #include "kv/rope_append.cuh"
 #include "model/model.h"
 
@@ -207,11 +208,6 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
                                   const Tensor &k, const Tensor &v, int32_t n_head_kv,
                                   const int32_t *positions, const RopeParams &params) {
     const char *op = "rope_kv_append";
-    if (!pool.storage_q8.empty()) {  // appends into int8 blocks quantize: kv_append's kernels
-        Executor::rope_kv_append(pool, streams, n_seqs, rows_per_seq, q, n_head, k, v, n_head_kv,
-                                 positions, params);
-        return;
-    }
     guarded([&] {
         const DevicePool dp = device_pool(pool, op);
         if (dp.head_dim % 2 != 0 || dp.head_dim > 256)
@@ -294,7 +290,7 @@ void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w
         a.y = qkv.data();
         a.y_stride = qkv.cols();
         a.rope = rope_target(device_pool(pool, op), rows_per_seq, n_head, n_head_kv, params);
-        fused = gemv_ && qkv_rope_ && pool.storage_q8.empty() && gemv::supported(a);
+        fused = gemv_ && qkv_rope_ && gemv::supported(a);
         if (!fused) return;
         const uint64_t signature =
             op_signature({kQkvRopeAppend, sig_ptr(x.data()), sig_ptr(norm_w.data()),
@@ -314,6 +310,14 @@ void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w
         // has nothing to overlap.
         a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
         gemv::launch(a, stream());
+        // Rows of int8 slots: the epilogue left them in qkv's k and v columns.
+        if (a.rope.pool.q8) {
+            const int64_t d = a.rope.pool.head_dim;
+            const auto *y = static_cast<const char *>(a.y);
+            kv::append_q8(a.rope.pool, a.rope.streams, n_head_kv, rows_per_seq, a.rows,
+                          y + n_head * d * 2, y + (n_head + n_head_kv) * d * 2, a.y_stride, nullptr,
+                          a.pdl, stream());
+        }
     });
     if (!fused)
         Executor::rmsnorm_qkv_rope_append(x, norm_w, eps, w_qkv, bias, xn, qkv, pool, streams,

@@ -80,11 +80,16 @@ struct Owner {
             // kv::rope_append): nothing is written.
             if (at_slot < 0) return;
             const int32_t bs = rp.pool.block_size;
-            const int64_t pool_row =
-                (int64_t{s.blocks[at_slot / bs]} * 2 + value) * bs + at_slot % bs;
-            // DevicePool::data is const for the attention kernels, which only read it.
-            dst = static_cast<__nv_bfloat16 *>(const_cast<void *>(rp.pool.data)) + pool_row * d +
-                  pair.e;
+            const int64_t block = s.blocks[at_slot / bs];
+            const int64_t pool_row = (block * 2 + value) * bs + at_slot % bs;
+            // DevicePool::data is const for the attention kernels, which only read it. A slot in
+            // an int8 block: the pair goes to its own columns of y, which kv::append_q8 then
+            // quantizes into the slot.
+            dst = is_q8_block(rp.pool, block)
+                      ? static_cast<__nv_bfloat16 *>(p.y) + int64_t{r} * p.y_stride +
+                            int64_t{pair.slot} * d + pair.e
+                      : static_cast<__nv_bfloat16 *>(const_cast<void *>(rp.pool.data)) +
+                            pool_row * d + pair.e;
             rotate = !value;
             if (!value && pair.i == 0 && rp.pool.scores) {
                 blocks = s.blocks;

@@ -104,7 +104,9 @@ void append(const DevicePool &pool, const DeviceStream *streams, int32_t n_seqs,
     else
         launch<uint16_t>(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
     attention::check_launch("kv append");
-    if (pool.q8) append_q8(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, stream);
+    if (pool.q8)
+        append_q8(pool, streams, n_head_kv, rows_per_seq, rows, k, v, kv_stride, nullptr, false,
+                  stream);
 }
 
 }  // namespace cab::cuda::kv

@@ -8,6 +8,7 @@
 
 #include "attention/launch.h"
 #include "kv/kv_q8.cuh"
+#include "pos_enc.cuh"
 #include "util/error.h"
 
 namespace cab::cuda::kv {
@@ -165,10 +166,30 @@ __global__ void compact_scatter_kernel(DevicePool pool, const int32_t *dst_block
     }
 }
 
-// Unit (row, head, K/V) as append_kernel orders them; only slots in int8 blocks.
+// Element c of K row src rotated as pos_enc::rope rotates it at `position`, rounded to bf16.
+__device__ float rope_element(const bf16 *src, int c, int d, int32_t position,
+                              const pos_enc::RopeFreqs &freqs, double freq_scale, bool neox) {
+    const int half = d / 2;
+    const bool first = neox ? c < half : (c & 1) == 0;
+    const int pair = neox ? c % half : c / 2;
+    const int partner = neox ? (first ? c + half : c - half) : c ^ 1;
+    const float a = __bfloat162float(src[c]), b = __bfloat162float(src[partner]);
+    float cs, sn, y0, y1;
+    pos_enc::rope_angle(position, freq_scale, freqs.inv[pair], cs, sn);
+    pos_enc::rope_rotate(first ? a : b, first ? b : a, cs, sn, y0, y1);
+    return __bfloat162float(__float2bfloat16(first ? y0 : y1));
+}
+
+// Unit (row, head, K/V) as append_kernel orders them; only slots in int8 blocks. Non-null
+// positions: K rows are rotated first (Q8Rope).
 __global__ void append_q8_kernel(DevicePool pool, const DeviceStream *streams, int32_t n_head_kv,
                                  int32_t rows_per_seq, int64_t rows, const bf16 *k, const bf16 *v,
-                                 int64_t stride) {
+                                 int64_t stride, const int32_t *positions,
+                                 const pos_enc::RopeFreqs freqs, double freq_scale, bool neox) {
+    // Launched as a programmatic dependent: every CTA waits for the kernel that wrote k and v
+    // (so that this one completes after it), and the next kernel may launch meanwhile.
+    cudaTriggerProgrammaticLaunchCompletion();
+    cudaGridDependencySynchronize();
     const int lane = threadIdx.x % 32, d = pool.head_dim;
     for (int64_t u = warp_id(); u < rows * n_head_kv * 2; u += warp_count()) {
         const int32_t h = static_cast<int32_t>(u % n_head_kv);
@@ -179,10 +200,15 @@ __global__ void append_q8_kernel(DevicePool pool, const DeviceStream *streams, i
         const int32_t slot = s.length - rows_per_seq + static_cast<int32_t>(row % rows_per_seq);
         if (slot < 0 || !is_q8_block(pool, s.blocks[slot / pool.block_size])) continue;
         const bf16 *src = (value ? v : k) + row * stride + int64_t{h} * d;
+        const bool rotate = positions && !value;
         float x[kMaxPerLane];
 #pragma unroll
-        for (int e = 0; e < kMaxPerLane; ++e)
-            x[e] = lane + 32 * e < d ? __bfloat162float(src[lane + 32 * e]) : 0.0f;
+        for (int e = 0; e < kMaxPerLane; ++e) {
+            const int c = lane + 32 * e;
+            x[e] = c >= d   ? 0.0f
+                   : rotate ? rope_element(src, c, d, positions[row], freqs, freq_scale, neox)
+                            : __bfloat162float(src[c]);
+        }
         store_row(slot_row(pool, s.blocks, slot, value), d, lane, x, -1.0f);
     }
 }
@@ -197,24 +223,27 @@ void check_pool(const DevicePool &pool, const char *op) {
             name + "the pool has no int8 blocks");
 }
 
+// quantize_blocks and copy_q8_blocks: one kernel, whose rows keep their int8 values when the
+// source is int8 already.
+void move_blocks(const DevicePool &pool, const int32_t *src, const int32_t *dst, int32_t n,
+                 const char *op, cudaStream_t stream) {
+    check_pool(pool, op);
+    if (n <= 0) return;
+    move_blocks_kernel<<<grid_for_warps(int64_t{n} * 2 * pool.block_size), kThreads, 0, stream>>>(
+        pool, src, dst, n);
+    attention::check_launch((std::string("kv ") + op).c_str());
+}
+
 }  // namespace
 
 void quantize_blocks(const DevicePool &pool, const int32_t *src, const int32_t *dst, int32_t n,
                      cudaStream_t stream) {
-    check_pool(pool, "quantize_blocks");
-    if (n <= 0) return;
-    move_blocks_kernel<<<grid_for_warps(int64_t{n} * 2 * pool.block_size), kThreads, 0, stream>>>(
-        pool, src, dst, n);
-    attention::check_launch("kv quantize_blocks");
+    move_blocks(pool, src, dst, n, "quantize_blocks", stream);
 }
 
 void copy_q8_blocks(const DevicePool &pool, const int32_t *src, const int32_t *dst, int32_t n,
                     cudaStream_t stream) {
-    check_pool(pool, "copy_q8_blocks");
-    if (n <= 0) return;
-    move_blocks_kernel<<<grid_for_warps(int64_t{n} * 2 * pool.block_size), kThreads, 0, stream>>>(
-        pool, src, dst, n);
-    attention::check_launch("kv copy_q8_blocks");
+    move_blocks(pool, src, dst, n, "copy_q8_blocks", stream);
 }
 
 size_t compact_mixed_scratch_bytes(const DevicePool &pool, int32_t n_keep) {
@@ -236,13 +265,22 @@ void compact_mixed(const DevicePool &pool, const int32_t *src_blocks, const int3
 
 void append_q8(const DevicePool &pool, const DeviceStream *streams, int32_t n_head_kv,
                int32_t rows_per_seq, int64_t rows, const void *k, const void *v, int64_t kv_stride,
-               cudaStream_t stream) {
+               const Q8Rope *rope, bool pdl, cudaStream_t stream) {
     check_pool(pool, "append");
     if (rows <= 0) return;
-    append_q8_kernel<<<grid_for_warps(rows * n_head_kv * 2), kThreads, 0, stream>>>(
-        pool, streams, n_head_kv, rows_per_seq, rows, static_cast<const bf16 *>(k),
-        static_cast<const bf16 *>(v), kv_stride);
-    attention::check_launch("kv append (int8 rows)");
+    pos_enc::RopeFreqs freqs{};
+    if (rope) {
+        require(pool.head_dim % 2 == 0 && rope->positions && rope->theta > 0.0f,
+                CAB_ERR_INVALID_ARGUMENT,
+                "kv append: RoPE of int8 rows needs an even head_dim, positions and theta > 0");
+        freqs = pos_enc::rope_freqs(rope->theta, pool.head_dim);
+    }
+    attention::launch_maybe_dependent(
+        pdl, append_q8_kernel, dim3(grid_for_warps(rows * n_head_kv * 2)), dim3(kThreads), 0,
+        stream, "kv append (int8 rows)", pool, streams, n_head_kv, rows_per_seq, rows,
+        static_cast<const bf16 *>(k), static_cast<const bf16 *>(v), kv_stride,
+        rope ? rope->positions : nullptr, freqs, rope ? static_cast<double>(rope->freq_scale) : 1.0,
+        rope && rope->neox);
 }
 
 }  // namespace cab::cuda::kv

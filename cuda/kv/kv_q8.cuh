@@ -35,10 +35,23 @@ size_t compact_mixed_scratch_bytes(const DevicePool &pool, int32_t n_keep);
 void compact_mixed(const DevicePool &pool, const int32_t *src_blocks, const int32_t *dst_blocks,
                    const int32_t *keep, int32_t n_keep, void *scratch, cudaStream_t stream);
 
+// Keys that reach append_q8 before their RoPE (the fused RoPE-append kernels leave it the rows
+// of int8 slots): each K row is rotated as pos_enc::rope rotates it (positions[row], the angles of
+// rope_freqs(theta, head_dim), NeoX pairs or adjacent ones) and rounded to bf16, so that the
+// int8 row is the one rope then append_q8 would store.
+struct Q8Rope {
+    const int32_t *positions = nullptr;  // device [rows]
+    float theta = 10000.0f;
+    float freq_scale = 1.0f;
+    bool neox = false;
+};
+
 // The rows of kv_append (kv_append.cuh, same arguments) whose slots lie in int8 blocks,
-// quantized; kv_append writes the others.
+// quantized; kv_append writes the others. With `rope`, K rows are rotated first. pdl: launched
+// as a programmatic dependent of the kernel that wrote k and v (it waits for it, and lets the
+// next kernel launch early).
 void append_q8(const DevicePool &pool, const DeviceStream *streams, int32_t n_head_kv,
                int32_t rows_per_seq, int64_t rows, const void *k, const void *v, int64_t kv_stride,
-               cudaStream_t stream);
+               const Q8Rope *rope, bool pdl, cudaStream_t stream);
 
 }  // namespace cab::cuda::kv

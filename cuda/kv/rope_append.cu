@@ -10,6 +10,7 @@
 #include <string>
 
 #include "attention/launch.h"
+#include "kv/kv_q8.cuh"
 #include "kv/rope_append.cuh"
 #include "util/error.h"
 
@@ -77,18 +78,21 @@ __device__ Unit prepare(const Params &p, int64_t u, const RopeFreqs &freqs) {
         // same): writing nothing keeps that from landing in other streams' blocks.
         if (at < 0) return out;
         const int32_t bs = p.pool.block_size;
-        const int64_t pool_row =
-            (static_cast<int64_t>(s.blocks[at / bs]) * 2 + value) * bs + at % bs;
-        // DevicePool::data is const for the attention kernels, which only read it.
-        bf16 *cache = static_cast<bf16 *>(const_cast<void *>(p.pool.data)) + pool_row * d;
+        const int64_t block = s.blocks[at / bs];
+        const int64_t pool_row = (block * 2 + value) * bs + at % bs;
+        // DevicePool::data is const for the attention kernels, which only read it. A slot in an
+        // int8 block gets nothing here: kv::append_q8 rotates and quantizes its row.
+        bf16 *cache = is_q8_block(p.pool, block)
+                          ? nullptr
+                          : static_cast<bf16 *>(const_cast<void *>(p.pool.data)) + pool_row * d;
         if (value) {
             out.src = p.v + row * p.v_stride + int64_t{h} * d + i;
-            out.dst = cache + i;
+            out.dst = cache ? cache + i : nullptr;
             out.partner = p.half;
         } else {
             const int e = i * pair_stride;
             out.src = p.k + row * p.k_stride + int64_t{h} * d + e;
-            out.dst = cache + e;
+            out.dst = cache ? cache + e : nullptr;
             out.partner = p.neox ? p.half : 1;
             out.rotate = true;
             if (i == 0 && p.pool.scores) {
@@ -105,16 +109,18 @@ __device__ Unit prepare(const Params &p, int64_t u, const RopeFreqs &freqs) {
 
 __device__ void apply(const Params &p, const Unit &un) {
     if (!un.valid) return;
-    // Through L2: q, k and v were written by the kernel this one may have started beside.
-    const bf16 a = __ldcg(un.src), b = __ldcg(un.src + un.partner);
-    if (un.rotate) {
-        float y0, y1;
-        pos_enc::rope_rotate(__bfloat162float(a), __bfloat162float(b), un.cs, un.sn, y0, y1);
-        un.dst[0] = __float2bfloat16(y0);
-        un.dst[un.partner] = __float2bfloat16(y1);
-    } else {
-        un.dst[0] = a;
-        un.dst[un.partner] = b;
+    if (un.dst) {
+        // Through L2: q, k and v were written by the kernel this one may have started beside.
+        const bf16 a = __ldcg(un.src), b = __ldcg(un.src + un.partner);
+        if (un.rotate) {
+            float y0, y1;
+            pos_enc::rope_rotate(__bfloat162float(a), __bfloat162float(b), un.cs, un.sn, y0, y1);
+            un.dst[0] = __float2bfloat16(y0);
+            un.dst[un.partner] = __float2bfloat16(y1);
+        } else {
+            un.dst[0] = a;
+            un.dst[un.partner] = b;
+        }
     }
     if (un.blocks) {
         for (int32_t kind = 0; kind < kScoreKinds; ++kind)
@@ -186,6 +192,13 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
     attention::launch_maybe_dependent(a.pdl, rope_append_kernel,
                                       dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
                                       stream, "rope kv append", p, freqs);
+    if (!t.pool.q8) return;
+    require(a.k_stride == a.v_stride, CAB_ERR_INVALID_ARGUMENT,
+            name + "k and v of a pool with int8 blocks share a row stride (" +
+                std::to_string(a.k_stride) + " and " + std::to_string(a.v_stride) + ")");
+    const Q8Rope rope{t.positions, t.theta, t.freq_scale, p.neox};
+    append_q8(t.pool, t.streams, t.n_head_kv, t.rows_per_seq, rows, a.k, a.v, a.k_stride, &rope,
+              a.pdl, stream);
 }
 
 }  // namespace cab::cuda::kv

@@ -51,7 +51,8 @@ struct RopeAppendArgs {
 // Rotates q's heads in place with the angles and rounding of pos_enc::rope (bit for bit), writes
 // k rotated the same way and v into slot length - rows_per_seq + r of their streams as
 // kv::append does, and zeroes the four score kinds of every appended slot when pool.scores is
-// set. head_dim (pool.head_dim) must be even and at most 256.
+// set. head_dim (pool.head_dim) must be even and at most 256. A pool with int8 blocks then runs
+// kv::append_q8 with its RoPE for the slots in them (two kernels).
 void rope_append(const RopeAppendArgs &args, cudaStream_t stream);
 
 }  // namespace cab::cuda::kv

@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "backend_fixture.h"
 #include "kv/kv_cache.h"
+#include "model/model.h"
 
 namespace cab::gpu_test {
 namespace {
@@ -282,6 +283,92 @@ TEST_CASE(
                 CHECK(g.scores(1, l, h) == g.scores(0, l, h));
             }
     }
+}
+
+TEST_CASE(
+    "kv q8 gpu: the fused RoPE-append paths store into int8 slots what rope, then append, store",
+    "[kv][q8]") {
+    const int32_t d = GENERATE(64, 128);
+    const RopeStyle style = GENERATE(RopeStyle::Normal, RopeStyle::NeoX);
+    const uint32_t seed = std::random_device{}();
+    INFO("head_dim " << d << (style == RopeStyle::NeoX ? ", NeoX" : ", normal") << ", seed "
+                     << seed);
+    std::mt19937 rng(seed);
+    constexpr int32_t bs = 16, n = 100, rows = 3, embd = 64;
+    const int32_t n_head = kHeadsKv * kGroup, width = (n_head + 2 * kHeadsKv) * d;
+    const Layers k0 = layer_values(n, kHeadsKv * d, rng), v0 = layer_values(n, kHeadsKv * d, rng);
+    // Four caches with the same contents: every stream int8 but for one free slot of its last
+    // int8 block, so that the next rows go to an int8 slot, then to a new bf16 block.
+    std::vector<std::unique_ptr<Rig>> rigs;
+    for (int i = 0; i < 4; ++i) {
+        rigs.push_back(std::make_unique<Rig>(gpu(), config(d, bs, DType::BF16, true)));
+        Rig &r = *rigs.back();
+        r.append(0, k0, v0, n);
+        REQUIRE(r.kv.quantize(*r.ex, 0, 0) > 0);
+        std::vector<int32_t> keep(n / bs * bs - 1);
+        for (size_t j = 0; j < keep.size(); ++j) keep[j] = static_cast<int32_t>(j);
+        for (int32_t l = 0; l < kLayers; ++l)
+            for (int32_t h = 0; h < kHeadsKv; ++h)
+                r.kv.compact(*r.ex, 0, l, h, keep.data(), static_cast<int32_t>(keep.size()));
+    }
+    const int32_t seq = 0, start = rigs[0]->kv.stream(0, 0, 0).length;
+    std::vector<int32_t> pos(rows);
+    for (int32_t i = 0; i < rows; ++i) pos[i] = start + i;
+    const RopeParams params{style, 10000.0f, 1.0f};
+    const std::vector<float> qkv_values = bf16_values(size_t{rows} * width, 1.0f, rng);
+    const std::vector<float> x_values = bf16_values(size_t{rows} * embd, 2.0f, rng);
+    std::vector<float> norm = bf16_values(embd, 0.2f, rng);
+    for (float &v : norm) v += 1.0f;
+    const std::vector<float> w = bf16_values(static_cast<size_t>(width) * embd, 0.125f, rng);
+    std::vector<std::vector<float>> q_out(4);
+    for (int i = 0; i < 4; ++i) {
+        Rig &r = *rigs[i];
+        int32_t count = rows;
+        r.kv.reserve(&seq, &count, 1);
+        for (int32_t l = 0; l < kLayers; ++l) {
+            std::vector<StreamRef> refs;
+            r.kv.stream_refs(l, &seq, 1, rows, refs);
+            REQUIRE(r.kv.pool_ref().is_q8(refs[0].blocks[start / bs]));
+            const Tensor qkv = make_tensor(gpu(), *r.ex, DType::BF16, rows, width, qkv_values);
+            const Tensor q = qkv.cols_view(0, int64_t{n_head} * d);
+            const Tensor k = qkv.cols_view(int64_t{n_head} * d, int64_t{kHeadsKv} * d);
+            const Tensor v = qkv.cols_view(int64_t{n_head + kHeadsKv} * d, int64_t{kHeadsKv} * d);
+            const Tensor x = make_tensor(gpu(), *r.ex, DType::F32, rows, embd, x_values);
+            const Tensor nw = make_tensor(gpu(), *r.ex, DType::F32, 1, embd, norm);
+            const Tensor wqkv = make_tensor(gpu(), *r.ex, DType::BF16, width, embd, w);
+            const Tensor xn = r.backend.alloc(DType::BF16, rows, embd);
+            const KvPoolRef pool = r.kv.pool_ref();
+            if (i == 0) {  // fused: the RoPE-append kernel, then the int8 rows' kernel
+                r.ex->rope_kv_append(pool, refs.data(), 1, rows, q, n_head, k, v, kHeadsKv,
+                                     pos.data(), params);
+            } else if (i == 1) {  // rope, rope, kv_append
+                r.ex->Executor::rope_kv_append(pool, refs.data(), 1, rows, q, n_head, k, v,
+                                               kHeadsKv, pos.data(), params);
+            } else if (i == 2) {  // fused: the QKV GEMV's RoPE epilogue
+                r.ex->rmsnorm_qkv_rope_append(x, nw, 1e-5f, wqkv, nullptr, xn, qkv, pool,
+                                              refs.data(), 1, rows, n_head, kHeadsKv, pos.data(),
+                                              params);
+            } else {  // rmsnorm_matmul, then rope_kv_append (rig 0's path)
+                r.ex->Executor::rmsnorm_qkv_rope_append(x, nw, 1e-5f, wqkv, nullptr, xn, qkv, pool,
+                                                        refs.data(), 1, rows, n_head, kHeadsKv,
+                                                        pos.data(), params);
+            }
+            if (l == 0) {
+                const std::vector<float> all = read(*r.ex, qkv);
+                for (int32_t row = 0; row < rows; ++row)
+                    q_out[i].insert(q_out[i].end(), all.begin() + int64_t{row} * width,
+                                    all.begin() + int64_t{row} * width + int64_t{n_head} * d);
+            }
+        }
+        r.kv.commit(seq, rows, pos.data(), pos.data());
+    }
+    CHECK(q_out[0] == q_out[1]);
+    CHECK(q_out[2] == q_out[3]);
+    CHECK(equal_rows(*rigs[0], *rigs[1], 0));  // int8 values and scales, bf16 rows
+    CHECK(equal_rows(*rigs[2], *rigs[3], 0));
+    for (int32_t l = 0; l < kLayers; ++l)
+        for (int32_t h = 0; h < kHeadsKv; ++h)
+            CHECK(rigs[0]->scores(0, l, h) == rigs[1]->scores(0, l, h));
 }
 
 }  // namespace cab::gpu_test
