@@ -83,13 +83,13 @@ TEST_CASE("KV cache: pool accounting is exact through reserve, commit and reset"
 
     append(kv, 0, 5);  // 2 blocks in each of 4 streams
     CHECK(kv.blocks_free() == 4);
-    CHECK(kv.blocks_used(0) == 8);
+    CHECK(kv.blocks_used(0).full == 8);
     CHECK(kv.lengths(0) == std::vector<int32_t>{5, 5, 5, 5});
     append(kv, 0, 3);  // 8 slots still fit in 2 blocks
     CHECK(kv.blocks_free() == 4);
     append(kv, 1, 1);
     CHECK(kv.blocks_free() == 0);
-    CHECK(kv.blocks_used(1) == 4);
+    CHECK(kv.blocks_used(1).full == 4);
     // Every block is held by exactly one stream.
     std::vector<int32_t> all;
     for (int32_t q = 0; q < 2; ++q)
@@ -189,7 +189,7 @@ TEST_CASE("KV cache: compact keeps slots in order with their data and frees tail
         tok[i] = 50 + i;
     }
     kv.commit(seq, n, pos.data(), tok.data());
-    REQUIRE(kv.blocks_used(0) == 12);
+    REQUIRE(kv.blocks_used(0).full == 12);
 
     const std::vector<int32_t> keep = {0, 2, 3, 9, 10};
     kv.compact(*ex, 0, 1, 1, keep.data(), keep.size());

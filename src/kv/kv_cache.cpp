@@ -437,26 +437,21 @@ void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_
         dst[kind]->assign(buf.begin() + kind * n, buf.begin() + (kind + 1) * n);
 }
 
-int64_t KvCache::blocks_used(int32_t seq) const {
-    int64_t n = 0;
+KvCache::BlockCounts KvCache::blocks_used(int32_t seq) const {
+    BlockCounts c;
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             const Stream &s = stream(seq, l, h);
-            n += static_cast<int64_t>(s.blocks.size()) - q8_blocks(s);
+            const int32_t q8 = q8_blocks(s);
+            c.q8 += q8;
+            c.full += static_cast<int64_t>(s.blocks.size()) - q8;
         }
-    return n;
+    return c;
 }
 
-int64_t KvCache::q8_blocks_used(int32_t seq) const {
-    int64_t n = 0;
-    for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) n += q8_blocks(stream(seq, l, h));
-    return n;
-}
-
-uint64_t KvCache::bytes_used(int32_t seq) const {
-    return static_cast<uint64_t>(blocks_used(seq)) * bytes_per_block() +
-           static_cast<uint64_t>(q8_blocks_used(seq)) * bytes_per_q8_block();
+uint64_t KvCache::bytes_of(const BlockCounts &counts) const {
+    return static_cast<uint64_t>(counts.full) * bytes_per_block() +
+           static_cast<uint64_t>(counts.q8) * bytes_per_q8_block();
 }
 
 int32_t KvCache::longest_stream(const int32_t *seqs, size_t count) const {

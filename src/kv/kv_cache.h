@@ -113,10 +113,14 @@ public:
     // Applies any decode scores the executor left pending for seq's streams
     // (Executor::settle_scores).
     void settle(Executor &executor, int32_t seq) const;
-    // Full-precision and int8 blocks seq's streams hold, and their bytes (K, V, int8 scales).
-    int64_t blocks_used(int32_t seq) const;
-    int64_t q8_blocks_used(int32_t seq) const;
-    uint64_t bytes_used(int32_t seq) const;
+    // Full-precision and int8 blocks seq's streams hold (one walk over them), and their bytes
+    // (K, V, int8 scales).
+    struct BlockCounts {
+        int64_t full = 0, q8 = 0;
+        int64_t total() const { return full + q8; }
+    };
+    BlockCounts blocks_used(int32_t seq) const;
+    uint64_t bytes_of(const BlockCounts &counts) const;
     // The length of the longest stream of sequences seqs[0..count), committed slots only.
     int32_t longest_stream(const int32_t *seqs, size_t count) const;
 

@@ -214,8 +214,7 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
     if (options.policy != nullptr) validate(options.params);
 
     EvictResult result;
-    const int64_t blocks_before = kv.blocks_used(seq) + kv.q8_blocks_used(seq);
-    const uint64_t bytes_before = kv.bytes_used(seq);
+    const KvCache::BlockCounts before = kv.blocks_used(seq);
     for (int32_t length : kv.lengths(seq)) result.tokens_before += length;
     if (result.tokens_before == 0) return result;
 
@@ -226,7 +225,7 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
         // Streams with int8 blocks compact on the host side's path (KvCache::compact keeps
         // each slot's type); the others where the scores are.
         const std::optional<std::vector<KeepPlan>> plans =
-            kv.q8_blocks_used(seq) == 0 ? keep_plans(kv, seq, options) : std::nullopt;
+            kv.blocks_used(seq).q8 == 0 ? keep_plans(kv, seq, options) : std::nullopt;
         if (plans) {
             kv.select(executor, seq, *plans, options.shared_per_layer);
         } else {
@@ -235,8 +234,9 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
     }
 
     for (int32_t length : kv.lengths(seq)) result.tokens_kept += length;
-    result.blocks_freed = blocks_before - (kv.blocks_used(seq) + kv.q8_blocks_used(seq));
-    result.bytes_freed = bytes_before - kv.bytes_used(seq);
+    const KvCache::BlockCounts after = kv.blocks_used(seq);
+    result.blocks_freed = before.total() - after.total();
+    result.bytes_freed = kv.bytes_of(before) - kv.bytes_of(after);
     return result;
 }
 
