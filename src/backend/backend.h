@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kv/quant_q8.h"
 #include "model/ggml_types.h"
 #include "policy/keep_plan.h"
 #include "util/error.h"
@@ -111,6 +112,7 @@ struct KvPoolRef {
     Tensor storage_q8;  // empty when the pool has no int8 blocks
     Tensor scales_q8;
     int32_t first_q8 = 0;  // ids >= first_q8 are int8 blocks (when storage_q8 is not empty)
+    Q8Type q8_type = Q8Type::Int8;  // their element type: int8, or fp8 E4M3 codes in the bytes
     // Per-stream state of a backend that defers decode scores (Backend::alloc_pending_scores),
     // one row per StreamRef::id; empty on backends that accumulate them at once.
     Tensor pending;
@@ -261,7 +263,7 @@ public:
     // old list) with its K, V and scores; a full-precision slot moving into an int8 block is
     // quantized, an int8 one moves as it is. dst's blocks are src's, in order, less some, so that
     // every slot is written at or before where a later one is read. Backends whose
-    // Backend::kv_q8_supported() is false throw Error(UNSUPPORTED).
+    // Backend::kv_q8_supported(pool.q8_type) is false throw Error(UNSUPPORTED).
     virtual void kv_compact_mixed(const KvPoolRef &pool, const StreamRef &src, const StreamRef &dst,
                                   const int32_t *keep, int32_t n_keep) {
         (void)pool;
@@ -288,7 +290,7 @@ public:
     // Quantizes whole full-precision blocks src[i] into int8 blocks dst[i] (kv/quant_q8.h: K and
     // V rows, one scale per row) and moves their scores, i < n; host arrays of distinct indices.
     // What KvCache::quantize does to a stream's oldest blocks. Backends whose
-    // Backend::kv_q8_supported() is false throw Error(UNSUPPORTED).
+    // Backend::kv_q8_supported(pool.q8_type) is false throw Error(UNSUPPORTED).
     virtual void kv_quantize_blocks(const KvPoolRef &pool, const int32_t *src, const int32_t *dst,
                                     int32_t n) {
         (void)pool;
@@ -354,8 +356,12 @@ public:
         (void)block_size;
         return true;
     }
-    // Whether the executors take pools with int8 blocks (KvPoolRef::storage_q8) in every KV op.
-    virtual bool kv_q8_supported() const { return false; }
+    // Whether the executors take pools with 8-bit blocks of this type (KvPoolRef::storage_q8,
+    // q8_type) in every KV op.
+    virtual bool kv_q8_supported(Q8Type type) const {
+        (void)type;
+        return false;
+    }
     // Uninitialised device memory. Throws Error(OUT_OF_MEMORY).
     virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
     // The zeroed per-stream state (KvPoolRef::pending) for n_streams streams of a model with

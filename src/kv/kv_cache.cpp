@@ -44,8 +44,9 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
       pool_(pool_blocks(config)),
       q8_pool_(blocks_of(config, config.q8_capacity_tokens, "the int8 KV capacity"),
                pool_.n_total()) {
-    require(q8_pool_.n_total() == 0 || backend.kv_q8_supported(), CAB_ERR_UNSUPPORTED,
-            std::string("int8 KV blocks are not supported on the ") + backend.name() + " backend");
+    require(q8_pool_.n_total() == 0 || backend.kv_q8_supported(cfg_.q8_type), CAB_ERR_UNSUPPORTED,
+            std::string(cfg_.q8_type == Q8Type::Int8 ? "int8" : "fp8 E4M3") +
+                " KV blocks are not supported on the " + backend.name() + " backend");
     const int64_t n_blocks = int64_t{pool_.n_total()} + q8_pool_.n_total();
     pool_ref_.storage = backend.alloc(
         cfg_.dtype, static_cast<int64_t>(pool_.n_total()) * 2 * cfg_.block_size, cfg_.head_dim);
@@ -54,6 +55,7 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
         pool_ref_.storage_q8 = backend.alloc(DType::I8, rows, cfg_.head_dim);
         pool_ref_.scales_q8 = backend.alloc(DType::F32, rows, 1);
         pool_ref_.first_q8 = q8_pool_.first_id();
+        pool_ref_.q8_type = cfg_.q8_type;
     }
     if (cfg_.scores)
         pool_ref_.scores = backend.alloc(DType::F32, n_blocks * kScoreKinds, cfg_.block_size);

@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "cab/cab.h"
 #include "kv/block_pool.h"
+#include "kv/quant_q8.h"
 #include "kv/stream.h"
 
 namespace cab {
@@ -27,6 +28,7 @@ struct KvConfig {
     // Tokens per layer and kv head held in int8 blocks (kv/quant_q8.h), on top of capacity_tokens;
     // 0: none. Only quantize() fills them, with a stream's oldest blocks.
     int64_t q8_capacity_tokens = 0;
+    Q8Type q8_type = Q8Type::Int8;  // the 8-bit blocks' element type
     int32_t n_seq_max = 1;
     DType dtype = DType::F32;
     // Accumulate attention scores per slot (DESIGN.md section 4), and W: how many of a prefill
