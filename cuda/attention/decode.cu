@@ -112,6 +112,19 @@ int resident_ctas() {
     return n;
 }
 
+// Calls f with the decode kernel's configuration for these args: head size, and a pool with 8-bit
+// blocks runs the kernel that reads them (tile_q8.cuh) for every stream, int8 or fp8 E4M3.
+template <class F>
+auto with_config(const DecodeArgs &a, F &&f) {
+    const bool q8 = a.pool.q8 != nullptr, fp8 = q8 && a.pool.q8_fp8;
+    if (a.pool.head_dim == 128) {
+        if (fp8) return f(DecodeConfig<128, true, true>{});
+        return q8 ? f(DecodeConfig<128, true>{}) : f(DecodeConfig<128>{});
+    }
+    if (fp8) return f(DecodeConfig<64, true, true>{});
+    return q8 ? f(DecodeConfig<64, true>{}) : f(DecodeConfig<64>{});
+}
+
 bool tensor_core_head_dim(int d) {
     return d == 64 || d == 128;
 }
@@ -151,11 +164,8 @@ DecodePlan plan_decode(const DecodeArgs &args) {
         if (cudaGetDevice(&device) != cudaSuccess ||
             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
             check_launch("attention decode device query");
-        const bool q8 = args.pool.q8 != nullptr;
-        const int ctas = args.pool.head_dim == 128 ? (q8 ? resident_ctas<DecodeConfig<128, true>>()
-                                                         : resident_ctas<DecodeConfig<128>>())
-                                                   : (q8 ? resident_ctas<DecodeConfig<64, true>>()
-                                                         : resident_ctas<DecodeConfig<64>>());
+        const int ctas =
+            with_config(args, [](auto config) { return resident_ctas<decltype(config)>(); });
         splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, sms * ctas);
     }
     const int per_split = (args.max_length + splits - 1) / splits;
@@ -240,13 +250,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
                 return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
         }
     };
-    // A pool with int8 blocks runs the kernel that reads them (page_q8.cuh) for every stream.
-    const bool q8 = args.pool.q8 != nullptr;
-    if (d == 128) {
-        q8 ? run(DecodeConfig<128, true>{}) : run(DecodeConfig<128>{});
-    } else {
-        q8 ? run(DecodeConfig<64, true>{}) : run(DecodeConfig<64>{});
-    }
+    with_config(args, run);
     if (mode != DecodeScores::kInstall) return;
     attn::SettleParams sp{};
     sp.kv = p.kv;

@@ -37,10 +37,10 @@ enum class DecodeScores { kNone, kInstall, kDefer };
 // halving the resident CTAs. Each warp takes a quarter of the tile's keys. Q8: the pool has int8
 // blocks; a stage holds a bf16 tile or an int8 one (Q8Tile: twice the keys in the same bytes),
 // and the rows' scales, K's then V's.
-template <int D_, bool Q8_ = false>
+template <int D_, bool Q8_ = false, bool Fp8_ = false>
 struct DecodeConfig {
     static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
-    static constexpr bool Q8 = Q8_;
+    static constexpr bool Q8 = Q8_, Fp8 = Fp8_;  // 8-bit blocks, of fp8 E4M3 codes
     static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
     static constexpr int kQ8Keys = Q8Tile<D>::KEYS, kQ8WarpKeys = kQ8Keys / WARPS;
@@ -277,14 +277,14 @@ __global__ void __launch_bounds__(C::kThreads)
             const float *scales = reinterpret_cast<const float *>(stage + 2 * C::kTileBytes);
             const int row0 = warp * kWarpKeys8, key0 = tiles.key0(t) + row0;  // the warp's keys
             float s[1][NT8][4];
-            q8_qk<D>(s, qh, stage, row0, lane);
+            q8_qk<D, C::Fp8>(s, qh, stage, row0, lane);
             q8_scale_scores(s, scales + row0, rowmul, lane);
             [[maybe_unused]] float v[NT8][2];
             const bool pending = kDefer && key0 < pend;  // warp-uniform
             if (pending) pending_probs(v, s, p, key0, pend, lse_b, lane);
             online_softmax<1, NT8, DT>(s, m8, l8, o8, p.scale_log2);  // every key is in range
             scale_keys<NT8>(s, scales + C::kQ8Keys + row0, lane);     // P by V's scales; l has P
-            q8_pv<D>(o8[0], s, stage + C::kTileBytes, row0, lane);
+            q8_pv<D, C::Fp8>(o8[0], s, stage + C::kTileBytes, row0, lane);
             if (pending) settle_warp_keys<NT8, false>(v, p.kv, st.blocks, key0, pend, lane);
         }
     }

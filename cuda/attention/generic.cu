@@ -16,6 +16,7 @@
 #include "attention/launch.h"
 #include "backend/backend.h"
 #include "kv/paged.h"
+#include "kv/q8_element.cuh"
 #include "util/error.h"
 
 namespace cab::cuda::attention {
@@ -103,9 +104,10 @@ __device__ void load_tile(const Params &p, const int64_t *rows, int count, bool 
     for (int e = threadIdx.x; e < count * d; e += kThreads) {
         const int t = e / d, c = e - t * d;
         const int64_t r = rows[t];
-        kv_s[t * stride + c] =
-            r >= 0 ? __bfloat162float(pool[(r + half) * d + c])
-                   : p.pool.q8[(-1 - r + half) * d + c] * p.pool.q8_scales[-1 - r + half];
+        kv_s[t * stride + c] = r >= 0
+                                   ? __bfloat162float(pool[(r + half) * d + c])
+                                   : q8_element(p.pool.q8[(-1 - r + half) * d + c], p.pool.q8_fp8) *
+                                         p.pool.q8_scales[-1 - r + half];
     }
 }
 

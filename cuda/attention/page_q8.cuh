@@ -82,7 +82,24 @@ __device__ __forceinline__ uint2 widen4(uint32_t w) {
     return make_uint2(pack_bf16(f[0], f[1]), pack_bf16(f[2], f[3]));
 }
 
-// Widens the int8 rows among tile rows [row0, row0 + 16) (keys key0 + row, those at or past
+// Two fp8 E4M3 codes (the low 16 bits of `pair`, the first in the low byte) as fp16 (exact).
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t pair) {
+    uint32_t d;
+    asm("{\n.reg .b16 t;\ncvt.u16.u32 t, %1;\ncvt.rn.f16x2.e4m3x2 %0, t;\n}\n"
+        : "=r"(d)
+        : "r"(pair));
+    return d;
+}
+
+// Four fp8 E4M3 codes as bf16 values: exact, as E4M3's 3 mantissa bits and exponents fit bf16's.
+__device__ __forceinline__ uint2 widen4_fp8(uint32_t w) {
+    const uint32_t lo = e4m3x2_to_f16x2(w & 0xffffu), hi = e4m3x2_to_f16x2(w >> 16);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&lo));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&hi));
+    return make_uint2(pack_bf16(a.x, a.y), pack_bf16(b.x, b.y));
+}
+
+// Widens the 8-bit rows among tile rows [row0, row0 + 16) (keys key0 + row, those at or past
 // `end` hold zeros) to bf16 in place. One warp, the one that reads these rows: every lane reads
 // its chunks before any lane writes.
 template <int D>
@@ -104,8 +121,11 @@ __device__ __forceinline__ void widen_q8_rows(uint32_t tile, const PagedKv &kv,
     for (int u = 0; u < kUnits; ++u) {
         if (!q8[u]) continue;
         const int unit = lane + 32 * u, row = row0 + unit / kRaw, chunk = unit % kRaw;
-        const uint2 a = widen4(raw[u].x), b = widen4(raw[u].y), c = widen4(raw[u].z),
-                    d = widen4(raw[u].w);
+        const uint32_t w[4] = {raw[u].x, raw[u].y, raw[u].z, raw[u].w};
+        uint2 x[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) x[i] = kv.q8_fp8 ? widen4_fp8(w[i]) : widen4(w[i]);
+        const uint2 a = x[0], b = x[1], c = x[2], d = x[3];
         st_shared_v4(tile + swz<D>(row, 2 * chunk), make_uint4(a.x, a.y, b.x, b.y));
         st_shared_v4(tile + swz<D>(row, 2 * chunk + 1), make_uint4(c.x, c.y, d.x, d.y));
     }

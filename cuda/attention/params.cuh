@@ -22,6 +22,7 @@ struct PagedKv {
     const int8_t *q8;
     const float *q8_scales;
     int32_t first_q8;
+    bool q8_fp8;  // fp8 E4M3 codes (kv/q8_element.cuh)
 };
 
 // The kernels' view of a pool; scores null when the call keeps none.
@@ -31,7 +32,8 @@ inline PagedKv paged_kv(const DevicePool &pool, float *scores, int32_t block_shi
             block_shift,
             pool.q8,
             pool.q8_scales,
-            pool.first_q8};
+            pool.first_q8,
+            pool.q8_fp8};
 }
 
 // Row of each score kind in a block's accumulators (ScoreKind in backend/backend.h).

@@ -128,8 +128,20 @@ __device__ __forceinline__ void q8_query(uint32_t (&qh)[D / 16][4], float (&rowm
                 }
 }
 
+// Four 8-bit elements of a tile as fp16 pairs lo = (x0, x1), hi = (x2, x3): int8 values or fp8
+// E4M3 codes' (both exact in fp16).
+template <bool kFp8>
+__device__ __forceinline__ void widen4_f16(uint32_t w, uint32_t &lo, uint32_t &hi) {
+    if constexpr (kFp8) {
+        lo = e4m3x2_to_f16x2(w & 0xffffu);
+        hi = e4m3x2_to_f16x2(w >> 16);
+    } else {
+        s8x4_to_f16(w, lo, hi);
+    }
+}
+
 // S = Q K^T (up to the scales) for the warp's 32 keys at tile rows row0.. of the int8 tile sk.
-template <int D>
+template <int D, bool kFp8>
 __device__ __forceinline__ void q8_qk(float (&s)[1][4][4], const uint32_t (&qh)[D / 16][4],
                                       const unsigned char *sk, int row0, int lane) {
     const int g = lane >> 2, t = lane & 3;
@@ -147,7 +159,7 @@ __device__ __forceinline__ void q8_qk(float (&s)[1][4][4], const uint32_t (&qh)[
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 uint32_t b0, b1;
-                s8x4_to_f16(w[j], b0, b1);
+                widen4_f16<kFp8>(w[j], b0, b1);
                 mma_f16(s[0][nt], qh[4 * h + j], b0, b1);
             }
         }
@@ -168,7 +180,7 @@ __device__ __forceinline__ void q8_scale_scores(float (&s)[1][4][4], const float
 
 // O += P V for the warp's 32 keys at tile rows row0.. of the int8 tile sv; p holds the softmax's
 // probabilities times the V rows' scales; o's columns are q8_column's.
-template <int D>
+template <int D, bool kFp8>
 __device__ __forceinline__ void q8_pv(float (&o)[D / 8][4], const float (&p)[1][4][4],
                                       const unsigned char *sv, int row0, int lane) {
     constexpr int kWords = D / 32;  // a lane's D / 8 bytes of a row
@@ -202,10 +214,10 @@ __device__ __forceinline__ void q8_pv(float (&o)[D / 8][4], const float (&p)[1][
 #pragma unroll
         for (int k = 0; k < kWords; ++k) {
             uint32_t b0[4], b1[4];  // n-tiles 4k .. 4k + 3
-            s8x4_to_f16(__byte_perm(w[0][k], w[1][k], 0x5140), b0[0], b0[1]);
-            s8x4_to_f16(__byte_perm(w[0][k], w[1][k], 0x7362), b0[2], b0[3]);
-            s8x4_to_f16(__byte_perm(w[2][k], w[3][k], 0x5140), b1[0], b1[1]);
-            s8x4_to_f16(__byte_perm(w[2][k], w[3][k], 0x7362), b1[2], b1[3]);
+            widen4_f16<kFp8>(__byte_perm(w[0][k], w[1][k], 0x5140), b0[0], b0[1]);
+            widen4_f16<kFp8>(__byte_perm(w[0][k], w[1][k], 0x7362), b0[2], b0[3]);
+            widen4_f16<kFp8>(__byte_perm(w[2][k], w[3][k], 0x5140), b1[0], b1[1]);
+            widen4_f16<kFp8>(__byte_perm(w[2][k], w[3][k], 0x7362), b1[2], b1[3]);
 #pragma unroll
             for (int e = 0; e < 4; ++e) mma_f16(o[4 * k + e], a, b0[e], b1[e]);
         }

@@ -38,7 +38,9 @@ public:
     }
 
     const char *name() const override { return "cuda"; }
-    bool kv_q8_supported(Q8Type type) const override { return type == Q8Type::Int8; }
+    bool kv_q8_supported(Q8Type type) const override {
+        return type == Q8Type::Int8 || type == Q8Type::Fp8E4M3;  // sm_90 converts E4M3
+    }
     DType act_dtype() const override { return DType::BF16; }
     DType kv_dtype() const override { return DType::BF16; }
     bool kv_block_size_supported(int32_t block_size) const override {

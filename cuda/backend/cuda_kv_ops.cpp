@@ -95,6 +95,7 @@ DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) cons
         p.q8 = static_cast<int8_t *>(pool.storage_q8.data());
         p.q8_scales = pool.scales_q8.as<float>();
         p.first_q8 = pool.first_q8;
+        p.q8_fp8 = pool.q8_type == Q8Type::Fp8E4M3;
     }
     return p;
 }

@@ -10,6 +10,7 @@
 
 #include "attention/launch.h"
 #include "kv/kv_gather.cuh"
+#include "kv/q8_element.cuh"
 #include "util/error.h"
 
 namespace cab::cuda::kv {
@@ -38,7 +39,8 @@ __global__ void gather_rows_kernel(DevicePool pool, const int32_t *blocks, int32
         if (is_q8_block(pool, block)) {  // dequantized (kv/quant_q8.h)
             const int64_t r = q8_row(pool, block, value, slot % block_size);
             for (int i = 0; i < kWidth; ++i)
-                dst[i] = static_cast<float>(pool.q8[r * head_dim + col + i]) * pool.q8_scales[r];
+                dst[i] =
+                    q8_element(pool.q8[r * head_dim + col + i], pool.q8_fp8) * pool.q8_scales[r];
             continue;
         }
         const int64_t pool_row = (block * 2 + value) * block_size + slot % block_size;

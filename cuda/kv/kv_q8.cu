@@ -8,6 +8,7 @@
 
 #include "attention/launch.h"
 #include "kv/kv_q8.cuh"
+#include "kv/q8_element.cuh"
 #include "pos_enc.cuh"
 #include "util/error.h"
 
@@ -21,7 +22,7 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kMaxPerLane = 8;
 constexpr int kMaxHeadDim = 32 * kMaxPerLane;
 constexpr int64_t kMaxBlocks = 65536;
-constexpr float kQ8Max = 127.0f;  // kv/quant_q8.h
+constexpr float kQ8Max = 127.0f, kFp8Max = 448.0f;  // kv/quant_q8.h
 
 // One K or V row of the pool: bf16, or int8 and its scale.
 struct Row {
@@ -46,12 +47,12 @@ __device__ Row slot_row(const DevicePool &pool, const int32_t *blocks, int32_t s
 }
 
 // The row's elements as floats; returns its scale, or -1 for a bf16 row.
-__device__ float load_row(const Row &row, int d, int lane, float (&x)[kMaxPerLane]) {
+__device__ float load_row(const Row &row, int d, bool fp8, int lane, float (&x)[kMaxPerLane]) {
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i) {
         const int c = lane + 32 * i;
         x[i] = c >= d  ? 0.0f
-               : row.q ? static_cast<float>(row.q[c]) * *row.scale
+               : row.q ? q8_element(row.q[c], fp8) * *row.scale
                        : __bfloat162float(row.f[c]);
     }
     return row.q ? *row.scale : -1.0f;
@@ -66,7 +67,7 @@ __device__ float warp_max(float x) {
 // Writes x into `row`. Into an int8 row: with src_scale >= 0 (x came from an int8 row of that
 // scale) the same int8 values and scale, so a move adds no rounding; else quantized as
 // quantize_row_q8 does. Every lane of the warp calls it.
-__device__ void store_row(const Row &row, int d, int lane, const float (&x)[kMaxPerLane],
+__device__ void store_row(const Row &row, int d, bool fp8, int lane, const float (&x)[kMaxPerLane],
                           float src_scale) {
     if (!row.q) {
 #pragma unroll
@@ -80,17 +81,20 @@ __device__ void store_row(const Row &row, int d, int lane, const float (&x)[kMax
 #pragma unroll
         for (int i = 0; i < kMaxPerLane; ++i) amax = fmaxf(amax, fabsf(x[i]));
         amax = warp_max(amax);
-        scale = amax == 0.0f ? 0.0f : __fdiv_rn(amax, kQ8Max);
-        inv = amax == 0.0f ? 0.0f : __fdiv_rn(kQ8Max, amax);
+        const float top = fp8 ? kFp8Max : kQ8Max;
+        scale = amax == 0.0f ? 0.0f : __fdiv_rn(amax, top);
+        inv = amax == 0.0f ? 0.0f : __fdiv_rn(top, amax);
     }
 #pragma unroll
     for (int i = 0; i < kMaxPerLane; ++i) {
         const int c = lane + 32 * i;
         if (c >= d) continue;
-        const float r = src_scale < 0.0f    ? rintf(__fmul_rn(x[i], inv))
+        // A moved row: its element over its scale is the element again (an int8 integer, an E4M3
+        // code's value, within a rounding of the float product that encoding undoes).
+        const float r = src_scale < 0.0f    ? __fmul_rn(x[i], inv)
                         : src_scale == 0.0f ? 0.0f
-                                            : rintf(__fdiv_rn(x[i], src_scale));
-        row.q[c] = static_cast<int8_t>(fminf(fmaxf(r, -kQ8Max), kQ8Max));
+                                            : __fdiv_rn(x[i], src_scale);
+        row.q[c] = q8_encode(r, fp8);
     }
     if (lane == 0) *row.scale = scale;
 }
@@ -116,8 +120,9 @@ __global__ void move_blocks_kernel(DevicePool pool, const int32_t *src, const in
         const int32_t i = static_cast<int32_t>(u / rows), r = static_cast<int32_t>(u % rows);
         const int32_t value = r / pool.block_size, at = r % pool.block_size;
         float x[kMaxPerLane];
-        const float s = load_row(row_of(pool, src[i], value, at), pool.head_dim, lane, x);
-        store_row(row_of(pool, dst[i], value, at), pool.head_dim, lane, x, s);
+        const float s =
+            load_row(row_of(pool, src[i], value, at), pool.head_dim, pool.q8_fp8, lane, x);
+        store_row(row_of(pool, dst[i], value, at), pool.head_dim, pool.q8_fp8, lane, x, s);
         if (pool.scores && r == 0)
             for (int32_t e = lane; e < kScoreKinds * pool.block_size; e += 32)
                 pool.scores[int64_t{dst[i]} * kScoreKinds * pool.block_size + e] =
@@ -138,7 +143,8 @@ __global__ void compact_gather_kernel(DevicePool pool, const int32_t *src_blocks
     for (int64_t u = warp_id(); u < int64_t{n_keep} * 2; u += warp_count()) {
         const int32_t i = static_cast<int32_t>(u / 2), value = static_cast<int32_t>(u % 2);
         float x[kMaxPerLane];
-        const float s = load_row(slot_row(pool, src_blocks, keep[i], value), d, lane, x);
+        const float s =
+            load_row(slot_row(pool, src_blocks, keep[i], value), d, pool.q8_fp8, lane, x);
         float *out = scratch + i * per + value * (1 + int64_t{d});
         if (lane == 0) out[0] = s;
 #pragma unroll
@@ -160,7 +166,7 @@ __global__ void compact_scatter_kernel(DevicePool pool, const int32_t *dst_block
         float x[kMaxPerLane];
 #pragma unroll
         for (int e = 0; e < kMaxPerLane; ++e) x[e] = lane + 32 * e < d ? in[1 + lane + 32 * e] : 0;
-        store_row(slot_row(pool, dst_blocks, i, value), d, lane, x, in[0]);
+        store_row(slot_row(pool, dst_blocks, i, value), d, pool.q8_fp8, lane, x, in[0]);
         if (pool.scores && value == 0 && lane < kScoreKinds)
             *score_at(pool, dst_blocks, lane, i) = scratch[i * per + 2 * (1 + int64_t{d}) + lane];
     }
@@ -209,7 +215,7 @@ __global__ void append_q8_kernel(DevicePool pool, const DeviceStream *streams, i
                    : rotate ? rope_element(src, c, d, positions[row], freqs, freq_scale, neox)
                             : __bfloat162float(src[c]);
         }
-        store_row(slot_row(pool, s.blocks, slot, value), d, lane, x, -1.0f);
+        store_row(slot_row(pool, s.blocks, slot, value), d, pool.q8_fp8, lane, x, -1.0f);
     }
 }
 

@@ -7,7 +7,7 @@
 namespace cab::cuda {
 
 // The bf16 KV pool: block b holds K[block_size][head_dim] followed by V[block_size][head_dim].
-// block_size is a power of two; head_dim 64 or 128. Blocks may also be int8 (below).
+// block_size is a power of two; head_dim 64 or 128. Blocks may also be 8-bit (below).
 struct DevicePool {
     const void *data = nullptr;
     int32_t block_size = 16;
@@ -16,12 +16,13 @@ struct DevicePool {
     // 2 window, 3 last; see ScoreKind) at scores[(b * 4 + k) * block_size + r]. Null when the
     // cache keeps no scores.
     float *scores = nullptr;
-    // Int8 blocks (kv/quant_q8.h): ids from first_q8 on, block b's K rows then V rows at block
-    // b - first_q8 of q8 ([block_size][head_dim] int8 each), one F32 scale per row in q8_scales
+    // 8-bit blocks (kv/quant_q8.h): ids from first_q8 on, block b's K rows then V rows at block
+    // b - first_q8 of q8 ([block_size][head_dim] bytes each), one F32 scale per row in q8_scales
     // (same row index). Null q8: none.
     int8_t *q8 = nullptr;
     float *q8_scales = nullptr;
     int32_t first_q8 = 0;
+    bool q8_fp8 = false;  // their bytes are fp8 E4M3 codes, not int8 values (kv/q8_element.cuh)
 };
 
 constexpr int32_t kScoreKinds = 4;

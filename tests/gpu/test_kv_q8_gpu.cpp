@@ -1,4 +1,5 @@
-// Int8 KV blocks on the CUDA backend (issue 8), against the CPU backend:
+// 8-bit KV blocks (int8 and fp8 E4M3) on the CUDA backend (issue 8), against the CPU backend and
+// the host reference of the formats:
 // - quantizing, compacting (slots keep their types), appending into an int8 block's free slots
 //   and copying a sequence store exactly the CPU's int8 values and scales for the same
 //   (bf16-representable) inputs, and move scores bit for bit;
@@ -20,6 +21,7 @@
 #include "backend/backend.h"
 #include "backend_fixture.h"
 #include "kv/kv_cache.h"
+#include "kv/quant_q8.h"
 #include "model/model.h"
 
 namespace cab::gpu_test {
@@ -37,7 +39,8 @@ Backend &cpu() {
 
 constexpr int32_t kHeadsKv = 2, kGroup = 4, kLayers = 2;
 
-KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8) {
+KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8,
+                Q8Type type = Q8Type::Int8) {
     KvConfig c;
     c.n_layer = kLayers;
     c.n_head_kv = kHeadsKv;
@@ -46,6 +49,7 @@ KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8) {
     c.block_size = block_size;
     c.capacity_tokens = 3072;  // a copy of a 1300-slot sequence beside it
     c.q8_capacity_tokens = q8 ? 3072 : 0;
+    c.q8_type = type;
     c.n_seq_max = 2;
     c.dtype = dtype;
     c.score_window = 4;
@@ -138,14 +142,16 @@ bool equal_rows(Rig &a, Rig &b, int32_t seq) {
 }  // namespace
 
 TEST_CASE(
-    "kv q8 gpu: int8 blocks hold the CPU's values; attention over mixed streams equals "
+    "kv q8 gpu: 8-bit blocks hold the CPU's values; attention over mixed streams equals "
     "attention over the dequantized K/V",
     "[kv][q8]") {
+    const Q8Type type = GENERATE(Q8Type::Int8, Q8Type::Fp8E4M3);
     const int32_t d = GENERATE(64, 128);
     const int32_t bs = GENERATE(4, 16);
     const int draw = GENERATE(0, 1);  // two random draws of each
     const uint32_t seed = std::random_device{}();
-    INFO("head_dim " << d << ", block_size " << bs << ", draw " << draw << ", seed " << seed);
+    INFO((type == Q8Type::Int8 ? "int8" : "fp8 E4M3")
+         << ", head_dim " << d << ", block_size " << bs << ", draw " << draw << ", seed " << seed);
     std::mt19937 rng(seed);
     const int32_t cols = kHeadsKv * d, q_cols = kHeadsKv * kGroup * d;
     // Up to ~10 of decode's 128-key int8 tiles, in one to several splits.
@@ -154,8 +160,8 @@ TEST_CASE(
     const int32_t recent = std::uniform_int_distribution<int32_t>(bs, 200)(rng);
     INFO(n << " slots, the last " << recent << " kept in bf16");
 
-    Rig g(gpu(), config(d, bs, DType::BF16, true));
-    Rig c(cpu(), config(d, bs, DType::F32, true));
+    Rig g(gpu(), config(d, bs, DType::BF16, true, type));
+    Rig c(cpu(), config(d, bs, DType::F32, true, type));
     const Layers k0 = layer_values(n, cols, rng), v0 = layer_values(n, cols, rng);
     g.append(0, k0, v0, n);
     c.append(0, k0, v0, n);
@@ -172,7 +178,29 @@ TEST_CASE(
     REQUIRE(moved == int64_t{kLayers} * kHeadsKv * n8);
     REQUIRE(n8 > 0);
     CHECK(g.kv.q8_blocks(g.kv.stream(0, 1, 1)) == n8 / bs);
-    CHECK(equal_rows(g, c, 0));  // the same int8 values and scales
+    CHECK(equal_rows(g, c, 0));  // the same 8-bit values and scales
+    // And the host reference of the format (kv/quant_q8.h) on the same rows.
+    for (int32_t l = 0; l < kLayers; ++l)
+        for (int32_t h = 0; h < kHeadsKv; ++h)
+            for (bool values : {false, true}) {
+                const std::vector<float> got = g.rows(0, l, h, values);
+                std::vector<float> want(got.size()), row(static_cast<size_t>(d));
+                std::vector<int8_t> q(static_cast<size_t>(d));
+                for (int32_t r = 0; r < n; ++r) {
+                    const float *x = (values ? v0 : k0)[l].data() + int64_t{r} * cols + h * d;
+                    float *out = want.data() + int64_t{r} * d;
+                    if (r >= n8) {
+                        std::copy(x, x + d, out);
+                    } else if (type == Q8Type::Int8) {
+                        dequantize_row_q8(q.data(), quantize_row_q8(x, d, q.data()), d, out);
+                    } else {
+                        auto *codes = reinterpret_cast<uint8_t *>(q.data());
+                        dequantize_row_fp8(codes, quantize_row_fp8(x, d, codes), d, out);
+                    }
+                }
+                INFO("layer " << l << ", kv head " << h << (values ? ", V" : ", K"));
+                CHECK(got == want);
+            }
     for (int32_t l = 0, i = 0; l < kLayers; ++l)
         for (int32_t h = 0; h < kHeadsKv; ++h, ++i) CHECK(g.scores(0, l, h) == scores_before[i]);
 
@@ -286,13 +314,15 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "kv q8 gpu: the fused RoPE-append paths store into int8 slots what rope, then append, store",
+    "kv q8 gpu: the fused RoPE-append paths store into 8-bit slots what rope, then append, store",
     "[kv][q8]") {
+    const Q8Type type = GENERATE(Q8Type::Int8, Q8Type::Fp8E4M3);
     const int32_t d = GENERATE(64, 128);
     const RopeStyle style = GENERATE(RopeStyle::Normal, RopeStyle::NeoX);
     const uint32_t seed = std::random_device{}();
-    INFO("head_dim " << d << (style == RopeStyle::NeoX ? ", NeoX" : ", normal") << ", seed "
-                     << seed);
+    INFO((type == Q8Type::Int8 ? "int8" : "fp8 E4M3")
+         << ", head_dim " << d << (style == RopeStyle::NeoX ? ", NeoX" : ", normal") << ", seed "
+         << seed);
     std::mt19937 rng(seed);
     constexpr int32_t bs = 16, n = 100, rows = 3, embd = 64;
     const int32_t n_head = kHeadsKv * kGroup, width = (n_head + 2 * kHeadsKv) * d;
@@ -301,7 +331,7 @@ TEST_CASE(
     // int8 block, so that the next rows go to an int8 slot, then to a new bf16 block.
     std::vector<std::unique_ptr<Rig>> rigs;
     for (int i = 0; i < 4; ++i) {
-        rigs.push_back(std::make_unique<Rig>(gpu(), config(d, bs, DType::BF16, true)));
+        rigs.push_back(std::make_unique<Rig>(gpu(), config(d, bs, DType::BF16, true, type)));
         Rig &r = *rigs.back();
         r.append(0, k0, v0, n);
         REQUIRE(r.kv.quantize(*r.ex, 0, 0) > 0);
