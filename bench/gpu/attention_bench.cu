@@ -1,10 +1,10 @@
 // Times libcab's attention kernels (cuda/attention) on the current GPU and prints one JSON array
 // on stdout: causal prefill with and without fused scores, split-K paged decode with and without
-// scores (over bf16 blocks, and over int8 ones: issue 8), and the device-to-device copy bandwidth
-// they are judged against. Inputs are random
-// bf16 in a pool of 16-token blocks handed out in shuffled order, as the engine stores them.
-// Medians of repeated runs; decode is timed as CUDA graph replays so that launch overhead stays
-// out, and it rotates over several input sets when one would fit in L2.
+// scores (over bf16 blocks, and over 8-bit ones, int8 and fp8 E4M3: issue 8), and the
+// device-to-device copy bandwidth they are judged against. Inputs are random bf16 in a pool of
+// 16-token blocks handed out in shuffled order, as the engine stores them. Medians of repeated
+// runs; decode is timed as CUDA graph replays so that launch overhead stays out, and it rotates
+// over several input sets when one would fit in L2.
 //   usage: cab_attention_bench > attention_kernels.json
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -59,6 +59,18 @@ __global__ void fill_random(__nv_bfloat16 *x, size_t n, uint32_t seed) {
     }
 }
 
+enum class Kv { Bf16, Int8, Fp8 };
+
+const char *kv_name(Kv kv) {
+    return kv == Kv::Bf16 ? "bf16" : kv == Kv::Int8 ? "int8" : "fp8";
+}
+
+// E4M3's NaN codes (0x7f, 0xff) become its largest finite ones.
+__global__ void clear_fp8_nans(uint8_t *codes, size_t n) {
+    for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        if ((codes[i] & 0x7f) == 0x7f) codes[i] -= 1;
+}
+
 void randomize(const Buffer &b, uint32_t seed) {
     fill_random<<<1024, 256>>>(b.as<__nv_bfloat16>(), b.bytes / 2, seed);
     check(cudaGetLastError(), "fill_random");
@@ -71,23 +83,28 @@ double median(std::vector<double> v) {
 
 // Streams of `lengths` tokens over one pool, blocks shuffled; a zeroed score pool paged like K/V
 // (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with scores (record_bytes > 0),
-// zeroed pending records, one per stream (as the engine keeps them). int8: every block is an int8
-// one (random values, scales near 0.01), the bf16 pool a single unused block.
+// zeroed pending records, one per stream (as the engine keeps them). kv int8 or fp8: every block is
+// an 8-bit one (random bytes, fp8 NaN codes cleared; scales near 0.01), the bf16 pool a single
+// unused block.
 struct Streams {
     Buffer pool, tables, views, scores, records, q8, q8_scales;
     attention::DevicePool pool_ref;
     Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng,
-            size_t record_bytes = 0, bool int8 = false)
-        : pool(int8 ? 2 * 16 * d * 2 : bytes_pool(lengths, d)),
+            size_t record_bytes = 0, Kv kv = Kv::Bf16)
+        : pool(kv != Kv::Bf16 ? 2 * 16 * d * 2 : bytes_pool(lengths, d)),
           tables(4 * blocks(lengths)),
           views(lengths.size() * sizeof(attention::DeviceStream)),
           scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4),
           records(std::max<size_t>(lengths.size() * record_bytes, 16)),
-          q8(int8 ? bytes_pool(lengths, d) / 2 : 16),
-          q8_scales(int8 ? blocks(lengths) * 2 * 16 * sizeof(float) : 16) {
+          q8(kv != Kv::Bf16 ? bytes_pool(lengths, d) / 2 : 16),
+          q8_scales(kv != Kv::Bf16 ? blocks(lengths) * 2 * 16 * sizeof(float) : 16) {
         check(cudaMemset(records.ptr, 0, records.bytes), "records");
         randomize(pool, static_cast<uint32_t>(rng()));
         randomize(q8, static_cast<uint32_t>(rng()));
+        if (kv == Kv::Fp8) {
+            clear_fp8_nans<<<1024, 256>>>(q8.as<uint8_t>(), q8.bytes);
+            check(cudaGetLastError(), "clear_fp8_nans");
+        }
         check(cudaMemset(q8_scales.ptr, 0x3C, q8_scales.bytes), "scales");
         std::vector<int32_t> ids(blocks(lengths));
         std::iota(ids.begin(), ids.end(), 0);
@@ -104,7 +121,8 @@ struct Streams {
         }
         check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
         pool_ref = {pool.ptr, 16, d, with_scores ? scores.as<float>() : nullptr};
-        if (int8) {
+        if (kv != Kv::Bf16) {
+            pool_ref.q8_fp8 = kv == Kv::Fp8;
             pool_ref.q8 = q8.as<int8_t>();
             pool_ref.q8_scales = q8_scales.as<float>();
             pool_ref.first_q8 = 0;
@@ -187,10 +205,11 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, st
     return record_head("prefill", s, scores, impl) + buf;
 }
 
-// int8: every key and value in int8 blocks; kv_bytes then counts their bytes and scales.
+// kv int8 or fp8: every key and value in 8-bit blocks; kv_bytes then counts their bytes and
+// scales.
 std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng,
-                          bool int8) {
-    const size_t row_bytes = int8 ? s.d + sizeof(float) : s.d * 2;
+                          Kv kv) {
+    const size_t row_bytes = kv != Kv::Bf16 ? s.d + sizeof(float) : s.d * 2;
     const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * row_bytes;
     const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
     std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
@@ -200,7 +219,7 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
         scores ? attention::pending_record_bytes(s.n_head / s.n_head_kv, s.d) : 0;
     std::vector<std::unique_ptr<Streams>> sets;
     for (int r = 0; r < rotations; ++r)
-        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng, record_bytes, int8));
+        sets.push_back(std::make_unique<Streams>(lengths, s.d, scores, rng, record_bytes, kv));
     Buffer q(static_cast<size_t>(batch) * s.n_head * s.d * 2), out(q.bytes);
     randomize(q, static_cast<uint32_t>(rng()));
     attention::DecodeArgs a;
@@ -290,10 +309,10 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
                   "\"kv_bytes\": %zu, "
                   "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d, "
                   "\"settle_us\": %.2f}",
-                  int8 ? "int8" : "bf16", batch, length, med, kv_bytes, kv_bytes / med * 1e-3,
-                  plan.splits, plan.workspace_bytes, rotations, settle_us);
+                  kv_name(kv), batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
+                  plan.workspace_bytes, rotations, settle_us);
     std::fprintf(stderr, "decode %s %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n",
-                 s.name, int8 ? "int8" : "bf16", batch, length, scores, med, kv_bytes / med * 1e-3,
+                 s.name, kv_name(kv), batch, length, scores, med, kv_bytes / med * 1e-3,
                  plan.splits);
     return record_head("decode", s, scores) + buf;
 }
@@ -360,8 +379,8 @@ int main(int argc, char **argv) {
             for (int batch : {1, 16, 64})
                 for (int length : {4096, 16384, 32768})
                     for (bool scores : {false, true})
-                        for (bool int8 : {false, true})
-                            records.push_back(decode_record(s, batch, length, scores, rng, int8));
+                        for (Kv kv : {Kv::Bf16, Kv::Int8, Kv::Fp8})
+                            records.push_back(decode_record(s, batch, length, scores, rng, kv));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)
