@@ -8,10 +8,10 @@
 // grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
 // stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
 //
-// A pool with int8 blocks (DecodeConfig Q8) reads a stream's int8 prefix in tiles of 128 keys
-// in the same stage bytes (tile_q8.cuh: fragments widened in registers, fp16 mma), each warp
-// taking 32 keys with a state of its own, then the rest in 64-key tiles as above, whose int8 rows
-// (at the boundary) are widened in place (page_q8.cuh).
+// A pool with 8-bit blocks (DecodeConfig Q8: int8, or fp8 E4M3 with Fp8) reads a stream's 8-bit
+// prefix in tiles of 128 keys in the same stage bytes (tile_q8.cuh: fragments widened in
+// registers, fp16 mma), each warp taking 32 keys with a state of its own, then the rest in 64-key
+// tiles as above, whose 8-bit rows (at the boundary) are widened in place (page_q8.cuh).
 //
 // Scores (pending.h): a key's probability under this step's query needs the log-sum-exp over
 // every split, known only after the merge. So with kDefer the step leaves its query and final
@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(C::kThreads)
     for (; t < n_tiles; ++t) {
         const uint32_t sk = next_stage(t), sv = sk + C::kTileBytes;
         const int tile0 = tiles.key0(t), key0 = tile0 + warp * kWarpKeys;  // this warp's keys
-        // Int8 rows (a tile at the stream's int8 / bf16 boundary): widened in place, their
+        // 8-bit rows (a tile at the stream's 8-bit / bf16 boundary): widened in place, their
         // scales on S and P (1 for the bf16 rows).
         [[maybe_unused]] const float *scales = nullptr;  // K's of this warp's keys, V's after
         [[maybe_unused]] bool mixed = false;

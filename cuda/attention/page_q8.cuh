@@ -1,8 +1,9 @@
-// Int8 KV rows (kv/quant_q8.h) in the mma.sync tiles of decode and settle. A tile row whose slot
-// lies in an int8 block is copied as its head_dim bytes into the places of the row's first
-// head_dim / 16 chunks, and its scale beside the tile; the warp that reads the row widens it in
-// place to bf16 integers (exact: |q| <= 127), and the scales multiply S (K's) and P (V's) key by
-// key. So attention reads an int8 row in its own type and adds no rounding to its values.
+// 8-bit KV rows (kv/quant_q8.h: int8, or fp8 E4M3 codes) in the bf16 mma.sync tiles of decode and
+// settle. A tile row whose slot lies in an 8-bit block is copied as its head_dim bytes into the
+// places of the row's first head_dim / 16 chunks, and its scale beside the tile; the warp that
+// reads the row widens it in place to bf16 (exact: int8 as integers, |q| <= 127; E4M3's values
+// fit bf16), and the scales multiply S (K's) and P (V's) key by key. So attention reads an 8-bit
+// row in its own type and adds no rounding to its values.
 #pragma once
 
 #include "attention/page.cuh"

@@ -1,7 +1,8 @@
-// Int8 tiles of decode: 128 keys whose rows all lie in int8 blocks (kv/quant_q8.h), K and V each
-// copied as [128][D] bytes with the rows' scales beside them, so that a stage holds twice the
-// keys of a bf16 tile of the same bytes. Warps read their mma fragments straight from the bytes
-// and widen them in registers to fp16 (exact: |q| <= 127), with no pass through shared memory.
+// 8-bit tiles of decode: 128 keys whose rows all lie in 8-bit blocks (kv/quant_q8.h: int8, or fp8
+// E4M3 codes), K and V each copied as [128][D] bytes with the rows' scales beside them, so that a
+// stage holds twice the keys of a bf16 tile of the same bytes. Warps read their mma fragments
+// straight from the bytes and widen them in registers to fp16 (exact for both types: |q| <= 127,
+// and E4M3's values are fp16's), with no pass through shared memory.
 // Two permutations make a lane's fragment bytes contiguous:
 // - Q K^T's k order is a permutation of the head dimension, the same for Q and K (so S does not
 //   change): at k-step kk = 4h + j, lane (g, t) reads word j of chunk q8_k_chunk(t, h) of key row
