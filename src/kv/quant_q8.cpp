@@ -6,9 +6,18 @@
 
 namespace cab {
 
-float quantize_row_q8(const float *x, int64_t n, int8_t *q) {
+namespace {
+
+float row_amax(const float *x, int64_t n) {
     float amax = 0.0f;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    return amax;
+}
+
+}  // namespace
+
+float quantize_row_q8(const float *x, int64_t n, int8_t *q) {
+    const float amax = row_amax(x, n);
     if (amax == 0.0f) {
         std::fill(q, q + n, int8_t{0});
         return 0.0f;
@@ -49,8 +58,7 @@ float fp8_e4m3_to_float(uint8_t code) {
 }
 
 float quantize_row_fp8(const float *x, int64_t n, uint8_t *q) {
-    float amax = 0.0f;
-    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float amax = row_amax(x, n);
     if (amax == 0.0f) {
         std::fill(q, q + n, uint8_t{0});
         return 0.0f;
