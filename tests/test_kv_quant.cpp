@@ -1,7 +1,8 @@
 // Mixed-precision KV, the cache and the CPU backend: the int8 row format (kv/quant_q8.h),
-// KvCache::quantize moving a stream's oldest blocks into the int8 pool with their scores, and
+// KvCache::quantize moving a stream's oldest blocks into the 8-bit pool with their scores, and
 // every KV op over streams of mixed blocks (attention, compaction, appends, copies) against the
-// same ops over a full-precision cache that holds the dequantized values.
+// same ops over a full-precision cache that holds the dequantized values, for both 8-bit types
+// (int8, fp8 E4M3).
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -18,7 +19,7 @@ using namespace cab;
 
 namespace {
 
-KvConfig mixed_config(int64_t q8_tokens) {
+KvConfig mixed_config(int64_t q8_tokens, Q8Type type = Q8Type::Int8) {
     KvConfig c;
     c.n_layer = 2;
     c.n_head_kv = 2;
@@ -27,6 +28,7 @@ KvConfig mixed_config(int64_t q8_tokens) {
     c.block_size = 4;
     c.capacity_tokens = 32;  // 8 blocks per stream
     c.q8_capacity_tokens = q8_tokens;
+    c.q8_type = type;
     c.n_seq_max = 2;
     return c;
 }
@@ -93,6 +95,24 @@ bool within_half_step(const float *got, const float *want, int64_t d) {
     return true;
 }
 
+// Whether `got` is exactly `want` quantized as a row of `type` by the reference (kv/quant_q8.h)
+// and dequantized.
+bool is_quantized(Q8Type type, const float *got, const float *want, int64_t d) {
+    std::vector<float> back(static_cast<size_t>(d));
+    if (type == Q8Type::Fp8E4M3) {
+        std::vector<uint8_t> q(back.size());
+        dequantize_row_fp8(q.data(), quantize_row_fp8(want, d, q.data()), d, back.data());
+    } else {
+        std::vector<int8_t> q(back.size());
+        dequantize_row_q8(q.data(), quantize_row_q8(want, d, q.data()), d, back.data());
+    }
+    return std::equal(back.begin(), back.end(), got);
+}
+
+const char *type_name(Q8Type type) {
+    return type == Q8Type::Fp8E4M3 ? "fp8 E4M3" : "int8";
+}
+
 // CPU memory, but no int8 blocks: what the cache must refuse.
 class NoQ8Backend final : public Backend {
 public:
@@ -142,10 +162,13 @@ TEST_CASE("int8 KV rows: the largest element kept, the others within half a step
     CHECK(back == zeros);
 }
 
-TEST_CASE("KvCache::quantize moves a stream's oldest full blocks to the int8 pool", "[kv][q8]") {
+TEST_CASE("KvCache::quantize moves a stream's oldest full blocks to the 8-bit pool",
+          "[kv][q8][fp8]") {
+    const Q8Type type = GENERATE(Q8Type::Int8, Q8Type::Fp8E4M3);
+    INFO(type_name(type));
     auto backend = make_cpu_backend(1);
     auto ex = backend->make_executor(1);
-    KvCache kv(*backend, mixed_config(16));  // 4 int8 blocks per stream
+    KvCache kv(*backend, mixed_config(16, type));  // 4 8-bit blocks per stream
     REQUIRE(kv.blocks_total() == 32);
     REQUIRE(kv.q8_blocks_total() == 16);
     std::mt19937 rng(3);
@@ -178,8 +201,12 @@ TEST_CASE("KvCache::quantize moves a stream's oldest full blocks to the int8 poo
         INFO("slot " << slot);
         const size_t at = static_cast<size_t>(slot) * 8;
         if (slot < 8) {
-            CHECK(within_half_step(k_after.data() + at, k_before.data() + at, 8));
-            CHECK(within_half_step(v_after.data() + at, v_before.data() + at, 8));
+            CHECK(is_quantized(type, k_after.data() + at, k_before.data() + at, 8));
+            CHECK(is_quantized(type, v_after.data() + at, v_before.data() + at, 8));
+            if (type == Q8Type::Int8) {
+                CHECK(within_half_step(k_after.data() + at, k_before.data() + at, 8));
+                CHECK(within_half_step(v_after.data() + at, v_before.data() + at, 8));
+            }
         } else {
             CHECK(
                 std::equal(k_after.begin() + at, k_after.begin() + at + 8, k_before.begin() + at));
@@ -218,21 +245,25 @@ TEST_CASE("KvCache::quantize is all or nothing when the int8 pool is short", "[k
     NoQ8Backend no_q8;
     CHECK_THROWS_WITH(KvCache(no_q8, mixed_config(16)),
                       Catch::Contains("int8 KV blocks are not supported on the test backend"));
+    CHECK_THROWS_WITH(KvCache(no_q8, mixed_config(16, Q8Type::Fp8E4M3)),
+                      Catch::Contains("fp8 E4M3 KV blocks are not supported on the test backend"));
     KvCache plain(no_q8, mixed_config(0));  // no int8 blocks asked for: fine
     CHECK(plain.q8_blocks_total() == 0);
 }
 
 TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantized values",
-          "[kv][q8][attention]") {
+          "[kv][q8][fp8][attention]") {
+    const Q8Type type = GENERATE(Q8Type::Int8, Q8Type::Fp8E4M3);
+    INFO(type_name(type));
     auto backend = make_cpu_backend(2);
     auto ex = backend->make_executor(2);
-    KvCache mixed(*backend, mixed_config(16)), twin(*backend, mixed_config(0));
+    KvCache mixed(*backend, mixed_config(16, type)), twin(*backend, mixed_config(0));
     const KvConfig &c = mixed.config();
     const int64_t cols = int64_t{c.n_head_kv} * c.head_dim, q_cols = int64_t{c.n_head} * c.head_dim;
     std::mt19937 rng(9);
     append_rows(mixed, *ex, 0, random_rows(*backend, 13, cols, rng),
                 random_rows(*backend, 13, cols, rng));
-    REQUIRE(mixed.quantize(*ex, 0, 4) == 4 * 2 * 4);  // slots 0..7 of every stream in int8
+    REQUIRE(mixed.quantize(*ex, 0, 4) == 4 * 2 * 4);  // slots 0..7 of every stream in 8 bits
     // The twin holds what the mixed cache now holds, in full precision: its dequantized rows.
     {
         Tensor k = backend->alloc(DType::F32, 13, cols), v = backend->alloc(DType::F32, 13, cols);
@@ -322,10 +353,10 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
         both_equal("after three decode steps");
     }
 
-    SECTION("compaction keeps each slot's type, freeing int8 blocks from the middle") {
-        // Slots 0..7 are int8 (blocks 0, 1), 8..12 full precision (blocks 2, 3). Kept: two int8
-        // slots, which fill int8 block 0 with 9 and 10 (quantized: fewer than a block of them
-        // land in its tail); 12 goes to the first full-precision block. Int8 block 1 and
+    SECTION("compaction keeps each slot's type, freeing 8-bit blocks from the middle") {
+        // Slots 0..7 are 8-bit (blocks 0, 1), 8..12 full precision (blocks 2, 3). Kept: two 8-bit
+        // slots, which fill 8-bit block 0 with 9 and 10 (quantized: fewer than a block of them
+        // land in its tail); 12 goes to the first full-precision block. 8-bit block 1 and
         // full-precision block 3 are freed.
         const std::vector<int32_t> keep = {1, 5, 9, 10, 12};
         const auto k_twin = keys(twin, *ex, 0, 1, 0, false);
@@ -344,8 +375,8 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
             INFO("slot " << i << " from " << keep[i]);
             const float *want = k_twin.data() + keep[i] * 8;
             if (i == 2 || i == 3) {
-                CHECK(within_half_step(km.data() + i * 8, want, 8));
-            } else {  // an int8 row moved as it is, or a full-precision one
+                CHECK(is_quantized(type, km.data() + i * 8, want, 8));
+            } else {  // an 8-bit row moved as it is, or a full-precision one
                 CHECK(std::equal(km.begin() + i * 8, km.begin() + i * 8 + 8, want));
             }
         }
@@ -368,8 +399,8 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
         CHECK(mixed.q8_blocks(mixed.stream(0, 1, 0)) == 1);
     }
 
-    SECTION("an append into the last int8 block's free slots is quantized") {
-        // Keep only int8 slots 0..5: the stream ends inside int8 block 1.
+    SECTION("an append into the last 8-bit block's free slots is quantized") {
+        // Keep only 8-bit slots 0..5: the stream ends inside 8-bit block 1.
         const std::vector<int32_t> keep = {0, 1, 2, 3, 4, 5};
         mixed.compact(*ex, 0, 0, 0, keep.data(), keep.size());
         CHECK(mixed.stream(0, 0, 0).blocks.size() == 2);
@@ -382,7 +413,7 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
             INFO("appended row " << r);
             const float *want = k.as<float>() + r * cols;
             if (r < 2) {
-                CHECK(within_half_step(after.data() + (6 + r) * 8, want, 8));
+                CHECK(is_quantized(type, after.data() + (6 + r) * 8, want, 8));
             } else {
                 CHECK(std::equal(after.begin() + 8 * 8, after.begin() + 9 * 8, want));
             }

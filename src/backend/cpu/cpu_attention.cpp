@@ -54,7 +54,7 @@ void gather(const KvPoolRef &pool, const StreamRef &s, int64_t n, bool value, fl
 void require_dense_pool(const KvPoolRef &pool, const char *op) {
     require_dense(pool.storage, op, "the KV pool storage");
     require_dense(pool.scores, op, "the KV pool scores");
-    require_dense(pool.storage_q8, op, "the KV pool's int8 storage");
+    require_dense(pool.storage_q8, op, "the KV pool's 8-bit storage");
 }
 
 // In-place softmax of scores[0, n) scaled by `scale`, in fp32 with max subtraction.
@@ -207,20 +207,13 @@ void CpuExecutor::decode_impl(const KvPoolRef &pool, const StreamRef *streams, i
             const float *qh = q.as<float>() + s * q.stride() + h * d;
             float *sc = scores_.data() + task * max_len;
             for (int64_t j = 0; j < st.length; ++j) {
-                const SlotRow k = slot_row(pool, st, j, false);
-                sc[j] = k.q ? dot_q8(qh, k.q, d) * *k.scale : dot(qh, k.f, d);
+                sc[j] = dot_row(qh, slot_row(pool, st, j, false), d);
             }
             softmax(sc, st.length, scale);
             float *o = out.as<float>() + s * out.cols() + h * d;
             std::fill(o, o + d, 0.0f);
-            for (int64_t j = 0; j < st.length; ++j) {
-                const SlotRow v = slot_row(pool, st, j, true);
-                if (v.q) {
-                    axpy_q8(sc[j] * *v.scale, v.q, o, d);
-                } else {
-                    axpy(sc[j], v.f, o, d);
-                }
-            }
+            for (int64_t j = 0; j < st.length; ++j)
+                axpy_row(sc[j], slot_row(pool, st, j, true), o, d);
         }
     });
     if constexpr (kScores) {

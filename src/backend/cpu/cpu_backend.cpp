@@ -50,7 +50,7 @@ public:
     const char *name() const override { return "cpu"; }
     DType act_dtype() const override { return DType::F32; }
     DType kv_dtype() const override { return DType::F32; }
-    bool kv_q8_supported(Q8Type type) const override { return type == Q8Type::Int8; }
+    bool kv_q8_supported(Q8Type) const override { return true; }
 
     // Large buffers are mapped lazily by malloc, so a KV pool costs memory only as it fills.
     // One larger than the machine's memory could never be filled: it is refused here rather
