@@ -104,6 +104,18 @@ typedef enum cab_kv_type {
     CAB_KV_TYPE_BF16 = 3
 } cab_kv_type;
 
+/** Element type of 8-bit KV blocks (cab_ctx_params.kv_q8_capacity_tokens). Both store one byte
+    per element and one F32 scale per row (token and kv head), so they take the same memory. */
+typedef enum cab_kv_q8_type {
+    /** int8, scale = max|x| / 127: uniform steps, every element within half a step of the row's
+        largest / 127 */
+    CAB_KV_Q8_INT8 = 0,
+    /** fp8 E4M3 (OCP e4m3fn), scale = max|x| / 448: 3 significant bits (each element within 1/16
+        of itself) over a range of 2^17 within a row, so small elements next to an outlier keep
+        their own precision, where int8 steps them all by the outlier's / 127 */
+    CAB_KV_Q8_FP8_E4M3 = 1
+} cab_kv_q8_type;
+
 /**
  * Progress of long work such as loading a model. `fraction` is in [0, 1]; `what` a short static
  * description. Return nonzero to go on, 0 to cancel (the call then fails with CAB_ERR_STATE).
@@ -269,12 +281,17 @@ typedef struct cab_ctx_params {
                                    64. Also bounds the prefill chunks once a sequence is full. */
     int32_t score_window;     /**< W: the last W queries of each prefill chunk make the window
                                    score (cab_kv_scores); default 32 */
-    /** Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8
+    /** 8-bit KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets 8-bit
         blocks for this many tokens in total; default 0 (none). Each K and V row is stored as
-        int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The
+        one byte per element (int8 or fp8, kv_q8_type) with one scale per token and kv head
+        (about 4x smaller than F32, 2x than BF16). The
         "quantize" policies of cab_evict and auto_evict move a sequence's oldest tokens there;
         attention reads them in their own type, on the CPU and on CUDA. */
     int64_t kv_q8_capacity_tokens;
+    /** Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (int8 on the CPU and CUDA,
+        fp8 E4M3 on the CPU only: UNSUPPORTED on CUDA). Added after kv_q8_capacity_tokens: a
+        struct_size that ends before it keeps the default. */
+    cab_kv_q8_type kv_q8_type;
 } cab_ctx_params;
 
 /** Fills `params` with defaults. */
@@ -284,7 +301,7 @@ CAB_API cab_status cab_ctx_default_params(cab_ctx_params *params);
  * Creates a context over `model` (borrowed: it must outlive the context). Allocates the KV block
  * pool once. `params` may be NULL for defaults. Free with cab_ctx_destroy.
  * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build, or
- * a kv_block_size the backend does not take).
+ * a kv_block_size or kv_q8_type the backend does not take).
  */
 CAB_API cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params,
                                   cab_ctx **ctx_out);

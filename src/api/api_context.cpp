@@ -28,6 +28,7 @@ cab_ctx_params ctx_defaults() {
     p.auto_evict_slack = 64;
     p.score_window = 32;
     p.kv_q8_capacity_tokens = 0;
+    p.kv_q8_type = CAB_KV_Q8_INT8;
     return p;
 }
 
@@ -87,6 +88,9 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params, 
                     "params->score_window must be in [1, 65536]");
         require_arg(p.kv_q8_capacity_tokens >= 0 && p.kv_q8_capacity_tokens <= (int64_t(1) << 32),
                     "params->kv_q8_capacity_tokens must be in [0, 2^32]");
+        const int kv_q8_type = cab::api::enum_int(p.kv_q8_type);
+        require_arg(kv_q8_type == CAB_KV_Q8_INT8 || kv_q8_type == CAB_KV_Q8_FP8_E4M3,
+                    "params->kv_q8_type is not a cab_kv_q8_type value");
         cab::ContextOptions o;
         o.device = p.device;
         o.n_seq_max = p.n_seq_max;
@@ -98,6 +102,7 @@ cab_status cab_ctx_create(const cab_model *model, const cab_ctx_params *params, 
         o.score_window = p.score_window;
         o.auto_evict_slack = p.auto_evict_slack;
         o.kv_q8_capacity_tokens = p.kv_q8_capacity_tokens;
+        o.kv_q8_type = p.kv_q8_type;
         if (p.auto_evict != nullptr)
             o.auto_evict = cab::api::to_evict_options(p.auto_evict, "params->auto_evict");
         auto handle = std::make_unique<cab_ctx>();

@@ -66,6 +66,8 @@ void check_options(const ContextOptions &o) {
                 std::to_string(kMaxChunk) + "]");
     require(o.kv_q8_capacity_tokens >= 0, CAB_ERR_INVALID_ARGUMENT,
             "kv_q8_capacity_tokens " + std::to_string(o.kv_q8_capacity_tokens) + " is negative");
+    require(o.kv_q8_type == CAB_KV_Q8_INT8 || o.kv_q8_type == CAB_KV_Q8_FP8_E4M3,
+            CAB_ERR_INVALID_ARGUMENT, "kv_q8_type " + std::to_string(o.kv_q8_type) + " is unknown");
     if (o.auto_evict.policy == nullptr && !o.auto_evict.quantize) return;
     validate(o.auto_evict.params);
     require(o.auto_evict_slack >= 1, CAB_ERR_INVALID_ARGUMENT,
@@ -96,6 +98,7 @@ public:
         kc.block_size = options.kv_block_size;
         kc.capacity_tokens = options.kv_capacity_tokens;
         kc.q8_capacity_tokens = options.kv_q8_capacity_tokens;
+        kc.q8_type = options.kv_q8_type == CAB_KV_Q8_FP8_E4M3 ? Q8Type::Fp8E4M3 : Q8Type::Int8;
         kc.n_seq_max = options.n_seq_max;
         kc.dtype = model.backend().kv_dtype();
         kc.scores = options.kv_scores;

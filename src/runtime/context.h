@@ -22,7 +22,8 @@ struct ContextOptions {
     int32_t n_seq_max = 1;
     int32_t n_threads = 0;  // 0: hardware concurrency
     int64_t kv_capacity_tokens = 4096;
-    int64_t kv_q8_capacity_tokens = 0;  // int8 blocks (KvConfig::q8_capacity_tokens)
+    int64_t kv_q8_capacity_tokens = 0;           // 8-bit blocks (KvConfig::q8_capacity_tokens)
+    cab_kv_q8_type kv_q8_type = CAB_KV_Q8_INT8;  // their element type (KvConfig::q8_type)
     int32_t kv_block_size = 16;
     cab_kv_type kv_type = CAB_KV_TYPE_AUTO;
     int32_t prefill_chunk = 512;
