@@ -74,17 +74,19 @@ PolicySpec parse_policy(const std::string &text) {
             p.keep_window = kept;
         } else if (const int32_t recent = modifier_count(mod, 'r'); recent >= 0) {
             p.quantize_recent = recent;
+        } else if (mod == "fp8") {
+            p.fp8 = true;
         } else {
             throw ConfigError(
                 "--policies: '" + text + "' has modifier '" + mod +
                 "'; known: window, norm, layer, ada, pyr, c<N> (N >= 1), i<N> (1 <= N "
                 "<= 99), k<N> (N odd), s<N> (1 <= N <= kernel / 2), w<N> (N >= 1), r<N> "
-                "(quantize policies, N >= 0)");
+                "(quantize policies, N >= 0), fp8 (quantize policies)");
         }
-        if (p.policy == kQuantizePolicy && mod[0] != 'r')
+        if (p.policy == kQuantizePolicy && mod[0] != 'r' && mod != "fp8")
             throw ConfigError("--policies: '" + text + "' has modifier '" + mod +
-                              "', but quantize evicts nothing; it takes r<N> only (an eviction "
-                              "policy after it: quantize+<policy>)");
+                              "', but quantize evicts nothing; it takes r<N> and fp8 only (an "
+                              "eviction policy after it: quantize+<policy>)");
         colon = next;
     }
     if (p.policy.empty()) throw ConfigError("--policies: '" + text + "' names no policy");
@@ -95,6 +97,10 @@ PolicySpec parse_policy(const std::string &text) {
     if (p.quantize_recent >= 0 && !p.quantize)
         throw ConfigError("--policies: '" + text +
                           "': r<N> (the tokens kept in full precision) applies to quantize and "
+                          "quantize+<policy> only");
+    if (p.fp8 && !p.quantize)
+        throw ConfigError("--policies: '" + text +
+                          "': fp8 (the 8-bit blocks' type) applies to quantize and "
                           "quantize+<policy> only");
     cab_evict_params defaults;
     cab_evict_default_params(&defaults);

@@ -24,7 +24,8 @@ public:
 // its heads (CAB_SELECTION_SHARED_PER_LAYER); ":c<N>" sets chunkkv_chunk, ":k<N>" (odd)
 // snapkv_kernel and ":s<N>" snapkv_shift (at most half the kernel) to N. "quantize" and
 // "quantize+<policy>" keep older tokens in int8 blocks (":r<N>": the last N of each stream stay
-// in full precision, quantize_recent); their budgets are KV memory (kv_memory.h), and plain
+// in full precision, quantize_recent; ":fp8": in fp8 E4M3 blocks, on a context of their own);
+// their budgets are KV memory (kv_memory.h: the same bytes for both 8-bit types), and plain
 // "quantize", which evicts nothing, takes none.
 struct PolicySpec {
     std::string label;   // as written, e.g. "cab:window"; the policy field of the results
@@ -41,6 +42,7 @@ struct PolicySpec {
     cab_budget_allocation allocation = CAB_ALLOCATION_UNIFORM;
     bool quantize = false;         // "quantize" or "quantize+<policy>"
     int32_t quantize_recent = -1;  // -1: the library's default
+    bool fp8 = false;              // quantize into fp8 E4M3 blocks rather than int8
 };
 
 // "10%" (a share of each stream, up to 6 decimals) or "128" (tokens per stream).

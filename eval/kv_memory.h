@@ -17,8 +17,8 @@ struct KvGeometry {
 
     // A block's K and V rows in BF16.
     int64_t full_block_bytes() const { return 2 * block_size * head_dim * 2; }
-    // A block's K and V rows in int8, each with its F32 scale (src/kv/quant_q8.h,
-    // KvCache::bytes_per_q8_block).
+    // A block's K and V rows in 8 bits (int8 or fp8: the same bytes), each with its F32 scale
+    // (src/kv/quant_q8.h, KvCache::bytes_per_q8_block).
     int64_t q8_block_bytes() const { return 2 * block_size * (head_dim + 4); }
 };
 

@@ -20,6 +20,8 @@
 #   CAB_EVAL_RECENT   tokens per stream the quantize rows keep in full precision (default: the
 #                     library's quantize_recent, 64); when set, the rows are named with it
 #                     (quantize:r32, quantize+snapkv:r32)
+#   CAB_EVAL_FP8      1: also the rows quantize:fp8 and quantize+snapkv:fp8 (fp8 E4M3 blocks, the
+#                     same memory as int8; on a context of their own, CPU only)
 #   CAB_EVAL_DEVICE   auto, cuda or cpu (default auto: the GPU when there is one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,10 @@ depths=${CAB_EVAL_DEPTHS:-0,25,50,75,100}
 budgets=${CAB_EVAL_BUDGETS:-10%,25%,50%}
 recent=${CAB_EVAL_RECENT:+:r$CAB_EVAL_RECENT}
 device=${CAB_EVAL_DEVICE:-auto}
+policies="full,snapkv,quantize$recent,quantize+snapkv$recent"
+if [ "${CAB_EVAL_FP8:-0}" = 1 ]; then
+  policies+=",quantize:fp8$recent,quantize+snapkv:fp8$recent"
+fi
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 [ -s "$model" ] || tools/prepare_models.sh
@@ -44,7 +50,7 @@ mkdir -p "$(dirname "$out")"
 
 "$build/bin/cab" eval -m "$model" --data "$shared/data" --out "$out" --device "$device" \
   --tasks "$tasks" --lengths "$lengths" --depths "$depths" --samples "$samples" \
-  --policies "full,snapkv,quantize$recent,quantize+snapkv$recent" --budgets "$budgets"
+  --policies "$policies" --budgets "$budgets"
 
 python3 eval/report.py "$out" --out-dir "$(dirname "$out")" --budget 50%
 gzip -kf "$out"

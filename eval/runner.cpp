@@ -65,8 +65,30 @@ void check_lengths(const EvalConfig &config, const cab_model_info &info) {
     }
 }
 
-CtxPtr make_context(const cab_model *model, const EvalConfig &config,
-                    const std::vector<Cell> &cells, int32_t longest, int64_t *capacity) {
+// The cells that share a context: those whose 8-bit blocks (if any) are of one type, since a
+// context has one. The int8 group comes first and exists even without cells (the dense reference
+// runs on it); an fp8 group only when a cell asks for it.
+struct CellGroup {
+    cab_kv_q8_type q8_type = CAB_KV_Q8_INT8;
+    std::vector<const Cell *> cells;
+};
+
+std::vector<CellGroup> group_cells(const std::vector<Cell> &cells) {
+    std::vector<CellGroup> groups(1);
+    for (const Cell &c : cells) {
+        if (!c.policy->fp8) {
+            groups[0].cells.push_back(&c);
+            continue;
+        }
+        if (groups.size() == 1) groups.push_back({CAB_KV_Q8_FP8_E4M3, {}});
+        groups[1].cells.push_back(&c);
+    }
+    return groups;
+}
+
+CtxPtr make_context(const cab_model *model, const EvalConfig &config, const CellGroup &group,
+                    int32_t longest, int64_t *capacity) {
+    const std::vector<const Cell *> &cells = group.cells;
     cab_ctx_params params;
     check(cab_ctx_default_params(&params), "cab_ctx_default_params");
     params.device = config.device;
@@ -77,13 +99,13 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config,
     if (config.question_window) params.score_window = kQuestionWindowMax;
     std::vector<BudgetSpec> budgets;
     size_t quantize_cells = 0;
-    for (const Cell &c : cells) {
-        if (c.policy->quantize) {
+    for (const Cell *c : cells) {
+        if (c->policy->quantize) {
             budgets.push_back(
-                quantize_tail_budget(c.spec.params.quantize_recent, params.kv_block_size));
+                quantize_tail_budget(c->spec.params.quantize_recent, params.kv_block_size));
             ++quantize_cells;
         } else {
-            budgets.push_back(c.budget);
+            budgets.push_back(c->budget);
         }
     }
     *capacity = kv_tokens_needed(longest, longest_answer(config), budgets, params.kv_block_size,
@@ -91,6 +113,7 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config,
     params.kv_capacity_tokens = *capacity;
     params.kv_q8_capacity_tokens = kv_q8_tokens_needed(
         longest, longest_answer(config), quantize_cells, params.kv_block_size, config.delay);
+    params.kv_q8_type = group.q8_type;
     cab_ctx *ctx = nullptr;
     const cab_status status = cab_ctx_create(model, &params, &ctx);
     if (status != CAB_OK)
@@ -105,11 +128,11 @@ CtxPtr make_context(const cab_model *model, const EvalConfig &config,
 
 // Fails early, before any sample, on a cell the library rejects: evicting an empty sequence
 // checks the parameters and does nothing else.
-void check_cells(cab_ctx *ctx, const std::vector<Cell> &cells) {
+void check_cells(cab_ctx *ctx, const std::vector<const Cell *> &cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
-        if (cab_evict(ctx, static_cast<cab_seq>(i + 1), &cells[i].spec.params, nullptr) != CAB_OK)
-            throw ConfigError("--policies " + cells[i].policy->label + " with budget " +
-                              cells[i].budget.label + ": " + cab_last_error());
+        if (cab_evict(ctx, static_cast<cab_seq>(i + 1), &cells[i]->spec.params, nullptr) != CAB_OK)
+            throw ConfigError("--policies " + cells[i]->policy->label + " with budget " +
+                              cells[i]->budget.label + ": " + cab_last_error());
     }
 }
 
@@ -166,9 +189,15 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
     ResultsFile results(config.out_path, hash);
     const std::vector<Cell> cells = make_cells(config);
     const int32_t longest = *std::max_element(config.lengths.begin(), config.lengths.end());
+    const std::vector<CellGroup> groups = group_cells(cells);
+    std::vector<CtxPtr> contexts;
     int64_t capacity = 0;
-    const CtxPtr ctx = make_context(model, config, cells, longest, &capacity);
-    check_cells(ctx.get(), cells);
+    for (const CellGroup &g : groups) {
+        int64_t group_capacity = 0;
+        contexts.push_back(make_context(model, config, g, longest, &group_capacity));
+        check_cells(contexts.back().get(), g.cells);
+        capacity = std::max(capacity, group_capacity);
+    }
 
     TaskSet tasks(text, config.data_dir, config.seed, longest);
     const std::vector<SampleSpec> specs =
@@ -198,36 +227,48 @@ RunSummary run_eval(const cab_model *model, const EvalConfig &config) {
             continue;
         }
         const std::string dense_key = ResultsFile::key(id, kDensePolicy, kDenseBudget);
-        std::vector<const Cell *> todo;
-        for (const Cell &c : cells)
-            if (!results.has(ResultsFile::key(id, c.policy->label, c.budget.label)))
-                todo.push_back(&c);
-        if (todo.empty() && results.has(dense_key)) {
+        std::vector<std::vector<const Cell *>> todo(groups.size());
+        bool any = false;
+        for (size_t g = 0; g < groups.size(); ++g)
+            for (const Cell *c : groups[g].cells)
+                if (!results.has(ResultsFile::key(id, c->policy->label, c->budget.label))) {
+                    todo[g].push_back(c);
+                    any = true;
+                }
+        if (!any && results.has(dense_key)) {
             ++summary.samples_skipped;
             progress.skip(spec.length);
             continue;
         }
         const auto start = std::chrono::steady_clock::now();
         const Sample sample = make_sample(tasks, spec);
-        std::vector<CellSpec> params;
-        for (const Cell *c : todo) params.push_back(c->spec);
         PrefillPlan plan;
         if (config.question_window)
             plan.question_start = text.question_start(sample.prompt, sample.question);
         plan.delay = config.delay;
-        const SampleOutcome run = run_sample(ctx.get(), text, sample.prompt.tokens, plan, params,
-                                             max_new_tokens(spec.task, config));
-
         std::vector<std::string> lines;
         std::vector<std::string> keys;
-        if (!results.has(dense_key)) {
-            lines.push_back(record(hash, sample, kDensePolicy, kDenseBudget, run.dense, run, text));
-            keys.push_back(dense_key);
-        }
-        for (size_t i = 0; i < todo.size(); ++i) {
-            lines.push_back(record(hash, sample, todo[i]->policy->label, todo[i]->budget.label,
-                                   run.cells[i], run, text));
-            keys.push_back(ResultsFile::key(id, todo[i]->policy->label, todo[i]->budget.label));
+        // Each group's context prefills the sample on its own; the dense reference holds no 8-bit
+        // blocks, so the first run's is recorded.
+        bool dense_done = results.has(dense_key);
+        for (size_t g = 0; g < groups.size(); ++g) {
+            if (todo[g].empty() && (dense_done || g > 0)) continue;
+            std::vector<CellSpec> params;
+            for (const Cell *c : todo[g]) params.push_back(c->spec);
+            const SampleOutcome run = run_sample(contexts[g].get(), text, sample.prompt.tokens,
+                                                 plan, params, max_new_tokens(spec.task, config));
+            if (!dense_done) {
+                lines.push_back(
+                    record(hash, sample, kDensePolicy, kDenseBudget, run.dense, run, text));
+                keys.push_back(dense_key);
+                dense_done = true;
+            }
+            for (size_t i = 0; i < todo[g].size(); ++i) {
+                const Cell &c = *todo[g][i];
+                lines.push_back(
+                    record(hash, sample, c.policy->label, c.budget.label, run.cells[i], run, text));
+                keys.push_back(ResultsFile::key(id, c.policy->label, c.budget.label));
+            }
         }
         results.append(lines, keys);
         summary.records_written += lines.size();

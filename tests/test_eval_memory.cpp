@@ -134,11 +134,18 @@ TEST_CASE("eval config: quantize policies", "[eval]") {
     CHECK(std::string(e.policy) == "quantize+snapkv");
     CHECK(e.quantize_recent == 16);
     CHECK_FALSE(cab_eval::parse_policy("snapkv").quantize);
+    CHECK_FALSE(snap.fp8);
+    const auto fp8 = cab_eval::parse_policy("quantize:fp8");
+    CHECK((fp8.quantize && fp8.fp8 && fp8.policy == "quantize" && fp8.label == "quantize:fp8"));
+    const auto snap8 = cab_eval::parse_policy("quantize+snapkv:fp8:r32");
+    CHECK((snap8.fp8 && snap8.policy == "quantize+snapkv" && snap8.quantize_recent == 32));
+    CHECK(std::string(cab_eval::evict_params(snap8, tokens, {}).policy) == "quantize+snapkv");
 
     // Each bad spelling is an error naming it.
     for (const char *bad :
          {"quantize+", "quantize+:r8", "quantize:k15", "quantize:layer", "quantize:r",
-          "quantize:r-1", "quantize:rx", "snapkv:r64", "quantize+snapkv:r99999999999"}) {
+          "quantize:r-1", "quantize:rx", "snapkv:r64", "quantize+snapkv:r99999999999", "snapkv:fp8",
+          "full:fp8", "quantize:fp16", "quantize:FP8"}) {
         INFO(bad);
         try {
             cab_eval::parse_policy(bad);

@@ -83,7 +83,8 @@ for args in "generate --bogus" "generate -p hi" "generate -m $M" "generate -m $M
     "generate -m $M -p hi --policy lru" "chat -m $M --window 0" \
     "generate -m $M -p hi --policy quantize+snapkv --kv-q8-capacity 0" \
     "generate -m $M -p hi --policy quantize+lru --kv-q8-capacity 64" \
-    "chat -m $M --policy quantize --kv-q8-capacity 64 --quantize-recent -1"; do
+    "chat -m $M --policy quantize --kv-q8-capacity 64 --quantize-recent -1" \
+    "generate -m $M -p hi --policy quantize --kv-q8-capacity 64 --kv-q8-type fp16"; do
     # shellcheck disable=SC2086
     if run 2 "$CAB" $args; then expect_in err "usage:" "cab $args"; fi
 done
@@ -95,6 +96,10 @@ run 2 "$CAB" generate -m "$M" -p hi --policy h2o --quantize-recent 8 &&
     expect_in err "option --quantize-recent: only the quantize policies" "--quantize-recent, h2o"
 run 2 "$CAB" chat -m "$M" --policy quantize+snapkv &&
     expect_in err "give their capacity with --kv-q8-capacity" "quantize without int8 blocks"
+run 2 "$CAB" chat -m "$M" --policy snapkv --kv-q8-type fp8 &&
+    expect_in err "option --kv-q8-type: only the quantize policies" "--kv-q8-type, snapkv"
+run 2 "$CAB" generate -m "$M" -p hi --policy quantize --kv-q8-type fp8 &&
+    expect_in err "give their capacity with --kv-q8-capacity" "fp8 without a capacity"
 
 # Help: exit 0, usage on stdout.
 for cmd in info generate chat; do
@@ -126,6 +131,11 @@ if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 60 --policy quanti
     --kv-q8-capacity 256 --quantize-recent 16 --slack 16; then
     expect_in err ", 0 evicted in all" "quantize evicts nothing"
     grep -qE '^int8 kv: +blocks [1-9][0-9]* used' "$TMP/err" || fail "quantize: no int8 blocks used"
+fi
+if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 60 --policy quantize \
+    --kv-q8-capacity 256 --kv-q8-type fp8 --quantize-recent 16 --slack 16; then
+    grep -qE '^fp8 kv: +blocks [1-9][0-9]* used' "$TMP/err" || fail "quantize: no fp8 blocks used"
+    grep -qE '^eviction: .* in [1-9][0-9]* fp8 blocks\)' "$TMP/err" || fail "fp8: eviction line"
 fi
 if run 0 "$CAB" generate -m "$MODEL" -p "Once upon a time" -n 60 --policy quantize \
     --kv-q8-capacity 16 --quantize-recent 16 --slack 16; then

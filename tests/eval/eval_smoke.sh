@@ -3,7 +3,7 @@
 #   eval_smoke.sh run    CAB MODEL DATA DIR                    fresh run into DIR/results.jsonl
 #   eval_smoke.sh report CAB MODEL DATA DIR PYTHON REPORT_PY   eval/report.py on that file
 #   eval_smoke.sh resume CAB MODEL DATA DIR                    reruns on a copy of it
-#   eval_smoke.sh quantize CAB MODEL DATA DIR PYTHON REPORT_PY int8 rows, their report, bad names
+#   eval_smoke.sh quantize CAB MODEL DATA DIR PYTHON REPORT_PY 8-bit rows, their report, bad names
 set -u
 mode=$1
 CAB=$2
@@ -101,12 +101,15 @@ quantize)
     out=$DIR/quantize.jsonl
     "$CAB" eval -m "$MODEL" --data "$DATA" --out "$out" --device cpu --threads 2 \
         --tasks passkey --lengths 384 --depths 50 --samples 1 --max-new-tokens 8 \
-        --policies snapkv,quantize,quantize+snapkv:r32 --budgets 25%,50% 2>"$DIR/err" ||
+        --policies snapkv,quantize,quantize+snapkv:r32,quantize:fp8,quantize+snapkv:r32:fp8 \
+        --budgets 25%,50% 2>"$DIR/err" ||
         fail "cab eval exited $?: $(cat "$DIR/err")"
-    # The dense reference, snapkv and quantize+snapkv at two budgets, plain quantize once.
-    [ "$(lines "$out")" = 6 ] || fail "expected 6 records, got $(lines "$out")"
+    # The dense reference, snapkv and quantize+snapkv (int8, fp8) at two budgets, plain quantize
+    # (int8, fp8) once.
+    [ "$(lines "$out")" = 9 ] || fail "expected 9 records, got $(lines "$out")"
     grep -qF '"policy":"quantize","budget":"all"' "$out" || fail "no quantize record at 'all'"
-    [ "$(grep -c '"memory_share":' "$out")" = 6 ] || fail "records without memory_share"
+    grep -qF '"policy":"quantize:fp8","budget":"all"' "$out" || fail "no quantize:fp8 record"
+    [ "$(grep -c '"memory_share":' "$out")" = 9 ] || fail "records without memory_share"
     # At each budget quantize+snapkv holds no more memory than snapkv, and more tokens.
     "$PYTHON" - "$out" <<'PY' || fail "memory shares out of line"
 import json, sys
@@ -119,6 +122,13 @@ for budget in ("25%", "50%"):
     assert quant["memory_share"] <= snap["memory_share"] <= float(budget[:-1]) / 100 + 0.05
     assert quant["kept_tokens"] > snap["kept_tokens"]
 assert 0.5 < cells[("quantize", "all")]["memory_share"] < 1
+# fp8 blocks take the bytes of int8 ones: the same tokens in the same memory.
+for int8, fp8, budget in (("quantize", "quantize:fp8", "all"),
+                          ("quantize+snapkv:r32", "quantize+snapkv:r32:fp8", "25%"),
+                          ("quantize+snapkv:r32", "quantize+snapkv:r32:fp8", "50%")):
+    a, b = cells[(int8, budget)], cells[(fp8, budget)]
+    assert a["memory_share"] == b["memory_share"] and a["kept_tokens"] == b["kept_tokens"]
+    assert a["quantized_tokens"] == b["quantized_tokens"]
 assert cells[("full", "100%")]["memory_share"] == 1
 PY
     "$PYTHON" "$REPORT" "$out" --out-dir "$DIR/report" --name quantize --budget 50% \

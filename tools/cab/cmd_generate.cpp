@@ -43,15 +43,17 @@ const char kUsage[] =
     "automatic KV eviction (off unless --policy or --budget is given):\n"
     "  --policy NAME           full, random, window, h2o, tova, snapkv, cab, cab-frc or\n"
     "                          chunkkv (default cab); quantize or quantize+NAME: old tokens\n"
-    "                          move to int8 blocks (--kv-q8-capacity), then NAME evicts\n"
+    "                          move to 8-bit blocks (--kv-q8-capacity), then NAME evicts\n"
     "  --budget N|R%           tokens kept per (layer, kv head) stream, or a share of the\n"
     "                          sequence (default 256)\n"
     "  --sinks N               first tokens always kept (default 4)\n"
     "  --window W              observation window: the last W prompt tokens score the others\n"
     "                          (snapkv, --policy's window score; default 32)\n"
     "  --slack N               tokens past the budget before eviction fires (default 64)\n"
-    "  --kv-q8-capacity N      quantize policies: int8 KV capacity in tokens, on top of\n"
+    "  --kv-q8-capacity N      quantize policies: 8-bit KV capacity in tokens, on top of\n"
     "                          --ctx (required with them)\n"
+    "  --kv-q8-type T          quantize policies: 8-bit element type, int8 (uniform steps) or\n"
+    "                          fp8 (E4M3: 3 significant bits, CPU only; default int8)\n"
     "  --quantize-recent N     quantize policies: the newest tokens of each stream stay in\n"
     "                          full precision (default 64)\n";
 
@@ -121,7 +123,7 @@ int run_generate(int argc, char **argv) {
         std::fprintf(stderr, "cab: stopped early: the KV cache is full (raise %s)\n",
                      kv_full_option(ctx.get()));
     std::fputc('\n', stderr);
-    print_stats(ctx.get(), tokens.size(), prefill_seconds, reply);
+    print_stats(ctx.get(), tokens.size(), prefill_seconds, reply, q8_type_name(run.evict));
     print_evict_stats(ctx.get(), run.evict);
     if (run.sampling.temperature > 0.0f)
         std::fprintf(stderr, "seed:      %llu\n",

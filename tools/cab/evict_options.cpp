@@ -42,6 +42,12 @@ void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const
                            evict.q8_capacity =
                                parse_int("--kv-q8-capacity", v, 1, INT64_MAX, usage);
                        }});
+    options.push_back({{"--kv-q8-type"}, true, [&evict, usage](const std::string &v) {
+                           if (v != "int8" && v != "fp8")
+                               throw UsageError(
+                                   "option --kv-q8-type: '" + v + "' is not int8 or fp8", usage);
+                           evict.q8_type = v;
+                       }});
     options.push_back({{"--quantize-recent"}, true, [&evict, usage](const std::string &v) {
                            evict.quantize_recent = static_cast<int32_t>(
                                parse_int("--quantize-recent", v, 0, INT32_MAX, usage));
@@ -56,6 +62,11 @@ void finish_evict_settings(EvictSettings &evict, const char *usage) {
     if (evict.q8_capacity > 0 && !quantize)
         throw UsageError(
             "option --kv-q8-capacity: only the quantize policies use int8 KV blocks "
+            "(--policy quantize or quantize+NAME)",
+            usage);
+    if (!evict.q8_type.empty() && !quantize)
+        throw UsageError(
+            "option --kv-q8-type: only the quantize policies use 8-bit KV blocks "
             "(--policy quantize or quantize+NAME)",
             usage);
     if (evict.quantize_recent >= 0 && !quantize)
@@ -96,6 +107,7 @@ void apply_evict_settings(const EvictSettings &evict, cab_ctx_params &ctx) {
     ctx.auto_evict = &evict.params;
     if (evict.slack > 0) ctx.auto_evict_slack = evict.slack;
     ctx.kv_q8_capacity_tokens = evict.q8_capacity;
+    if (evict.q8_type == "fp8") ctx.kv_q8_type = CAB_KV_Q8_FP8_E4M3;
 }
 
 int64_t evict_capacity(const EvictSettings &evict) {
@@ -109,6 +121,10 @@ int64_t evict_capacity(const EvictSettings &evict) {
         return int64_t{evict.params.quantize_recent} + slack;
     if (evict.params.budget_unit != CAB_BUDGET_TOKENS) return 0;
     return int64_t{evict.params.budget_tokens} + slack;
+}
+
+std::string q8_type_name(const EvictSettings &evict) {
+    return evict.q8_type.empty() ? "int8" : evict.q8_type;
 }
 
 const char *kv_full_option(const cab_ctx *ctx) {
@@ -155,9 +171,9 @@ void print_evict_stats(cab_ctx *ctx, const EvictSettings &evict) {
     }
     char q8[96] = "";
     if (kv.q8_blocks_total > 0)
-        std::snprintf(q8, sizeof q8, " (%.2f MiB in %lld int8 blocks)",
+        std::snprintf(q8, sizeof q8, " (%.2f MiB in %lld %s blocks)",
                       static_cast<double>(kv.q8_bytes_used) / (1024.0 * 1024.0),
-                      static_cast<long long>(kv.q8_blocks_used));
+                      static_cast<long long>(kv.q8_blocks_used), q8_type_name(evict).c_str());
     std::fprintf(stderr,
                  "eviction:  policy %s%s: %.1f of %lld tokens kept per stream on average (%d to "
                  "%d), %lld evicted in all; KV %.2f MiB held%s, %.2f MiB without eviction\n",

@@ -1,5 +1,6 @@
 // The automatic-eviction options of `generate` and `chat` (--policy, --budget, --sinks,
-// --window, --slack, and for the quantize policies --kv-q8-capacity and --quantize-recent),
+// --window, --slack, and for the quantize policies --kv-q8-capacity, --kv-q8-type and
+// --quantize-recent),
 // turned into cab_ctx_params fields, and the KV figures printed at the end.
 #pragma once
 
@@ -20,15 +21,16 @@ struct EvictSettings {
     int32_t sinks = -1;            // -1 = the library's default
     int32_t window = 0;            // 0 = the library's default
     int32_t slack = 0;             // 0 = the library's default
-    int64_t q8_capacity = 0;       // int8 KV capacity in tokens; 0 = none
+    int64_t q8_capacity = 0;       // 8-bit KV capacity in tokens; 0 = none
+    std::string q8_type;           // "int8" or "fp8"; "" = the library's default (int8)
     int32_t quantize_recent = -1;  // -1 = the library's default
     std::string policy_storage;    // params.policy points here
 };
 
 void add_evict_options(std::vector<Option> &options, EvictSettings &evict, const char *usage);
 
-// Parses the budget and fills `params` (UsageError for a malformed budget, and for the int8
-// options without a quantize policy or a quantize policy without int8 blocks). Policy names and
+// Parses the budget and fills `params` (UsageError for a malformed budget, and for the 8-bit
+// options without a quantize policy or a quantize policy without 8-bit blocks). Policy names and
 // ranges are checked by the library when the context is created.
 void finish_evict_settings(EvictSettings &evict, const char *usage);
 
@@ -43,6 +45,9 @@ int64_t evict_capacity(const EvictSettings &evict);
 // What to raise when the KV cache is full: --kv-q8-capacity when a quantize policy has filled the
 // int8 blocks, else --ctx.
 const char *kv_full_option(const cab_ctx *ctx);
+
+// "int8" or "fp8": the element type of the 8-bit KV blocks.
+std::string q8_type_name(const EvictSettings &evict);
 
 // One stderr line: tokens kept of those seen, evicted, and KV bytes (those in int8 blocks too)
 // against what the same sequence would hold in full precision without eviction.

@@ -118,7 +118,7 @@ ReplyStats stream_reply(const cab_model *model, cab_ctx *ctx, cab_sampler *sampl
 }
 
 void print_stats(cab_ctx *ctx, size_t prompt_tokens, double prefill_seconds,
-                 const ReplyStats &reply) {
+                 const ReplyStats &reply, const std::string &q8_type) {
     std::fprintf(stderr, "prompt:    %zu tokens, prefill %.3f s, %.1f tokens/s\n", prompt_tokens,
                  prefill_seconds, rate(static_cast<double>(prompt_tokens), prefill_seconds));
     std::fprintf(stderr, "generated: %lld tokens, decode %lld steps in %.3f s, %.1f tokens/s\n",
@@ -135,8 +135,8 @@ void print_stats(cab_ctx *ctx, size_t prompt_tokens, double prefill_seconds,
                  kv.n_layer, kv.n_head_kv, static_cast<long long>(kv.blocks_used),
                  static_cast<long long>(kv.blocks_total), mib(kv.bytes_used), mib(kv.bytes_total));
     if (kv.q8_blocks_total > 0)
-        std::fprintf(stderr, "int8 kv:   blocks %lld used / %lld total, %.2f MiB used\n",
-                     static_cast<long long>(kv.q8_blocks_used),
+        std::fprintf(stderr, "%-11s blocks %lld used / %lld total, %.2f MiB used\n",
+                     (q8_type + " kv:").c_str(), static_cast<long long>(kv.q8_blocks_used),
                      static_cast<long long>(kv.q8_blocks_total), mib(kv.q8_bytes_used));
 }
 

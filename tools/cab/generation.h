@@ -35,8 +35,9 @@ struct ReplyStats {
 ReplyStats stream_reply(const cab_model *model, cab_ctx *ctx, cab_sampler *sampler,
                         int64_t max_tokens, bool decode_last, std::string *text);
 
-// One line per figure on stderr: prefill and decode rates, then the KV cache of seq 0.
+// One line per figure on stderr: prefill and decode rates, then the KV cache of seq 0 (its 8-bit
+// blocks named by q8_type: "int8" or "fp8").
 void print_stats(cab_ctx *ctx, size_t prompt_tokens, double prefill_seconds,
-                 const ReplyStats &reply);
+                 const ReplyStats &reply, const std::string &q8_type);
 
 }  // namespace cab_cli
