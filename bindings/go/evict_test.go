@@ -127,12 +127,23 @@ func TestBadPolicyNamesIt(t *testing.T) {
 }
 
 func TestQuantizeThenEvict(t *testing.T) {
+	if q := cab.DefaultContextParams().KVQ8Type; q != cab.KVQ8Int8 {
+		t.Fatalf("default KVQ8Type %d", q)
+	}
+	// Both 8-bit types take the same blocks and bytes.
+	for _, q8 := range []cab.KVQ8Type{cab.KVQ8Int8, cab.KVQ8Fp8E4M3} {
+		quantizeThenEvict(t, q8)
+	}
+}
+
+func quantizeThenEvict(t *testing.T, q8 cab.KVQ8Type) {
 	m := loadModel(t)
 	p := cab.DefaultContextParams()
 	p.Device = cab.DeviceCPU
 	p.Threads = 2
 	p.KVCapacityTokens = 128
 	p.KVQ8CapacityTokens = 128
+	p.KVQ8Type = q8
 	c, err := cab.NewContext(m, &p)
 	must(t, err)
 	defer c.Close()
@@ -141,18 +152,18 @@ func TestQuantizeThenEvict(t *testing.T) {
 	generate(t, c, 35)
 	before := kvStats(t, c)
 	if before.Q8BlocksUsed != 0 || before.Q8BlocksTotal == 0 {
-		t.Fatalf("before: %+v", before)
+		t.Fatalf("type %d, before: %+v", q8, before)
 	}
 	e := cab.NewEvictParams("quantize+h2o", 24)
 	e.QuantizeRecent = 8
 	r, err := c.Evict(0, e)
 	must(t, err)
 	after := kvStats(t, c)
-	// 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
+	// 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to 8-bit blocks.
 	if r.TokensQuantized != 32*streams || r.TokensKept != 24*streams ||
 		after.TokensCached != r.TokensKept || after.Q8BlocksUsed == 0 ||
 		after.Q8BytesUsed == 0 || after.BytesUsed+r.BytesFreed != before.BytesUsed {
-		t.Fatalf("report %+v, stats before %+v, after %+v", r, before, after)
+		t.Fatalf("type %d: report %+v, stats before %+v, after %+v", q8, r, before, after)
 	}
 	generate(t, c, 5)
 }

@@ -23,6 +23,16 @@ const (
 	KVTypeBF16 KVType = 3
 )
 
+// KVQ8Type is the element type of 8-bit KV blocks (cab_kv_q8_type): one byte per element and
+// one F32 scale per row either way.
+type KVQ8Type int32
+
+// 8-bit KV element types.
+const (
+	KVQ8Int8    KVQ8Type = 0 // int8, uniform steps of max|x| / 127 within a row
+	KVQ8Fp8E4M3 KVQ8Type = 1 // fp8 E4M3: 3 significant bits over 2^17 within a row; CPU only
+)
+
 // ModelParams are the options of LoadModel (cab_model_params).
 type ModelParams struct {
 	Device   Device // where the weights go; default DeviceAuto
@@ -65,6 +75,7 @@ type ContextParams struct {
 	// KVCapacityTokens (0, the default: none); the "quantize" policies of Evict and AutoEvict
 	// fill them.
 	KVQ8CapacityTokens int64
+	KVQ8Type           KVQ8Type // element type of those blocks; default KVQ8Int8
 }
 
 // DefaultContextParams gives the library's defaults.
@@ -82,6 +93,7 @@ func DefaultContextParams() ContextParams {
 		AutoEvictSlack:     p.GetAuto_evict_slack(),
 		ScoreWindow:        p.GetScore_window(),
 		KVQ8CapacityTokens: p.GetKv_q8_capacity_tokens(),
+		KVQ8Type:           KVQ8Type(p.GetKv_q8_type()),
 	}
 }
 
@@ -98,6 +110,7 @@ func (o *ContextParams) native() capi.Cab_ctx_params {
 		p.SetAuto_evict_slack(o.AutoEvictSlack)
 		p.SetScore_window(o.ScoreWindow)
 		p.SetKv_q8_capacity_tokens(o.KVQ8CapacityTokens)
+		p.SetKv_q8_type(capi.Enum_SS_cab_kv_q8_type(o.KVQ8Type))
 	}
 	return p
 }

@@ -20,6 +20,18 @@ namespace Cab
         BF16 = 3
     }
 
+    /// <summary>
+    /// Element type of 8-bit KV blocks (cab_kv_q8_type): one byte per element and one F32 scale
+    /// per row either way.
+    /// </summary>
+    public enum KvQ8Type
+    {
+        /// <summary>int8, uniform steps of max|x| / 127 within a row.</summary>
+        Int8 = 0,
+        /// <summary>fp8 E4M3: 3 significant bits over a range of 2^17 within a row; CPU only.</summary>
+        Fp8E4M3 = 1
+    }
+
     /// <summary>The chat template a model uses (cab_chat_template).</summary>
     public enum ChatTemplate
     {

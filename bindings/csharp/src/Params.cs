@@ -47,6 +47,7 @@ namespace Cab
                 AutoEvictSlack = p.auto_evict_slack;
                 ScoreWindow = p.score_window;
                 KvQ8CapacityTokens = p.kv_q8_capacity_tokens;
+                KvQ8Type = (KvQ8Type)(int)p.kv_q8_type;
             }
         }
 
@@ -95,6 +96,9 @@ namespace Cab
         /// </summary>
         public long KvQ8CapacityTokens { get; set; }
 
+        /// <summary>Element type of those blocks (kv_q8_type; default Int8; Fp8E4M3: CPU only).</summary>
+        public KvQ8Type KvQ8Type { get; set; }
+
         internal cab_ctx_params ToNative()
         {
             var p = new cab_ctx_params();
@@ -108,6 +112,7 @@ namespace Cab
             p.auto_evict_slack = AutoEvictSlack;
             p.score_window = ScoreWindow;
             p.kv_q8_capacity_tokens = KvQ8CapacityTokens;
+            p.kv_q8_type = (cab_kv_q8_type)(int)KvQ8Type;
             return p;
         }
     }

@@ -358,10 +358,18 @@ internal static class CabTests
 
     private static void QuantizeThenEvict()
     {
+        AssertEqual(KvQ8Type.Int8, new ContextParams().KvQ8Type, "default 8-bit type");
+        // Both 8-bit types take the same blocks and bytes.
+        QuantizeThenEvict(KvQ8Type.Int8);
+        QuantizeThenEvict(KvQ8Type.Fp8E4M3);
+    }
+
+    private static void QuantizeThenEvict(KvQ8Type q8Type)
+    {
         using (var model = Model.Load(modelPath))
         using (var ctx = new Context(model, new ContextParams {
                    Device = Device.Cpu, Threads = 2, KvCapacityTokens = 128,
-                   KvQ8CapacityTokens = 128 }))
+                   KvQ8CapacityTokens = 128, KvQ8Type = q8Type }))
         {
             long streams = model.Info.Layers * model.Info.KvHeads;
             ctx.Prefill(0, StoryPrompt);
@@ -371,8 +379,8 @@ internal static class CabTests
             var p = new EvictParams("quantize+h2o", 24) { QuantizeRecent = 8 };
             EvictReport r = ctx.Evict(0, p);
             KvStats after = ctx.KvStats(0);
-            // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
-            AssertEqual(32 * streams, r.TokensQuantized, "tokens quantized");
+            // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to 8-bit blocks.
+            AssertEqual(32 * streams, r.TokensQuantized, q8Type + ": tokens quantized");
             AssertEqual(24 * streams, r.TokensKept, "tokens kept");
             Assert(after.Q8BlocksUsed > 0 && after.Q8BytesUsed > 0, "int8 blocks in use");
             AssertEqual(before.BytesUsed, after.BytesUsed + r.BytesFreed, "bytes by type add up");

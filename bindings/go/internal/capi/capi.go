@@ -136,6 +136,8 @@ extern swig_intgo _wrap_CAB_KV_TYPE_AUTO_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_KV_TYPE_F32_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_KV_TYPE_F16_capi_ed1c80e3a2ff6f6b(void);
 extern swig_intgo _wrap_CAB_KV_TYPE_BF16_capi_ed1c80e3a2ff6f6b(void);
+extern swig_intgo _wrap_CAB_KV_Q8_INT8_capi_ed1c80e3a2ff6f6b(void);
+extern swig_intgo _wrap_CAB_KV_Q8_FP8_E4M3_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_cab_model_params_struct_size_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, int arg2);
 extern int _wrap_cab_model_params_struct_size_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_model_params_device_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_intgo arg2);
@@ -222,6 +224,8 @@ extern void _wrap_cab_ctx_params_score_window_set_capi_ed1c80e3a2ff6f6b(uintptr_
 extern int _wrap_cab_ctx_params_score_window_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern void _wrap_cab_ctx_params_kv_q8_capacity_tokens_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_type_28 arg2);
 extern swig_type_29 _wrap_cab_ctx_params_kv_q8_capacity_tokens_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
+extern void _wrap_cab_ctx_params_kv_q8_type_set_capi_ed1c80e3a2ff6f6b(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_cab_ctx_params_kv_q8_type_get_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern uintptr_t _wrap_new_cab_ctx_params_capi_ed1c80e3a2ff6f6b(void);
 extern void _wrap_delete_cab_ctx_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
 extern swig_intgo _wrap_cab_ctx_default_params_capi_ed1c80e3a2ff6f6b(uintptr_t arg1);
@@ -633,6 +637,24 @@ func _swig_getCAB_KV_TYPE_BF16() (_swig_ret Enum_SS_cab_kv_type) {
 }
 
 var CAB_KV_TYPE_BF16 Enum_SS_cab_kv_type = _swig_getCAB_KV_TYPE_BF16()
+
+type Enum_SS_cab_kv_q8_type int
+
+func _swig_getCAB_KV_Q8_INT8() (_swig_ret Enum_SS_cab_kv_q8_type) {
+	var swig_r Enum_SS_cab_kv_q8_type
+	swig_r = (Enum_SS_cab_kv_q8_type)(C._wrap_CAB_KV_Q8_INT8_capi_ed1c80e3a2ff6f6b())
+	return swig_r
+}
+
+var CAB_KV_Q8_INT8 Enum_SS_cab_kv_q8_type = _swig_getCAB_KV_Q8_INT8()
+
+func _swig_getCAB_KV_Q8_FP8_E4M3() (_swig_ret Enum_SS_cab_kv_q8_type) {
+	var swig_r Enum_SS_cab_kv_q8_type
+	swig_r = (Enum_SS_cab_kv_q8_type)(C._wrap_CAB_KV_Q8_FP8_E4M3_capi_ed1c80e3a2ff6f6b())
+	return swig_r
+}
+
+var CAB_KV_Q8_FP8_E4M3 Enum_SS_cab_kv_q8_type = _swig_getCAB_KV_Q8_FP8_E4M3()
 
 type SwigcptrCab_model_params uintptr
 
@@ -1348,6 +1370,19 @@ func (arg1 SwigcptrCab_ctx_params) GetKv_q8_capacity_tokens() (_swig_ret int64) 
 	return swig_r
 }
 
+func (arg1 SwigcptrCab_ctx_params) SetKv_q8_type(arg2 Enum_SS_cab_kv_q8_type) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_cab_ctx_params_kv_q8_type_set_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+}
+
+func (arg1 SwigcptrCab_ctx_params) GetKv_q8_type() (_swig_ret Enum_SS_cab_kv_q8_type) {
+	var swig_r Enum_SS_cab_kv_q8_type
+	_swig_i_0 := arg1
+	swig_r = (Enum_SS_cab_kv_q8_type)(C._wrap_cab_ctx_params_kv_q8_type_get_capi_ed1c80e3a2ff6f6b(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewCab_ctx_params() (_swig_ret Cab_ctx_params) {
 	var swig_r Cab_ctx_params
 	swig_r = (Cab_ctx_params)(SwigcptrCab_ctx_params(C._wrap_new_cab_ctx_params_capi_ed1c80e3a2ff6f6b()))
@@ -1386,6 +1421,8 @@ type Cab_ctx_params interface {
 	GetScore_window() (_swig_ret int32)
 	SetKv_q8_capacity_tokens(arg2 int64)
 	GetKv_q8_capacity_tokens() (_swig_ret int64)
+	SetKv_q8_type(arg2 Enum_SS_cab_kv_q8_type)
+	GetKv_q8_type() (_swig_ret Enum_SS_cab_kv_q8_type)
 }
 
 func Cab_ctx_default_params(arg1 Cab_ctx_params) (_swig_ret Enum_SS_cab_status) {

@@ -536,6 +536,30 @@ intgo _wrap_CAB_KV_TYPE_BF16_capi_ed1c80e3a2ff6f6b() {
 }
 
 
+intgo _wrap_CAB_KV_Q8_INT8_capi_ed1c80e3a2ff6f6b() {
+  enum cab_kv_q8_type result;
+  intgo _swig_go_result;
+  
+  
+  result = CAB_KV_Q8_INT8;
+  
+  _swig_go_result = (intgo)result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_CAB_KV_Q8_FP8_E4M3_capi_ed1c80e3a2ff6f6b() {
+  enum cab_kv_q8_type result;
+  intgo _swig_go_result;
+  
+  
+  result = CAB_KV_Q8_FP8_E4M3;
+  
+  _swig_go_result = (intgo)result; 
+  return _swig_go_result;
+}
+
+
 void _wrap_cab_model_params_struct_size_set_capi_ed1c80e3a2ff6f6b(struct cab_model_params *_swig_go_0, int _swig_go_1) {
   struct cab_model_params *arg1 = (struct cab_model_params *) 0 ;
   uint32_t arg2 ;
@@ -1719,6 +1743,31 @@ long long _wrap_cab_ctx_params_kv_q8_capacity_tokens_get_capi_ed1c80e3a2ff6f6b(s
   
   result = (int64_t) ((arg1)->kv_q8_capacity_tokens);
   _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_cab_ctx_params_kv_q8_type_set_capi_ed1c80e3a2ff6f6b(struct cab_ctx_params *_swig_go_0, intgo _swig_go_1) {
+  struct cab_ctx_params *arg1 = (struct cab_ctx_params *) 0 ;
+  cab_kv_q8_type arg2 ;
+  
+  arg1 = *(struct cab_ctx_params **)&_swig_go_0; 
+  arg2 = (cab_kv_q8_type)_swig_go_1; 
+  
+  if (arg1) (arg1)->kv_q8_type = arg2;
+  
+}
+
+
+intgo _wrap_cab_ctx_params_kv_q8_type_get_capi_ed1c80e3a2ff6f6b(struct cab_ctx_params *_swig_go_0) {
+  struct cab_ctx_params *arg1 = (struct cab_ctx_params *) 0 ;
+  cab_kv_q8_type result;
+  intgo _swig_go_result;
+  
+  arg1 = *(struct cab_ctx_params **)&_swig_go_0; 
+  
+  result = (cab_kv_q8_type) ((arg1)->kv_q8_type);
+  _swig_go_result = (intgo)result; 
   return _swig_go_result;
 }
 

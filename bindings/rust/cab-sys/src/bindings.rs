@@ -67,6 +67,16 @@ pub const CAB_KV_TYPE_F16: cab_kv_type = 2;
 pub const CAB_KV_TYPE_BF16: cab_kv_type = 3;
 #[doc = " Element type of the KV cache."]
 pub type cab_kv_type = ::std::os::raw::c_uint;
+#[doc = " int8, scale = max|x| / 127: uniform steps, every element within half a step of the row's"]
+#[doc = "largest / 127"]
+pub const CAB_KV_Q8_INT8: cab_kv_q8_type = 0;
+#[doc = " fp8 E4M3 (OCP e4m3fn), scale = max|x| / 448: 3 significant bits (each element within 1/16"]
+#[doc = "of itself) over a range of 2^17 within a row, so small elements next to an outlier keep"]
+#[doc = "their own precision, where int8 steps them all by the outlier's / 127"]
+pub const CAB_KV_Q8_FP8_E4M3: cab_kv_q8_type = 1;
+#[doc = " Element type of 8-bit KV blocks (cab_ctx_params.kv_q8_capacity_tokens). Both store one byte"]
+#[doc = "per element and one F32 scale per row (token and kv head), so they take the same memory."]
+pub type cab_kv_q8_type = ::std::os::raw::c_uint;
 #[doc = " Progress of long work such as loading a model. `fraction` is in [0, 1]; `what` a short static"]
 #[doc = " description. Return nonzero to go on, 0 to cancel (the call then fails with CAB_ERR_STATE)."]
 pub type cab_progress_fn = ::std::option::Option<
@@ -775,18 +785,23 @@ pub struct cab_ctx_params {
     #[doc = "< W: the last W queries of each prefill chunk make the window"]
     #[doc = "score (cab_kv_scores); default 32"]
     pub score_window: i32,
-    #[doc = " Int8 KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets int8"]
+    #[doc = " 8-bit KV blocks, on top of kv_capacity_tokens: every (layer, kv head) stream gets 8-bit"]
     #[doc = "blocks for this many tokens in total; default 0 (none). Each K and V row is stored as"]
-    #[doc = "int8 with one scale per token and kv head (about 4x smaller than F32, 2x than BF16). The"]
+    #[doc = "one byte per element (int8 or fp8, kv_q8_type) with one scale per token and kv head"]
+    #[doc = "(about 4x smaller than F32, 2x than BF16). The"]
     #[doc = "\"quantize\" policies of cab_evict and auto_evict move a sequence's oldest tokens there;"]
     #[doc = "attention reads them in their own type, on the CPU and on CUDA."]
     pub kv_q8_capacity_tokens: i64,
+    #[doc = " Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (int8 on the CPU and CUDA,"]
+    #[doc = "fp8 E4M3 on the CPU only: UNSUPPORTED on CUDA). Added after kv_q8_capacity_tokens: a"]
+    #[doc = "struct_size that ends before it keeps the default."]
+    pub kv_q8_type: cab_kv_q8_type,
 }
 #[test]
 fn bindgen_test_layout_cab_ctx_params() {
     assert_eq!(
         ::std::mem::size_of::<cab_ctx_params>(),
-        64usize,
+        72usize,
         concat!("Size of: ", stringify!(cab_ctx_params))
     );
     assert_eq!(
@@ -998,6 +1013,23 @@ fn bindgen_test_layout_cab_ctx_params() {
         );
     }
     test_field_kv_q8_capacity_tokens();
+    fn test_field_kv_q8_type() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<cab_ctx_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).kv_q8_type) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(cab_ctx_params),
+                "::",
+                stringify!(kv_q8_type)
+            )
+        );
+    }
+    test_field_kv_q8_type();
 }
 extern "C" {
     #[doc = " Fills `params` with defaults."]
@@ -1007,7 +1039,7 @@ extern "C" {
     #[doc = " Creates a context over `model` (borrowed: it must outlive the context). Allocates the KV block"]
     #[doc = " pool once. `params` may be NULL for defaults. Free with cab_ctx_destroy."]
     #[doc = " Errors: INVALID_ARGUMENT, OUT_OF_MEMORY, UNSUPPORTED (device or kv_type not in this build, or"]
-    #[doc = " a kv_block_size the backend does not take)."]
+    #[doc = " a kv_block_size or kv_q8_type the backend does not take)."]
     pub fn cab_ctx_create(
         model: *const cab_model,
         params: *const cab_ctx_params,

@@ -36,7 +36,7 @@ pub use context::{Context, KvStats, SEQ_ALL};
 pub use error::{Error, Result, Status};
 pub use evict::{Allocation, Budget, EvictParams, EvictReport, KvScores, ScoreSource, Selection};
 pub use model::{ChatMessage, ChatTemplate, DetokenizeFlags, Model, ModelInfo, TokenizeFlags};
-pub use params::{ContextParams, Device, KvType, ModelParams, SamplerParams};
+pub use params::{ContextParams, Device, KvQ8Type, KvType, ModelParams, SamplerParams};
 pub use sampler::Sampler;
 
 /// A token id in `[0, vocab_size)`.

@@ -72,6 +72,36 @@ impl KvType {
     }
 }
 
+/// Element type of 8-bit KV blocks (`cab_kv_q8_type`): one byte per element and one F32 scale
+/// per row either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KvQ8Type {
+    /// int8, uniform steps of max|x| / 127 within a row.
+    Int8,
+    /// fp8 E4M3: 3 significant bits over a range of 2^17 within a row (CPU only for now).
+    Fp8E4M3,
+    /// A type newer than this crate.
+    Other(u32),
+}
+
+impl KvQ8Type {
+    pub(crate) fn from_raw(v: sys::cab_kv_q8_type) -> KvQ8Type {
+        match v {
+            sys::CAB_KV_Q8_INT8 => KvQ8Type::Int8,
+            sys::CAB_KV_Q8_FP8_E4M3 => KvQ8Type::Fp8E4M3,
+            other => KvQ8Type::Other(other),
+        }
+    }
+
+    pub(crate) fn raw(self) -> sys::cab_kv_q8_type {
+        match self {
+            KvQ8Type::Int8 => sys::CAB_KV_Q8_INT8,
+            KvQ8Type::Fp8E4M3 => sys::CAB_KV_Q8_FP8_E4M3,
+            KvQ8Type::Other(v) => v,
+        }
+    }
+}
+
 /// A C options struct filled by its `cab_*_default_params`.
 pub(crate) fn defaults<T>(fill: unsafe extern "C" fn(*mut T) -> sys::cab_status) -> T {
     let mut raw = MaybeUninit::<T>::zeroed();
@@ -140,6 +170,8 @@ pub struct ContextParams {
     /// none); the `quantize` policies of [`Context::evict`](crate::Context::evict) fill them.
     /// CPU contexts only for now.
     pub kv_q8_capacity_tokens: i64,
+    /// Element type of those blocks; default `Int8` (`Fp8E4M3`: CPU only).
+    pub kv_q8_type: KvQ8Type,
 }
 
 impl Default for ContextParams {
@@ -157,6 +189,7 @@ impl Default for ContextParams {
             auto_evict_slack: raw.auto_evict_slack,
             score_window: raw.score_window,
             kv_q8_capacity_tokens: raw.kv_q8_capacity_tokens,
+            kv_q8_type: KvQ8Type::from_raw(raw.kv_q8_type),
         }
     }
 }
@@ -174,6 +207,7 @@ impl ContextParams {
         raw.auto_evict_slack = self.auto_evict_slack;
         raw.score_window = self.score_window;
         raw.kv_q8_capacity_tokens = self.kv_q8_capacity_tokens;
+        raw.kv_q8_type = self.kv_q8_type.raw();
         raw
     }
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use cab::{
-    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, Device, EvictParams, Model,
-    ModelParams, Sampler, SamplerParams, Status, Token, TokenizeFlags, SEQ_ALL,
+    ChatMessage, ChatTemplate, Context, ContextParams, DetokenizeFlags, Device, EvictParams,
+    KvQ8Type, Model, ModelParams, Sampler, SamplerParams, Status, Token, TokenizeFlags, SEQ_ALL,
 };
 
 // llama2.c's encoding of "Once upon a time" (with BOS) and its 30 greedy tokens on stories260K
@@ -471,30 +471,35 @@ fn evict_to_a_budget_shrinks_the_cache() {
 fn quantize_then_evict_counts_bytes_by_type() {
     let model = load();
     let streams = (model.info().layers * model.info().kv_heads) as i64;
-    let params = ContextParams {
-        device: Device::Cpu,
-        threads: 2,
-        kv_capacity_tokens: 128,
-        kv_q8_capacity_tokens: 128,
-        ..ContextParams::default()
-    };
-    let mut ctx = Context::new(&model, &params).expect("context");
-    ctx.prefill(0, &STORY_PROMPT).unwrap();
-    generate(&mut ctx, 35);
-    let before = ctx.kv_stats(0).unwrap();
-    assert_eq!(before.q8_blocks_used, 0);
-    let evict = EvictParams {
-        quantize_recent: 8,
-        ..EvictParams::new("quantize+h2o", 24)
-    };
-    let report = ctx.evict(0, &evict).unwrap();
-    let after = ctx.kv_stats(0).unwrap();
-    // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to int8.
-    assert_eq!(report.tokens_quantized, 32 * streams);
-    assert_eq!(report.tokens_kept, 24 * streams);
-    assert!(after.q8_blocks_used > 0 && after.q8_bytes_used > 0);
-    assert_eq!(after.bytes_used + report.bytes_freed, before.bytes_used);
-    generate(&mut ctx, 5);
+    assert_eq!(ContextParams::default().kv_q8_type, KvQ8Type::Int8);
+    // Both 8-bit types take the same blocks and bytes.
+    for kv_q8_type in [KvQ8Type::Int8, KvQ8Type::Fp8E4M3] {
+        let params = ContextParams {
+            device: Device::Cpu,
+            threads: 2,
+            kv_capacity_tokens: 128,
+            kv_q8_capacity_tokens: 128,
+            kv_q8_type,
+            ..ContextParams::default()
+        };
+        let mut ctx = Context::new(&model, &params).expect("context");
+        ctx.prefill(0, &STORY_PROMPT).unwrap();
+        generate(&mut ctx, 35);
+        let before = ctx.kv_stats(0).unwrap();
+        assert_eq!(before.q8_blocks_used, 0);
+        let evict = EvictParams {
+            quantize_recent: 8,
+            ..EvictParams::new("quantize+h2o", 24)
+        };
+        let report = ctx.evict(0, &evict).unwrap();
+        let after = ctx.kv_stats(0).unwrap();
+        // 40 tokens, the last 8 recent: two whole blocks of 16 per stream go to 8-bit blocks.
+        assert_eq!(report.tokens_quantized, 32 * streams, "{:?}", kv_q8_type);
+        assert_eq!(report.tokens_kept, 24 * streams);
+        assert!(after.q8_blocks_used > 0 && after.q8_bytes_used > 0);
+        assert_eq!(after.bytes_used + report.bytes_freed, before.bytes_used);
+        generate(&mut ctx, 5);
+    }
 }
 
 #[test]
