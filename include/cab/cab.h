@@ -288,9 +288,9 @@ typedef struct cab_ctx_params {
         "quantize" policies of cab_evict and auto_evict move a sequence's oldest tokens there;
         attention reads them in their own type, on the CPU and on CUDA. */
     int64_t kv_q8_capacity_tokens;
-    /** Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (int8 on the CPU and CUDA,
-        fp8 E4M3 on the CPU only: UNSUPPORTED on CUDA). Added after kv_q8_capacity_tokens: a
-        struct_size that ends before it keeps the default. */
+    /** Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (both types on the CPU and on
+        CUDA). Added after kv_q8_capacity_tokens: a struct_size that ends before it keeps the
+        default. */
     cab_kv_q8_type kv_q8_type;
 } cab_ctx_params;
 

@@ -792,9 +792,9 @@ pub struct cab_ctx_params {
     #[doc = "\"quantize\" policies of cab_evict and auto_evict move a sequence's oldest tokens there;"]
     #[doc = "attention reads them in their own type, on the CPU and on CUDA."]
     pub kv_q8_capacity_tokens: i64,
-    #[doc = " Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (int8 on the CPU and CUDA,"]
-    #[doc = "fp8 E4M3 on the CPU only: UNSUPPORTED on CUDA). Added after kv_q8_capacity_tokens: a"]
-    #[doc = "struct_size that ends before it keeps the default."]
+    #[doc = " Element type of those 8-bit blocks; default CAB_KV_Q8_INT8 (both types on the CPU and on"]
+    #[doc = "CUDA). Added after kv_q8_capacity_tokens: a struct_size that ends before it keeps the"]
+    #[doc = "default."]
     pub kv_q8_type: cab_kv_q8_type,
 }
 #[test]
