@@ -30,7 +30,7 @@ type KVQ8Type int32
 // 8-bit KV element types.
 const (
 	KVQ8Int8    KVQ8Type = 0 // int8, uniform steps of max|x| / 127 within a row
-	KVQ8Fp8E4M3 KVQ8Type = 1 // fp8 E4M3: 3 significant bits over 2^17 within a row; CPU only
+	KVQ8Fp8E4M3 KVQ8Type = 1 // fp8 E4M3: 3 significant bits over 2^17 within a row
 )
 
 // ModelParams are the options of LoadModel (cab_model_params).

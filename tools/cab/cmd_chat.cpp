@@ -54,7 +54,7 @@ const char kUsage[] =
     "  --kv-q8-capacity N      quantize policies: 8-bit KV capacity in tokens, on top of\n"
     "                          --ctx (required with them)\n"
     "  --kv-q8-type T          quantize policies: 8-bit element type, int8 (uniform steps) or\n"
-    "                          fp8 (E4M3: 3 significant bits, CPU only; default int8)\n"
+    "                          fp8 (E4M3: 3 significant bits; default int8)\n"
     "  --quantize-recent N     quantize policies: the newest tokens of each stream stay in\n"
     "                          full precision (default 64)\n";
 

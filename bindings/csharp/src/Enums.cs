@@ -28,7 +28,7 @@ namespace Cab
     {
         /// <summary>int8, uniform steps of max|x| / 127 within a row.</summary>
         Int8 = 0,
-        /// <summary>fp8 E4M3: 3 significant bits over a range of 2^17 within a row; CPU only.</summary>
+        /// <summary>fp8 E4M3: 3 significant bits over a range of 2^17 within a row.</summary>
         Fp8E4M3 = 1
     }
 

@@ -96,7 +96,7 @@ namespace Cab
         /// </summary>
         public long KvQ8CapacityTokens { get; set; }
 
-        /// <summary>Element type of those blocks (kv_q8_type; default Int8; Fp8E4M3: CPU only).</summary>
+        /// <summary>Element type of those blocks (kv_q8_type; default Int8).</summary>
         public KvQ8Type KvQ8Type { get; set; }
 
         internal cab_ctx_params ToNative()

@@ -78,7 +78,7 @@ impl KvType {
 pub enum KvQ8Type {
     /// int8, uniform steps of max|x| / 127 within a row.
     Int8,
-    /// fp8 E4M3: 3 significant bits over a range of 2^17 within a row (CPU only for now).
+    /// fp8 E4M3: 3 significant bits over a range of 2^17 within a row.
     Fp8E4M3,
     /// A type newer than this crate.
     Other(u32),
@@ -170,7 +170,7 @@ pub struct ContextParams {
     /// none); the `quantize` policies of [`Context::evict`](crate::Context::evict) fill them.
     /// CPU contexts only for now.
     pub kv_q8_capacity_tokens: i64,
-    /// Element type of those blocks; default `Int8` (`Fp8E4M3`: CPU only).
+    /// Element type of those blocks; default `Int8`.
     pub kv_q8_type: KvQ8Type,
 }
 
