@@ -1,6 +1,7 @@
 #include "kv/quant_q8.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -68,8 +69,18 @@ float quantize_row_fp8(const float *x, int64_t n, uint8_t *q) {
     return scale;
 }
 
+const float *fp8_e4m3_values() {
+    static const std::array<float, 256> table = [] {
+        std::array<float, 256> t{};
+        for (int c = 0; c < 256; ++c) t[c] = fp8_e4m3_to_float(static_cast<uint8_t>(c));
+        return t;
+    }();
+    return table.data();
+}
+
 void dequantize_row_fp8(const uint8_t *q, float scale, int64_t n, float *out) {
-    for (int64_t i = 0; i < n; ++i) out[i] = fp8_e4m3_to_float(q[i]) * scale;
+    const float *values = fp8_e4m3_values();
+    for (int64_t i = 0; i < n; ++i) out[i] = values[q[i]] * scale;
 }
 
 }  // namespace cab

@@ -33,6 +33,8 @@ void dequantize_row_q8(const int8_t *q, float scale, int64_t n, float *out);
 uint8_t fp8_e4m3_from_float(float x);
 // A code's value (0x7f and 0xff: NaN).
 float fp8_e4m3_to_float(uint8_t code);
+// Every code's value, fp8_e4m3_to_float's, indexed by the code: decoding a row by lookup.
+const float *fp8_e4m3_values();
 
 // As quantize_row_q8, in E4M3 codes: q[i] = fp8_e4m3_from_float(x[i] * (448 / max|x|)).
 float quantize_row_fp8(const float *x, int64_t n, uint8_t *q);

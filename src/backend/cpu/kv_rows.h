@@ -3,7 +3,6 @@
 // how the CPU ops read, write and move it.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -12,16 +11,6 @@
 #include "kv/quant_q8.h"
 
 namespace cab::cpu {
-
-// Every E4M3 code's value: decoding a row by lookup gives fp8_e4m3_to_float's values exactly.
-inline const float *fp8_table() {
-    static const std::array<float, 256> table = [] {
-        std::array<float, 256> t{};
-        for (int c = 0; c < 256; ++c) t[c] = fp8_e4m3_to_float(static_cast<uint8_t>(c));
-        return t;
-    }();
-    return table.data();
-}
 
 struct SlotRow {
     float *f = nullptr;    // a full-precision row, or
@@ -47,8 +36,7 @@ inline void read_row(const SlotRow &r, int64_t d, float *out) {
     if (!r.q) {
         std::memcpy(out, r.f, static_cast<size_t>(d) * sizeof(float));
     } else if (r.fp8) {
-        const float *table = fp8_table();
-        for (int64_t i = 0; i < d; ++i) out[i] = table[r.q[i]] * *r.scale;
+        dequantize_row_fp8(r.q, *r.scale, d, out);
     } else {
         dequantize_row_q8(r.i8(), *r.scale, d, out);
     }
@@ -81,7 +69,7 @@ inline void move_row(const SlotRow &dst, const SlotRow &src, int64_t d, float *t
 // a . row, the row's scale applied once.
 inline float dot_row(const float *a, const SlotRow &r, int64_t d) {
     if (!r.q) return dot(a, r.f, d);
-    return (r.fp8 ? dot_fp8(a, r.q, fp8_table(), d) : dot_q8(a, r.i8(), d)) * *r.scale;
+    return (r.fp8 ? dot_fp8(a, r.q, fp8_e4m3_values(), d) : dot_q8(a, r.i8(), d)) * *r.scale;
 }
 
 // y += alpha * row
@@ -89,7 +77,7 @@ inline void axpy_row(float alpha, const SlotRow &r, float *y, int64_t d) {
     if (!r.q) {
         axpy(alpha, r.f, y, d);
     } else if (r.fp8) {
-        axpy_fp8(alpha * *r.scale, r.q, fp8_table(), y, d);
+        axpy_fp8(alpha * *r.scale, r.q, fp8_e4m3_values(), y, d);
     } else {
         axpy_q8(alpha * *r.scale, r.i8(), y, d);
     }
