@@ -165,6 +165,9 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
                 std::to_string(a.k_stride) + ", " + std::to_string(a.v_stride) +
                 ") shorter than its heads");
     require(t.theta > 0.0f, CAB_ERR_INVALID_ARGUMENT, name + "theta must be > 0");
+    require(!t.pool.q8 || a.k_stride == a.v_stride, CAB_ERR_INVALID_ARGUMENT,
+            name + "k and v of a pool with 8-bit blocks share a row stride (" +
+                std::to_string(a.k_stride) + " and " + std::to_string(a.v_stride) + ")");
     const int64_t rows = int64_t{a.n_seqs} * t.rows_per_seq;
     if (rows == 0) return;
     require(t.streams && a.q && a.k && a.v && t.positions, CAB_ERR_INVALID_ARGUMENT,
@@ -193,9 +196,6 @@ void rope_append(const RopeAppendArgs &a, cudaStream_t stream) {
                                       dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
                                       stream, "rope kv append", p, freqs);
     if (!t.pool.q8) return;
-    require(a.k_stride == a.v_stride, CAB_ERR_INVALID_ARGUMENT,
-            name + "k and v of a pool with int8 blocks share a row stride (" +
-                std::to_string(a.k_stride) + " and " + std::to_string(a.v_stride) + ")");
     const Q8Rope rope{t.positions, t.theta, t.freq_scale, p.neox};
     append_q8(t.pool, t.streams, t.n_head_kv, t.rows_per_seq, rows, a.k, a.v, a.k_stride, &rope,
               a.pdl, stream);
