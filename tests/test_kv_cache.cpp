@@ -46,7 +46,7 @@ Snapshot snapshot(const KvCache &kv) {
         for (int32_t l = 0; l < c.n_layer; ++l)
             for (int32_t h = 0; h < c.n_head_kv; ++h) {
                 const Stream &st = kv.stream(q, l, h);
-                s.blocks.push_back(st.blocks);
+                s.blocks.emplace_back(st.blocks.begin(), st.blocks.end());
                 s.pos.push_back(st.pos);
                 s.token.push_back(st.token);
                 s.lengths.push_back(st.length);
@@ -116,6 +116,47 @@ TEST_CASE("KV cache: pool accounting is exact through reserve, commit and reset"
     CHECK(kv.blocks_free() == 4);
     kv.release_unused(0);
     CHECK(kv.blocks_free() == 12);
+}
+
+TEST_CASE("KV cache: a stream's refs carry a new table version whenever its blocks change",
+          "[kv]") {
+    auto backend = make_cpu_backend(1);
+    auto ex = backend->make_executor(1);
+    KvConfig config = small_config();
+    config.capacity_tokens = 20;  // room for a copy of sequence 0
+    KvCache kv(*backend, config);
+    CHECK(kv.pool_ref().n_streams == 2 * 2 * 2);
+    std::vector<uint64_t> seen;
+    auto version = [&](int32_t seq) { return kv.ref(seq, 1, 0).version; };
+    // A version never seen before, on a stream whose table changed.
+    auto check_new = [&](uint64_t v) {
+        CHECK(v != 0);
+        CHECK(std::find(seen.begin(), seen.end(), v) == seen.end());
+        seen.push_back(v);
+    };
+    check_new(version(0));
+    CHECK(version(0) != version(1));
+    append(kv, 0, 2);  // a block taken
+    check_new(version(0));
+    const uint64_t one_block = version(0);
+    append(kv, 0, 2);  // the same block: same table
+    CHECK(version(0) == one_block);
+    CHECK(kv.ref(0, 1, 0, 1).version == one_block);  // a ref for one more slot: same table
+    append(kv, 0, 3);                                // another block
+    check_new(version(0));
+    const std::vector<int32_t> keep = {0, 1};
+    kv.compact(*ex, 0, 1, 0, keep.data(), keep.size());  // a block back to the pool
+    check_new(version(0));
+    const uint64_t before_copy = version(1);
+    kv.copy_seq(*ex, 0, 1);
+    check_new(version(1));
+    CHECK(version(1) != before_copy);
+    kv.reset(0);  // a fresh table: still a version of its own
+    check_new(version(0));
+    // Streams the call did not touch keep theirs.
+    const uint64_t other = kv.ref(1, 0, 1).version;
+    kv.reset(0);
+    CHECK(kv.ref(1, 0, 1).version == other);
 }
 
 TEST_CASE("KV cache: KV_FULL is all or nothing, for one sequence and for a batch", "[kv]") {

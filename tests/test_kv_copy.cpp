@@ -66,7 +66,7 @@ TEST_CASE("KvCache::copy_seq gives the copy blocks of its own, as many as src us
     // 12 needed, 0 free once seq 2 holds the rest: KV_FULL names both and changes nothing.
     append(2, 8);
     REQUIRE(kv.blocks_free() == 0);
-    const std::vector<int32_t> blocks_before = kv.stream(2, 1, 1).blocks;
+    const std::vector<int32_t> blocks_before = kv.stream(2, 1, 1).blocks.ids();
     try {
         kv.copy_seq(*ex, 0, 2);
         FAIL("copy_seq should have thrown KV_FULL");
@@ -74,7 +74,7 @@ TEST_CASE("KvCache::copy_seq gives the copy blocks of its own, as many as src us
         CHECK(e.status() == CAB_ERR_KV_FULL);
         CHECK_THAT(e.what(), Catch::Contains("needs 12 blocks") && Catch::Contains("0 free"));
     }
-    CHECK(kv.stream(2, 1, 1).blocks == blocks_before);
+    CHECK(kv.stream(2, 1, 1).blocks.ids() == blocks_before);
     CHECK(kv.stream(2, 1, 1).length == 8);
 }
 

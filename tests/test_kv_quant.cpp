@@ -229,12 +229,12 @@ TEST_CASE("KvCache::quantize is all or nothing when the int8 pool is short", "[k
         KvCache kv(*backend, mixed_config(q8_tokens));
         append_rows(kv, *ex, 0, random_rows(*backend, 14, 16, rng),
                     random_rows(*backend, 14, 16, rng));
-        const std::vector<int32_t> blocks = kv.stream(0, 1, 0).blocks;
+        const std::vector<int32_t> blocks = kv.stream(0, 1, 0).blocks.ids();
         const int32_t free = kv.blocks_free(), free_q8 = kv.q8_blocks_free();
         // 3 blocks for each of 4 streams, against 0 or 4 free.
         CHECK_THROWS_WITH(kv.quantize(*ex, 0, 0), Catch::Contains("needs 12 int8 blocks") &&
                                                       Catch::Contains("KV cache full"));
-        CHECK(kv.stream(0, 1, 0).blocks == blocks);
+        CHECK(kv.stream(0, 1, 0).blocks.ids() == blocks);
         CHECK(kv.blocks_free() == free);
         CHECK(kv.q8_blocks_free() == free_q8);
     }
@@ -360,13 +360,13 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
         // full-precision block 3 are freed.
         const std::vector<int32_t> keep = {1, 5, 9, 10, 12};
         const auto k_twin = keys(twin, *ex, 0, 1, 0, false);
-        const std::vector<int32_t> old_blocks = mixed.stream(0, 1, 0).blocks;
+        const std::vector<int32_t> old_blocks = mixed.stream(0, 1, 0).blocks.ids();
         const int32_t hi_free = mixed.blocks_free(), q8_free = mixed.q8_blocks_free();
         mixed.compact(*ex, 0, 1, 0, keep.data(), keep.size());
         twin.compact(*ex, 0, 1, 0, keep.data(), keep.size());
         const Stream &s = mixed.stream(0, 1, 0);
         CHECK(s.length == 5);
-        CHECK(s.blocks == std::vector<int32_t>{old_blocks[0], old_blocks[2]});
+        CHECK(s.blocks.ids() == std::vector<int32_t>{old_blocks[0], old_blocks[2]});
         CHECK(mixed.q8_blocks(s) == 1);
         CHECK(mixed.blocks_free() == hi_free + 1);
         CHECK(mixed.q8_blocks_free() == q8_free + 1);

@@ -51,6 +51,7 @@ CudaExecutor::CudaExecutor(int gpu)
       gemv_(env_enabled("CAB_CUDA_GEMV")),
       qkv_rope_(env_enabled("CAB_CUDA_QKV_ROPE")),
       pdl_(env_enabled("CAB_CUDA_PDL")),
+      mirror_tables_(env_enabled("CAB_CUDA_BLOCK_TABLES")),
       graphs_(env_enabled("CAB_CUDA_GRAPHS"), stream_.get()) {}
 
 CudaExecutor::~CudaExecutor() {
@@ -134,19 +135,24 @@ void CudaExecutor::read_back(const void *device, void *host, size_t bytes) {
     }
 }
 
-void CudaExecutor::step_begin(int32_t n_seqs, int32_t max_length) {
+void CudaExecutor::step_begin(int32_t n_seqs, int32_t max_length, bool q8_appends) {
     guarded([&] {
         // guarded selects the device only outside a step, and an abandoned one may be open.
         if (graphs_.in_step()) check(cudaSetDevice(gpu_), "cudaSetDevice");
         staged_ = {};
-        graphs_.begin(n_seqs, max_length);
+        step_q8_appends_ = q8_appends;
+        graphs_.begin(n_seqs, max_length, q8_appends ? 1 : 0);
+        for (auto &t : tables_) t.second->new_window();
     });
 }
 
 void CudaExecutor::step_end() {
     guarded([&] {
         staged_ = {};
-        graphs_.end();
+        // The block table changes that the step's ops queued, before the graph reads them.
+        graphs_.end([this] {
+            for (auto &t : tables_) t.second->flush(ring_, stream());
+        });
     });
 }
 

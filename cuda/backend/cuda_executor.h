@@ -11,10 +11,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/block_tables.h"
 #include "backend/decode_graph.h"
 #include "backend/device_memory.h"
 #include "backend/gemm.h"
@@ -29,8 +31,9 @@ public:
     // On GPU `gpu`. The environment, read here, can turn off (with "0"): CUDA graphs for decode
     // steps (CAB_CUDA_GRAPHS), the fused GEMVs of small batches, which then run as rmsnorm,
     // cuBLAS and swiglu ops (CAB_CUDA_GEMV), RoPE and the KV append in the QKV GEMV's epilogue,
-    // which then run as a kernel of their own after the QKV GEMV (CAB_CUDA_QKV_ROPE), and
-    // programmatic dependent launch (CAB_CUDA_PDL).
+    // which then run as a kernel of their own after the QKV GEMV (CAB_CUDA_QKV_ROPE),
+    // programmatic dependent launch (CAB_CUDA_PDL), and device copies of the block tables
+    // (CAB_CUDA_BLOCK_TABLES), without which every op stages its streams' whole tables.
     explicit CudaExecutor(int gpu);
     ~CudaExecutor() override;
 
@@ -87,16 +90,17 @@ public:
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
     void settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) override;
 
-    void step_begin(int32_t n_seqs, int32_t max_length) override;
+    void step_begin(int32_t n_seqs, int32_t max_length, bool q8_appends = false) override;
     void step_end() override;
     void step_abort() noexcept override;
 
 private:
     using Staging = DecodeGraphs::Staging;
 
-    // The block tables of `count` streams as staged: DeviceStream[count], then an int32 table
-    // of `stride` entries per stream. Kept so that the next op over the same streams (attention
-    // after kv_append) reuses it instead of staging it again.
+    // The streams of the last op as staged: DeviceStream[count], then (stride >= 0) an int32
+    // table of `stride` entries per stream, or (stride -1) none: the headers point into the
+    // pool's BlockTables. Kept so that the next op over the same streams (attention after
+    // kv_append) reuses it instead of staging it again.
     struct StagedStreams {
         const void *pool = nullptr;
         const DeviceStream *host = nullptr;
@@ -123,6 +127,12 @@ private:
     cudaStream_t stream() const { return stream_.get(); }
 
     DevicePool device_pool(const KvPoolRef &pool, const char *op) const;
+    // device_pool for an op that appends the last rows_per_seq slots of streams[0..count):
+    // without its 8-bit blocks (so without the 8-bit append kernel) when no such slot is in
+    // one. Inside a graph step, whose kernels are the same every step, the step's q8_appends
+    // decides instead, and a slot in an 8-bit block of a step without it throws INTERNAL.
+    DevicePool append_pool(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
+                           int32_t rows_per_seq, const char *op) const;
     static pos_enc::RopeStyle rope_style(RopeStyle s);
     // What the fused RoPE ops (rope_kv_append, rmsnorm_qkv_rope_append) rotate and where they
     // append, without the positions and block tables, which they stage.
@@ -140,6 +150,12 @@ private:
                                 const StreamRef *streams, int32_t count, int32_t min_length);
     bool same_streams(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
                       int64_t stride) const;
+    // stage_streams for streams that `tables` mirrors: their headers only.
+    DeviceStreams stage_mirrored(const char *name, uint64_t signature, const KvPoolRef &pool,
+                                 BlockTables &tables, const StreamRef *streams, int32_t count,
+                                 int32_t max_length);
+    // The pool's BlockTables, made on first use; null when its stream ids are not known.
+    BlockTables *block_tables(const KvPoolRef &pool);
     // Throws INVALID_ARGUMENT unless the streams' ids (those >= 0) are rows of the pool's
     // pending records (when it has them), and, if `distinct`, no two the same. (Decode, on the
     // path of every step, checks the range only: its streams come from the cache, one per id.)
@@ -179,6 +195,8 @@ private:
     bool gemv_;
     bool qkv_rope_;
     bool pdl_;
+    bool mirror_tables_;
+    bool step_q8_appends_ = false;  // step_begin's q8_appends
     HostRing ring_;
     DeviceBuffer eager_inputs_;
     DeviceBuffer eager_ints_;  // stage_ints outside steps
@@ -189,6 +207,12 @@ private:
     PinnedBuffer readback_;
     DecodeGraphs graphs_;
     StagedStreams staged_;
+    std::vector<const int32_t *> mirrored_rows_;  // stage_mirrored's scratch
+    std::vector<DeviceStream> mirrored_headers_;
+    // Per pool (its storage's address), its block tables. One replaced (a new pool at the
+    // address of another) is kept: queued work or a graph launch may still read its rows.
+    std::unordered_map<const void *, std::unique_ptr<BlockTables>> tables_;
+    std::vector<std::unique_ptr<BlockTables>> retired_tables_;
     // Per pool (its records' address), the stream ids whose decode scores may be pending: set
     // by attention_decode, cleared by settle_streams, so that settling streams that no decode
     // touched since (every prefill chunk, most reads) launches nothing.

@@ -209,7 +209,7 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
                                   const int32_t *positions, const RopeParams &params) {
     const char *op = "rope_kv_append";
     guarded([&] {
-        const DevicePool dp = device_pool(pool, op);
+        DevicePool dp = device_pool(pool, op);
         if (dp.head_dim % 2 != 0 || dp.head_dim > 256)
             fail(CAB_ERR_INVALID_ARGUMENT, std::string(op) + ": head_dim " +
                                                std::to_string(dp.head_dim) +
@@ -227,13 +227,14 @@ void CudaExecutor::rope_kv_append(const KvPoolRef &pool, const StreamRef *stream
         require_shape(k, rows, int64_t{n_head_kv} * dp.head_dim, op, "k");
         require_shape(v, rows, int64_t{n_head_kv} * dp.head_dim, op, "v");
         const int32_t n = to_i32(rows, op, "rows");
-        const uint64_t signature =
-            op_signature({kRopeKvAppend, sig_ptr(q.data()), static_cast<uint64_t>(q.stride()),
-                          sig_ptr(k.data()), static_cast<uint64_t>(k.stride()), sig_ptr(v.data()),
-                          static_cast<uint64_t>(v.stride()), static_cast<uint64_t>(n_seqs),
-                          static_cast<uint64_t>(rows_per_seq), static_cast<uint64_t>(n_head),
-                          static_cast<uint64_t>(n_head_kv), static_cast<uint64_t>(params.style),
-                          float_bits(params.theta), float_bits(params.freq_scale)});
+        dp = append_pool(pool, streams, n_seqs * n_head_kv, rows_per_seq, op);
+        const uint64_t signature = op_signature(
+            {kRopeKvAppend, dp.q8 != nullptr, sig_ptr(q.data()), static_cast<uint64_t>(q.stride()),
+             sig_ptr(k.data()), static_cast<uint64_t>(k.stride()), sig_ptr(v.data()),
+             static_cast<uint64_t>(v.stride()), static_cast<uint64_t>(n_seqs),
+             static_cast<uint64_t>(rows_per_seq), static_cast<uint64_t>(n_head),
+             static_cast<uint64_t>(n_head_kv), static_cast<uint64_t>(params.style),
+             float_bits(params.theta), float_bits(params.freq_scale)});
         // The positions first: the block tables staged last stay there for the attention that
         // follows over the same streams.
         const int32_t *pos = stage_ints("rope_kv_append positions",
@@ -289,13 +290,14 @@ void CudaExecutor::rmsnorm_qkv_rope_append(const Tensor &x, const Tensor &norm_w
         a.bias = bias ? bias->as<float>() : nullptr;
         a.y = qkv.data();
         a.y_stride = qkv.cols();
-        a.rope = rope_target(device_pool(pool, op), rows_per_seq, n_head, n_head_kv, params);
+        a.rope = rope_target(append_pool(pool, streams, n_seqs * n_head_kv, rows_per_seq, op),
+                             rows_per_seq, n_head, n_head_kv, params);
         fused = gemv_ && qkv_rope_ && gemv::supported(a);
         if (!fused) return;
         const uint64_t signature =
-            op_signature({kQkvRopeAppend, sig_ptr(x.data()), sig_ptr(norm_w.data()),
-                          float_bits(eps), sig_ptr(w_qkv.data()), sig_ptr(a.bias),
-                          sig_ptr(qkv.data()), static_cast<uint64_t>(n_seqs),
+            op_signature({kQkvRopeAppend, a.rope.pool.q8 != nullptr, sig_ptr(x.data()),
+                          sig_ptr(norm_w.data()), float_bits(eps), sig_ptr(w_qkv.data()),
+                          sig_ptr(a.bias), sig_ptr(qkv.data()), static_cast<uint64_t>(n_seqs),
                           static_cast<uint64_t>(rows_per_seq), static_cast<uint64_t>(n_head),
                           static_cast<uint64_t>(n_head_kv), static_cast<uint64_t>(params.style),
                           float_bits(params.theta), float_bits(params.freq_scale)});

@@ -18,6 +18,9 @@ namespace {
 
 enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode, kSettle };
 
+// StagedStreams::stride of headers into BlockTables rows.
+constexpr int64_t kMirrored = -1;
+
 int64_t blocks_for(int64_t length, int32_t block_size) {
     return (length + block_size - 1) / block_size;
 }
@@ -98,6 +101,33 @@ DevicePool CudaExecutor::device_pool(const KvPoolRef &pool, const char *op) cons
         p.q8_fp8 = pool.q8_type == Q8Type::Fp8E4M3;
     }
     return p;
+}
+
+DevicePool CudaExecutor::append_pool(const KvPoolRef &pool, const StreamRef *streams, int32_t count,
+                                     int32_t rows_per_seq, const char *op) const {
+    DevicePool dp = device_pool(pool, op);
+    if (!dp.q8 || !streams) return dp;
+    bool lands = false;
+    for (int32_t s = 0; s < count && !lands; ++s) {
+        const StreamRef &r = streams[s];
+        if (r.length <= 0 || !r.blocks) continue;  // stage_streams refuses what is wrong here
+        const int32_t last = (r.length - 1) / dp.block_size;
+        for (int32_t b = std::max(0, r.length - rows_per_seq) / dp.block_size; b <= last; ++b)
+            lands = lands || pool.is_q8(r.blocks[b]);
+    }
+    bool keep = lands;
+    if (graphs_.mode() != DecodeGraphs::Mode::Eager) {
+        if (lands && !step_q8_appends_)
+            fail(CAB_ERR_INTERNAL, std::string(op) +
+                                       ": a row of the decode step lands in an 8-bit KV block, but "
+                                       "step_begin said none would (q8_appends)");
+        keep = step_q8_appends_;
+    }
+    if (!keep) {
+        dp.q8 = nullptr;
+        dp.q8_scales = nullptr;
+    }
+    return dp;
 }
 
 void CudaExecutor::check_stream_ids(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
@@ -197,6 +227,9 @@ CudaExecutor::DeviceStreams CudaExecutor::stage_streams(const char *name, uint64
              std::string(name) + ": a stream of " + std::to_string(longest) +
                  " slots in a decode step whose step_begin max_length gave a bucket of " +
                  std::to_string(bucket));
+    if (BlockTables *tables = block_tables(pool); tables && tables->covers(streams, count))
+        return stage_mirrored(name, signature, pool, *tables, streams, count,
+                              bucket > 0 ? bucket : longest);
     // In a graph step the layout must not depend on the lengths: room for the bucket.
     const int64_t stride = blocks_for(bucket > 0 ? bucket : longest, pool.block_size);
     const bool reuse = same_streams(pool, streams, count, stride);
@@ -231,6 +264,55 @@ CudaExecutor::DeviceStreams CudaExecutor::stage_streams(const char *name, uint64
     return out;
 }
 
+BlockTables *CudaExecutor::block_tables(const KvPoolRef &pool) {
+    if (pool.n_streams <= 0 || !mirror_tables_) return nullptr;
+    std::unique_ptr<BlockTables> &t = tables_[pool.storage.data()];
+    if (t && (t->n_streams() != pool.n_streams || t->block_size() != pool.block_size))
+        retired_tables_.push_back(std::move(t));
+    if (!t) t = std::make_unique<BlockTables>(pool.n_streams, pool.block_size);
+    return t.get();
+}
+
+CudaExecutor::DeviceStreams CudaExecutor::stage_mirrored(const char *name, uint64_t signature,
+                                                         const KvPoolRef &pool, BlockTables &tables,
+                                                         const StreamRef *streams, int32_t count,
+                                                         int32_t max_length) {
+    const bool eager = graphs_.mode() == DecodeGraphs::Mode::Eager;
+    mirrored_rows_.resize(static_cast<size_t>(count));
+    tables.sync(streams, count, max_length, !eager, mirrored_rows_.data());
+    // Sent now outside graph steps (before this op's staging, which the ring hands out next);
+    // inside one, step_end sends them before the graph launch.
+    if (eager) tables.flush(ring_, stream());
+    mirrored_headers_.resize(static_cast<size_t>(count));
+    for (int32_t s = 0; s < count; ++s)
+        mirrored_headers_[s] = {mirrored_rows_[s], streams[s].length, streams[s].id,
+                                streams[s].epoch};
+    const size_t bytes = static_cast<size_t>(count) * sizeof(DeviceStream);
+    bool reuse = staged_.host && staged_.pool == pool.storage.data() && staged_.count == count &&
+                 staged_.stride == kMirrored;
+    for (int32_t s = 0; reuse && s < count; ++s) {
+        const DeviceStream &a = staged_.host[s], &b = mirrored_headers_[s];
+        reuse = a.blocks == b.blocks && a.length == b.length && a.id == b.id && a.epoch == b.epoch;
+    }
+    const Staging st =
+        begin_op(name,
+                 op_signature({signature, pool_signature(pool), reuse, static_cast<uint64_t>(count),
+                               static_cast<uint64_t>(kMirrored)}),
+                 reuse ? 0 : align_staging(bytes));
+    DeviceStreams out;
+    out.max_length = max_length;
+    if (reuse) {
+        out.device = staged_.device;
+        return out;
+    }
+    std::memcpy(st.host, mirrored_headers_.data(), bytes);
+    send(st, align_staging(bytes));
+    out.device = static_cast<const DeviceStream *>(st.device);
+    staged_ = {pool.storage.data(), static_cast<const DeviceStream *>(st.host), out.device, count,
+               kMirrored};
+    return out;
+}
+
 CudaExecutor::StagedTable CudaExecutor::stage_table(const char *name, const KvPoolRef &pool,
                                                     const StreamRef &stream, const int32_t *prefix,
                                                     int32_t n_prefix) {
@@ -253,7 +335,7 @@ CudaExecutor::StagedTable CudaExecutor::stage_table(const char *name, const KvPo
 void CudaExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, int32_t n_seqs,
                              int32_t rows_per_seq, const Tensor &k, const Tensor &v) {
     guarded([&] {
-        const DevicePool dp = device_pool(pool, "kv_append");
+        DevicePool dp = device_pool(pool, "kv_append");
         require_act(k, "kv_append", "k", false);
         require_act(v, "kv_append", "v", false);
         if (k.stride() != v.stride())
@@ -270,11 +352,12 @@ void CudaExecutor::kv_append(const KvPoolRef &pool, const StreamRef *streams, in
                      std::to_string(rows_per_seq) + " x n_head_kv * head_dim " +
                      std::to_string(dp.head_dim) + "]");
         const int32_t n_head_kv = static_cast<int32_t>(k.cols() / dp.head_dim);
+        dp = append_pool(pool, streams, n_seqs * n_head_kv, rows_per_seq, "kv_append");
         const DeviceStreams st = stage_streams(
             "kv_append",
             op_signature({kKvAppend, sig_ptr(k.data()), sig_ptr(v.data()),
                           static_cast<uint64_t>(k.stride()), static_cast<uint64_t>(n_seqs),
-                          static_cast<uint64_t>(rows_per_seq)}),
+                          static_cast<uint64_t>(rows_per_seq), dp.q8 != nullptr}),
             pool, streams, n_seqs * n_head_kv, rows_per_seq);
         if (!launching()) return;
         kv::append(dp, st.device, n_seqs, n_head_kv, rows_per_seq, k.data(), v.data(), k.stride(),

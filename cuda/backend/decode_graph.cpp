@@ -31,7 +31,7 @@ int32_t DecodeGraphs::bucket_for(int32_t max_length) {
     return std::max(b, max_length);
 }
 
-void DecodeGraphs::begin(int32_t n_seqs, int32_t max_length) {
+void DecodeGraphs::begin(int32_t n_seqs, int32_t max_length, uint32_t variant) {
     abort();
     if (!(n_seqs >= 1 && max_length >= 1))
         fail(CAB_ERR_INVALID_ARGUMENT, "step_begin: n_seqs " + std::to_string(n_seqs) +
@@ -43,7 +43,7 @@ void DecodeGraphs::begin(int32_t n_seqs, int32_t max_length) {
     }
     bucket_ = bucket_for(max_length);
     for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-        if (it->n_seqs != n_seqs || it->bucket != bucket_) continue;
+        if (it->n_seqs != n_seqs || it->bucket != bucket_ || it->variant != variant) continue;
         cache_.splice(cache_.begin(), cache_, it);
         replay_ = cache_.begin();
         // The previous launch of this graph must have read its inputs before they are rewritten.
@@ -53,12 +53,13 @@ void DecodeGraphs::begin(int32_t n_seqs, int32_t max_length) {
         open_ = true;
         return;
     }
-    start_capture(n_seqs);
+    start_capture(n_seqs, variant);
 }
 
-void DecodeGraphs::start_capture(int32_t n_seqs) {
+void DecodeGraphs::start_capture(int32_t n_seqs, uint32_t variant) {
     auto g = std::make_unique<Graph>();
     g->n_seqs = n_seqs;
+    g->variant = variant;
     g->bucket = bucket_;
     g->arena = std::make_unique<StepArena>(arena_hint_);
     // Relaxed: ops may allocate (a grown workspace, an arena chunk) while the step is captured.
@@ -83,8 +84,9 @@ DecodeGraphs::Staging DecodeGraphs::op(uint64_t signature, size_t bytes, const c
     if ((o.signature != signature || o.region.bytes != bytes) && cursor_ == 0) {
         // Nothing of the step was skipped yet: capture it afresh instead.
         const int32_t n_seqs = g.n_seqs;
+        const uint32_t variant = g.variant;
         drop_replayed();
-        start_capture(n_seqs);
+        start_capture(n_seqs, variant);
         return op(signature, bytes, name);
     }
     if (o.signature != signature || o.region.bytes != bytes)
@@ -109,7 +111,7 @@ void DecodeGraphs::stale(const std::string &message) {
                                "step_end must be the same every step)");
 }
 
-void DecodeGraphs::end() {
+void DecodeGraphs::end(const std::function<void()> &before_launch) {
     if (!open_)
         fail(CAB_ERR_INTERNAL,
              "step_end without an open step (no step_begin, or a download, upload, KV read or "
@@ -121,7 +123,7 @@ void DecodeGraphs::end() {
             stale("the step issued " + std::to_string(cursor_) + " ops, the capture " +
                   std::to_string(replay_->ops.size()));
         mode_ = Mode::Eager;
-        launch(*replay_);
+        launch(*replay_, before_launch);
         return;
     }
     mode_ = Mode::Eager;
@@ -140,10 +142,11 @@ void DecodeGraphs::end() {
         cache_.pop_back();
     }
     cache_.push_front(std::move(*g));
-    launch(cache_.front());
+    launch(cache_.front(), before_launch);
 }
 
-void DecodeGraphs::launch(Graph &g) {
+void DecodeGraphs::launch(Graph &g, const std::function<void()> &before_launch) {
+    before_launch();
     g.arena->send(stream_);
     check(cudaGraphLaunch(g.exec.get(), stream_), "cudaGraphLaunch of a decode step");
 }

@@ -1,17 +1,18 @@
 // CUDA graphs for decode steps (Executor::step_begin / step_end). The first step of a shape,
 // keyed by (sequences, length bucket = the next power of two >= the longest stream, at least
-// kMinBucket), is captured while it is issued; later steps of that shape replay the graph: their
-// ops only write their host inputs into the graph's StepArena, at the offsets the capture gave
-// them, and launch nothing; step_end copies the arena and launches the graph. Each op of a
-// replayed step is checked against the captured one (a signature of its kind, tensors and
-// sizes): a step whose first op differs is captured afresh, one that differs later (its first
-// ops were skipped) is an error, never a silent wrong replay.
+// kMinBucket, variant: whether it appends into 8-bit KV blocks), is captured while it is issued;
+// later steps of that shape replay the graph: their ops only write their host inputs into the
+// graph's StepArena, at the offsets the capture gave them, and launch nothing; step_end copies the
+// arena and launches the graph. Each op of a replayed step is checked against the captured one (a
+// signature of its kind, tensors and sizes): a step whose first op differs is captured afresh, one
+// that differs later (its first ops were skipped) is an error, never a silent wrong replay.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <list>
 #include <memory>
@@ -50,11 +51,13 @@ public:
 
     static int32_t bucket_for(int32_t max_length);
 
-    // Opens a step; a step still open (abandoned by its caller) is aborted first.
-    void begin(int32_t n_seqs, int32_t max_length);
-    // Ends the open step: instantiates a capture, then copies the arena and launches the graph.
-    // Throws Error(INTERNAL) when no step is open.
-    void end();
+    // Opens a step; a step still open (abandoned by its caller) is aborted first. `variant`
+    // tells apart steps of one shape whose kernels differ (part of the graph's key).
+    void begin(int32_t n_seqs, int32_t max_length, uint32_t variant);
+    // Ends the open step: instantiates a capture, then calls before_launch (outside the capture:
+    // what it queues runs before the graph), copies the arena and launches the graph. Throws
+    // Error(INTERNAL) when no step is open.
+    void end(const std::function<void()> &before_launch);
     // Drops the open step, if any: a capture is ended and discarded (none of its ops ran), a
     // replay launches nothing. Never throws.
     void abort() noexcept;
@@ -80,18 +83,19 @@ private:
     struct Graph {
         int32_t n_seqs = 0;
         int32_t bucket = 0;
+        uint32_t variant = 0;
         GraphExecHandle exec;
         std::unique_ptr<StepArena> arena;
         std::vector<Op> ops;
     };
 
     // Opens a capture of the step (n_seqs, bucket_).
-    void start_capture(int32_t n_seqs);
+    void start_capture(int32_t n_seqs, uint32_t variant);
     // Drops the graph being replayed, which no longer matches its step.
     void drop_replayed();
     // drop_replayed(), then fails with `message`: ops of the step were already skipped.
     [[noreturn]] void stale(const std::string &message);
-    void launch(Graph &g);
+    void launch(Graph &g, const std::function<void()> &before_launch);
 
     bool enabled_;
     cudaStream_t stream_;

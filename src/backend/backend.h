@@ -118,6 +118,8 @@ struct KvPoolRef {
     Tensor pending;
     int32_t block_size = 0;
     int32_t head_dim = 0;
+    // Stream ids (StreamRef::id) of the pool's cache are in [0, n_streams); 0: not known.
+    int32_t n_streams = 0;
 
     bool is_q8(int64_t block) const { return !storage_q8.empty() && block >= first_q8; }
 };
@@ -127,12 +129,15 @@ struct KvPoolRef {
 // a device backend copies the tables it needs. `length` counts the slots of the stream as it is
 // after the current step, i.e. including the tokens this step appends. `id` (a row of
 // KvPoolRef::pending, fixed for the stream's lifetime in its cache; -1 for none) and `epoch`
-// (bumped when the stream is reset) let a backend keep deferred scores per stream.
+// (bumped when the stream is reset) let a backend keep deferred scores per stream. `version`
+// (kv/block_table.h) names the table's contents: a backend that keeps a copy of the table by id
+// may skip comparing it while the version is the one it copied; 0: unversioned, compare.
 struct StreamRef {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
     int32_t id = -1;
     uint32_t epoch = 0;
+    uint64_t version = 0;
 };
 
 // One unit of Executor::kv_select.
@@ -329,10 +334,13 @@ public:
     // ops between step_begin and step_end may be recorded once and replayed for later steps of
     // the same shape (CUDA graphs). Ops in between take the same tensors in the same order every
     // step; only host inputs (tokens, positions, block tables) and lengths change. No download
-    // in between. The CPU backend runs ops as they come.
-    virtual void step_begin(int32_t n_seqs, int32_t max_length) {
+    // in between. q8_appends: whether some row the step appends lands in an 8-bit block (when
+    // false, the 8-bit append kernels are left out of the step; an append that would need them
+    // is then Error(INTERNAL), never lost). The CPU backend runs ops as they come.
+    virtual void step_begin(int32_t n_seqs, int32_t max_length, bool q8_appends = false) {
         (void)n_seqs;
         (void)max_length;
+        (void)q8_appends;
     }
     virtual void step_end() {}
     // Drops the open step, if any, when the forward pass fails between step_begin and step_end:

@@ -66,6 +66,8 @@ KvCache::KvCache(Backend &backend, const KvConfig &config)
                                          cfg_.n_head_kv, cfg_.head_dim);
     pool_ref_.block_size = cfg_.block_size;
     pool_ref_.head_dim = cfg_.head_dim;
+    if (n_streams <= std::numeric_limits<int32_t>::max())
+        pool_ref_.n_streams = static_cast<int32_t>(n_streams);
     streams_.resize(static_cast<size_t>(n_streams));
 }
 
@@ -98,7 +100,8 @@ const Stream &KvCache::stream(int32_t seq, int32_t layer, int32_t head) const {
 StreamRef KvCache::ref(int32_t seq, int32_t layer, int32_t head, int32_t n_new) const {
     const Stream &s = stream(seq, layer, head);
     const auto id = (static_cast<int64_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head;
-    return StreamRef{s.blocks.data(), s.length + n_new, static_cast<int32_t>(id), s.epoch};
+    return StreamRef{s.blocks.data(), s.length + n_new, static_cast<int32_t>(id), s.epoch,
+                     s.blocks.version()};
 }
 
 void KvCache::settle(Executor &executor, int32_t seq) const {
@@ -138,7 +141,7 @@ void KvCache::reserve(const int32_t *seqs, const int32_t *n_new, size_t count) {
                 Stream &s = at(seqs[i], l, h);
                 int32_t extra = blocks_for(int64_t{s.length} + n_new[i]) -
                                 static_cast<int32_t>(s.blocks.size());
-                if (extra > 0) pool_.take(extra, s.blocks);
+                if (extra > 0) pool_.take(extra, s.blocks.edit());
             }
 }
 
@@ -146,7 +149,7 @@ void KvCache::free_tail(Stream &s) {
     size_t keep = static_cast<size_t>(blocks_for(s.length));
     if (s.blocks.size() <= keep) return;
     give_back(s.blocks.data() + keep, s.blocks.size() - keep);
-    s.blocks.resize(keep);
+    s.blocks.edit().resize(keep);
 }
 
 void KvCache::release_unused(int32_t seq) {
@@ -249,7 +252,7 @@ void KvCache::copy_seq(Executor &executor, int32_t src, int32_t dst) {
             const Stream &s = stream(src, l, h);
             Stream &d = at(dst, l, h);
             const int32_t used = blocks_for(s.length);
-            d.blocks.assign(next, next + used);
+            d.blocks.edit().assign(next, next + used);
             next += used;
             d.length = s.length;
             d.pos = s.pos;
@@ -311,7 +314,7 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
     std::vector<int32_t> dropped(s.blocks.begin() + q8_kept, s.blocks.begin() + q8);
     dropped.insert(dropped.end(), s.blocks.begin() + q8 + std::max(0, hi_kept), s.blocks.end());
     give_back(dropped.data(), dropped.size());
-    s.blocks = std::move(blocks);
+    s.blocks.edit() = std::move(blocks);
     compacted(s, keep, n_keep);
 }
 
@@ -413,7 +416,10 @@ int64_t KvCache::quantize(Executor &executor, int32_t seq, int32_t recent) {
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             Stream &s = at(seq, l, h);
             const int32_t target = std::max(0, s.length - recent) / cfg_.block_size;
-            for (int32_t b = q8_blocks(s); b < target; ++b) s.blocks[b] = *next++;
+            const int32_t first = q8_blocks(s);
+            if (first >= target) continue;
+            std::vector<int32_t> &ids = s.blocks.edit();
+            for (int32_t b = first; b < target; ++b) ids[static_cast<size_t>(b)] = *next++;
         }
     pool_.give_back(src.data(), src.size());
     return int64_t{need} * cfg_.block_size;
@@ -463,6 +469,18 @@ int32_t KvCache::longest_stream(const int32_t *seqs, size_t count) const {
             for (int32_t h = 0; h < cfg_.n_head_kv; ++h)
                 longest = std::max(longest, stream(seqs[i], l, h).length);
     return longest;
+}
+
+bool KvCache::next_slot_q8(const int32_t *seqs, size_t count) const {
+    if (q8_pool_.n_total() == 0) return false;
+    for (size_t i = 0; i < count; ++i)
+        for (int32_t l = 0; l < cfg_.n_layer; ++l)
+            for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+                const Stream &s = stream(seqs[i], l, h);
+                const auto b = static_cast<size_t>(s.length / cfg_.block_size);
+                if (b < s.blocks.size() && q8_pool_.owns(s.blocks[b])) return true;
+            }
+    return false;
 }
 
 }  // namespace cab

@@ -125,6 +125,9 @@ public:
     uint64_t bytes_of(const BlockCounts &counts) const;
     // The length of the longest stream of sequences seqs[0..count), committed slots only.
     int32_t longest_stream(const int32_t *seqs, size_t count) const;
+    // Whether the next slot of some stream of seqs[0..count) is in an 8-bit block (a reserved
+    // one): a decode step of them then appends into 8-bit blocks.
+    bool next_slot_q8(const int32_t *seqs, size_t count) const;
 
 private:
     Stream &at(int32_t seq, int32_t layer, int32_t head);

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "kv/block_table.h"
+
 namespace cab {
 
 struct Stream {
     // Block ids in slot order: slot s lives in blocks[s / block_size] at row s % block_size.
     // May hold more blocks than `length` needs while an append is reserved.
-    std::vector<int32_t> blocks;
+    BlockTable blocks;
     int32_t length = 0;  // cached tokens (slots in use)
     // Per slot, in cache (= causal) order: the token's original position and id. Positions are
     // never re-compacted; eviction removes slots and these move with them.

@@ -42,7 +42,8 @@ void Forward::decode(KvCache &kv, const int32_t *seqs, const int32_t *tokens,
                      const int32_t *positions, int32_t n) {
     require(n >= 1 && n <= max_batch_, CAB_ERR_INTERNAL, "decode batch size out of range");
     // The step's ops, the same ones every step of this shape, may be recorded and replayed.
-    ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1);
+    ex_.step_begin(n, kv.longest_stream(seqs, static_cast<size_t>(n)) + 1,
+                   kv.next_slot_q8(seqs, static_cast<size_t>(n)));
     try {
         ex_.embedding(model_.weights().token_embd, tokens, x_.rows_view(0, n));
         blocks(kv, seqs, n, 1, positions, 0, true);

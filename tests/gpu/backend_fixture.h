@@ -85,7 +85,10 @@ inline std::unique_ptr<Executor> executor_with_graphs(Backend &b, bool graphs) {
 // A paged KV cache of `n_streams` streams whose block tables are shared by every replica; each
 // replica is one backend's pool. Blocks are handed out in a random order, as in a pool that has
 // seen evictions, and every pool element starts as NaN, so that reading a slot no stream owns
-// poisons the result.
+// poisons the result. Refs name no stream id unless asked for `ided` ones: ids 0..n_streams-1
+// (for a pool made with `ided`, whose n_streams a device backend may key its copies of the
+// tables by), with a version bumped whenever the table changes on even streams and none
+// (compare) on odd ones.
 class PagedKv {
 public:
     PagedKv(int32_t n_blocks, int32_t block_size, int32_t head_dim, int32_t n_streams,
@@ -94,6 +97,7 @@ public:
           block_size_(block_size),
           head_dim_(head_dim),
           tables_(n_streams),
+          versions_(n_streams, 1),
           lengths_(n_streams, 0),
           free_(n_blocks) {
         std::iota(free_.begin(), free_.end(), 0);
@@ -101,10 +105,11 @@ public:
     }
 
     // A pool on `b` in its kv_dtype, with scores.
-    void add_replica(Backend &b, Executor &ex) {
+    void add_replica(Backend &b, Executor &ex, bool ided = false) {
         KvPoolRef p;
         p.block_size = block_size_;
         p.head_dim = head_dim_;
+        p.n_streams = ided ? static_cast<int32_t>(tables_.size()) : 0;
         p.storage = poisoned(b, ex, b.kv_dtype(), int64_t{n_blocks_} * 2 * block_size_, head_dim_);
         p.scores = poisoned(b, ex, DType::F32, int64_t{n_blocks_} * 4, block_size_);
         pools.push_back(p);
@@ -117,7 +122,19 @@ public:
             REQUIRE(!free_.empty());
             tables_[s].push_back(free_.back());
             free_.pop_back();
+            ++versions_[s];
         }
+    }
+
+    // Moves block i of stream s to a free block on every replica (the block's K, V and scores
+    // copied by `ex[r]`), as a defragmentation would: the table changes below its end.
+    void relocate(int32_t s, size_t i, const std::vector<Executor *> &ex) {
+        REQUIRE(!free_.empty());
+        const int32_t from = tables_[s][i], to = free_.back();
+        for (size_t r = 0; r < pools.size(); ++r) ex[r]->kv_copy_blocks(pools[r], &from, &to, 1);
+        free_.back() = from;
+        tables_[s][i] = to;
+        ++versions_[s];
     }
 
     // After a compaction to n slots: frees the blocks past them.
@@ -127,16 +144,24 @@ public:
                static_cast<int64_t>(tables_[s].size() - 1) * block_size_ >= n) {
             free_.push_back(tables_[s].back());
             tables_[s].pop_back();
+            ++versions_[s];
         }
     }
 
-    StreamRef ref(int32_t s) const { return {tables_[s].data(), lengths_[s]}; }
+    StreamRef ref(int32_t s, bool ided = false) const {
+        StreamRef r{tables_[s].data(), lengths_[s]};
+        if (ided) {
+            r.id = s;
+            r.version = s % 2 == 0 ? versions_[s] : 0;
+        }
+        return r;
+    }
     int32_t length(int32_t s) const { return lengths_[s]; }
 
     // Refs of the given streams, in order.
-    std::vector<StreamRef> refs(const std::vector<int32_t> &streams) const {
+    std::vector<StreamRef> refs(const std::vector<int32_t> &streams, bool ided = false) const {
         std::vector<StreamRef> r;
-        for (int32_t s : streams) r.push_back(ref(s));
+        for (int32_t s : streams) r.push_back(ref(s, ided));
         return r;
     }
 
@@ -145,6 +170,7 @@ public:
 private:
     int32_t n_blocks_, block_size_, head_dim_;
     std::vector<std::vector<int32_t>> tables_;
+    std::vector<uint64_t> versions_;
     std::vector<int32_t> lengths_;
     std::vector<int32_t> free_;
 };

@@ -1,10 +1,13 @@
 // CUDA graphs of decode steps (step_begin / step_end): a small one-layer model decodes the same
-// tokens on two CUDA executors, one replaying graphs and one with CAB_CUDA_GRAPHS=0, each with
-// its own KV pool under the same block tables. Every step changes tokens, positions, lengths and
-// sometimes the batch, and crosses block and length-bucket boundaries, so a replay that used the
-// captured step's inputs, or a table laid out for other lengths, gives other logits. The two
-// differ only by the decode split count (the bucket's vs the real length's), so logits agree to
-// 2e-2 relative, K/V exactly and scores to 1e-3.
+// tokens on three CUDA executors, each with its own KV pool under the same block tables: one
+// with CAB_CUDA_GRAPHS=0 whose streams name no ids (tables staged whole by every op), one
+// replaying graphs and one with CAB_CUDA_GRAPHS=0, both with stream ids, so that the executor
+// keeps device copies of the tables and sends only what changed (backend/block_tables.h). Every
+// step changes tokens, positions, lengths and sometimes the batch, and crosses block and
+// length-bucket boundaries, and blocks move between steps, so a replay that used the captured
+// step's inputs, or a stale or misplaced table, gives other logits. The eager executors agree
+// bit for bit; the graph one differs by the decode split count (the bucket's vs the real
+// length's), so logits agree to 2e-2 relative, K/V exactly and scores to 1e-3.
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -95,17 +98,19 @@ void step_ops(Executor &ex, const Weights &w, const Tensor &table, Activations &
 struct Replica {
     std::unique_ptr<Executor> ex;
     std::unique_ptr<Activations> acts;
+    bool ided = false;
 };
 
 class Harness {
 public:
     explicit Harness(std::mt19937 &rng)
         : rng_(rng), w_(load_random_weights(rng)), kv_(256, 16, kHeadDim, 3 * kHeadKv, rng) {
-        for (const bool graphs : {false, true}) {
+        for (const bool graphs : {false, true, false}) {
             Replica r;
             r.ex = executor_with_graphs(gpu(), graphs);
             r.acts = std::make_unique<Activations>(*r.ex);
-            kv_.add_replica(gpu(), *r.ex);
+            r.ided = !reps_.empty();
+            kv_.add_replica(gpu(), *r.ex, r.ided);
             reps_.push_back(std::move(r));
         }
     }
@@ -114,15 +119,22 @@ public:
     void prefill(int32_t seq, int32_t len) {
         const std::vector<int32_t> ids = streams_of({seq});
         for (int32_t s : ids) kv_.grow(s, len);
-        const auto refs = kv_.refs(ids);
         const auto k = bf16_values(size_t(len) * kHeadKv * kHeadDim, 1.0f, rng_);
         const auto v = bf16_values(size_t(len) * kHeadKv * kHeadDim, 1.0f, rng_);
         for (size_t r = 0; r < reps_.size(); ++r) {
             Executor &ex = *reps_[r].ex;
+            const auto refs = kv_.refs(ids, reps_[r].ided);
             Tensor kt = make_tensor(gpu(), ex, DType::BF16, len, kHeadKv * kHeadDim, k);
             Tensor vt = make_tensor(gpu(), ex, DType::BF16, len, kHeadKv * kHeadDim, v);
             ex.kv_append(kv_.pools[r], refs.data(), 1, len, kt, vt);
         }
+    }
+
+    // Moves block `block` of sequence seq's streams to other blocks, on every replica.
+    void relocate(int32_t seq, size_t block) {
+        std::vector<Executor *> ex;
+        for (Replica &r : reps_) ex.push_back(r.ex.get());
+        for (int32_t s : streams_of({seq})) kv_.relocate(s, block, ex);
     }
 
     // One decode step of `seqs` on both replicas (a graph step on the second); compares logits.
@@ -141,17 +153,17 @@ public:
             kv_.grow(s, 1);
             longest = std::max(longest, kv_.length(s));
         }
-        const auto refs = kv_.refs(ids);
-        std::vector<float> logits[2];
+        std::vector<float> logits[3];
         for (size_t r = 0; r < reps_.size(); ++r) {
             Executor &ex = *reps_[r].ex;
             ex.step_begin(n, longest);
-            step_ops(ex, w_, table ? *table : w_.tok, *reps_[r].acts, kv_.pools[r], refs,
-                     tokens.data(), positions.data(), n);
+            step_ops(ex, w_, table ? *table : w_.tok, *reps_[r].acts, kv_.pools[r],
+                     kv_.refs(ids, reps_[r].ided), tokens.data(), positions.data(), n);
             ex.step_end();
             logits[r] = read(ex, reps_[r].acts->logits.rows_view(0, n));
         }
         check_close(logits[1], logits[0], 2e-2, 2e-2 * rms(logits[0]), what + ": logits");
+        check_close(logits[2], logits[0], 0.0, 0.0, what + ": logits, eager with stream ids");
     }
 
     // K/V exactly and scores closely, every stream, graph replica against eager.
@@ -159,8 +171,8 @@ public:
         for (int32_t s = 0; s < 3 * kHeadKv; ++s) {
             const StreamRef ref = kv_.ref(s);
             const size_t len = size_t(ref.length);
-            std::vector<float> got[2], scores[2];
-            for (size_t r = 0; r < 2; ++r) {
+            std::vector<float> got[3], scores[3];
+            for (size_t r = 0; r < 3; ++r) {
                 got[r].resize(len * kHeadDim * 2);
                 reps_[r].ex->kv_read(kv_.pools[r], ref, false, got[r].data());
                 reps_[r].ex->kv_read(kv_.pools[r], ref, true, got[r].data() + len * kHeadDim);
@@ -169,6 +181,9 @@ public:
             }
             check_close(got[1], got[0], 0.0, 0.0, "K/V of stream " + std::to_string(s));
             check_close(scores[1], scores[0], 1e-3, 1e-4, "scores of stream " + std::to_string(s));
+            check_close(got[2], got[0], 0.0, 0.0, "K/V of stream " + std::to_string(s) + ", ids");
+            check_close(scores[2], scores[0], 0.0, 0.0,
+                        "scores of stream " + std::to_string(s) + ", ids");
         }
     }
 
@@ -203,6 +218,14 @@ TEST_CASE("CUDA graphs: replayed decode steps match eager ones", "[cuda][graphs]
     h.step({1}, "one sequence (attention_prefill), capture");
     h.step({1}, "one sequence, replay");
     for (int i = 0; i < 5; ++i) h.step({0, 1, 2}, "batch of 3 again, step " + std::to_string(i));
+    h.compare_kv();
+    // Tables that change below their ends between replayed steps (versioned and not).
+    h.relocate(0, 3);
+    h.relocate(2, 0);
+    h.step({0, 1, 2}, "after moving blocks of sequences 0 and 2");
+    h.relocate(2, 5);
+    for (int i = 0; i < 3; ++i)
+        h.step({0, 1, 2}, "after moving another block, step " + std::to_string(i));
     h.compare_kv();
 
     SECTION("a step whose first op differs is recaptured, one that differs later fails") {
