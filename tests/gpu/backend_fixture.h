@@ -1,6 +1,7 @@
-// Helpers of the CUDA backend tests: tensors filled through an executor, tolerance checks, and
-// a paged KV cache mirrored on several backends (the same block tables, one pool each), so that
-// the CUDA executor can be run side by side with the CPU executor or with another CUDA executor.
+// Helpers of the CUDA backend tests: the backends, tensors filled through an executor, tolerance
+// checks, and a paged KV cache mirrored on several backends (the same block tables, one pool
+// each), so that the CUDA executor can be run side by side with the CPU executor or with another
+// CUDA executor.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,18 @@
 #include "device_buffer.h"
 
 namespace cab::gpu_test {
+
+// The backends, made on first use; inline, so the whole binary shares one of each.
+inline Backend &gpu() {
+    static std::unique_ptr<Backend> b = make_cuda_backend(0);
+    return *b;
+}
+
+// The CPU backend: the reference the CUDA backend is compared against.
+inline Backend &cpu() {
+    static std::unique_ptr<Backend> b = make_cpu_backend(2);
+    return *b;
+}
 
 // bf16-representable normal values times `scale`, so that the CPU (F32) and CUDA (BF16)
 // backends start from the same numbers.

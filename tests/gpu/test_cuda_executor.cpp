@@ -22,16 +22,6 @@ namespace {
 
 constexpr double kBf16Rel = 1.0 / 256.0;
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
-Backend &cpu() {
-    static std::unique_ptr<Backend> b = make_cpu_backend(2);
-    return *b;
-}
-
 TEST_CASE("CUDA executor: matmul matches a double reference", "[cuda][backend]") {
     std::mt19937 rng(1234);
     auto ex = gpu().make_executor(1);

@@ -25,11 +25,6 @@ namespace {
 constexpr int64_t kEmbd = 128, kHead = 4, kHeadKv = 2, kHeadDim = 64, kVocab = 50, kMaxRows = 4;
 constexpr float kEps = 1e-5f;
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 struct Weights {
     Tensor tok, wq, wk, wv, bv, wo, norm1, norm2, lm;
 };

@@ -23,11 +23,6 @@ namespace {
 
 constexpr double kBf16Rel = 1.0 / 256.0;
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 // Columns [first, first + n) of a host [rows, width] matrix, dense.
 std::vector<float> columns(const std::vector<float> &m, int64_t width, int64_t first, int64_t n) {
     std::vector<float> out;

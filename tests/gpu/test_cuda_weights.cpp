@@ -21,11 +21,6 @@
 namespace cab::gpu_test {
 namespace {
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 // A source tensor: its bytes and the f32 values ggml dequantizes them to.
 struct Source {
     ggml::Type type;

@@ -37,11 +37,6 @@ constexpr int64_t kEmbd = 256, kOut = 392, kFf = 640, kVocab = 1001;
 constexpr float kEps = 1e-6f;
 constexpr double kBf16Two = 1.0 / 128.0;
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 // An executor made while the environment sets `name` to `value` (read when it is made).
 std::unique_ptr<Executor> executor_with(const char *name, const char *value) {
     setenv(name, value, 1);

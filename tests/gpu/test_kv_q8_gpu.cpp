@@ -27,16 +27,6 @@
 namespace cab::gpu_test {
 namespace {
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
-Backend &cpu() {
-    static std::unique_ptr<Backend> b = make_cpu_backend(2);
-    return *b;
-}
-
 constexpr int32_t kHeadsKv = 2, kGroup = 4, kLayers = 2;
 
 KvConfig config(int32_t head_dim, int32_t block_size, DType dtype, bool q8,

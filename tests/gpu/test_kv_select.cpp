@@ -36,11 +36,6 @@
 namespace cab::gpu_test {
 namespace {
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 enum class Dist { Random, Tied, Zeros, Special };
 
 const char *dist_name(Dist d) {

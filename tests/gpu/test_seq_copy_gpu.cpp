@@ -33,11 +33,6 @@
 namespace cab::gpu_test {
 namespace {
 
-Backend &gpu() {
-    static std::unique_ptr<Backend> b = make_cuda_backend(0);
-    return *b;
-}
-
 // Bitwise equality that treats every NaN as equal (poisoned elements stay NaN).
 bool same(const std::vector<float> &a, const std::vector<float> &b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) {
