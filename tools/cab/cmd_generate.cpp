@@ -9,6 +9,7 @@
 #include "cli_common.h"
 #include "cli_error.h"
 #include "commands.h"
+#include "evict_options.h"
 #include "generation.h"
 
 namespace cab_cli {
@@ -41,21 +42,17 @@ const char kUsage[] =
     "  -h, --help              show this help\n"
     "\n"
     "automatic KV eviction (off unless --policy or --budget is given):\n"
-    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab, cab-frc or\n"
-    "                          chunkkv (default cab); quantize or quantize+NAME: old tokens\n"
-    "                          move to 8-bit blocks (--kv-q8-capacity), then NAME evicts\n"
+    // CAB_CLI_EVICT_USAGE_*: the lines shared with `chat` (evict_options.h). Left unformatted:
+    // clang-format would join each macro to the line before.
+    // clang-format off
+    CAB_CLI_EVICT_USAGE_POLICY
     "  --budget N|R%           tokens kept per (layer, kv head) stream, or a share of the\n"
     "                          sequence (default 256)\n"
-    "  --sinks N               first tokens always kept (default 4)\n"
+    CAB_CLI_EVICT_USAGE_SINKS
     "  --window W              observation window: the last W prompt tokens score the others\n"
     "                          (snapkv, --policy's window score; default 32)\n"
-    "  --slack N               tokens past the budget before eviction fires (default 64)\n"
-    "  --kv-q8-capacity N      quantize policies: 8-bit KV capacity in tokens, on top of\n"
-    "                          --ctx (required with them)\n"
-    "  --kv-q8-type T          quantize policies: 8-bit element type, int8 (uniform steps) or\n"
-    "                          fp8 (E4M3: 3 significant bits; default int8)\n"
-    "  --quantize-recent N     quantize policies: the newest tokens of each stream stay in\n"
-    "                          full precision (default 64)\n";
+    CAB_CLI_EVICT_USAGE_SLACK_Q8;
+// clang-format on
 
 // KV capacity rounds up to this many tokens: a few blocks of slack beyond prompt + N.
 constexpr int64_t kCapacityGranule = 64;

@@ -11,6 +11,25 @@
 #include "args.h"
 #include "cab/cab.h"
 
+// The usage lines of these options that `generate` and `chat` share word for word, kept in one
+// place so that the two cannot drift apart; macros of string literals, so that each command's
+// usage stays one constant. Each command describes --budget and --window itself (a conversation's
+// tokens, a prompt's).
+#define CAB_CLI_EVICT_USAGE_POLICY                                                             \
+    "  --policy NAME           full, random, window, h2o, tova, snapkv, cab, cab-frc or\n"     \
+    "                          chunkkv (default cab); quantize or quantize+NAME: old tokens\n" \
+    "                          move to 8-bit blocks (--kv-q8-capacity), then NAME evicts\n"
+#define CAB_CLI_EVICT_USAGE_SINKS "  --sinks N               first tokens always kept (default 4)\n"
+// --slack, then the quantize policies' options.
+#define CAB_CLI_EVICT_USAGE_SLACK_Q8                                                             \
+    "  --slack N               tokens past the budget before eviction fires (default 64)\n"      \
+    "  --kv-q8-capacity N      quantize policies: 8-bit KV capacity in tokens, on top of\n"      \
+    "                          --ctx (required with them)\n"                                     \
+    "  --kv-q8-type T          quantize policies: 8-bit element type, int8 (uniform steps) or\n" \
+    "                          fp8 (E4M3: 3 significant bits; default int8)\n"                   \
+    "  --quantize-recent N     quantize policies: the newest tokens of each stream stay in\n"    \
+    "                          full precision (default 64)\n"
+
 namespace cab_cli {
 
 struct EvictSettings {
