@@ -4,8 +4,12 @@
 // device-to-device copy bandwidth they are judged against. Inputs are random bf16 in a pool of
 // 16-token blocks handed out in shuffled order, as the engine stores them. Medians of repeated
 // runs; decode is timed as CUDA graph replays so that launch overhead stays out, and it rotates
-// over several input sets when one would fit in L2.
-//   usage: cab_attention_bench > attention_kernels.json
+// over several input sets when one would fit in L2. Decode's KV types: bf16, int8, fp8, and
+// int8+tail (int8 blocks but each stream's last 64 keys in bf16 ones, as `quantize` leaves a
+// stream with its default recent window).
+//   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
+//                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
+//          > attention_kernels.json
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -59,10 +63,11 @@ __global__ void fill_random(__nv_bfloat16 *x, size_t n, uint32_t seed) {
     }
 }
 
-enum class Kv { Bf16, Int8, Fp8 };
+enum class Kv { Bf16, Int8, Fp8, Int8Tail };
+constexpr int kTailKeys = 64;  // Int8Tail: bf16 keys at the end of each stream (whole blocks)
 
 const char *kv_name(Kv kv) {
-    return kv == Kv::Bf16 ? "bf16" : kv == Kv::Int8 ? "int8" : "fp8";
+    return kv == Kv::Bf16 ? "bf16" : kv == Kv::Int8 ? "int8" : kv == Kv::Fp8 ? "fp8" : "int8+tail";
 }
 
 // E4M3's NaN codes (0x7f, 0xff) become its largest finite ones.
@@ -85,16 +90,21 @@ double median(std::vector<double> v) {
 // (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with scores (record_bytes > 0),
 // zeroed pending records, one per stream (as the engine keeps them). kv int8 or fp8: every block is
 // an 8-bit one (random bytes, fp8 NaN codes cleared; scales near 0.01), the bf16 pool a single
-// unused block.
+// unused block; int8+tail: each stream's last kTailKeys / 16 blocks are bf16 ones of the pool,
+// whose 8-bit ids follow them (first_q8).
 struct Streams {
     Buffer pool, tables, views, scores, records, q8, q8_scales;
     attention::DevicePool pool_ref;
     Streams(const std::vector<int> &lengths, int d, bool with_scores, std::mt19937 &rng,
             size_t record_bytes = 0, Kv kv = Kv::Bf16)
-        : pool(kv != Kv::Bf16 ? 2 * 16 * d * 2 : bytes_pool(lengths, d)),
+        : pool(kv == Kv::Bf16       ? bytes_pool(lengths, d)
+               : kv == Kv::Int8Tail ? tail_blocks(lengths) * 2 * 16 * d * 2
+                                    : 2 * 16 * d * 2),
           tables(4 * blocks(lengths)),
           views(lengths.size() * sizeof(attention::DeviceStream)),
-          scores(with_scores ? blocks(lengths) * cab::cuda::kScoreKinds * 16 * sizeof(float) : 4),
+          scores(with_scores ? (blocks(lengths) + tail_blocks(lengths)) * cab::cuda::kScoreKinds *
+                                   16 * sizeof(float)
+                             : 4),
           records(std::max<size_t>(lengths.size() * record_bytes, 16)),
           q8(kv != Kv::Bf16 ? bytes_pool(lengths, d) / 2 : 16),
           q8_scales(kv != Kv::Bf16 ? blocks(lengths) * 2 * 16 * sizeof(float) : 16) {
@@ -106,9 +116,20 @@ struct Streams {
             check(cudaGetLastError(), "clear_fp8_nans");
         }
         check(cudaMemset(q8_scales.ptr, 0x3C, q8_scales.bytes), "scales");
-        std::vector<int32_t> ids(blocks(lengths));
-        std::iota(ids.begin(), ids.end(), 0);
+        const auto n_tail = static_cast<int32_t>(kv == Kv::Int8Tail ? tail_blocks(lengths) : 0);
+        std::vector<int32_t> ids(blocks(lengths)), tail(static_cast<size_t>(n_tail));
+        std::iota(ids.begin(), ids.end(), n_tail);
         std::shuffle(ids.begin(), ids.end(), rng);
+        std::iota(tail.begin(), tail.end(), 0);
+        std::shuffle(tail.begin(), tail.end(), rng);
+        if (n_tail > 0) {  // the last blocks of each stream become bf16 ones
+            size_t at = 0, next = 0;
+            for (int l : lengths) {
+                const size_t nb = (l + 15) / 16, nt = std::min<size_t>(nb, kTailKeys / 16);
+                for (size_t b = nb - nt; b < nb; ++b) ids[at + b] = tail[next++];
+                at += nb;
+            }
+        }
         check(cudaMemcpy(tables.ptr, ids.data(), 4 * ids.size(), cudaMemcpyHostToDevice), "tables");
         check(cudaMemset(scores.ptr, 0, scores.bytes), "scores");
         std::vector<attention::DeviceStream> v(lengths.size());
@@ -125,7 +146,7 @@ struct Streams {
             pool_ref.q8_fp8 = kv == Kv::Fp8;
             pool_ref.q8 = q8.as<int8_t>();
             pool_ref.q8_scales = q8_scales.as<float>();
-            pool_ref.first_q8 = 0;
+            pool_ref.first_q8 = n_tail;
         }
     }
     const attention::DeviceStream *get() const { return views.as<attention::DeviceStream>(); }
@@ -136,6 +157,11 @@ struct Streams {
     }
     static size_t bytes_pool(const std::vector<int> &lengths, int d) {
         return blocks(lengths) * 2 * 16 * d * 2;
+    }
+    static size_t tail_blocks(const std::vector<int> &lengths) {
+        size_t n = 0;
+        for (int l : lengths) n += std::min((l + 15) / 16, kTailKeys / 16);
+        return n;
     }
 };
 
@@ -206,11 +232,14 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, st
 }
 
 // kv int8 or fp8: every key and value in 8-bit blocks; kv_bytes then counts their bytes and
-// scales.
+// scales. splits > 0 replaces the heuristic's split count.
 std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng,
-                          Kv kv) {
-    const size_t row_bytes = kv != Kv::Bf16 ? s.d + sizeof(float) : s.d * 2;
-    const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * length * 2 * row_bytes;
+                          Kv kv, int splits) {
+    const size_t row_q8 = s.d + sizeof(float), row_bf16 = s.d * 2;
+    const size_t tail = kv == Kv::Int8Tail ? std::min(length, kTailKeys) : 0;
+    const size_t per_stream =
+        kv == Kv::Bf16 ? length * row_bf16 : (length - tail) * row_q8 + tail * row_bf16;
+    const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * 2 * per_stream;
     const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
     std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
     // With scores, each step applies the previous one's pending scores and leaves its own (the
@@ -233,6 +262,7 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
     a.out_stride = a.q_stride;
     a.scores = scores;
     a.pool = sets[0]->pool_ref;
+    a.splits = splits;
     const attention::DecodePlan plan = attention::plan_decode(a);
     Buffer ws(std::max<size_t>(plan.workspace_bytes, 256));
     a.workspace = ws.ptr;
@@ -354,33 +384,75 @@ std::string copy_record() {
 
 }  // namespace
 
+// "1,16,64" -> {1, 16, 64}.
+std::vector<int> int_list(const std::string &s) {
+    std::vector<int> v;
+    for (size_t at = 0; at <= s.size();) {
+        const size_t comma = std::min(s.find(',', at), s.size());
+        v.push_back(std::atoi(s.substr(at, comma - at).c_str()));
+        at = comma + 1;
+    }
+    return v;
+}
+
 int main(int argc, char **argv) {
-    const std::string only = argc > 2 && std::string(argv[1]) == "--only" ? argv[2] : "";
-    if (argc > 1 && only.empty()) {
-        std::fprintf(stderr, "usage: cab_attention_bench [--only prefill|decode]\n");
+    std::string only, kv_types = "bf16,int8,fp8", shape_name;
+    std::vector<int> batches = {1, 16, 64}, lens = {4096, 16384, 32768};
+    int splits = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string opt = argv[i], value = argv[i + 1];
+        if (opt == "--only") {
+            only = value;
+        } else if (opt == "--kv") {
+            kv_types = value;
+        } else if (opt == "--batch") {
+            batches = int_list(value);
+        } else if (opt == "--len") {
+            lens = int_list(value);
+        } else if (opt == "--shape") {
+            shape_name = value;
+        } else if (opt == "--splits") {
+            splits = std::atoi(value.c_str());
+        } else {
+            argc = -1;
+        }
+    }
+    if (argc < 0 || argc % 2 == 0) {
+        std::fprintf(stderr,
+                     "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
+                     "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
+                     "[--splits N]\n");
         return 2;
     }
+    std::vector<Kv> kvs;
+    for (Kv kv : {Kv::Bf16, Kv::Int8, Kv::Fp8, Kv::Int8Tail})
+        if (("," + kv_types + ",").find("," + std::string(kv_name(kv)) + ",") != std::string::npos)
+            kvs.push_back(kv);
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "device");
     std::mt19937 rng(12345);
     std::vector<std::string> records;
     records.push_back(copy_record());
-    const Shape prefill_shapes[] = {{"qwen2.5-7b", 28, 4, 128}, {"qwen2.5-0.5b", 14, 2, 64}};
+    std::vector<Shape> shapes;
+    for (const Shape &s : {Shape{"qwen2.5-7b", 28, 4, 128}, Shape{"qwen2.5-0.5b", 14, 2, 64}})
+        if (shape_name.empty() || std::string(s.name) == "qwen2.5-" + shape_name)
+            shapes.push_back(s);
     std::vector<Kernel> kernels = {Kernel::Auto};
     if (attention::prefill_sm90_available()) kernels.push_back(Kernel::Sm80);
     if (only != "decode")
-        for (const Shape &s : prefill_shapes)
+        for (const Shape &s : shapes)
             for (int n : {1024, 4096, 16384, 32768})
                 for (Kernel k : kernels)
                     for (bool scores : {false, true})
                         records.push_back(prefill_record(s, n, scores, k, rng));
     if (only != "prefill")
-        for (const Shape &s : prefill_shapes)
-            for (int batch : {1, 16, 64})
-                for (int length : {4096, 16384, 32768})
+        for (const Shape &s : shapes)
+            for (int batch : batches)
+                for (int length : lens)
                     for (bool scores : {false, true})
-                        for (Kv kv : {Kv::Bf16, Kv::Int8, Kv::Fp8})
-                            records.push_back(decode_record(s, batch, length, scores, rng, kv));
+                        for (Kv kv : kvs)
+                            records.push_back(
+                                decode_record(s, batch, length, scores, rng, kv, splits));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)
