@@ -21,7 +21,7 @@
 #                     library's quantize_recent, 64); when set, the rows are named with it
 #                     (quantize:r32, quantize+snapkv:r32)
 #   CAB_EVAL_FP8      1: also the rows quantize:fp8 and quantize+snapkv:fp8 (fp8 E4M3 blocks, the
-#                     same memory as int8; on a context of their own, CPU only)
+#                     same memory as int8; on a context of their own)
 #   CAB_EVAL_DEVICE   auto, cuda or cpu (default auto: the GPU when there is one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
