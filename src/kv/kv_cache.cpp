@@ -386,14 +386,18 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
 int64_t KvCache::quantize(Executor &executor, int32_t seq, int32_t recent) {
     require(recent >= 0, CAB_ERR_INVALID_ARGUMENT,
             "quantize: recent " + std::to_string(recent) + " is negative");
-    // Per stream, its blocks [q8_blocks, target) convert: the full blocks before the last
-    // `recent` slots.
+    // Per stream (layer-major), its blocks [first, target) convert: from its first full-precision
+    // block to the last full block before its last `recent` slots.
+    std::vector<std::pair<int32_t, int32_t>> ranges;
+    ranges.reserve(static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv);
     std::vector<int32_t> src, dst;
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
             const Stream &s = stream(seq, l, h);
+            const int32_t first = q8_blocks(s);
             const int32_t target = std::max(0, s.length - recent) / cfg_.block_size;
-            for (int32_t b = q8_blocks(s); b < target; ++b) src.push_back(s.blocks[b]);
+            ranges.emplace_back(first, target);
+            for (int32_t b = first; b < target; ++b) src.push_back(s.blocks[b]);
         }
     if (src.empty()) return 0;
     const auto need = static_cast<int32_t>(src.size());
@@ -412,13 +416,12 @@ int64_t KvCache::quantize(Executor &executor, int32_t seq, int32_t recent) {
         throw;
     }
     auto next = dst.begin();
+    auto range = ranges.begin();
     for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            Stream &s = at(seq, l, h);
-            const int32_t target = std::max(0, s.length - recent) / cfg_.block_size;
-            const int32_t first = q8_blocks(s);
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h, ++range) {
+            const auto [first, target] = *range;
             if (first >= target) continue;
-            std::vector<int32_t> &ids = s.blocks.edit();
+            std::vector<int32_t> &ids = at(seq, l, h).blocks.edit();
             for (int32_t b = first; b < target; ++b) ids[static_cast<size_t>(b)] = *next++;
         }
     pool_.give_back(src.data(), src.size());
