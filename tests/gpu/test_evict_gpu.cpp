@@ -459,68 +459,67 @@ TEST_CASE("evict gpu: KV_FULL on the GPU is the CPU's clean error and the contex
 
 namespace cab::gpu_test {
 
+// A CUDA and a CPU context of the first random model, each given the same 180-token prompt and
+// then quantize+window to 120 tokens, `recent` of each stream's last tokens left in bf16; checks
+// that both quantized and kept the same.
+struct QuantizedPair {
+    RandomModel rm{random_specs()[0]};
+    std::unique_ptr<Context> gpu, cpu;
+    std::mt19937 rng;
+
+    QuantizedPair(uint32_t seed, int32_t recent) : rng(seed) {
+        CtxConfig c;
+        c.capacity = 256;
+        c.q8_capacity = 256;
+        gpu = make_ctx(*rm.models.gpu, c);
+        cpu = make_ctx(*rm.models.cpu, c);
+        const std::vector<int32_t> prompt = random_tokens(rng, 180, rm.models.n_vocab());
+        for (Context *ctx : both()) ctx->prefill(0, prompt.data(), prompt.size());
+        EvictOptions o;
+        o.quantize = true;
+        o.quantize_recent = recent;
+        o.policy = find_policy("window");
+        o.budget.tokens = 120;
+        const EvictResult rg = gpu->evict(0, o), rc = cpu->evict(0, o);
+        CHECK(rg.tokens_quantized == rc.tokens_quantized);
+        CHECK(rg.tokens_quantized > 0);
+        CHECK(all_positions(*gpu, 0) == all_positions(*cpu, 0));
+        CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used ==
+              cpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used);
+        CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used > 0);
+    }
+    std::vector<Context *> both() const { return {gpu.get(), cpu.get()}; }
+    int32_t token() { return random_tokens(rng, 1, rm.models.n_vocab())[0]; }
+};
+
 TEST_CASE("evict gpu: quantize+window on a CUDA context decodes as on the CPU",
           "[model][evict][q8]") {
-    RandomModel rm(random_specs()[0]);
-    const ModelPair &m = rm.models;
-    CtxConfig c;
-    c.capacity = 256;
-    c.q8_capacity = 256;
-    auto gpu = make_ctx(*m.gpu, c), cpu = make_ctx(*m.cpu, c);
-    std::mt19937 rng(37);
-    const std::vector<int32_t> prompt = random_tokens(rng, 180, m.n_vocab());
-    for (Context *ctx : {gpu.get(), cpu.get()}) ctx->prefill(0, prompt.data(), prompt.size());
-    EvictOptions o;
-    o.quantize = true;
-    o.quantize_recent = 40;
-    o.policy = find_policy("window");
-    o.budget.tokens = 120;
-    const EvictResult rg = gpu->evict(0, o), rc = cpu->evict(0, o);
-    CHECK(rg.tokens_quantized == rc.tokens_quantized);
-    CHECK(rg.tokens_quantized > 0);
-    CHECK(all_positions(*gpu, 0) == all_positions(*cpu, 0));
-    CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used == cpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used);
-    CHECK(gpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used > 0);
-    for (int32_t t : random_tokens(rng, 4, m.n_vocab()))
-        for (Context *ctx : {gpu.get(), cpu.get()}) decode_one(*ctx, 0, t);
-    check_bf16(logits_of(*gpu, 0), logits_of(*cpu, 0), "decoding over int8 and bf16 blocks");
-    const std::vector<int32_t> tail = random_tokens(rng, 20, m.n_vocab());
-    for (Context *ctx : {gpu.get(), cpu.get()}) ctx->prefill(0, tail.data(), tail.size());
-    check_bf16(logits_of(*gpu, 0), logits_of(*cpu, 0), "a prompt after quantizing");
+    QuantizedPair p(37, 40);
+    for (int i = 0; i < 4; ++i) {
+        const int32_t t = p.token();
+        for (Context *ctx : p.both()) decode_one(*ctx, 0, t);
+    }
+    check_bf16(logits_of(*p.gpu, 0), logits_of(*p.cpu, 0), "decoding over int8 and bf16 blocks");
+    const std::vector<int32_t> tail = random_tokens(p.rng, 20, p.rm.models.n_vocab());
+    for (Context *ctx : p.both()) ctx->prefill(0, tail.data(), tail.size());
+    check_bf16(logits_of(*p.gpu, 0), logits_of(*p.cpu, 0), "a prompt after quantizing");
 }
 
 TEST_CASE("evict gpu: decode steps that append into an int8 block's free slots match the CPU",
           "[model][evict][q8][graphs]") {
-    RandomModel rm(random_specs()[0]);
-    const ModelPair &m = rm.models;
-    CtxConfig c;
-    c.capacity = 256;
-    c.q8_capacity = 256;
-    auto gpu = make_ctx(*m.gpu, c), cpu = make_ctx(*m.cpu, c);
-    std::mt19937 rng(41);
-    const std::vector<int32_t> prompt = random_tokens(rng, 180, m.n_vocab());
-    for (Context *ctx : {gpu.get(), cpu.get()}) ctx->prefill(0, prompt.data(), prompt.size());
     // Every full block quantized, then the last 120 tokens kept: 116 int8 slots and 4 bf16 ones,
     // which fill the last int8 block's free tail, so each stream ends inside an int8 block and
     // the next 8 decode steps append there (graph steps with the 8-bit append kernel), the ones
     // after into a new bf16 block (steps without it).
-    EvictOptions o;
-    o.quantize = true;
-    o.quantize_recent = 0;
-    o.policy = find_policy("window");
-    o.budget.tokens = 120;
-    const EvictResult rg = gpu->evict(0, o), rc = cpu->evict(0, o);
-    CHECK(rg.tokens_quantized == rc.tokens_quantized);
-    CHECK(all_positions(*gpu, 0) == all_positions(*cpu, 0));
-    const cab_kv_stats before = gpu->kv_stats(CAB_SEQ_ALL);
-    CHECK(before.q8_blocks_used == cpu->kv_stats(CAB_SEQ_ALL).q8_blocks_used);
+    QuantizedPair p(41, 0);
+    const cab_kv_stats before = p.gpu->kv_stats(CAB_SEQ_ALL);
     CHECK(before.blocks_used == 0);  // nothing left in bf16 blocks
     for (int32_t i = 0; i < 12; ++i) {
-        const int32_t t = random_tokens(rng, 1, m.n_vocab())[0];
-        for (Context *ctx : {gpu.get(), cpu.get()}) decode_one(*ctx, 0, t);
-        check_bf16(logits_of(*gpu, 0), logits_of(*cpu, 0),
+        const int32_t t = p.token();
+        for (Context *ctx : p.both()) decode_one(*ctx, 0, t);
+        check_bf16(logits_of(*p.gpu, 0), logits_of(*p.cpu, 0),
                    "decode step " + std::to_string(i) + " after the int8 tail");
-        const cab_kv_stats now = gpu->kv_stats(CAB_SEQ_ALL);
+        const cab_kv_stats now = p.gpu->kv_stats(CAB_SEQ_ALL);
         CHECK(now.q8_blocks_used == before.q8_blocks_used);
         CHECK((now.blocks_used > 0) == (i >= 8));
     }
