@@ -1,12 +1,13 @@
 // The CUDA executor: every op of backend.h on one non-blocking stream of one GPU, with bf16
 // activations and KV, cuBLAS GEMMs and the kernels of cuda/. Elementwise ops, GEMMs, transfers and
-// steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp; the fused ops of a
-// transformer block (decode GEMVs of cuda/gemv, RoPE with KV append, both in one) in
-// cuda_fused_ops.cpp.
+// steps are in cuda_executor.cpp; KV and attention ops in cuda_kv_ops.cpp, the staging of their
+// streams in cuda_stream_staging.cpp; the fused ops of a transformer block (decode GEMVs of
+// cuda/gemv, RoPE with KV append, both in one) in cuda_fused_ops.cpp.
 //
-// Host inputs of an op (tokens, positions, block tables, keep lists) are staged: outside a CUDA
+// Host inputs of an op (tokens, positions, stream headers, keep lists) are staged: outside a CUDA
 // graph step through a HostRing into one device buffer that every op reuses in stream order;
 // inside one into the step's arena (decode_graph.h), where a replayed step only writes them.
+// Block tables live on the device (block_tables.h); ops send what changed.
 #pragma once
 
 #include <cstddef>
