@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -47,6 +48,20 @@ inline CtxPtr make_c_ctx(const cab_model *model, const cab_ctx_params &p) {
     INFO(cab_last_error());
     REQUIRE(st == CAB_OK);
     return CtxPtr(ctx);
+}
+
+// Sequence 0's logits (n_vocab of them), copied.
+inline std::vector<float> logits_of(cab_ctx *ctx, int32_t n_vocab) {
+    const float *l = nullptr;
+    REQUIRE(cab_logits(ctx, 0, &l) == CAB_OK);
+    return std::vector<float>(l, l + n_vocab);
+}
+
+// One decode step of `token` in sequence 0, then its logits.
+inline std::vector<float> decode_step(cab_ctx *ctx, int32_t token, int32_t n_vocab) {
+    const cab_seq seq = 0;
+    REQUIRE(cab_decode(ctx, &seq, &token, 1) == CAB_OK);
+    return logits_of(ctx, n_vocab);
 }
 
 }  // namespace cab::test

@@ -61,11 +61,7 @@ test::CtxPtr story_ctx(bool q8, cab_kv_q8_type type) {
 }
 
 std::vector<float> step(cab_ctx *ctx, int32_t token) {
-    const cab_seq seq = 0;
-    REQUIRE(cab_decode(ctx, &seq, &token, 1) == CAB_OK);
-    const float *l = nullptr;
-    REQUIRE(cab_logits(ctx, 0, &l) == CAB_OK);
-    return std::vector<float>(l, l + n_vocab());
+    return test::decode_step(ctx, token, n_vocab());
 }
 
 double max_abs(const std::vector<float> &a) {

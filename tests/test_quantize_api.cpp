@@ -47,11 +47,7 @@ cab_evict_report evict(cab_ctx *ctx, const cab_evict_params &e) {
 
 // The logits of one decode step of `token` in sequence 0.
 std::vector<float> step(cab_ctx *ctx, int32_t token) {
-    const cab_seq seq = 0;
-    REQUIRE(cab_decode(ctx, &seq, &token, 1) == CAB_OK);
-    const float *l = nullptr;
-    REQUIRE(cab_logits(ctx, 0, &l) == CAB_OK);
-    return std::vector<float>(l, l + 262);
+    return test::decode_step(ctx, token, 262);
 }
 
 }  // namespace
