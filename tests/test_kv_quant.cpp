@@ -33,6 +33,25 @@ KvConfig mixed_config(int64_t q8_tokens, Q8Type type = Q8Type::Int8) {
     return c;
 }
 
+// The 8-bit block count the cache keeps per stream as its blocks change (Stream::q8_blocks)
+// against the blocks' types, and the 8-bit slots a StreamRef reports from it.
+void check_q8_prefix(const KvCache &kv) {
+    const KvConfig &c = kv.config();
+    for (int32_t seq = 0; seq < c.n_seq_max; ++seq)
+        for (int32_t l = 0; l < c.n_layer; ++l)
+            for (int32_t h = 0; h < c.n_head_kv; ++h) {
+                const Stream &s = kv.stream(seq, l, h);
+                int32_t n = 0;
+                while (n < static_cast<int32_t>(s.blocks.size()) &&
+                       kv.pool_ref().is_q8(s.blocks[static_cast<size_t>(n)]))
+                    ++n;
+                INFO("sequence " << seq << ", layer " << l << ", kv head " << h);
+                CHECK(kv.q8_blocks(s) == n);
+                CHECK(kv.ref(seq, l, h).q8_length == std::min(s.length, n * c.block_size));
+                CHECK(kv.ref(seq, l, h, 3).q8_length == std::min(s.length + 3, n * c.block_size));
+            }
+}
+
 Tensor random_rows(Backend &backend, int64_t rows, int64_t cols, std::mt19937 &rng) {
     std::normal_distribution<float> nd;
     Tensor t = backend.alloc(DType::F32, rows, cols);
@@ -264,6 +283,7 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
     append_rows(mixed, *ex, 0, random_rows(*backend, 13, cols, rng),
                 random_rows(*backend, 13, cols, rng));
     REQUIRE(mixed.quantize(*ex, 0, 4) == 4 * 2 * 4);  // slots 0..7 of every stream in 8 bits
+    check_q8_prefix(mixed);
     // The twin holds what the mixed cache now holds, in full precision: its dequantized rows.
     {
         Tensor k = backend->alloc(DType::F32, 13, cols), v = backend->alloc(DType::F32, 13, cols);
@@ -351,6 +371,7 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
             }
         }
         both_equal("after three decode steps");
+        check_q8_prefix(mixed);
     }
 
     SECTION("compaction keeps each slot's type, freeing 8-bit blocks from the middle") {
@@ -397,6 +418,7 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
             CHECK(std::equal(after.begin() + (5 + r) * 8, after.begin() + (6 + r) * 8, want));
         }
         CHECK(mixed.q8_blocks(mixed.stream(0, 1, 0)) == 1);
+        check_q8_prefix(mixed);
     }
 
     SECTION("an append into the last 8-bit block's free slots is quantized") {
@@ -418,6 +440,7 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
                 CHECK(std::equal(after.begin() + 8 * 8, after.begin() + 9 * 8, want));
             }
         }
+        check_q8_prefix(mixed);
     }
 
     SECTION("a copied sequence holds the same blocks' contents, of the same types") {
@@ -431,9 +454,11 @@ TEST_CASE("Streams of mixed blocks: every KV op equals a cache of the dequantize
                 for (bool values : {false, true})
                     CHECK(keys(mixed, *ex, 1, l, h, values) == keys(mixed, *ex, 0, l, h, values));
             }
+        check_q8_prefix(mixed);
         mixed.reset(0);
         mixed.reset(1);
         CHECK(mixed.q8_blocks_free() == mixed.q8_blocks_total());
         CHECK(mixed.blocks_free() == mixed.blocks_total());
+        check_q8_prefix(mixed);
     }
 }

@@ -138,7 +138,13 @@ struct Streams {
             v[i].blocks = tables.as<int32_t>() + block;
             v[i].length = lengths[i];
             v[i].id = static_cast<int32_t>(i);
-            block += (lengths[i] + 15) / 16;
+            const int nb = (lengths[i] + 15) / 16;
+            if (kv == Kv::Int8Tail) {
+                v[i].q8_length = std::max(0, nb - kTailKeys / 16) * 16;
+            } else if (kv != Kv::Bf16) {
+                v[i].q8_length = lengths[i];
+            }
+            block += nb;
         }
         check(cudaMemcpy(views.ptr, v.data(), views.bytes, cudaMemcpyHostToDevice), "views");
         pool_ref = {pool.ptr, 16, d, with_scores ? scores.as<float>() : nullptr};

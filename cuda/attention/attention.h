@@ -70,9 +70,10 @@ void prefill(const PrefillArgs &args, cudaStream_t stream);
 // the real lengths. The cost: the workspace is sized for max_length, and so is the plan's
 // chunk (keys per split): a stream of length L runs on ceil(L / chunk) splits (for a
 // power-of-two bucket at least half of the plan's), less parallelism than a plan for L when the
-// batch is small. Slots past max_length are never read or written (a caller error: they are
-// left out of the attention). A stream may be empty (a padding entry of a batch bucket): its
-// output rows are zeros.
+// batch is small. (A pool with 8-bit blocks shares the keys out by bytes instead, its bf16 keys
+// counting twice: splits.cuh.) Slots past max_length are never read or written (a caller error:
+// they are left out of the attention). A stream may be empty (a padding entry of a batch bucket):
+// its output rows are zeros.
 struct DecodeArgs {
     DevicePool pool;
     const DeviceStream *streams = nullptr;  // device array [batch * n_head_kv], sequence-major
@@ -103,8 +104,9 @@ struct DecodeArgs {
     bool pdl = false;
 };
 
-// How decode divides its work: `splits` chunks of `chunk` keys cover max_length. The generic
-// kernel (other head sizes) does not split and needs no workspace.
+// How decode divides its work: `splits` chunks of `chunk` keys cover max_length (a pool with
+// 8-bit blocks may get one split more, for a bf16 tail: splits.cuh). The generic kernel (other head
+// sizes) does not split and needs no workspace.
 struct DecodePlan {
     int32_t splits = 1;
     int32_t chunk = 0;

@@ -8,6 +8,7 @@
 #include <math_constants.h>
 
 #include "attention/pending.cuh"
+#include "attention/splits.cuh"
 
 namespace cab::cuda::attn {
 
@@ -43,7 +44,7 @@ __global__ void __launch_bounds__(kMergeThreads)
     allow_dependents();  // the next kernel's CTAs may launch (and wait for this one)
     const DeviceStream st = p.streams[sid];
     const int length = min(st.length, p.max_length);
-    const int n_splits = (length + p.chunk - 1) / p.chunk;  // the splits that hold keys
+    const int n_splits = stream_splits(st, length, p.chunk, p.n_splits, p.q8_tile).count;
     const float *part_lse = p.part_lse + static_cast<int64_t>(sid) * p.n_splits * p.group;
     grid_dependency_wait();
     // CTA 0 completes the record: kDefer records are the stream's (DeviceStream::id), kInstall

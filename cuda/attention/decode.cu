@@ -158,7 +158,7 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     check(args);
     if (!tensor_core_head_dim(args.pool.head_dim)) return {1, args.max_length, 0};
     const int tile = tile_keys(args);
-    int splits = args.splits;
+    int splits = args.splits, slots = 0;
     if (splits == 0) {
         int device = 0, sms = 0;
         if (cudaGetDevice(&device) != cudaSuccess ||
@@ -166,18 +166,26 @@ DecodePlan plan_decode(const DecodeArgs &args) {
             check_launch("attention decode device query");
         const int ctas =
             with_config(args, [](auto config) { return resident_ctas<decltype(config)>(); });
-        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, sms * ctas);
+        slots = sms * ctas;
+        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, slots);
     }
     const int per_split = (args.max_length + splits - 1) / splits;
     DecodePlan plan;
     plan.chunk = (per_split + tile - 1) / tile * tile;
     // Int8 tiles are twice as long: rounding up to them would cost batch 1 a third of its
-    // CTAs (4k keys: 16 splits where 28 were chosen); the nearest multiple keeps about as many.
+    // CTAs (4k keys: 16 splits where 28 were chosen); the nearest multiple keeps about as many,
+    // unless they take a wave more than the splits chosen (batch 16, 2 kv heads, 4,100 keys: 17
+    // splits of 256 where 14 were chosen, 544 CTAs on 528 slots).
+    const int units = args.batch * args.n_head_kv;
     const int over = per_split % tile;  // keys past the last whole tile
-    if (args.splits == 0 && args.pool.q8 && plan.chunk > tile && over > 0 && over < tile / 2 &&
-        (args.max_length + plan.chunk - tile - 1) / (plan.chunk - tile) <= kDecodeMaxSplits)
-        plan.chunk -= tile;
+    if (args.splits == 0 && args.pool.q8 && plan.chunk > tile && over > 0 && over < tile / 2) {
+        const int nearer = (args.max_length + plan.chunk - tile - 1) / (plan.chunk - tile);
+        if (nearer <= kDecodeMaxSplits &&
+            decode_waves(units, nearer, slots) <= decode_waves(units, splits, slots))
+            plan.chunk -= tile;
+    }
     plan.splits = (args.max_length + plan.chunk - 1) / plan.chunk;
+    if (args.pool.q8 && decode_tail_split(units, plan.splits, slots)) ++plan.splits;
     plan.workspace_bytes = layout(args, plan.splits).total;
     return plan;
 }
@@ -219,6 +227,7 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.group = group_of(args);
     p.chunk = plan.chunk;
     p.n_splits = plan.splits;
+    p.q8_tile = args.pool.q8 ? tile_keys(args) : 0;
     p.direct = writes_output(plan.splits);
     p.records_by_id = defers(args);
     p.scale_log2 = scale_log2(args.pool.head_dim);

@@ -5,8 +5,9 @@
 // online softmax, and the warps' states are merged in shared memory at the end. The CTA writes
 // a normalized partial output and its log2-sum-exp for cascade.cuh to merge, or, with a single
 // split, the final output (and, with scores, the completed pending record: no merge kernel). The
-// grid is sized for max_length (fixed while a CUDA graph replays); the CTAs of splits past a
-// stream's end exit at once and write nothing, and the merge reads only the splits that hold keys.
+// grid is sized for max_length (fixed while a CUDA graph replays); splits.cuh says which keys
+// each split of a stream takes, and the CTAs of splits past them exit at once and write nothing,
+// the merge reading only the splits that hold keys.
 //
 // A pool with 8-bit blocks (DecodeConfig Q8: int8, or fp8 E4M3 with Fp8) reads a stream's 8-bit
 // prefix in tiles of 128 keys in the same stage bytes (tile_q8.cuh: fragments widened in
@@ -25,6 +26,7 @@
 
 #include "attention/heuristics.h"
 #include "attention/pending.cuh"
+#include "attention/splits.cuh"
 #include "attention/tile_q8.cuh"
 #include "attention/warp_tile.cuh"
 
@@ -47,9 +49,11 @@ struct DecodeConfig {
     static constexpr int kScaleBytes = Q8 ? 2 * kQ8Keys * 4 : 0;
     static constexpr int kStageBytes = 2 * kTileBytes + kScaleBytes;
     // Merge of the warps' states (two per warp with Q8: int8 tiles' and the others'), reusing
-    // the ring: m and l [states][16], o [states][16][D].
-    static constexpr int kStates = Q8 ? 2 * WARPS : WARPS;
-    static constexpr int kCombineBytes = kStates * 16 * (D + 2) * 4;
+    // the ring: m and l [states][16], o [states][16][kRowFloats]. Rows padded by 4 floats: a
+    // warp's 8-byte stores of its fragments then meet at most 2 to a bank (unpadded, the 8 rows
+    // of a fragment column fell in one bank).
+    static constexpr int kStates = Q8 ? 2 * WARPS : WARPS, kRowFloats = D + 4;
+    static constexpr int kCombineBytes = kStates * 16 * (kRowFloats + 2) * 4;
     static constexpr int kSmemBytes = kQBytes + STAGES * kStageBytes;
     static_assert(Q8Tile<D>::kBytes == kTileBytes && kQ8WarpKeys == 32, "int8 tiles fill stages");
     static_assert(kCombineBytes <= STAGES * kStageBytes, "the combine buffer reuses the ring");
@@ -121,8 +125,8 @@ __device__ __forceinline__ void pending_probs(float (&v)[NT][2], const float (&s
 }
 
 // A warp's softmax state, number `state` of those the CTA merges (m and l [states][16], o
-// [states][16][D]); kQ8: o's columns are q8_column's.
-template <int D, bool kQ8>
+// [states][16][S]); kQ8: o's columns are q8_column's, whose n-tiles jn and jn + 1 are adjacent.
+template <int D, int S, bool kQ8>
 __device__ __forceinline__ void put_state(float *cm, float *cl, float *co, int state,
                                           const float (&m)[1][2], const float (&l)[1][2],
                                           const float (&o)[1][D / 8][4], int lane) {
@@ -134,13 +138,24 @@ __device__ __forceinline__ void put_state(float *cm, float *cl, float *co, int s
         cl[state * 16 + row_a] = la;
         cl[state * 16 + row_b] = lb;
     }
+    float *a = co + (state * 16 + row_a) * S, *b = co + (state * 16 + row_b) * S;
+    if constexpr (kQ8) {
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt)
+        for (int dt = 0; dt < D / 8; dt += 2)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-            const int col = kQ8 ? q8_column<D>(dt, c, lane) : dt * 8 + 2 * (lane & 3) + (c & 1);
-            co[(state * 16 + (c < 2 ? row_a : row_b)) * D + col] = o[0][dt][c];
+            for (int c = 0; c < 4; ++c) {
+                float *row = c < 2 ? a : b;
+                *reinterpret_cast<float2 *>(row + q8_column<D>(dt, c, lane)) =
+                    make_float2(o[0][dt][c], o[0][dt + 1][c]);
+            }
+    } else {
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt) {
+            const int col = dt * 8 + 2 * (lane & 3);
+            *reinterpret_cast<float2 *>(a + col) = make_float2(o[0][dt][0], o[0][dt][1]);
+            *reinterpret_cast<float2 *>(b + col) = make_float2(o[0][dt][2], o[0][dt][3]);
         }
+    }
 }
 
 template <class C, DecodeScores kMode>
@@ -156,8 +171,9 @@ __global__ void __launch_bounds__(C::kThreads)
     const int sid = seq * p.n_head_kv + head_kv;
     const DeviceStream st = p.streams[sid];
     const int length = min(st.length, p.max_length);
-    const int begin = split * p.chunk;
-    if (begin >= length) {              // a stream shorter than max_length: fewer splits
+    const StreamSplits splits =
+        stream_splits(st, length, p.chunk, p.n_splits, C::Q8 ? p.q8_tile : 0);
+    if (split >= splits.count) {        // a stream shorter than max_length: fewer splits
         if (p.direct && length == 0) {  // an empty stream: zero rows (the merge writes them else)
             grid_dependency_wait();
             for (int i = tid; i < p.group * D; i += C::kThreads)
@@ -165,7 +181,7 @@ __global__ void __launch_bounds__(C::kThreads)
         }
         return;
     }
-    const int end = min(length, begin + p.chunk);
+    const int begin = splits.begin(split), end = splits.end(split);
     DecodeTiles<C> tiles{begin, 0, 0};
     if constexpr (C::Q8) tiles.n_q8 = count_q8_tiles<C>(p.kv, st.blocks, begin, end, tid);
     const int wide_keys = end - tiles.key0(tiles.n_q8);
@@ -345,8 +361,9 @@ __global__ void __launch_bounds__(C::kThreads)
 
     float *cm = reinterpret_cast<float *>(smem + C::kQBytes);
     float *cl = cm + C::kStates * 16, *co = cl + C::kStates * 16;
-    put_state<D, false>(cm, cl, co, warp, m, l, o, lane);
-    if constexpr (C::Q8) put_state<D, true>(cm, cl, co, C::WARPS + warp, m8, l8, o8, lane);
+    constexpr int S = C::kRowFloats;
+    put_state<D, S, false>(cm, cl, co, warp, m, l, o, lane);
+    if constexpr (C::Q8) put_state<D, S, true>(cm, cl, co, C::WARPS + warp, m8, l8, o8, lane);
     __syncthreads();
     const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
     for (int i = tid; i < p.group * D; i += C::kThreads) {
@@ -359,7 +376,7 @@ __global__ void __launch_bounds__(C::kThreads)
         for (int w = 0; w < C::kStates; ++w) {
             float f = ex2(cm[w * 16 + row] - mx);  // 0 for a state that saw no key
             sum += cl[w * 16 + row] * f;
-            acc += co[(w * 16 + row) * D + col] * f;
+            acc += co[(w * 16 + row) * S + col] * f;
         }
         if (p.direct) {
             p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =

@@ -62,8 +62,9 @@ struct DecodeParams {
     const DeviceStream *streams;
     int32_t n_head_kv;
     int32_t group;
-    int32_t chunk;       // keys per split, a multiple of the tile
-    int32_t n_splits;    // splits of max_length keys (grid x)
+    int32_t chunk;     // keys per split, a multiple of the tile
+    int32_t n_splits;  // splits of max_length keys (grid x)
+    int32_t q8_tile;   // keys of an 8-bit tile when the pool has 8-bit blocks, else 0 (splits.cuh)
     int32_t max_length;  // bound of every stream's length: slots past it are left alone
     bool direct;         // one split: write the output (and the pending record), no merge
     bool records_by_id;  // kDefer: record DeviceStream::id of `pending`; else the stream's index

@@ -43,7 +43,8 @@ bool CudaExecutor::same_streams(const KvPoolRef &pool, const StreamRef *streams,
     for (int32_t s = 0; s < count; ++s) {
         const int32_t len = streams[s].length;
         if (staged_.host[s].length != len || staged_.host[s].id != streams[s].id ||
-            staged_.host[s].epoch != streams[s].epoch)
+            staged_.host[s].epoch != streams[s].epoch ||
+            staged_.host[s].q8_length != streams[s].q8_length)
             return false;
         const size_t n = static_cast<size_t>(blocks_for(len, pool.block_size));
         if (n > 0 && std::memcmp(tables + s * stride, streams[s].blocks, n * 4) != 0) return false;
@@ -105,6 +106,7 @@ CudaExecutor::DeviceStreams CudaExecutor::stage_streams(const char *name, uint64
         ds[s].length = streams[s].length;
         ds[s].id = streams[s].id;
         ds[s].epoch = streams[s].epoch;
+        ds[s].q8_length = streams[s].q8_length;
     }
     send(st, bytes);
     out.device = static_cast<const DeviceStream *>(st.device);
@@ -134,13 +136,14 @@ CudaExecutor::DeviceStreams CudaExecutor::stage_mirrored(const char *name, uint6
     mirrored_headers_.resize(static_cast<size_t>(count));
     for (int32_t s = 0; s < count; ++s)
         mirrored_headers_[s] = {mirrored_rows_[s], streams[s].length, streams[s].id,
-                                streams[s].epoch};
+                                streams[s].epoch, streams[s].q8_length};
     const size_t bytes = static_cast<size_t>(count) * sizeof(DeviceStream);
     bool reuse = staged_.host && staged_.pool == pool.storage.data() && staged_.count == count &&
                  staged_.stride == kMirrored;
     for (int32_t s = 0; reuse && s < count; ++s) {
         const DeviceStream &a = staged_.host[s], &b = mirrored_headers_[s];
-        reuse = a.blocks == b.blocks && a.length == b.length && a.id == b.id && a.epoch == b.epoch;
+        reuse = a.blocks == b.blocks && a.length == b.length && a.id == b.id &&
+                a.epoch == b.epoch && a.q8_length == b.q8_length;
     }
     const Staging st =
         begin_op(name,

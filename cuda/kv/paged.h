@@ -48,11 +48,14 @@ __host__ __device__
 // s % block_size. `blocks` is device memory; `length` counts the slots after this step. `id`
 // and `epoch` name the stream's deferred decode scores (attention/pending.h): its record in the
 // pool's records, and the stream's generation (a record of another is stale); id < 0: none.
+// `q8_length`: slots in 8-bit blocks, which come first (StreamRef::q8_length); decode balances
+// its splits by it, and reads each block's type from the pool.
 struct DeviceStream {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
     int32_t id = -1;
     uint32_t epoch = 0;
+    int32_t q8_length = 0;
 };
 
 // Address of score kind `kind` of slot `slot` of a stream (host or device code).

@@ -132,12 +132,16 @@ struct KvPoolRef {
 // (bumped when the stream is reset) let a backend keep deferred scores per stream. `version`
 // (kv/block_table.h) names the table's contents: a backend that keeps a copy of the table by id
 // may skip comparing it while the version is the one it copied; 0: unversioned, compare.
+// `q8_length` counts the slots in 8-bit blocks, which come first: a backend may balance work by
+// it (8-bit slots are half the bytes), but reads each block's type from the pool, so a wrong
+// count costs time, never correctness.
 struct StreamRef {
     const int32_t *blocks = nullptr;
     int32_t length = 0;
     int32_t id = -1;
     uint32_t epoch = 0;
     uint64_t version = 0;
+    int32_t q8_length = 0;
 };
 
 // One unit of Executor::kv_select.

@@ -76,9 +76,7 @@ void KvCache::give_back(const int32_t *ids, size_t n) {
 }
 
 int32_t KvCache::q8_blocks(const Stream &s) const {
-    int32_t n = 0;
-    while (n < static_cast<int32_t>(s.blocks.size()) && q8_pool_.owns(s.blocks[n])) ++n;
-    return n;
+    return s.q8_blocks;
 }
 
 size_t KvCache::bytes_per_block() const {
@@ -100,8 +98,11 @@ const Stream &KvCache::stream(int32_t seq, int32_t layer, int32_t head) const {
 StreamRef KvCache::ref(int32_t seq, int32_t layer, int32_t head, int32_t n_new) const {
     const Stream &s = stream(seq, layer, head);
     const auto id = (static_cast<int64_t>(seq) * cfg_.n_layer + layer) * cfg_.n_head_kv + head;
-    return StreamRef{s.blocks.data(), s.length + n_new, static_cast<int32_t>(id), s.epoch,
-                     s.blocks.version()};
+    const int32_t length = s.length + n_new;
+    const int32_t q8 =
+        static_cast<int32_t>(std::min<int64_t>(length, int64_t{s.q8_blocks} * cfg_.block_size));
+    return StreamRef{s.blocks.data(),    length, static_cast<int32_t>(id), s.epoch,
+                     s.blocks.version(), q8};
 }
 
 void KvCache::settle(Executor &executor, int32_t seq) const {
@@ -150,6 +151,7 @@ void KvCache::free_tail(Stream &s) {
     if (s.blocks.size() <= keep) return;
     give_back(s.blocks.data() + keep, s.blocks.size() - keep);
     s.blocks.edit().resize(keep);
+    s.q8_blocks = std::min(s.q8_blocks, static_cast<int32_t>(keep));
 }
 
 void KvCache::release_unused(int32_t seq) {
@@ -253,6 +255,7 @@ void KvCache::copy_seq(Executor &executor, int32_t src, int32_t dst) {
             Stream &d = at(dst, l, h);
             const int32_t used = blocks_for(s.length);
             d.blocks.edit().assign(next, next + used);
+            d.q8_blocks = std::min(s.q8_blocks, used);
             next += used;
             d.length = s.length;
             d.pos = s.pos;
@@ -310,11 +313,13 @@ void KvCache::compact(Executor &executor, int32_t seq, int32_t layer, int32_t he
     StreamRef dst = src;
     dst.blocks = blocks.data();
     dst.length = n_keep;
+    dst.q8_length = std::min(n_keep, q8_kept * cfg_.block_size);
     executor.kv_compact_mixed(pool_ref_, src, dst, keep, n_keep);
     std::vector<int32_t> dropped(s.blocks.begin() + q8_kept, s.blocks.begin() + q8);
     dropped.insert(dropped.end(), s.blocks.begin() + q8 + std::max(0, hi_kept), s.blocks.end());
     give_back(dropped.data(), dropped.size());
     s.blocks.edit() = std::move(blocks);
+    s.q8_blocks = q8_kept;
     compacted(s, keep, n_keep);
 }
 
@@ -421,8 +426,10 @@ int64_t KvCache::quantize(Executor &executor, int32_t seq, int32_t recent) {
         for (int32_t h = 0; h < cfg_.n_head_kv; ++h, ++range) {
             const auto [first, target] = *range;
             if (first >= target) continue;
-            std::vector<int32_t> &ids = at(seq, l, h).blocks.edit();
+            Stream &s = at(seq, l, h);
+            std::vector<int32_t> &ids = s.blocks.edit();
             for (int32_t b = first; b < target; ++b) ids[static_cast<size_t>(b)] = *next++;
+            s.q8_blocks = target;
         }
     pool_.give_back(src.data(), src.size());
     return int64_t{need} * cfg_.block_size;

@@ -14,6 +14,9 @@ struct Stream {
     // May hold more blocks than `length` needs while an append is reserved.
     BlockTable blocks;
     int32_t length = 0;  // cached tokens (slots in use)
+    // How many of `blocks` are 8-bit ones: they come first (KvCache::quantize converts a stream's
+    // oldest blocks), so the stream's first q8_blocks * block_size slots are 8-bit.
+    int32_t q8_blocks = 0;
     // Per slot, in cache (= causal) order: the token's original position and id. Positions are
     // never re-compacted; eviction removes slots and these move with them.
     std::vector<int32_t> pos;

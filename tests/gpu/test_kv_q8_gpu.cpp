@@ -7,7 +7,8 @@
 //   boundary widened in shared memory, bf16 tiles; split-K, deferred scores) and prefill
 //   (the CUDA-core kernel) over streams split at a random point into int8 and bf16 blocks equal
 //   attention over the same K/V dequantized to fp32 on the CPU, outputs and scores, to bf16's
-//   rounding of Q and P.
+//   rounding of Q and P, whatever 8-bit slot count the streams report (it moves decode's
+//   splits).
 // Head sizes 64 and 128, blocks of 4 (int8 / bf16 boundaries inside the decode kernel's tiles)
 // and 16.
 #include <catch2/catch.hpp>
@@ -93,15 +94,18 @@ struct Rig {
     }
 
     // Attention of the last q.rows() queries (prefill chunk) or of one query (decode) in
-    // layer l; the output as floats.
+    // layer l; the output as floats. q8_length >= 0 replaces the 8-bit slot count the streams
+    // report (capped at their lengths), which only guides how decode splits its keys.
     std::vector<float> attend(int32_t seq, int32_t l, const std::vector<float> &q, int32_t n,
-                              bool decode) {
+                              bool decode, int32_t q8_length = -1) {
         const KvConfig &c = kv.config();
         const int64_t cols = int64_t{c.n_head} * c.head_dim;
         const Tensor qt = tensor(n, cols, q);
         const Tensor out = poisoned(backend, *ex, act(), n, cols);
         std::vector<StreamRef> refs;
         kv.stream_refs(l, &seq, 1, 0, refs);
+        if (q8_length >= 0)
+            for (StreamRef &r : refs) r.q8_length = std::min(q8_length, r.length);
         if (decode) {
             ex->attention_decode(kv.pool_ref(), refs.data(), c.n_head_kv, qt, c.n_head, out);
         } else {
@@ -212,14 +216,17 @@ TEST_CASE(
         }
         t.append(0, kt, vt, n);
         for (int step = 0; step < 3; ++step) {
-            INFO("decode step " << step);
+            // The streams' true 8-bit slot count, then none, then all: the splits move, the
+            // output and scores stay.
+            const int32_t q8_length = step == 0 ? -1 : step == 1 ? 0 : n + 3;
+            INFO("decode step " << step << ", q8_length " << q8_length);
             const Layers k1 = layer_values(1, cols, rng), v1 = layer_values(1, cols, rng);
             g.append(0, k1, v1, 1);
             t.append(0, k1, v1, 1);
             for (int32_t l = 0; l < kLayers; ++l) {
                 const std::vector<float> q = bf16_values(static_cast<size_t>(q_cols), 1.0f, rng);
-                check_close(g.attend(0, l, q, 1, true), t.attend(0, l, q, 1, true), 2e-2, 1e-2,
-                            "decode output");
+                check_close(g.attend(0, l, q, 1, true, q8_length), t.attend(0, l, q, 1, true), 2e-2,
+                            1e-2, "decode output");
             }
         }
         const int32_t m = 6;
