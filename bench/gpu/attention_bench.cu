@@ -9,7 +9,7 @@
 // stream with its default recent window).
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
-//          > attention_kernels.json
+//                              [--blocks shuffled|sequential] > attention_kernels.json
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -86,12 +86,16 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// Streams of `lengths` tokens over one pool, blocks shuffled; a zeroed score pool paged like K/V
-// (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with scores (record_bytes > 0),
-// zeroed pending records, one per stream (as the engine keeps them). kv int8 or fp8: every block is
-// an 8-bit one (random bytes, fp8 NaN codes cleared; scales near 0.01), the bf16 pool a single
-// unused block; int8+tail: each stream's last kTailKeys / 16 blocks are bf16 ones of the pool,
-// whose 8-bit ids follow them (first_q8).
+// Whether streams' blocks are handed out in order (--blocks sequential: each stream's K/V
+// contiguous in the pool, as a fresh cache fills) instead of shuffled.
+bool g_sequential_blocks = false;
+
+// Streams of `lengths` tokens over one pool, blocks shuffled (unless g_sequential_blocks); a zeroed
+// score pool paged like K/V (kv/paged.h: 4 kinds of 16 floats per block), and, for decode with
+// scores (record_bytes > 0), zeroed pending records, one per stream (as the engine keeps them). kv
+// int8 or fp8: every block is an 8-bit one (random bytes, fp8 NaN codes cleared; scales near 0.01),
+// the bf16 pool a single unused block; int8+tail: each stream's last kTailKeys / 16 blocks are bf16
+// ones of the pool, whose 8-bit ids follow them (first_q8).
 struct Streams {
     Buffer pool, tables, views, scores, records, q8, q8_scales;
     attention::DevicePool pool_ref;
@@ -119,9 +123,11 @@ struct Streams {
         const auto n_tail = static_cast<int32_t>(kv == Kv::Int8Tail ? tail_blocks(lengths) : 0);
         std::vector<int32_t> ids(blocks(lengths)), tail(static_cast<size_t>(n_tail));
         std::iota(ids.begin(), ids.end(), n_tail);
-        std::shuffle(ids.begin(), ids.end(), rng);
         std::iota(tail.begin(), tail.end(), 0);
-        std::shuffle(tail.begin(), tail.end(), rng);
+        if (!g_sequential_blocks) {
+            std::shuffle(ids.begin(), ids.end(), rng);
+            std::shuffle(tail.begin(), tail.end(), rng);
+        }
         if (n_tail > 0) {  // the last blocks of each stream become bf16 ones
             size_t at = 0, next = 0;
             for (int l : lengths) {
@@ -419,6 +425,8 @@ int main(int argc, char **argv) {
             shape_name = value;
         } else if (opt == "--splits") {
             splits = std::atoi(value.c_str());
+        } else if (opt == "--blocks" && (value == "shuffled" || value == "sequential")) {
+            g_sequential_blocks = value == "sequential";
         } else {
             argc = -1;
         }
@@ -427,7 +435,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr,
                      "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
                      "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
-                     "[--splits N]\n");
+                     "[--splits N] [--blocks shuffled|sequential]\n");
         return 2;
     }
     std::vector<Kv> kvs;

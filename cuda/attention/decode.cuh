@@ -78,7 +78,7 @@ __device__ __forceinline__ int count_q8_tiles(const PagedKv &kv, const int32_t *
     int n = 0;
     for (int t0 = 0; t0 < whole; t0 += C::kThreads) {
         const int t = t0 + tid, last = begin + (t + 1) * C::kQ8Keys - 1;
-        n += __syncthreads_count(t < whole && q8_block(kv, blocks[last >> kv.block_shift]));
+        n += __syncthreads_count(t < whole && q8_block(kv, block_of(kv, blocks, last)));
     }
     return n;
 }
@@ -96,7 +96,7 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
                                             true, tid);
             return;
         }
-        if (q8_block(p.kv, blocks[key0 >> p.kv.block_shift])) {  // int8 rows, then bf16 ones
+        if (q8_block(p.kv, block_of(p.kv, blocks, key0))) {  // int8 rows, then bf16 ones
             load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage, scales, p.kv, blocks, key0, end, false,
                                                       tid);
             load_kv_tile_q8<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, v_scales, p.kv, blocks,
@@ -104,9 +104,8 @@ __device__ __forceinline__ void load_decode_tile(uint32_t stage, const DecodePar
             return;
         }
     }
-    load_kv_tile<C::D, C::BN, C::kThreads>(stage, p.kv, blocks, key0, end, false, tid);
-    load_kv_tile<C::D, C::BN, C::kThreads>(stage + C::kTileBytes, p.kv, blocks, key0, end, true,
-                                           tid);
+    load_kv_tiles<C::D, C::BN, C::kThreads>(stage, stage + C::kTileBytes, p.kv, blocks, key0, end,
+                                            tid);
 }
 
 // The pending query's probabilities of this thread's keys key0 + frag_key (rows 8..15 of s,
@@ -248,14 +247,7 @@ __global__ void __launch_bounds__(C::kThreads)
     }
     // Q's group and every one before it (the first tiles) landed; the main loop's waits count
     // the extra group as one more before theirs, which only makes them wait for as much.
-    if (after_q == 0) {
-        cp_async_wait<0>();
-    } else if (after_q == 1) {
-        cp_async_wait<1>();
-    } else {
-        cp_async_wait<2>();
-    }
-    static_assert(STAGES - 1 <= 2, "the wait above covers at most two later groups");
+    cp_async_wait_upto<STAGES - 1>(after_q);
     // The pending query's keys: a prefix of those before the slot this step appends. (Its rows
     // were loaded whatever it holds: stale rows only make rows 8..15 of S, which go nowhere.)
     const int pend = consumes ? min(pending_keys(h, st.epoch, length - 1), end) : 0;
@@ -327,7 +319,7 @@ __global__ void __launch_bounds__(C::kThreads)
         [[maybe_unused]] const float *scales = nullptr;  // K's of this warp's keys, V's after
         [[maybe_unused]] bool mixed = false;
         if constexpr (C::Q8) {
-            mixed = q8_block(p.kv, st.blocks[tile0 >> p.kv.block_shift]);
+            mixed = q8_block(p.kv, block_of(p.kv, st.blocks, tile0));
             if (mixed) {
                 widen_q8_rows<D>(sk, p.kv, st.blocks, tile0, warp * kWarpKeys, end, lane);
                 widen_q8_rows<D>(sv, p.kv, st.blocks, tile0, warp * kWarpKeys, end, lane);

@@ -31,6 +31,21 @@ __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+// cp_async_wait with a count known only at run time, at most N (the instruction takes an
+// immediate): waits until at most min(n, N) groups are in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait_upto(int n) {
+    if constexpr (N > 0) {
+        if (n >= N) {
+            cp_async_wait<N>();
+        } else {
+            cp_async_wait_upto<N - 1>(n);
+        }
+    } else {
+        cp_async_wait<0>();
+    }
+}
+
 // Hint: bring the line holding p into L1 (a later dependent load then hits there).
 __device__ __forceinline__ void prefetch_l1(const void *p) {
     asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));

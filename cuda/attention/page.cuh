@@ -64,6 +64,36 @@ __device__ __forceinline__ const bf16 *kv_chunk(const PagedKv &kv, int64_t block
     return kv.pool + kv_pool_row(kv, block, key, value) * D + chunk * 8;
 }
 
+// Block-table entry of a stream's key, through the read-only path: tables are not written while
+// a kernel that reads them runs (ops follow the flush that fills them). As a generic load it had
+// to be ordered with the copies into shared memory around it, each copy waiting for its row's
+// load; through this path a thread's loads all issue before its first copy.
+__device__ __forceinline__ int32_t block_of(const PagedKv &kv, const int32_t *blocks, int key) {
+    return __ldg(blocks + (key >> kv.block_shift));
+}
+
+// The pool blocks of a thread's rows of a tile being copied: pass i's row is the thread's
+// row in the tile plus i * (THREADS / (D / 8)); rows at or past `end` get block 0, unread.
+template <int D, int ROWS, int THREADS>
+struct TileRows {
+    static constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
+    static constexpr int kPasses = ROWS / kRowsPerPass;
+    static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
+    int32_t block[kPasses];
+
+    __device__ __forceinline__ TileRows(const PagedKv &kv, const int32_t *blocks, int key0, int end,
+                                        int tid) {
+#pragma unroll
+        for (int pass = 0; pass < kPasses; ++pass) {
+            const int key = key0 + row(pass, tid);
+            block[pass] = key < end ? block_of(kv, blocks, key) : 0;
+        }
+    }
+    static __device__ __forceinline__ int row(int pass, int tid) {
+        return tid / kChunks + pass * kRowsPerPass;
+    }
+};
+
 // Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile laid
 // out by Layout; rows at or past `end` become zeros, so masked keys never meet uninitialised
 // (NaN) values.
@@ -71,17 +101,35 @@ template <int D, int ROWS, int THREADS, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
                                              const int32_t *blocks, int key0, int end, bool value,
                                              int tid) {
-    constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
-    static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
-    const int chunk = tid % kChunks;
+    using Rows = TileRows<D, ROWS, THREADS>;
+    const Rows rows(kv, blocks, key0, end, tid);
+    const int chunk = tid % Rows::kChunks;
 #pragma unroll
-    for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
-        int row = tid / kChunks + pass * kRowsPerPass;
-        int key = key0 + row;
-        bool ok = key < end;
-        const bf16 *src =
-            ok ? kv_chunk<D>(kv, blocks[key >> kv.block_shift], key, value, chunk) : kv.pool;
+    for (int pass = 0; pass < Rows::kPasses; ++pass) {
+        const int row = Rows::row(pass, tid), key = key0 + row;
+        const bool ok = key < end;
+        const bf16 *src = ok ? kv_chunk<D>(kv, rows.block[pass], key, value, chunk) : kv.pool;
         cp_async_16(tile + Layout::offset(row, chunk), src, ok);
+    }
+}
+
+// load_kv_tile of K into k_tile and V into v_tile at once: a row's block is looked up once for
+// both (a block's V rows follow its K rows).
+template <int D, int ROWS, int THREADS, class Layout = RowSwizzle<D>>
+__device__ __forceinline__ void load_kv_tiles(uint32_t k_tile, uint32_t v_tile, const PagedKv &kv,
+                                              const int32_t *blocks, int key0, int end, int tid) {
+    using Rows = TileRows<D, ROWS, THREADS>;
+    const Rows rows(kv, blocks, key0, end, tid);
+    const int chunk = tid % Rows::kChunks;
+#pragma unroll
+    for (int pass = 0; pass < Rows::kPasses; ++pass) {
+        const int row = Rows::row(pass, tid), key = key0 + row;
+        const bool ok = key < end;
+        const bf16 *k = ok ? kv_chunk<D>(kv, rows.block[pass], key, false, chunk) : kv.pool;
+        const uint32_t at = Layout::offset(row, chunk);
+        cp_async_16(k_tile + at, k, ok);
+        cp_async_16(v_tile + at, ok ? k + (static_cast<int64_t>(D) << kv.block_shift) : kv.pool,
+                    ok);
     }
 }
 
@@ -104,7 +152,7 @@ __device__ __forceinline__ void prefetch_blocks(const PagedKv &kv, const int32_t
 // kind k lies k << block_shift floats further. The slots of a block are consecutive floats of
 // each kind, so consecutive threads on consecutive slots make coalesced accesses.
 __device__ __forceinline__ float *slot_scores(const PagedKv &kv, const int32_t *blocks, int slot) {
-    const int64_t block = blocks[slot >> kv.block_shift];
+    const int64_t block = block_of(kv, blocks, slot);
     return kv.scores + ((block * kScoreKinds) << kv.block_shift) +
            (slot & ((1 << kv.block_shift) - 1));
 }

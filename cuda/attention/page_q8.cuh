@@ -59,7 +59,7 @@ __device__ __forceinline__ void load_kv_tile_q8(uint32_t tile, uint32_t scales, 
         const int row = tid / kChunks + pass * kRowsPerPass;
         const int key = key0 + row;
         const bool ok = key < end;
-        const int64_t block = ok ? blocks[key >> kv.block_shift] : 0;
+        const int64_t block = ok ? block_of(kv, blocks, key) : 0;
         if (ok && q8_block(kv, block)) {
             const int64_t r = q8_pool_row(kv, block, key, value);
             if (chunk < D / 16)
@@ -114,7 +114,7 @@ __device__ __forceinline__ void widen_q8_rows(uint32_t tile, const PagedKv &kv,
 #pragma unroll
     for (int u = 0; u < kUnits; ++u) {
         const int unit = lane + 32 * u, row = row0 + unit / kRaw, key = key0 + row;
-        q8[u] = key < end && q8_block(kv, blocks[key >> kv.block_shift]);
+        q8[u] = key < end && q8_block(kv, block_of(kv, blocks, key));
         if (q8[u]) raw[u] = ld_shared_v4(tile + swz<D>(row, unit % kRaw));
     }
     __syncwarp();

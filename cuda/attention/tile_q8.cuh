@@ -57,12 +57,12 @@ __device__ __forceinline__ void load_q8_tile(uint32_t tile, uint32_t scales, con
 #pragma unroll
     for (int pass = 0; pass < T::KEYS / kRowsPerPass; ++pass) {
         const int row = tid / T::kChunks + pass * kRowsPerPass, key = key0 + row;
-        const int64_t r = q8_pool_row(kv, blocks[key >> kv.block_shift], key, value);
+        const int64_t r = q8_pool_row(kv, block_of(kv, blocks, key), key, value);
         cp_async_16(tile + T::offset(row, chunk), kv.q8 + r * D + chunk * 16, true);
     }
     const int key = key0 + tid;
     cp_async_4(scales + 4 * tid,
-               kv.q8_scales + q8_pool_row(kv, blocks[key >> kv.block_shift], key, value));
+               kv.q8_scales + q8_pool_row(kv, block_of(kv, blocks, key), key, value));
 }
 
 __device__ __forceinline__ uint32_t sub_f16x2(uint32_t a, uint32_t b) {
