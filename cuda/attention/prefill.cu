@@ -32,15 +32,30 @@ namespace {
 using Prefill128 = PrefillConfig<128, 128, 64, 4>;
 using Prefill64 = PrefillConfig<64, 128, 128, 4>;
 
+// One CTA per (kv head, tile of BM rows), in the order PrefillCta describes: heads in x when the
+// CTAs are at most four per SM.
+dim3 row_grid(PrefillParams &p, int bm, int n_head_kv) {
+    static const int sms = [] {
+        int device = 0, n = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+            attention::check_launch("attention prefill device query");
+        return n;
+    }();
+    const int tiles = (p.n_rows + bm - 1) / bm;
+    p.heads_inner = static_cast<int64_t>(tiles) * n_head_kv <= 4 * static_cast<int64_t>(sms);
+    return p.heads_inner ? dim3(n_head_kv, tiles) : dim3(tiles, n_head_kv);
+}
+
 // With scores the kernel follows the preparation kernel as a programmatic dependent launch:
 // its flash pass overlaps the preparation, and it waits for it only before the score pass.
 template <class C, bool kScores>
-void launch(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
+void launch(PrefillParams p, int n_head_kv, cudaStream_t stream) {
     auto kernel = prefill_kernel<C, kScores>;
     constexpr int smem = C::smem_bytes(kScores);
     static const bool configured = (attention::allow_smem(kernel, smem, "attention prefill"), true);
     (void)configured;
-    dim3 grid((p.n_rows + C::BM - 1) / C::BM, n_head_kv);
+    const dim3 grid = row_grid(p, C::BM, n_head_kv);
     if (kScores) {
         attention::launch_dependent(kernel, grid, dim3(C::kThreads), smem, stream,
                                     "attention prefill", p);
@@ -70,7 +85,7 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     if (block_size >= 4 &&
         attention::encode_bf16_tensor_map(pp.kv_map, p.kv.pool, kPoolRows, C::D, box_rows))
         pp.tma_rows = box_rows;
-    dim3 grid((p.n_rows + C::BM - 1) / C::BM, n_head_kv);
+    const dim3 grid = row_grid(pp.base, C::BM, n_head_kv);
     if (kScores) {
         attention::launch_dependent(kernel, grid, dim3(C::kThreads), C::kSmemBytes, stream,
                                     "attention prefill (sm90)", pp);

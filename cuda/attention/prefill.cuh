@@ -51,8 +51,8 @@ __global__ void __launch_bounds__(C::kThreads)
     constexpr int D = C::D, BN = C::BN, MT = C::MT, NT = C::NT, DT = C::DT;
     extern __shared__ __align__(128) unsigned char smem[];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int head_kv = blockIdx.y;
-    const int row0 = (gridDim.x - 1 - blockIdx.x) * C::BM;  // longest rows (most keys) first
+    const PrefillCta cta = PrefillCta::of<C::BM>(p);
+    const int head_kv = cta.head_kv, row0 = cta.row0;
     const DeviceStream st = p.streams[head_kv];
     const int first = st.length - p.n;  // slot of query 0
     const int row_end = min(row0 + C::BM, p.n_rows);
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(C::kThreads)
         // CTAs start at different tiles so that concurrent ones add to different keys. Tiles
         // alternate between the K and V buffers (sv = sk + one tile); the column sums of tile
         // i are flushed after the barrier that opens tile i + 1, so no barrier is added.
-        const int t0 = blockIdx.x % n_tiles;
+        const int t0 = cta.rank % n_tiles;
         auto tile_at = [&](int i) { return t0 + i < n_tiles ? t0 + i : t0 + i - n_tiles; };
         __syncthreads();         // every warp is done with the flash loop's buffers
         grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators

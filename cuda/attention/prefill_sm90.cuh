@@ -104,9 +104,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     extern __shared__ unsigned char smem_raw[];
     const PrefillSmem<C> sm = PrefillSmem<C>::at(smem_raw);
     const int tid = threadIdx.x, lane = tid & 31, warp = (tid >> 5) & 3;
-    const int head_kv = blockIdx.y;
+    const PrefillCta cta = PrefillCta::of<BM>(p);
+    const int head_kv = cta.head_kv;
     const DeviceStream st = p.streams[head_kv];
-    const PrefillTiles t = PrefillTiles::of<BM, BN>(p, st);
+    const PrefillTiles t = PrefillTiles::of<BM, BN>(p, st, cta);
 
     if (tid == 0) {
         for (int s = 0; s < C::STAGES; ++s) {

@@ -72,13 +72,15 @@ __device__ __forceinline__ uint64_t value_desc(uint32_t tile, int kk) {
 
 // The CTA's geometry, the same for all four warpgroups.
 struct PrefillTiles {
-    int row0, first, q_lo, q_hi, key_end, n_tiles, mask_from;
+    int row0, rank, first, q_lo, q_hi, key_end, n_tiles, mask_from;
 
     template <int BM, int BN>
     __device__ __forceinline__ static PrefillTiles of(const PrefillParams &p,
-                                                      const DeviceStream &st) {
+                                                      const DeviceStream &st,
+                                                      const PrefillCta &cta) {
         PrefillTiles t;
-        t.row0 = (gridDim.x - 1 - blockIdx.x) * BM;  // longest rows (most keys) first
+        t.row0 = cta.row0;
+        t.rank = cta.rank;
         t.first = st.length - p.n;
         const int row_end = min(t.row0 + BM, p.n_rows);
         t.q_lo = t.row0 / p.group;
@@ -91,7 +93,7 @@ struct PrefillTiles {
     // Key tile of the score pass's step j: CTAs start at different tiles so that concurrent
     // ones add to different keys.
     __device__ __forceinline__ int score_tile(int j) const {
-        const int t0 = blockIdx.x % n_tiles;
+        const int t0 = rank % n_tiles;
         return t0 + j < n_tiles ? t0 + j : t0 + j - n_tiles;
     }
 };
