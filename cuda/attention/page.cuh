@@ -72,27 +72,32 @@ __device__ __forceinline__ int32_t block_of(const PagedKv &kv, const int32_t *bl
     return __ldg(blocks + (key >> kv.block_shift));
 }
 
-// The pool blocks of a thread's rows of a tile being copied: pass i's row is the thread's
-// row in the tile plus i * (THREADS / (D / 8)); rows at or past `end` get block 0, unread.
-template <int D, int ROWS, int THREADS>
-struct TileRows {
-    static constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
-    static constexpr int kPasses = ROWS / kRowsPerPass;
+// Calls copy(offset, k, ok) for each of this thread's chunks of a tile of a stream's rows
+// [key0, key0 + ROWS) laid out by Layout: `offset` is the chunk's place in the tile, `k` the
+// address of its K chunk in the pool (the same chunk of V lies D << block_shift elements
+// further: a block's V rows follow its K rows), `ok` false for rows at or past `end` (k is then
+// the pool's start, unread). All of the thread's block-table entries load before its first copy.
+template <int D, int ROWS, int THREADS, class Layout, class Copy>
+__device__ __forceinline__ void for_tile_chunks(const PagedKv &kv, const int32_t *blocks, int key0,
+                                                int end, int tid, Copy &&copy) {
+    constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
+    constexpr int kPasses = ROWS / kRowsPerPass;
     static_assert(ROWS % kRowsPerPass == 0, "tile rows must be a multiple of a pass");
+    const int chunk = tid % kChunks, row0 = tid / kChunks;
     int32_t block[kPasses];
-
-    __device__ __forceinline__ TileRows(const PagedKv &kv, const int32_t *blocks, int key0, int end,
-                                        int tid) {
 #pragma unroll
-        for (int pass = 0; pass < kPasses; ++pass) {
-            const int key = key0 + row(pass, tid);
-            block[pass] = key < end ? block_of(kv, blocks, key) : 0;
-        }
+    for (int pass = 0; pass < kPasses; ++pass) {
+        const int key = key0 + row0 + pass * kRowsPerPass;
+        block[pass] = key < end ? block_of(kv, blocks, key) : 0;
     }
-    static __device__ __forceinline__ int row(int pass, int tid) {
-        return tid / kChunks + pass * kRowsPerPass;
+#pragma unroll
+    for (int pass = 0; pass < kPasses; ++pass) {
+        const int row = row0 + pass * kRowsPerPass, key = key0 + row;
+        const bool ok = key < end;
+        copy(Layout::offset(row, chunk),
+             ok ? kv_chunk<D>(kv, block[pass], key, false, chunk) : kv.pool, ok);
     }
-};
+}
 
 // Starts the copy of a stream's K (value = false) or V rows [key0, key0 + ROWS) into a tile laid
 // out by Layout; rows at or past `end` become zeros, so masked keys never meet uninitialised
@@ -101,36 +106,23 @@ template <int D, int ROWS, int THREADS, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void load_kv_tile(uint32_t tile, const PagedKv &kv,
                                              const int32_t *blocks, int key0, int end, bool value,
                                              int tid) {
-    using Rows = TileRows<D, ROWS, THREADS>;
-    const Rows rows(kv, blocks, key0, end, tid);
-    const int chunk = tid % Rows::kChunks;
-#pragma unroll
-    for (int pass = 0; pass < Rows::kPasses; ++pass) {
-        const int row = Rows::row(pass, tid), key = key0 + row;
-        const bool ok = key < end;
-        const bf16 *src = ok ? kv_chunk<D>(kv, rows.block[pass], key, value, chunk) : kv.pool;
-        cp_async_16(tile + Layout::offset(row, chunk), src, ok);
-    }
+    const int64_t v = value ? static_cast<int64_t>(D) << kv.block_shift : 0;
+    for_tile_chunks<D, ROWS, THREADS, Layout>(
+        kv, blocks, key0, end, tid,
+        [&](uint32_t at, const bf16 *k, bool ok) { cp_async_16(tile + at, ok ? k + v : k, ok); });
 }
 
 // load_kv_tile of K into k_tile and V into v_tile at once: a row's block is looked up once for
-// both (a block's V rows follow its K rows).
+// both.
 template <int D, int ROWS, int THREADS, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void load_kv_tiles(uint32_t k_tile, uint32_t v_tile, const PagedKv &kv,
                                               const int32_t *blocks, int key0, int end, int tid) {
-    using Rows = TileRows<D, ROWS, THREADS>;
-    const Rows rows(kv, blocks, key0, end, tid);
-    const int chunk = tid % Rows::kChunks;
-#pragma unroll
-    for (int pass = 0; pass < Rows::kPasses; ++pass) {
-        const int row = Rows::row(pass, tid), key = key0 + row;
-        const bool ok = key < end;
-        const bf16 *k = ok ? kv_chunk<D>(kv, rows.block[pass], key, false, chunk) : kv.pool;
-        const uint32_t at = Layout::offset(row, chunk);
-        cp_async_16(k_tile + at, k, ok);
-        cp_async_16(v_tile + at, ok ? k + (static_cast<int64_t>(D) << kv.block_shift) : kv.pool,
-                    ok);
-    }
+    const int64_t v = static_cast<int64_t>(D) << kv.block_shift;
+    for_tile_chunks<D, ROWS, THREADS, Layout>(kv, blocks, key0, end, tid,
+                                              [&](uint32_t at, const bf16 *k, bool ok) {
+                                                  cp_async_16(k_tile + at, k, ok);
+                                                  cp_async_16(v_tile + at, ok ? k + v : k, ok);
+                                              });
 }
 
 // Pulls the block-table entries of keys [key0, key0 + ROWS) into L1 one step ahead of
