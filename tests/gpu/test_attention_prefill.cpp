@@ -190,6 +190,16 @@ TEST_CASE("prefill: a long chunk over many CTAs and a long cached prefix", "[pre
     run_kernels({2, 7, 64, 613, {0, 1500}, 32, true, 1.0f}, rng);
 }
 
+// The cases above launch at most a few CTAs per SM, which prefill.cu orders heads-first; 64 kv
+// heads of 16 query heads over 140 queries are 1,152 CTAs, over four per SM on any GPU of up to
+// 288 SMs, which it orders head by head (PrefillCta).
+TEST_CASE("prefill: a grid of many CTAs per SM", "[prefill]") {
+    std::mt19937 rng(std::random_device{}());
+    std::vector<int> cached(64);
+    for (int g = 0; g < 64; ++g) cached[static_cast<size_t>(g)] = (g * 37) % 90;
+    run_kernels({64, 16, 64, 140, cached, 32, true, 1.0f}, rng);
+}
+
 TEST_CASE("prefill: blocks of other sizes page K, V and scores alike", "[prefill]") {
     std::mt19937 rng(std::random_device{}());
     run_kernels({2, 4, 64, 70, {100, 37}, 32, true, 1.0f, 1}, rng);
