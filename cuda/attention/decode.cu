@@ -160,13 +160,9 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     const int tile = tile_keys(args);
     int splits = args.splits, slots = 0;
     if (splits == 0) {
-        int device = 0, sms = 0;
-        if (cudaGetDevice(&device) != cudaSuccess ||
-            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-            check_launch("attention decode device query");
         const int ctas =
             with_config(args, [](auto config) { return resident_ctas<decltype(config)>(); });
-        slots = sms * ctas;
+        slots = sm_count("attention decode device query") * ctas;
         splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, slots);
     }
     const int per_split = (args.max_length + splits - 1) / splits;

@@ -18,6 +18,16 @@ inline void check_launch(const char *kernel) {
         fail(CAB_ERR_DEVICE, std::string(kernel) + " launch failed: " + cudaGetErrorString(err));
 }
 
+// SMs of the current device (launchers size their grids by it); `what` names the caller in the
+// error.
+inline int sm_count(const char *what) {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+        check_launch(what);
+    return sms;
+}
+
 // Raises a kernel's dynamic shared memory limit past the default 48 KB, once per kernel.
 template <class Kernel>
 void allow_smem(Kernel kernel, int bytes, const char *name) {

@@ -35,13 +35,7 @@ using Prefill64 = PrefillConfig<64, 128, 128, 4>;
 // One CTA per (kv head, tile of BM rows), in the order PrefillCta describes: heads in x when the
 // CTAs are at most four per SM.
 dim3 row_grid(PrefillParams &p, int bm, int n_head_kv) {
-    static const int sms = [] {
-        int device = 0, n = 0;
-        if (cudaGetDevice(&device) != cudaSuccess ||
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-            attention::check_launch("attention prefill device query");
-        return n;
-    }();
+    const int sms = attention::sm_count("attention prefill device query");
     const int tiles = (p.n_rows + bm - 1) / bm;
     p.heads_inner = static_cast<int64_t>(tiles) * n_head_kv <= 4 * static_cast<int64_t>(sms);
     return p.heads_inner ? dim3(n_head_kv, tiles) : dim3(tiles, n_head_kv);

@@ -158,10 +158,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 && kEpi != Epilogue::RopeAppe
 int resident_ctas(const void *kernel, int smem) {
     static std::mutex mutex;
     static std::map<std::pair<const void *, int>, int> per_sm;
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-        attention::check_launch("gemv device query");
+    const int sms = attention::sm_count("gemv device query");
     std::lock_guard<std::mutex> lock(mutex);
     auto it = per_sm.find({kernel, smem});
     if (it == per_sm.end()) {
