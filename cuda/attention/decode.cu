@@ -163,13 +163,13 @@ DecodePlan plan_decode(const DecodeArgs &args) {
         const int ctas =
             with_config(args, [](auto config) { return resident_ctas<decltype(config)>(); });
         slots = sm_count("attention decode device query") * ctas;
-        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, slots);
+        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, slots, tile);
     }
     const int per_split = (args.max_length + splits - 1) / splits;
     DecodePlan plan;
-    plan.chunk = (per_split + tile - 1) / tile * tile;
-    // Int8 tiles are twice as long: rounding up to them would cost batch 1 a third of its
-    // CTAs (4k keys: 16 splits where 28 were chosen); the nearest multiple keeps about as many,
+    plan.chunk = decode_chunk(args.max_length, splits, tile);
+    // Int8 tiles are twice as long: rounding up to them can cost batch 1 a third of its CTAs
+    // (4k keys asked in 28 splits: 16 of 256); the nearest multiple keeps about as many,
     // unless they take a wave more than the splits chosen (batch 16, 2 kv heads, 4,100 keys: 17
     // splits of 256 where 14 were chosen, 544 CTAs on 528 slots).
     const int units = args.batch * args.n_head_kv;

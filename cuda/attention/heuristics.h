@@ -21,24 +21,44 @@ inline long decode_waves(int units, int splits, int slots) {
     return (static_cast<long>(units) * splits + slots - 1) / slots;
 }
 
+// Keys per split when max_length keys are cut into `splits`, rounded up to whole tiles of `tile`
+// keys (plan_decode), and how many splits that makes: 4,096 keys asked in 28 splits make 22 of
+// 192.
+inline int decode_chunk(int max_length, int splits, int tile) {
+    const int per_split = (max_length + splits - 1) / splits;
+    return (per_split + tile - 1) / tile * tile;
+}
+inline int decode_tiled_splits(int max_length, int splits, int tile) {
+    const int chunk = decode_chunk(max_length, splits, tile);
+    return (max_length + chunk - 1) / chunk;
+}
+
 // Splits of the longest stream for `units` = batch * n_head_kv decode CTAs when `slots` CTAs
-// (SM count * CTAs resident per SM) run at once. Each split streams its keys once, so decode is
-// bandwidth bound as long as every SM holds resident CTAs: too few splits leave SMs idle (batch
-// 1, 4 kv heads: 4 CTAs on 132 SMs), too many add merge work. The wave efficiency of s splits
-// is units * s / (ceil(units * s / slots) * slots); this takes the smallest s within 85% of the
-// best (FlashAttention's num_splits_heuristic rule), capped so splits keep kDecodeMinSplitKeys;
-// one split up to kDecodeOneSplitKeys.
-inline int decode_num_splits(int units, int max_length, int slots) {
+// (SM count * CTAs resident per SM) run at once, counted after the rounding to tiles. Each split
+// streams its keys once, so decode is bandwidth bound as long as every SM holds resident CTAs:
+// - When the most splits (of kDecodeMinSplitKeys keys, at most kDecodeMaxSplits) fit in one
+//   wave, all of them: batch 1 is latency bound, and each split more puts more bytes in flight.
+// - Else the fewest splits whose wave efficiency, units * s / (ceil(units * s / slots) * slots),
+//   is within 95% of the best: more waves and more merge work for a better last wave cost more.
+// One split up to kDecodeOneSplitKeys. (FlashAttention's rule, the fewest splits within 85% of
+// the best counted before the rounding, gave batch 1 22 splits at 4k keys and 86-103 from 16k
+// for the 0.5B shape, where 32 and 128 ran 1.08-1.15x faster, and the 7B shape 52-57 from 16k
+// where 64 ran 1.02-1.03x faster: bench/results/decode_splits_2026-11-24_h100.json.)
+inline int decode_num_splits(int units, int max_length, int slots, int tile) {
     if (max_length <= kDecodeOneSplitKeys) return 1;
-    const int cap = std::max(1, std::min(kDecodeMaxSplits, max_length / kDecodeMinSplitKeys));
+    // Rounded up, so that 4,100 keys may still take 33 splits of 128 rather than 22 of 192.
+    const int cap =
+        std::min(kDecodeMaxSplits, (max_length + kDecodeMinSplitKeys - 1) / kDecodeMinSplitKeys);
+    if (static_cast<long>(units) * decode_tiled_splits(max_length, cap, tile) <= slots) return cap;
     auto efficiency = [&](int s) {
-        return static_cast<double>(static_cast<long>(units) * s) /
-               static_cast<double>(decode_waves(units, s, slots) * slots);
+        const int n = decode_tiled_splits(max_length, s, tile);
+        return static_cast<double>(static_cast<long>(units) * n) /
+               static_cast<double>(decode_waves(units, n, slots) * slots);
     };
     double best = 0.0;
     for (int s = 1; s <= cap; ++s) best = std::max(best, efficiency(s));
     for (int s = 1; s <= cap; ++s)
-        if (efficiency(s) >= 0.85 * best) return s;
+        if (efficiency(s) >= 0.95 * best) return s;
     return 1;
 }
 

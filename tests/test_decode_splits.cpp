@@ -1,0 +1,71 @@
+// How CUDA decode splits its keys (cuda/attention/heuristics.h, host code only): the split
+// counts it chooses for the H100's slots (132 SMs, 4 CTAs per SM at head_dim 64, 2 at 128) at
+// the shapes the benchmark measures, counted after the rounding to whole 64-key tiles.
+#include <catch2/catch.hpp>
+
+#include "attention/heuristics.h"
+
+using namespace cab::cuda::attention;
+
+namespace {
+
+constexpr int kTile = 64;
+constexpr int kSlots64 = 132 * 4, kSlots128 = 132 * 2;
+
+// The splits plan_decode makes of the heuristic's choice.
+int splits(int units, int max_length, int slots, int tile = kTile) {
+    return decode_tiled_splits(max_length, decode_num_splits(units, max_length, slots, tile), tile);
+}
+
+}  // namespace
+
+TEST_CASE("decode splits: rounding keys up to tiles", "[decode_splits]") {
+    CHECK(decode_chunk(4096, 28, kTile) == 192);
+    CHECK(decode_tiled_splits(4096, 28, kTile) == 22);
+    CHECK(decode_tiled_splits(4096, 32, kTile) == 32);
+    CHECK(decode_tiled_splits(4100, 33, kTile) == 33);
+    CHECK(decode_tiled_splits(100, 7, kTile) == 2);  // never more splits than asked
+}
+
+TEST_CASE("decode splits: short streams are one split", "[decode_splits]") {
+    CHECK(decode_num_splits(2, 1, kSlots64, kTile) == 1);
+    CHECK(decode_num_splits(2, kDecodeOneSplitKeys, kSlots64, kTile) == 1);
+    CHECK(splits(2, kDecodeOneSplitKeys + 1, kSlots64) == 3);
+}
+
+TEST_CASE("decode splits: batch 1 takes every split of 128 keys that fits a wave",
+          "[decode_splits]") {
+    // 0.5B shape (2 kv heads): 32 splits at 4k keys, 128 (the most) from 16k.
+    CHECK(splits(2, 4096, kSlots64) == 32);
+    CHECK(splits(2, 4100, kSlots64) == 33);  // the engine's 4k context plus a few steps
+    CHECK(splits(2, 16384, kSlots64) == 128);
+    CHECK(splits(2, 32768, kSlots64) == 128);
+    // 7B shape (4 kv heads): 128 splits would take two waves of its 264 slots; 64 fill one.
+    CHECK(splits(4, 4096, kSlots128) == 32);
+    CHECK(splits(4, 16384, kSlots128) == 64);
+    CHECK(splits(4, 32768, kSlots128) == 64);
+}
+
+TEST_CASE("decode splits: larger batches take the fewest splits of a near-full last wave",
+          "[decode_splits]") {
+    // 0.5B batch 16 (32 units): 16 splits are 512 CTAs on 528 slots; 32 fill two waves no better.
+    CHECK(splits(32, 4096, kSlots64) == 16);
+    CHECK(splits(32, 16384, kSlots64) == 16);
+    CHECK(splits(32, 32768, kSlots64) == 16);
+    // 7B batch 16 (64 units): 4 splits, not the many waves of a slightly fuller last one.
+    CHECK(splits(64, 4096, kSlots128) == 4);
+    CHECK(splits(64, 32768, kSlots128) == 4);
+    // Batch 64: 4 splits of the 0.5B shape, 1 of the 7B shape (256 CTAs on 264 slots).
+    CHECK(splits(128, 16384, kSlots64) == 4);
+    CHECK(splits(256, 16384, kSlots128) == 1);
+}
+
+TEST_CASE("decode splits: never more than the merge takes", "[decode_splits]") {
+    for (int units : {1, 2, 4, 7, 32, 64, 256})
+        for (int length : {257, 1000, 4100, 65536, 1 << 20}) {
+            const int s = splits(units, length, kSlots64);
+            INFO("units " << units << ", keys " << length);
+            CHECK(s >= 1);
+            CHECK(s <= kDecodeMaxSplits);
+        }
+}
