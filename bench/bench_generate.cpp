@@ -360,8 +360,8 @@ void write_json(const Args &a, int argc, char **argv, const cab_model_info &info
         .add_number("seed", static_cast<double>(a.seed))
         .add_string("prompt_token_ids", "64-bit LCG token ids (bench_generate.cpp random_tokens)")
         .add_string("next_token",
-                    "cab_sample with a NULL sampler: greedy argmax of the logits "
-                    "that cab_logits returns (host memory)")
+                    "cab_sample with a NULL sampler: greedy argmax where the logits are "
+                    "(on the GPU with the CUDA backend, only the token copied back)")
         .add_string("auto_evict", a.policy.empty() ? "off"
                                                    : a.policy + ", budget " +
                                                          std::to_string(a.budget) + " tokens")
