@@ -43,7 +43,7 @@ inline int decode_tiled_splits(int max_length, int splits, int tile) {
 // One split up to kDecodeOneSplitKeys. (FlashAttention's rule, the fewest splits within 85% of
 // the best counted before the rounding, gave batch 1 22 splits at 4k keys and 86-103 from 16k
 // for the 0.5B shape, where 32 and 128 ran 1.08-1.15x faster, and the 7B shape 52-57 from 16k
-// where 64 ran 1.02-1.03x faster: bench/results/decode_splits_2026-11-24_h100.json.)
+// where 64 ran 1.01-1.03x faster: bench/results/decode_splits_2026-11-24_h100.json.)
 inline int decode_num_splits(int units, int max_length, int slots, int tile) {
     if (max_length <= kDecodeOneSplitKeys) return 1;
     // Rounded up, so that 4,100 keys may still take 33 splits of 128 rather than 22 of 192.
