@@ -69,3 +69,23 @@ TEST_CASE("decode splits: never more than the merge takes", "[decode_splits]") {
             CHECK(s <= kDecodeMaxSplits);
         }
 }
+
+TEST_CASE("decode splits: the Hopper kernel gives short streams one CTA per SM",
+          "[decode_splits]") {
+    constexpr int kSms = 132;
+    auto sm90 = [](int units, int length, int slots) {
+        return decode_tiled_splits(
+            length, decode_num_splits_sm90(units, length, kSms, slots, kTile), kTile);
+    };
+    // At 4k keys: 0.5B batch 64 one split (128 CTAs, no merge), batch 16 four, 7B batch 16 two.
+    CHECK(sm90(128, 4096, kSlots64) == 1);
+    CHECK(sm90(32, 4096, kSlots64) == 4);
+    CHECK(sm90(64, 4096, kSlots128) == 2);
+    // Past 4k keys, splits under 1,024 keys, or batches that cover too few SMs: the general rule.
+    CHECK(sm90(32, 16384, kSlots64) == splits(32, 16384, kSlots64));
+    CHECK(sm90(2, 4096, kSlots64) == splits(2, 4096, kSlots64));    // batch 1: 66 would be 64 keys
+    CHECK(sm90(8, 4096, kSlots64) == splits(8, 4096, kSlots64));    // 16 splits of 256 keys
+    CHECK(sm90(28, 4096, kSlots64) == splits(28, 4096, kSlots64));  // 4 splits cover 85% of SMs
+    CHECK(sm90(256, 4096, kSlots128) == splits(256, 4096, kSlots128));  // over one per SM
+    CHECK(sm90(2, 200, kSlots64) == 1);
+}

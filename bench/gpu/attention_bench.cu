@@ -191,7 +191,7 @@ std::string record_head(const char *op, const Shape &s, bool scores, const char 
     return buf;
 }
 
-using Kernel = attention::PrefillArgs::Kernel;
+using Kernel = attention::Kernel;
 
 // impl "cab" is what the engine runs (the wgmma kernel on sm_90), "cab_sm80" the mma.sync one.
 std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, std::mt19937 &rng) {
@@ -244,9 +244,11 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, st
 }
 
 // kv int8 or fp8: every key and value in 8-bit blocks; kv_bytes then counts their bytes and
-// scales. splits > 0 replaces the heuristic's split count.
+// scales. splits > 0 replaces the heuristic's split count. impl "cab" is what the engine runs
+// (over bf16 blocks on sm_90 the kernel with tensor copies), "cab_sm80" the cp.async one.
 std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng,
-                          Kv kv, int splits) {
+                          Kv kv, int splits, Kernel kernel) {
+    const char *impl = kernel == Kernel::Sm80 ? "cab_sm80" : "cab";
     const size_t row_q8 = s.d + sizeof(float), row_bf16 = s.d * 2;
     const size_t tail = kv == Kv::Int8Tail ? std::min(length, kTailKeys) : 0;
     const size_t per_stream =
@@ -275,6 +277,7 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
     a.scores = scores;
     a.pool = sets[0]->pool_ref;
     a.splits = splits;
+    a.kernel = kernel;
     const attention::DecodePlan plan = attention::plan_decode(a);
     Buffer ws(std::max<size_t>(plan.workspace_bytes, 256));
     a.workspace = ws.ptr;
@@ -353,10 +356,10 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
                   "\"settle_us\": %.2f}",
                   kv_name(kv), batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
                   plan.workspace_bytes, rotations, settle_us);
-    std::fprintf(stderr, "decode %s %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n",
-                 s.name, kv_name(kv), batch, length, scores, med, kv_bytes / med * 1e-3,
+    std::fprintf(stderr, "decode %s %s %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n",
+                 impl, s.name, kv_name(kv), batch, length, scores, med, kv_bytes / med * 1e-3,
                  plan.splits);
-    return record_head("decode", s, scores) + buf;
+    return record_head("decode", s, scores, impl) + buf;
 }
 
 // Device-to-device copy of 1 GiB, counting bytes read and written.
@@ -452,7 +455,7 @@ int main(int argc, char **argv) {
         if (shape_name.empty() || std::string(s.name) == "qwen2.5-" + shape_name)
             shapes.push_back(s);
     std::vector<Kernel> kernels = {Kernel::Auto};
-    if (attention::prefill_sm90_available()) kernels.push_back(Kernel::Sm80);
+    if (attention::sm90_available()) kernels.push_back(Kernel::Sm80);
     if (only != "decode")
         for (const Shape &s : shapes)
             for (int n : {1024, 4096, 16384, 32768})
@@ -465,8 +468,10 @@ int main(int argc, char **argv) {
                 for (int length : lens)
                     for (bool scores : {false, true})
                         for (Kv kv : kvs)
-                            records.push_back(
-                                decode_record(s, batch, length, scores, rng, kv, splits));
+                            for (Kernel k : kernels)
+                                if (kv == Kv::Bf16 || k == Kernel::Auto)
+                                    records.push_back(decode_record(s, batch, length, scores, rng,
+                                                                    kv, splits, k));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)

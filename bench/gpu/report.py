@@ -71,11 +71,13 @@ def main():
               f"{ratio(r):>6} {ratio(s):>8} | {ratio(m):>7} {ratio(ms):>9}")
 
     ours = index(records, "decode", "cab")
+    dsm80 = index(records, "decode", "cab_sm80")
     sdpa = index(records, "decode", "torch_sdpa")
     print("\nDecode, paged, one query per sequence (us | GB/s of K+V read | % of copy "
-          "bandwidth)")
+          "bandwidth); cab is the kernel the engine runs (TMA copies on sm_90), sm80 the "
+          "cp.async one (us, no scores / scores)")
     print(f"{'shape':13} {'B':>3} {'KV':>6} | {'cab':>20} | {'cab + scores':>20} | "
-          f"{'SDPA':>20} | splits | settle us")
+          f"{'SDPA':>20} | splits | settle us | {'sm80':>13}")
     for (shape, _, batch, kv_len, scores), r in ours.items():
         if scores:
             continue
@@ -87,8 +89,11 @@ def main():
             pct = None if g is None else 100.0 * g / copy_gbps
             return f"{fmt(x.get('us'), '8.1f')} {fmt(g, '5.0f')} {fmt(pct, '4.0f')}%"
 
+        m = dsm80.get((shape, None, batch, kv_len, False), {})
+        ms = dsm80.get((shape, None, batch, kv_len, True), {})
         print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {cell(t)} | "
-              f"{r.get('splits'):>6} | {fmt(s.get('settle_us'), '9.1f')}")
+              f"{r.get('splits'):>6} | {fmt(s.get('settle_us'), '9.1f')} | "
+              f"{fmt(m.get('us'), '6.1f')} {fmt(ms.get('us'), '6.1f')}")
 
     q8 = index(records, "decode", "cab", "int8")
     if not q8:

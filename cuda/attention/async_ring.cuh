@@ -43,6 +43,15 @@ __device__ __forceinline__ void mbarrier_expect_tx(uint32_t bar, uint32_t bytes)
                  : "memory");
 }
 
+// One arrival on `bar` that also adds `bytes` to the transaction count of its current phase.
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile(
+        "{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::
+            "r"(bar),
+        "r"(bytes)
+        : "memory");
+}
+
 // The tensor copy (TMA) of the box at coordinates {col, row} of a 2-D tensor map into shared
 // memory at `dst`, completing its bytes on `bar`. `map` is the generic address of a
 // __grid_constant__ CUtensorMap.

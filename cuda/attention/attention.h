@@ -20,6 +20,15 @@ namespace cab::cuda::attention {
 using cuda::DevicePool;
 using cuda::DeviceStream;
 
+// Which tensor-core kernel runs head_dim 64 and 128: Auto takes the Hopper one (prefill: wgmma;
+// decode over bf16 blocks: tensor copies) on an sm_90 device when the build has sm_90a code,
+// else the mma.sync one; the others force one (Sm90 where it cannot run is
+// CAB_ERR_UNSUPPORTED). Same results either way.
+enum class Kernel { Auto, Sm80, Sm90 };
+
+// Whether the Hopper kernels can run on the current device.
+bool sm90_available();
+
 // Causal attention of one prefill chunk of one sequence. Its n queries are the last n slots of
 // every stream (already appended): query i of a stream of length len sees slots
 // [0, len - n + i]. Query head h reads kv head h / (n_head / n_head_kv).
@@ -41,20 +50,13 @@ struct PrefillArgs {
     // 0 leaves it.
     bool scores = false;
     int32_t score_window = 0;
-    // Which tensor-core kernel runs head_dim 64 and 128: Auto takes the Hopper (wgmma) kernel on
-    // an sm_90 device when the build has sm_90a code, else the mma.sync one; the others force
-    // one (Sm90 where it cannot run is CAB_ERR_UNSUPPORTED). Same results either way.
-    enum class Kernel { Auto, Sm80, Sm90 };
-    Kernel kernel = Kernel::Auto;
+    Kernel kernel = Kernel::Auto;  // see Kernel
     // Some stream holds int8 blocks (DevicePool::q8): the CUDA-core kernels of generic.h run,
     // which read them (the tensor-core ones read bf16 tiles only). Prefill over quantized
     // history is the rare case (a turn after cab_evict's "quantize"); decode reads int8 on
     // tensor cores.
     bool int8_blocks = false;
 };
-
-// Whether the Hopper prefill kernel can run on the current device.
-bool prefill_sm90_available();
 
 void prefill(const PrefillArgs &args, cudaStream_t stream);
 
@@ -102,6 +104,9 @@ struct DecodeArgs {
     // tables and the keys before each stream's last slot, which that kernel must not write (a
     // decode step: the previous kernel appends the last slot). No copy may come between the two.
     bool pdl = false;
+    // See Kernel. The Hopper kernel reads bf16 blocks only (a pool with 8-bit blocks runs the
+    // mma.sync one: Sm90 is then CAB_ERR_UNSUPPORTED) of at least 4 keys.
+    Kernel kernel = Kernel::Auto;
 };
 
 // How decode divides its work: `splits` chunks of `chunk` keys cover max_length (a pool with

@@ -5,10 +5,12 @@
 
 #include "attention/cascade.cuh"
 #include "attention/decode.cuh"
+#include "attention/decode_sm90.cuh"
 #include "attention/generic.h"
 #include "attention/heuristics.h"
 #include "attention/launch.h"
 #include "attention/settle.cuh"
+#include "attention/tensor_map.h"
 
 namespace cab::cuda::attention {
 
@@ -75,6 +77,46 @@ void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cud
                      "attention decode merge", p);
 }
 
+// A map over the pool for the Hopper kernel's tensor copies, in boxes of `rows` rows: the last
+// one encoded on this thread when it is for the same pool (a model's layers share one), so that
+// an eager decode step encodes it once. False when the driver has none (decode.cu falls back).
+bool pool_map(CUtensorMap &map, const void *pool, int head_dim, int rows) {
+    struct Cached {
+        const void *pool = nullptr;
+        int head_dim = 0, rows = 0;
+        bool ok = false;
+        CUtensorMap map{};
+    };
+    thread_local Cached cached;
+    if (cached.pool != pool || cached.head_dim != head_dim || cached.rows != rows) {
+        // The map spans 2^31 rows (more than a GPU holds, and int row coordinates): block
+        // tables name only blocks inside the pool, and rows past a stream's end are never used.
+        constexpr uint64_t kPoolRows = uint64_t{1} << 31;
+        cached.ok = encode_bf16_tensor_map(cached.map, pool, kPoolRows, head_dim, rows);
+        cached.pool = pool;
+        cached.head_dim = head_dim;
+        cached.rows = rows;
+    }
+    map = cached.map;
+    return cached.ok;
+}
+
+template <class C, attn::DecodeScores kMode>
+void launch_sm90(const attn::DecodeSm90Params &pp, int batch, int n_head_kv, bool pdl,
+                 cudaStream_t stream) {
+    auto kernel = attn::decode_sm90_kernel<C, kMode>;
+    static const bool configured =
+        (allow_smem(kernel, C::kSmemBytes, "attention decode (sm90)"), true);
+    (void)configured;
+    const attn::DecodeParams &p = pp.base;
+    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
+                           C::kSmemBytes, stream, "attention decode (sm90)", pp);
+    if (p.direct) return;
+    launch_dependent(attn::merge_kernel<C::D, kMode != attn::DecodeScores::kNone>,
+                     dim3(p.group, n_head_kv, batch), dim3(attn::kMergeThreads), 0, stream,
+                     "attention decode merge", p);
+}
+
 template <class C>
 void launch_settle(const attn::SettleParams &p, cudaStream_t stream) {
     auto kernel = attn::settle_kernel<C>;
@@ -99,10 +141,19 @@ void run_settle(const attn::SettleParams &p, int head_dim, cudaStream_t stream) 
 }
 
 template <class C>
+constexpr auto occupancy_kernel() {
+    if constexpr (C::kThreads == C::kConsumerThreads) {
+        return attn::decode_kernel<C, attn::DecodeScores::kDefer>;
+    } else {
+        return attn::decode_sm90_kernel<C, attn::DecodeScores::kDefer>;
+    }
+}
+
+template <class C>
 int resident_ctas() {
     static const int n = [] {
         int blocks = 0;
-        constexpr auto kernel = attn::decode_kernel<C, attn::DecodeScores::kDefer>;
+        constexpr auto kernel = occupancy_kernel<C>();
         allow_smem(kernel, C::kSmemBytes, "attention decode");
         if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, C::kThreads,
                                                           C::kSmemBytes) != cudaSuccess)
@@ -112,11 +163,24 @@ int resident_ctas() {
     return n;
 }
 
-// Calls f with the decode kernel's configuration for these args: head size, and a pool with 8-bit
-// blocks runs the kernel that reads them (tile_q8.cuh) for every stream, int8 or fp8 E4M3.
+// Whether the Hopper kernel runs these args (a map over the pool is still needed: decode()).
+bool runs_sm90(const DecodeArgs &a) {
+    const bool can = a.pool.q8 == nullptr && a.pool.block_size >= 4 && sm90_available();
+    require(can || a.kernel != Kernel::Sm90, CAB_ERR_UNSUPPORTED,
+            "attention decode: the sm_90a kernel does not run this pool (8-bit blocks or blocks "
+            "under 4 keys), device or build");
+    return can && a.kernel != Kernel::Sm80;
+}
+
+// Calls f with the decode kernel's configuration for these args: head size, the Hopper kernel's
+// when it runs them (with_sm90), and a pool with 8-bit blocks runs the kernel that reads them
+// (tile_q8.cuh) for every stream, int8 or fp8 E4M3.
 template <class F>
-auto with_config(const DecodeArgs &a, F &&f) {
+auto with_config(const DecodeArgs &a, bool with_sm90, F &&f) {
     const bool q8 = a.pool.q8 != nullptr, fp8 = q8 && a.pool.q8_fp8;
+    if (with_sm90)
+        return a.pool.head_dim == 128 ? f(attn::DecodeSm90Config<128>{})
+                                      : f(attn::DecodeSm90Config<64>{});
     if (a.pool.head_dim == 128) {
         if (fp8) return f(DecodeConfig<128, true, true>{});
         return q8 ? f(DecodeConfig<128, true>{}) : f(DecodeConfig<128>{});
@@ -158,12 +222,16 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     check(args);
     if (!tensor_core_head_dim(args.pool.head_dim)) return {1, args.max_length, 0};
     const int tile = tile_keys(args);
+    const int units = args.batch * args.n_head_kv;
     int splits = args.splits, slots = 0;
     if (splits == 0) {
+        const bool sm90 = runs_sm90(args);
         const int ctas =
-            with_config(args, [](auto config) { return resident_ctas<decltype(config)>(); });
-        slots = sm_count("attention decode device query") * ctas;
-        splits = decode_num_splits(args.batch * args.n_head_kv, args.max_length, slots, tile);
+            with_config(args, sm90, [](auto config) { return resident_ctas<decltype(config)>(); });
+        const int sms = sm_count("attention decode device query");
+        slots = sms * ctas;
+        splits = sm90 ? decode_num_splits_sm90(units, args.max_length, sms, slots, tile)
+                      : decode_num_splits(units, args.max_length, slots, tile);
     }
     const int per_split = (args.max_length + splits - 1) / splits;
     DecodePlan plan;
@@ -172,7 +240,6 @@ DecodePlan plan_decode(const DecodeArgs &args) {
     // (4k keys asked in 28 splits: 16 of 256); the nearest multiple keeps about as many,
     // unless they take a wave more than the splits chosen (batch 16, 2 kv heads, 4,100 keys: 17
     // splits of 256 where 14 were chosen, 544 CTAs on 528 slots).
-    const int units = args.batch * args.n_head_kv;
     const int over = per_split % tile;  // keys past the last whole tile
     if (args.splits == 0 && args.pool.q8 && plan.chunk > tile && over > 0 && over < tile / 2) {
         const int nearer = (args.max_length + plan.chunk - tile - 1) / (plan.chunk - tile);
@@ -244,18 +311,38 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     const DecodeScores mode = !args.scores      ? DecodeScores::kNone
                               : p.records_by_id ? DecodeScores::kDefer
                                                 : DecodeScores::kInstall;
+    attn::DecodeSm90Params pp{};
+    bool sm90 = runs_sm90(args);
+    if (sm90) {
+        pp.base = p;
+        pp.tma_rows = std::min(args.pool.block_size, attn::DecodeSm90Config<64>::BN);
+        sm90 = pool_map(pp.kv_map, args.pool.data, d, pp.tma_rows);
+        require(sm90 || args.kernel != Kernel::Sm90, CAB_ERR_UNSUPPORTED,
+                "attention decode: the driver has no tensor-map encoder for the sm_90a kernel");
+    }
     auto run = [&](auto config) {
         using C = decltype(config);
-        switch (mode) {
-            case DecodeScores::kNone:
-                return launch<C, DecodeScores::kNone>(p, b, h, args.pdl, stream);
-            case DecodeScores::kInstall:
-                return launch<C, DecodeScores::kInstall>(p, b, h, args.pdl, stream);
-            case DecodeScores::kDefer:
-                return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
+        if constexpr (C::kThreads != C::kConsumerThreads) {
+            switch (mode) {
+                case DecodeScores::kNone:
+                    return launch_sm90<C, DecodeScores::kNone>(pp, b, h, args.pdl, stream);
+                case DecodeScores::kInstall:
+                    return launch_sm90<C, DecodeScores::kInstall>(pp, b, h, args.pdl, stream);
+                case DecodeScores::kDefer:
+                    return launch_sm90<C, DecodeScores::kDefer>(pp, b, h, args.pdl, stream);
+            }
+        } else {
+            switch (mode) {
+                case DecodeScores::kNone:
+                    return launch<C, DecodeScores::kNone>(p, b, h, args.pdl, stream);
+                case DecodeScores::kInstall:
+                    return launch<C, DecodeScores::kInstall>(p, b, h, args.pdl, stream);
+                case DecodeScores::kDefer:
+                    return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
+            }
         }
     };
-    with_config(args, run);
+    with_config(args, sm90, run);
     if (mode != DecodeScores::kInstall) return;
     attn::SettleParams sp{};
     sp.kv = p.kv;

@@ -42,7 +42,8 @@ enum class DecodeScores { kNone, kInstall, kDefer };
 template <int D_, bool Q8_ = false, bool Fp8_ = false>
 struct DecodeConfig {
     static constexpr int D = D_, BN = 64, WARPS = 4, kThreads = WARPS * 32, STAGES = 3;
-    static constexpr bool Q8 = Q8_, Fp8 = Fp8_;  // 8-bit blocks, of fp8 E4M3 codes
+    static constexpr int kConsumerThreads = kThreads;  // all of them compute (decode_sm90.cuh)
+    static constexpr bool Q8 = Q8_, Fp8 = Fp8_;        // 8-bit blocks, of fp8 E4M3 codes
     static constexpr int DT = D / 8, kWarpKeys = BN / WARPS, NT = kWarpKeys / 8;
     static constexpr int kQBytes = 16 * D * 2, kTileBytes = BN * D * 2;  // one of K or V
     static constexpr int kQ8Keys = Q8Tile<D>::KEYS, kQ8WarpKeys = kQ8Keys / WARPS;
@@ -157,6 +158,77 @@ __device__ __forceinline__ void put_state(float *cm, float *cl, float *co, int s
     }
 }
 
+// Copies the Q tile of the CTA's group (rows 0..group-1; zero rows up to 16, except the pending
+// query `prev` in rows 8..15 when it is not null) into sq (swz<D> rows), by cp.async through L2,
+// as the previous kernel wrote q.
+template <int D, int THREADS>
+__device__ __forceinline__ void load_query(uint32_t sq, const DecodeParams &p, int seq, int head_kv,
+                                           const bf16 *prev, int tid) {
+    constexpr int kChunks = D / 8;
+    for (int i = tid; i < 16 * kChunks; i += THREADS) {
+        const int row = i / kChunks, chunk = i % kChunks;
+        const bf16 *src = p.q + seq * p.q_stride + head_kv * p.group * D + chunk * 8;
+        bool valid = row < p.group;
+        if (valid) {
+            src += row * D;
+        } else if (prev != nullptr && row >= 8 && row - 8 < p.group) {
+            src = prev + (row - 8) * D + chunk * 8;
+            valid = true;
+        }
+        cp_async_16(sq + swz<D>(row, chunk), src, valid);
+    }
+}
+
+// The end of a split's CTA, once each warp's state is in cm, cl, co (put_state): the merged
+// state becomes the split's normalized partial output and log2-sum-exp for the merge, or, with
+// one split (p.direct), the output and the record's lse; split 0 leaves this step's query (the
+// Q tile at q_tile, swz<D> rows) in the record. Run by the C::kConsumerThreads threads tid.
+template <class C, DecodeScores kMode>
+__device__ __forceinline__ void write_split(const DecodeParams &p, const float *cm, const float *cl,
+                                            const float *co, const unsigned char *q_tile,
+                                            const PendingRef &rec, bool recorded, int sid,
+                                            int split, int seq, int head_kv, int length,
+                                            uint32_t epoch, int tid) {
+    constexpr int D = C::D, S = C::kRowFloats;
+    constexpr bool kDefer = kMode == DecodeScores::kDefer;
+    const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
+    for (int i = tid; i < p.group * D; i += C::kConsumerThreads) {
+        const int row = i / D, col = i % D;
+        float mx = -CUDART_INF_F;
+#pragma unroll
+        for (int w = 0; w < C::kStates; ++w) mx = fmaxf(mx, cm[w * 16 + row]);
+        float sum = 0.0f, acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < C::kStates; ++w) {
+            float f = ex2(cm[w * 16 + row] - mx);  // 0 for a state that saw no key
+            sum += cl[w * 16 + row] * f;
+            acc += co[(w * 16 + row) * S + col] * f;
+        }
+        if (p.direct) {
+            p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
+                __float2bfloat16_rn(acc / sum);
+            if (recorded && col == 0) rec.lse()[row] = mx + __log2f(sum);
+        } else {
+            p.part_o[(part * p.group + row) * D + col] = acc / sum;
+            if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
+        }
+    }
+    if (!recorded) return;
+    if (split == 0) {  // this step's query, for the next step (or settle)
+        // Other splits may still read the pending query: staged for the merge to move.
+        constexpr int kChunks = D / 8;
+        bf16 *dst = p.direct || !kDefer ? rec.q() : rec.staging(p.group, D);
+        for (int i = tid; i < p.group * kChunks; i += C::kConsumerThreads) {
+            const int row = i / kChunks, chunk = i % kChunks;
+            *reinterpret_cast<uint4 *>(dst + row * D + chunk * 8) =
+                *reinterpret_cast<const uint4 *>(q_tile + swz<D>(row, chunk));
+        }
+    }
+    // One split: this CTA is the stream's only one, and its threads read the header before
+    // the barriers that precede this.
+    if (p.direct && tid == 0) store_header(rec, length, epoch);
+}
+
 template <class C, DecodeScores kMode>
 __global__ void __launch_bounds__(C::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
@@ -220,25 +292,9 @@ __global__ void __launch_bounds__(C::kThreads)
     }
     grid_dependency_wait();
     allow_dependents();  // the merge's CTAs may launch
-    {  // Q rows of the group, zero rows up to 16 (kDefer: the pending query in rows 8..15);
-        // through L2, as the previous kernel wrote them. Asynchronous, in its own commit group,
-        // so that it is in flight with the tiles below.
-        constexpr int kChunks = D / 8;
-        const bf16 *prev = consumes ? rec.q() : nullptr;
-        for (int i = tid; i < 16 * kChunks; i += C::kThreads) {
-            const int row = i / kChunks, chunk = i % kChunks;
-            const bf16 *src = p.q + seq * p.q_stride + head_kv * p.group * D + chunk * 8;
-            bool valid = row < p.group;
-            if (valid) {
-                src += row * D;
-            } else if (consumes && row >= 8 && row - 8 < p.group) {
-                src = prev + (row - 8) * D + chunk * 8;
-                valid = true;
-            }
-            cp_async_16(sq + swz<D>(row, chunk), src, valid);
-        }
-        cp_async_commit();
-    }
+    // Asynchronous, in its own commit group, so that it is in flight with the tiles below.
+    load_query<D, C::kThreads>(sq, p, seq, head_kv, consumes ? rec.q() : nullptr, tid);
+    cp_async_commit();
     const int after_q = STAGES - 1 - s;  // tile groups committed after Q's
     for (; s < STAGES - 1; ++s) {
         if (s < n_tiles)
@@ -357,43 +413,8 @@ __global__ void __launch_bounds__(C::kThreads)
     put_state<D, S, false>(cm, cl, co, warp, m, l, o, lane);
     if constexpr (C::Q8) put_state<D, S, true>(cm, cl, co, C::WARPS + warp, m8, l8, o8, lane);
     __syncthreads();
-    const int64_t part = static_cast<int64_t>(sid) * p.n_splits + split;
-    for (int i = tid; i < p.group * D; i += C::kThreads) {
-        const int row = i / D, col = i % D;
-        float mx = -CUDART_INF_F;
-#pragma unroll
-        for (int w = 0; w < C::kStates; ++w) mx = fmaxf(mx, cm[w * 16 + row]);
-        float sum = 0.0f, acc = 0.0f;
-#pragma unroll
-        for (int w = 0; w < C::kStates; ++w) {
-            float f = ex2(cm[w * 16 + row] - mx);  // 0 for a state that saw no key
-            sum += cl[w * 16 + row] * f;
-            acc += co[(w * 16 + row) * S + col] * f;
-        }
-        if (p.direct) {
-            p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] =
-                __float2bfloat16_rn(acc / sum);
-            if (recorded && col == 0) rec.lse()[row] = mx + __log2f(sum);
-        } else {
-            p.part_o[(part * p.group + row) * D + col] = acc / sum;
-            if (col == 0) p.part_lse[part * p.group + row] = mx + __log2f(sum);
-        }
-    }
-    if (recorded) {
-        if (split == 0) {  // this step's query, for the next step (or settle)
-            // Other splits may still read the pending query: staged for the merge to move.
-            constexpr int kChunks = D / 8;
-            bf16 *dst = p.direct || !kDefer ? rec.q() : rec.staging(p.group, D);
-            for (int i = tid; i < p.group * kChunks; i += C::kThreads) {
-                const int row = i / kChunks, chunk = i % kChunks;
-                *reinterpret_cast<uint4 *>(dst + row * D + chunk * 8) =
-                    *reinterpret_cast<const uint4 *>(smem + swz<D>(row, chunk));
-            }
-        }
-        // One split: this CTA is the stream's only one, and its threads read the header before
-        // the barriers above.
-        if (p.direct && tid == 0) store_header(rec, length, st.epoch);
-    }
+    write_split<C, kMode>(p, cm, cl, co, smem, rec, recorded, sid, split, seq, head_kv, length,
+                          st.epoch, tid);
 }
 
 }  // namespace cab::cuda::attn

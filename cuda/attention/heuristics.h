@@ -62,6 +62,29 @@ inline int decode_num_splits(int units, int max_length, int slots, int tile) {
     return 1;
 }
 
+// A split of at least this many keys on the Hopper kernel (decode_sm90.cuh) streams them from one
+// CTA per SM at about the rate of several.
+constexpr int kDecodeSm90LongSplitKeys = 1024;
+
+// decode_num_splits for the Hopper kernel, on `sms` SMs: up to 4,096 keys, the most splits that
+// give each SM at most one CTA in one wave, when they cover 95% of the SMs with splits of at
+// least kDecodeSm90LongSplitKeys keys. Its producer warp keeps the ring full from one CTA, and
+// fewer splits leave less to merge: at 4k keys the 0.5B shape's batch 64 ran 1.07x faster on 1
+// split than on 4 (1.04x with scores), batch 16 1.04x on 4 than on 16, the 7B shape's batch 16
+// 1.01x on 2 than on 4 (bench/results/decode_sm90_2026-11-24_h100.json). Longer streams, and
+// splits shorter than that, as decode_num_splits.
+inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots, int tile) {
+    constexpr int kShortStream = 4096;
+    const int per_sm = units > 0 ? sms / units : 0;
+    if (max_length <= kShortStream && per_sm >= 1) {
+        const int n = decode_tiled_splits(max_length, per_sm, tile);
+        if (20L * units * n >= 19L * sms &&
+            decode_chunk(max_length, n, tile) >= kDecodeSm90LongSplitKeys)
+            return n;
+    }
+    return decode_num_splits(units, max_length, slots, tile);
+}
+
 // Whether a pool with 8-bit blocks gets a split more than its keys need (splits.cuh shares a
 // stream's keys out by bytes, so the bf16 keys at its end take that split instead of lengthening
 // the last one, which sets the kernel's time when splits hold a few tiles): only when it adds no

@@ -33,21 +33,21 @@ __device__ __forceinline__ void ldsm_a(uint32_t (&a)[4], uint32_t tile, int row0
 }
 
 // B fragments of K^T for keys key0..key0+15 at k-step kk: b[0..1] for keys key0..+7 and b[2..3]
-// for key0+8..+15.
-template <int D>
+// for key0+8..+15. Layout: the tile's (RowSwizzle, or wgmma.cuh's for tensor-copied tiles).
+template <int D, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void ldsm_k(uint32_t (&b)[4], uint32_t tile, int key0, int kk,
                                        int lane) {
     int key = key0 + (lane & 7) + (lane >> 4) * 8;
-    ldmatrix_x4(b, tile + swz<D>(key, kk * 2 + ((lane >> 3) & 1)));
+    ldmatrix_x4(b, tile + Layout::offset(key, kk * 2 + ((lane >> 3) & 1)));
 }
 
 // B fragments of V for keys key0..key0+15 (the k dimension) and columns 16dp..16dp+15: b[0..1]
 // for columns 16dp..+7 and b[2..3] for 16dp+8..+15.
-template <int D>
+template <int D, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void ldsm_v(uint32_t (&b)[4], uint32_t tile, int key0, int dp,
                                        int lane) {
     int key = key0 + (lane & 7) + ((lane >> 3) & 1) * 8;
-    ldmatrix_x4_trans(b, tile + swz<D>(key, dp * 2 + (lane >> 4)));
+    ldmatrix_x4_trans(b, tile + Layout::offset(key, dp * 2 + (lane >> 4)));
 }
 
 // Pool row of K (value = false) or V row `key` of a stream, whose key lies in pool block `block`

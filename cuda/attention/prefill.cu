@@ -168,8 +168,7 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     p.n_rows = args.n * p.group;
     p.window = args.scores ? args.score_window : 0;
     p.scale_log2 = scale_log2(d);
-    using Kernel = PrefillArgs::Kernel;
-    const bool sm90 = args.kernel != Kernel::Sm80 && prefill_sm90_available();
+    const bool sm90 = args.kernel != Kernel::Sm80 && sm90_available();
     require(sm90 || args.kernel != Kernel::Sm90, CAB_ERR_UNSUPPORTED,
             "attention prefill: the sm_90a kernel does not run on this device or build");
     if (d == 128) {
@@ -179,7 +178,7 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     }
 }
 
-bool prefill_sm90_available() {
+bool sm90_available() {
     static const bool available = attn::sm90_runs();
     return available;
 }

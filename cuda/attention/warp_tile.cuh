@@ -41,8 +41,8 @@ __device__ __forceinline__ void warp_qk(float (&s)[MT][NT][4], uint32_t sq, int 
 }
 
 // S = Q K^T for one 16-row slice whose Q fragments are held in registers (decode) and keys
-// key0..key0 + 8 NT of the tile sk.
-template <int D, int NT>
+// key0..key0 + 8 NT of the tile sk (laid out by Layout).
+template <int D, int NT, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void warp_qk_regs(float (&s)[1][NT][4], const uint32_t (&qf)[D / 16][4],
                                              uint32_t sk, int key0, int lane) {
 #pragma unroll
@@ -54,7 +54,7 @@ __device__ __forceinline__ void warp_qk_regs(float (&s)[1][NT][4], const uint32_
 #pragma unroll
         for (int np = 0; np < NT / 2; ++np) {
             uint32_t b[4];
-            ldsm_k<D>(b, sk, key0 + np * 16, kk, lane);
+            ldsm_k<D, Layout>(b, sk, key0 + np * 16, kk, lane);
             mma_bf16(s[0][2 * np], qf[kk], b[0], b[1]);
             mma_bf16(s[0][2 * np + 1], qf[kk], b[2], b[3]);
         }
@@ -116,8 +116,9 @@ __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&m)
 }
 
 // O += P V for the warp's rows: P from its S fragments (rounded to bf16, the accumulator layout
-// of two 8-key tiles is the A layout of one 16-key step), V rows key0.. of the tile sv.
-template <int D, int MT, int NT>
+// of two 8-key tiles is the A layout of one 16-key step), V rows key0.. of the tile sv (laid out
+// by Layout).
+template <int D, int MT, int NT, class Layout = RowSwizzle<D>>
 __device__ __forceinline__ void warp_pv(float (&o)[MT][D / 8][4], const float (&p)[MT][NT][4],
                                         uint32_t sv, int key0, int lane) {
 #pragma unroll
@@ -133,7 +134,7 @@ __device__ __forceinline__ void warp_pv(float (&o)[MT][D / 8][4], const float (&
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
             uint32_t b[4];
-            ldsm_v<D>(b, sv, key0 + kk * 16, dp, lane);
+            ldsm_v<D, Layout>(b, sv, key0 + kk * 16, dp, lane);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {
                 mma_bf16(o[mt][2 * dp], a[mt], b[0], b[1]);

@@ -25,6 +25,7 @@ struct DecodeCase {
     float key_scale;
     int max_length = 0;  // 0: the longest stream; more: the bound of a length bucket
     int block_size = 16;
+    attention::Kernel kernel = attention::Kernel::Auto;
 
     int n_head() const { return n_head_kv * group; }
     int q_stride() const { return n_head() * d + 8; }  // padded rows
@@ -40,6 +41,8 @@ struct DecodeCase {
         for (int l : lengths) s << " " << l;
         s << (scores ? " scores" : " no scores") << " splits " << splits << " key scale "
           << key_scale << " max_length " << bound() << " block " << block_size;
+        if (kernel == attention::Kernel::Sm80) s << " sm80 kernel";
+        if (kernel == attention::Kernel::Sm90) s << " sm90 kernel";
         return s.str();
     }
 };
@@ -91,6 +94,7 @@ attention::DecodeArgs decode_args(const DecodeCase &c, const PagedStreams &paged
     args.out_stride = c.out_stride();
     args.scores = c.scores;
     args.splits = c.splits;
+    args.kernel = c.kernel;
     return args;
 }
 
@@ -145,7 +149,7 @@ void verify(const DecodeCase &c, const Step &step, const std::vector<uint16_t> &
     CHECK(snap.poison_changed == 0);  // no score write outside the streams' slots
 }
 
-void run_case(const DecodeCase &c, std::mt19937 &rng) {
+void run_one(const DecodeCase &c, std::mt19937 &rng) {
     INFO(c.name());
     const Step step = random_step(c, rng);
     PagedStreams paged(step.streams, c.d, c.block_size, c.scores ? &step.init : nullptr, rng);
@@ -163,6 +167,23 @@ void run_case(const DecodeCase &c, std::mt19937 &rng) {
     attention::decode(args, nullptr);
     cuda_check(cudaDeviceSynchronize(), "decode");
     verify(c, step, out_dev.download<uint16_t>(), paged.download_scores(), 0, plan.splits);
+}
+
+// Whether the Hopper kernel (tensor copies) runs a case: bf16 blocks of at least 4 keys.
+bool sm90_runs(const DecodeCase &c) {
+    return c.block_size >= 4 && attention::sm90_available();
+}
+
+// The case on the mma.sync kernel, then on the Hopper one where the device and pool run it.
+void run_case(DecodeCase c, std::mt19937 &rng) {
+    c.kernel = attention::Kernel::Sm80;
+    run_one(c, rng);
+    if (!sm90_runs(c)) {
+        if (c.block_size >= 4) WARN("no sm_90 device: the Hopper decode kernel was not tested");
+        return;
+    }
+    c.kernel = attention::Kernel::Sm90;
+    run_one(c, rng);
 }
 
 template <class Handle, cudaError_t (*destroy)(Handle)>
@@ -328,6 +349,13 @@ TEST_CASE("decode: bad arguments are errors", "[decode][small]") {
     CHECK_THROWS_WITH(attention::decode(args, nullptr), Catch::Contains("null pool.scores"));
     args.pool.head_dim = 300;
     CHECK_THROWS_WITH(attention::plan_decode(args), Catch::Contains("head_dim 300"));
+    // The Hopper kernel copies whole blocks of at least 4 keys: smaller ones cannot force it.
+    args.pool.head_dim = 128;
+    args.pool.block_size = 2;
+    args.kernel = attention::Kernel::Sm90;
+    CHECK_THROWS_WITH(attention::plan_decode(args), Catch::Contains("sm_90a kernel"));
+    args.kernel = attention::Kernel::Sm80;
+    CHECK(attention::plan_decode(args).splits >= 1);
 }
 
 }  // namespace cab::gpu_test

@@ -22,6 +22,7 @@ struct PendingCase {
     std::vector<int> lengths;  // per sequence, after the second step's append
     int splits;                // 0: heuristic
     int block_size = 16;
+    attention::Kernel kernel = attention::Kernel::Auto;
 
     int n_head() const { return n_head_kv * group; }
     int streams() const { return static_cast<int>(lengths.size()) * n_head_kv; }
@@ -30,6 +31,8 @@ struct PendingCase {
         s << "kv heads " << n_head_kv << " group " << group << " d " << d << " lengths";
         for (int l : lengths) s << " " << l;
         s << " splits " << splits << " block " << block_size;
+        if (kernel == attention::Kernel::Sm80) s << " sm80 kernel";
+        if (kernel == attention::Kernel::Sm90) s << " sm90 kernel";
         return s.str();
     }
 };
@@ -84,6 +87,7 @@ public:
         a.out_stride = stride;
         a.scores = true;
         a.splits = c_.splits;
+        a.kernel = c_.kernel;
         a.pending = records_.get();
         a.pending_record_bytes = record_bytes_;
         const attention::DecodePlan plan = attention::plan_decode(a);
@@ -199,6 +203,15 @@ void run_steps(const PendingCase &c, std::mt19937 &rng) {
     f.verify("after a second settle: nothing more");
 }
 
+// run_steps on the mma.sync kernel, then on the Hopper one where the device and pool run it.
+void run_steps_kernels(PendingCase c, std::mt19937 &rng) {
+    c.kernel = attention::Kernel::Sm80;
+    run_steps(c, rng);
+    if (c.block_size < 4 || !attention::sm90_available()) return;
+    c.kernel = attention::Kernel::Sm90;
+    run_steps(c, rng);
+}
+
 void run_reset(const PendingCase &c, std::mt19937 &rng) {
     INFO(c.name());
     PendingFixture f(c, rng);
@@ -225,11 +238,11 @@ void run_truncate(const PendingCase &c, std::mt19937 &rng) {
 
 TEST_CASE("decode: deferred scores over two steps and settle", "[decode][pending][small]") {
     std::mt19937 rng(std::random_device{}());
-    run_steps({2, 7, 128, {2, 17, 64, 100, 700}, 0}, rng);
-    run_steps({2, 7, 128, {70, 2000, 333}, 3}, rng);
-    run_steps({2, 8, 64, {3000, 5, 257}, 0}, rng);
-    run_steps({3, 1, 64, {40, 1025}, 0, 1}, rng);
-    run_steps({1, 4, 128, {129, 64}, 1, 64}, rng);
+    run_steps_kernels({2, 7, 128, {2, 17, 64, 100, 700}, 0}, rng);
+    run_steps_kernels({2, 7, 128, {70, 2000, 333}, 3}, rng);
+    run_steps_kernels({2, 8, 64, {3000, 5, 257}, 0}, rng);
+    run_steps_kernels({3, 1, 64, {40, 1025}, 0, 1}, rng);
+    run_steps_kernels({1, 4, 128, {129, 64}, 1, 64}, rng);
 }
 
 TEST_CASE("decode: a record of another epoch is dropped", "[decode][pending]") {

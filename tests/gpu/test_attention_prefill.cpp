@@ -21,7 +21,7 @@ struct PrefillCase {
     bool scores;
     float key_scale;  // > 1 makes the softmax sharp (large logits)
     int block_size = 16;
-    attention::PrefillArgs::Kernel kernel = attention::PrefillArgs::Kernel::Auto;
+    attention::Kernel kernel = attention::Kernel::Auto;
 
     std::string name() const {
         std::ostringstream s;
@@ -30,8 +30,8 @@ struct PrefillCase {
         for (int c : cached) s << " " << c;
         s << " window " << window << (scores ? " scores" : " no scores") << " key scale "
           << key_scale << " block " << block_size;
-        if (kernel == attention::PrefillArgs::Kernel::Sm80) s << " sm80 kernel";
-        if (kernel == attention::PrefillArgs::Kernel::Sm90) s << " sm90 kernel";
+        if (kernel == attention::Kernel::Sm80) s << " sm80 kernel";
+        if (kernel == attention::Kernel::Sm90) s << " sm90 kernel";
         return s.str();
     }
 };
@@ -140,13 +140,13 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
 
 // The case on the mma.sync kernel, then on the wgmma kernel where the device runs it.
 void run_kernels(PrefillCase c, std::mt19937 &rng) {
-    c.kernel = attention::PrefillArgs::Kernel::Sm80;
+    c.kernel = attention::Kernel::Sm80;
     run_case(c, rng);
-    if (!attention::prefill_sm90_available()) {
+    if (!attention::sm90_available()) {
         WARN("no sm_90 device: the wgmma prefill kernel was not tested");
         return;
     }
-    c.kernel = attention::PrefillArgs::Kernel::Sm90;
+    c.kernel = attention::Kernel::Sm90;
     run_case(c, rng);
 }
 

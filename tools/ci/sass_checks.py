@@ -22,6 +22,7 @@ HAZARD_KERNELS = ("prefill_sm90_kernel",)
 NO_STACK_KERNELS = (
     "prefill_sm90_kernel",
     "decode_kernel",
+    "decode_sm90_kernel",
     "merge_kernel",
     "settle_kernel",
 )
