@@ -2,6 +2,7 @@
 // head sizes without a tensor-core kernel go to generic.h.
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "attention/cascade.cuh"
 #include "attention/decode.cuh"
@@ -163,6 +164,20 @@ int resident_ctas() {
     return n;
 }
 
+// Calls f with the scores mode as a std::integral_constant (the kernels' template argument).
+template <class F>
+void with_mode(attn::DecodeScores mode, F &&f) {
+    using attn::DecodeScores;
+    switch (mode) {
+        case DecodeScores::kNone:
+            return f(std::integral_constant<DecodeScores, DecodeScores::kNone>{});
+        case DecodeScores::kInstall:
+            return f(std::integral_constant<DecodeScores, DecodeScores::kInstall>{});
+        case DecodeScores::kDefer:
+            return f(std::integral_constant<DecodeScores, DecodeScores::kDefer>{});
+    }
+}
+
 // Whether the Hopper kernel runs these args (a map over the pool is still needed: decode()).
 bool runs_sm90(const DecodeArgs &a) {
     const bool can = a.pool.q8 == nullptr && a.pool.block_size >= 4 && sm90_available();
@@ -322,25 +337,14 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     }
     auto run = [&](auto config) {
         using C = decltype(config);
-        if constexpr (C::kThreads != C::kConsumerThreads) {
-            switch (mode) {
-                case DecodeScores::kNone:
-                    return launch_sm90<C, DecodeScores::kNone>(pp, b, h, args.pdl, stream);
-                case DecodeScores::kInstall:
-                    return launch_sm90<C, DecodeScores::kInstall>(pp, b, h, args.pdl, stream);
-                case DecodeScores::kDefer:
-                    return launch_sm90<C, DecodeScores::kDefer>(pp, b, h, args.pdl, stream);
+        with_mode(mode, [&](auto m) {
+            constexpr DecodeScores kMode = decltype(m)::value;
+            if constexpr (C::kThreads != C::kConsumerThreads) {
+                launch_sm90<C, kMode>(pp, b, h, args.pdl, stream);
+            } else {
+                launch<C, kMode>(p, b, h, args.pdl, stream);
             }
-        } else {
-            switch (mode) {
-                case DecodeScores::kNone:
-                    return launch<C, DecodeScores::kNone>(p, b, h, args.pdl, stream);
-                case DecodeScores::kInstall:
-                    return launch<C, DecodeScores::kInstall>(p, b, h, args.pdl, stream);
-                case DecodeScores::kDefer:
-                    return launch<C, DecodeScores::kDefer>(p, b, h, args.pdl, stream);
-            }
-        }
+        });
     };
     with_config(args, sm90, run);
     if (mode != DecodeScores::kInstall) return;
