@@ -65,13 +65,15 @@ Layout layout(const DecodeArgs &a, int splits) {
     return l;
 }
 
-template <class C, attn::DecodeScores kMode>
-void launch(const attn::DecodeParams &p, int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
-    auto kernel = attn::decode_kernel<C, kMode>;
+// Launches a decode kernel over its parameters kp (DecodeParams p, or the Hopper kernel's, which
+// hold them), then the merge unless the kernel's one split writes the output.
+template <class C, attn::DecodeScores kMode, class KernelParams>
+void launch(void (*kernel)(KernelParams), const KernelParams &kp, const attn::DecodeParams &p,
+            int batch, int n_head_kv, bool pdl, cudaStream_t stream) {
     static const bool configured = (allow_smem(kernel, C::kSmemBytes, "attention decode"), true);
     (void)configured;
     launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
-                           C::kSmemBytes, stream, "attention decode", p);
+                           C::kSmemBytes, stream, "attention decode", kp);
     if (p.direct) return;
     launch_dependent(attn::merge_kernel<C::D, kMode != attn::DecodeScores::kNone>,
                      dim3(p.group, n_head_kv, batch), dim3(attn::kMergeThreads), 0, stream,
@@ -100,22 +102,6 @@ bool pool_map(CUtensorMap &map, const void *pool, int head_dim, int rows) {
     }
     map = cached.map;
     return cached.ok;
-}
-
-template <class C, attn::DecodeScores kMode>
-void launch_sm90(const attn::DecodeSm90Params &pp, int batch, int n_head_kv, bool pdl,
-                 cudaStream_t stream) {
-    auto kernel = attn::decode_sm90_kernel<C, kMode>;
-    static const bool configured =
-        (allow_smem(kernel, C::kSmemBytes, "attention decode (sm90)"), true);
-    (void)configured;
-    const attn::DecodeParams &p = pp.base;
-    launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
-                           C::kSmemBytes, stream, "attention decode (sm90)", pp);
-    if (p.direct) return;
-    launch_dependent(attn::merge_kernel<C::D, kMode != attn::DecodeScores::kNone>,
-                     dim3(p.group, n_head_kv, batch), dim3(attn::kMergeThreads), 0, stream,
-                     "attention decode merge", p);
 }
 
 template <class C>
@@ -340,9 +326,9 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
         with_mode(mode, [&](auto m) {
             constexpr DecodeScores kMode = decltype(m)::value;
             if constexpr (C::kThreads != C::kConsumerThreads) {
-                launch_sm90<C, kMode>(pp, b, h, args.pdl, stream);
+                launch<C, kMode>(attn::decode_sm90_kernel<C, kMode>, pp, p, b, h, args.pdl, stream);
             } else {
-                launch<C, kMode>(p, b, h, args.pdl, stream);
+                launch<C, kMode>(attn::decode_kernel<C, kMode>, p, p, b, h, args.pdl, stream);
             }
         });
     };
