@@ -70,8 +70,7 @@ TEST_CASE("decode splits: never more than the merge takes", "[decode_splits]") {
         }
 }
 
-TEST_CASE("decode splits: the Hopper kernel gives short streams one CTA per SM",
-          "[decode_splits]") {
+TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", "[decode_splits]") {
     constexpr int kSms = 132;
     auto sm90 = [](int units, int length, int slots) {
         return decode_tiled_splits(
@@ -81,8 +80,20 @@ TEST_CASE("decode splits: the Hopper kernel gives short streams one CTA per SM",
     CHECK(sm90(128, 4096, kSlots64) == 1);
     CHECK(sm90(32, 4096, kSlots64) == 4);
     CHECK(sm90(64, 4096, kSlots128) == 2);
-    // Past 4k keys, splits under 1,024 keys, or batches that cover too few SMs: the general rule.
+    // Longer streams whose general splits hold at most 512 keys: 7B batch 1 at 16k and 32k keys
+    // 32 splits (not 64), 0.5B batch 2 at 16k 32 (not 128), 7B batch 4 at 4k 8 (not 16).
+    CHECK(splits(4, 16384, kSlots128) == 64);
+    CHECK(sm90(4, 16384, kSlots128) == 32);
+    CHECK(sm90(4, 32768, kSlots128) == 32);
+    CHECK(splits(4, 16384, kSlots64) == 128);
+    CHECK(sm90(4, 16384, kSlots64) == 32);
+    CHECK(sm90(16, 4096, kSlots128) == 8);
+    // General splits already long (0.5B batch 16 and 64, 7B batch 16, at 16k keys), one-per-SM
+    // splits under 512 keys, or batches that cover too few SMs: the general rule.
     CHECK(sm90(32, 16384, kSlots64) == splits(32, 16384, kSlots64));
+    CHECK(sm90(128, 16384, kSlots64) == splits(128, 16384, kSlots64));
+    CHECK(sm90(64, 16384, kSlots128) == splits(64, 16384, kSlots128));
+    CHECK(sm90(2, 16384, kSlots64) == splits(2, 16384, kSlots64));  // 66 would be 256 keys
     CHECK(sm90(2, 4096, kSlots64) == splits(2, 4096, kSlots64));    // batch 1: 66 would be 64 keys
     CHECK(sm90(8, 4096, kSlots64) == splits(8, 4096, kSlots64));    // 16 splits of 256 keys
     CHECK(sm90(28, 4096, kSlots64) == splits(28, 4096, kSlots64));  // 4 splits cover 85% of SMs

@@ -6,7 +6,8 @@
 // runs; decode is timed as CUDA graph replays so that launch overhead stays out, and it rotates
 // over several input sets when one would fit in L2. Decode's KV types: bf16, int8, fp8, and
 // int8+tail (int8 blocks but each stream's last 64 keys in bf16 ones, as `quantize` leaves a
-// stream with its default recent window).
+// stream with its default recent window). --len sets decode's KV lengths and prefill's token
+// counts (default 1k, 4k, 16k and 32k for prefill, 4k, 16k and 32k for decode).
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
 //                              [--blocks shuffled|sequential] > attention_kernels.json
@@ -413,6 +414,7 @@ std::vector<int> int_list(const std::string &s) {
 int main(int argc, char **argv) {
     std::string only, kv_types = "bf16,int8,fp8", shape_name;
     std::vector<int> batches = {1, 16, 64}, lens = {4096, 16384, 32768};
+    std::vector<int> prefill_lens = {1024, 4096, 16384, 32768};
     int splits = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i], value = argv[i + 1];
@@ -423,7 +425,7 @@ int main(int argc, char **argv) {
         } else if (opt == "--batch") {
             batches = int_list(value);
         } else if (opt == "--len") {
-            lens = int_list(value);
+            lens = prefill_lens = int_list(value);
         } else if (opt == "--shape") {
             shape_name = value;
         } else if (opt == "--splits") {
@@ -458,7 +460,7 @@ int main(int argc, char **argv) {
     if (attention::sm90_available()) kernels.push_back(Kernel::Sm80);
     if (only != "decode")
         for (const Shape &s : shapes)
-            for (int n : {1024, 4096, 16384, 32768})
+            for (int n : prefill_lens)
                 for (Kernel k : kernels)
                     for (bool scores : {false, true})
                         records.push_back(prefill_record(s, n, scores, k, rng));

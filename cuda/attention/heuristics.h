@@ -64,25 +64,32 @@ inline int decode_num_splits(int units, int max_length, int slots, int tile) {
 
 // A split of at least this many keys on the Hopper kernel (decode_sm90.cuh) streams them from one
 // CTA per SM at about the rate of several.
-constexpr int kDecodeSm90LongSplitKeys = 1024;
+constexpr int kDecodeSm90LongSplitKeys = 512;
 
-// decode_num_splits for the Hopper kernel, on `sms` SMs: up to 4,096 keys, the most splits that
-// give each SM at most one CTA in one wave, when they cover 95% of the SMs with splits of at
-// least kDecodeSm90LongSplitKeys keys. Its producer warp keeps the ring full from one CTA, and
-// fewer splits leave less to merge: at 4k keys the 0.5B shape's batch 64 ran 1.07x faster on 1
-// split than on 4 (1.04x with scores), batch 16 1.04x on 4 than on 16, the 7B shape's batch 16
-// 1.01x on 2 than on 4 (bench/results/decode_sm90_2026-11-24_h100.json). Longer streams, and
-// splits shorter than that, as decode_num_splits.
+// decode_num_splits for the Hopper kernel, on `sms` SMs: the most splits that give each SM at most
+// one CTA in one wave, when they cover 95% of the SMs with splits of at least
+// kDecodeSm90LongSplitKeys keys and either the streams are short (up to 4,096 keys) or
+// decode_num_splits would cut them into splits no longer than that. Its producer warp keeps the
+// ring full from one CTA, so where splits are short their fixed part (Q load, pipeline fill,
+// merge) weighs less in fewer, longer ones: 7B batch 1 at 16k keys ran 1.06x faster on 32 splits
+// than on 64, 0.5B batch 2 at 16k 1.11x on 32 than on 128, batch 4 to 8 of both 1.02-1.10x, and
+// at 4k keys 0.5B batch 64 1.07x on 1 split than on 4, batch 16 1.04x on 4 than on 16
+// (bench/results/decode_sm90_2026-11-24_h100.json, decode_sm90_splits_2026-11-24_h100.json).
+// Long streams whose splits are already long gain nothing (7B batch 16 at 16k-32k on 2 splits
+// against 4: equal) or lose (0.5B batch 16 and 64 at 16k: 1-3% slower), and splits of 256 keys
+// lost at 0.5B batch 4, 4k (6% with scores): decode_num_splits then.
 inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots, int tile) {
     constexpr int kShortStream = 4096;
+    const int general = decode_num_splits(units, max_length, slots, tile);
     const int per_sm = units > 0 ? sms / units : 0;
-    if (max_length <= kShortStream && per_sm >= 1) {
-        const int n = decode_tiled_splits(max_length, per_sm, tile);
-        if (20L * units * n >= 19L * sms &&
-            decode_chunk(max_length, n, tile) >= kDecodeSm90LongSplitKeys)
-            return n;
-    }
-    return decode_num_splits(units, max_length, slots, tile);
+    if (per_sm < 1) return general;
+    const bool short_splits = max_length <= kShortStream ||
+                              decode_chunk(max_length, general, tile) <= kDecodeSm90LongSplitKeys;
+    const int n = decode_tiled_splits(max_length, per_sm, tile);
+    if (short_splits && 20L * units * n >= 19L * sms &&
+        decode_chunk(max_length, n, tile) >= kDecodeSm90LongSplitKeys)
+        return n;
+    return general;
 }
 
 // Whether a pool with 8-bit blocks gets a split more than its keys need (splits.cuh shares a

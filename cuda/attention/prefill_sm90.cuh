@@ -152,8 +152,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     uint32_t pa[NT / 2][4];
     for (int i = 0; i < t.n_tiles; ++i) {
         const int tile = t.n_tiles - 1 - i;
-        wait_stage(sm.k_full(i), fill_parity<C>(i));
-        if (i > 0) wait_stage(sm.v_full(i - 1), fill_parity<C>(i - 1));
+        wait_stage(sm.k_full(i), fill_parity<C>(i), tile_by_tma<C>(params, tile * BN, st.length));
+        if (i > 0)
+            wait_stage(sm.v_full(i - 1), fill_parity<C>(i - 1),
+                       tile_by_tma<C>(params, (tile + 1) * BN, st.length));
         float s[1][NT][4];
         issue_qk<C>(s[0], sm.q, wg_row0, sm.stage(i));
         // One branch from the products' issue to their wait: split over two, ptxas serializes
@@ -184,7 +186,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         }
     }
     const int last = t.n_tiles - 1;
-    wait_stage(sm.v_full(last), fill_parity<C>(last));
+    wait_stage(sm.v_full(last), fill_parity<C>(last), tile_by_tma<C>(params, 0, st.length));
     issue_pv<C>(o, pa, sm.stage(last) + C::kTileBytes);
     wgmma_wait<0>();
     fence_operands(o);
@@ -215,9 +217,9 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     }
 
     if constexpr (kScores && C::kTensorScoreSums) {
-        prefill_sm90_scores_tc<C>(p, st, t, sm, cwg, warp, lane);
+        prefill_sm90_scores_tc<C>(params, st, t, sm, cwg, warp, lane);
     } else if constexpr (kScores) {
-        prefill_sm90_scores<C>(p, st, t, sm, cwg, warp, lane);
+        prefill_sm90_scores<C>(params, st, t, sm, cwg, warp, lane);
     }
 #endif
 }

@@ -143,10 +143,20 @@ __device__ __forceinline__ uint32_t fill_parity(int g) {
     return (static_cast<uint32_t>(g) / C::STAGES) & 1u;
 }
 
-// Waits for a stage's fill (K or V barrier) and makes the copies visible to wgmma.
-__device__ __forceinline__ void wait_stage(uint32_t bar, uint32_t parity) {
+// Whether the producer fills the tile of keys [key0, key0 + BN) by tensor copies: whole tiles,
+// when the map allows. Else by cp.async (the tile reaching past the stream's end, whose missing
+// rows must be zeros, or blocks under 4 keys).
+template <class C>
+__device__ __forceinline__ bool tile_by_tma(const PrefillSm90Params &pp, int key0, int length) {
+    return pp.tma_rows > 0 && key0 + C::BN <= length;
+}
+
+// Waits for a stage's fill (K or V barrier). Copies by cp.async (by_tma false) are generic-proxy
+// writes, which wgmma sees only after a proxy fence; tensor copies need none, and the fence is
+// not free: it waits for the thread's own global writes (the score pass's reductions).
+__device__ __forceinline__ void wait_stage(uint32_t bar, uint32_t parity, bool by_tma) {
     mbarrier_wait(bar, parity);
-    fence_proxy_async();
+    if (!by_tma) fence_proxy_async();
 }
 
 }  // namespace cab::cuda::attn

@@ -86,7 +86,7 @@ __device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, con
             next = tile_block_entry(p.kv, st.blocks, key0_of(g + 1), st.length, lane);
         mbarrier_wait(sm.empty(g), fill_parity<C>(g) ^ 1u);
         const uint32_t stage = sm.stage(g);
-        const bool tma = pp.tma_rows > 0 && key0 + C::BN <= st.length;
+        const bool tma = tile_by_tma<C>(pp, key0, st.length);
         for (int v = 0; v < (g < t.n_tiles ? 2 : 1); ++v) {  // K, and V in the flash pass
             const uint32_t bar = v ? sm.v_full(g) : sm.k_full(g);
             if (tma) {

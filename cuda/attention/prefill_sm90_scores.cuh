@@ -23,9 +23,9 @@ namespace cab::cuda::attn {
 template <class C>
 __device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
                                                    const PrefillSmem<C> &sm, const PrefillTiles &t,
-                                                   int cwg, int j) {
+                                                   bool by_tma, int cwg, int j) {
     const int g = t.n_tiles + j;
-    wait_stage(sm.k_full(g), fill_parity<C>(g));
+    wait_stage(sm.k_full(g), fill_parity<C>(g), by_tma);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < C::D / 16; ++kk)
@@ -41,12 +41,14 @@ __device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
 // its tile is t.score_tile(j), a different one per CTA so that concurrent CTAs add to different
 // keys.
 template <class C, class Work>
-__device__ __forceinline__ void score_steps(const PrefillSmem<C> &sm, const PrefillTiles &t,
-                                            int cwg, Work &&work) {
+__device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const PrefillSmem<C> &sm,
+                                            const PrefillTiles &t, int length, int cwg,
+                                            Work &&work) {
     constexpr int J = C::BM / 8;
+    auto by_tma = [&](int j) { return tile_by_tma<C>(pp, t.score_tile(j) * C::BN, length); };
     auto step = [&](int j, float(&cur)[J][4], float(&next)[J][4], bool issue) {
         if (issue) {
-            issue_key_products<C>(next, sm, t, cwg, j + 1);
+            issue_key_products<C>(next, sm, t, by_tma(j + 1), cwg, j + 1);
             wgmma_wait<1>();
         } else {
             wgmma_wait<0>();
@@ -56,7 +58,7 @@ __device__ __forceinline__ void score_steps(const PrefillSmem<C> &sm, const Pref
         work(j, cur);
     };
     float s0[J][4], s1[J][4];
-    issue_key_products<C>(s0, sm, t, cwg, 0);
+    issue_key_products<C>(s0, sm, t, by_tma(0), cwg, 0);
     int j = 0;
     for (; j + 2 < t.n_tiles; j += 2) {
         step(j, s0, s1, true);
@@ -132,10 +134,12 @@ __device__ __forceinline__ void score_sums(const float (&s)[C::BM / 8][4], const
 // The score pass in registers: consumer warpgroup `cwg` (its lanes and warps as in the flash
 // pass).
 template <class C>
-__device__ __forceinline__ void prefill_sm90_scores(const PrefillParams &p, const DeviceStream &st,
-                                                    const PrefillTiles &t, const PrefillSmem<C> &sm,
-                                                    int cwg, int warp, int lane) {
+__device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
+                                                    const DeviceStream &st, const PrefillTiles &t,
+                                                    const PrefillSmem<C> &sm, int cwg, int warp,
+                                                    int lane) {
     constexpr int BM = C::BM, BN = C::BN;
+    const PrefillParams &p = pp.base;
     named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
     ScoreColumns cols;
     const bool tail = score_tail(p, t);
@@ -151,7 +155,7 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillParams &p, cons
         }
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
-    score_steps<C>(sm, t, cwg, [&](int j, const float(&s)[BM / 8][4]) {
+    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
         const int tile = t.score_tile(j), key0 = tile * BN + key_in_tile;
         const bool masked = tile * BN + BN - 1 > t.mask_from;
         if (tail) {
@@ -168,8 +172,9 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillParams &p, cons
     });
 }
 
-// Columns of W (the N of P^T W).
-enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 1, kRowIsLast = 2, kWeightColumns = 8 };
+// Columns of W (the N of P^T W): even ones, so that each sum lands in a different lane of a quad
+// (SumLane).
+enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 2, kRowIsLast = 4, kWeightColumns = 8 };
 
 // Writes W (f16, K-major with the 128-byte swizzle: 8 rows of BM columns) from the rows' causal
 // limits; one 16-byte chunk (8 rows of one column) per consumer thread of the first BM.
@@ -242,48 +247,54 @@ struct ScoreSlots {
     }
 };
 
-// Adds a tile's P^T W to the stream: lane 4g holds columns 0 and 1 (score, window) of keys g and
-// g + 8 of its warp's 16, lane 4g + 1 column 2 (last).
-__device__ __forceinline__ void add_score_sums(const float (&sums)[4], const ScoreSlots &slots,
-                                               const PrefillParams &p, bool tail, int lane) {
-    const int quad_lane = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float *slot = slots.slot[h];
-        if (slot == nullptr) continue;
-        if (quad_lane == 0) {
-            atomicAdd(slot + (kScoreRow << p.kv.block_shift), sums[2 * h]);
-            if (tail && p.window > 0)
-                atomicAdd(slot + (kWindowRow << p.kv.block_shift), sums[2 * h + 1]);
-        } else if (quad_lane == 1 && tail) {
-            atomicAdd(slot + (kLastRow << p.kv.block_shift), sums[2 * h]);
-        }
+// Which sum of P^T W a lane adds to the stream: lane 4g + c holds column 2c of keys g and g + 8 of
+// its warp's 16 (sums[0] and sums[2]), so lane c = 0 adds the score, 1 the window and 2 last,
+// these two only in CTAs holding the chunk's last rows. One reduction per key and lane, chosen
+// once: no branch per step.
+struct SumLane {
+    int offset = -1;  // of the lane's row from a slot's score; -1: the lane adds nothing
+
+    __device__ __forceinline__ static SumLane of(const PrefillParams &p, bool tail, int lane) {
+        const int c = lane & 3;
+        SumLane s;
+        if (c == 0) s.offset = kScoreRow << p.kv.block_shift;
+        if (c == 1 && tail && p.window > 0) s.offset = kWindowRow << p.kv.block_shift;
+        if (c == 2 && tail) s.offset = kLastRow << p.kv.block_shift;
+        return s;
     }
-}
+
+    __device__ __forceinline__ void add(const float (&sums)[4], const ScoreSlots &slots) const {
+        if (offset < 0) return;
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+            if (slots.slot[h] != nullptr) atomicAdd(slots.slot[h] + offset, sums[2 * h]);
+    }
+};
 
 // The score pass on the tensor cores: step j's sums are issued after its exponentials and
 // retired by step j + 1's wait, which also covers the registers of P^T they read; their atomics
 // follow step j + 1's exponentials.
 template <class C>
-__device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillParams &p,
+__device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &pp,
                                                        const DeviceStream &st,
                                                        const PrefillTiles &t,
                                                        const PrefillSmem<C> &sm, int cwg, int warp,
                                                        int lane) {
     constexpr int BM = C::BM, BN = C::BN;
+    const PrefillParams &p = pp.base;
     // Every row's lse and limit are written, and no product reads stage 0's V any more.
     named_sync(kConsumersBarrier, C::kConsumerThreads);
     write_score_weights<C>(sm, p, t, cwg * 128 + warp * 32 + lane);
     fence_proxy_async();
     named_sync(kConsumersBarrier, C::kConsumerThreads);
-    const bool tail = score_tail(p, t);
+    const SumLane sum_lane = SumLane::of(p, score_tail(p, t), lane);
     const uint32_t w = sm.score_weights();
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
     uint32_t pt[BM / 16][4];
     float sums[4];
     ScoreSlots pending{};  // slots of the sums in flight (none before step 0's)
-    score_steps<C>(sm, t, cwg, [&](int j, const float(&s)[BM / 8][4]) {
+    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
         fence_operands(pt);
         fence_operands(sums);
         const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
@@ -293,7 +304,7 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillParams &p,
         } else {
             score_probabilities<C, false>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
         }
-        add_score_sums(sums, pending, p, tail, lane);
+        sum_lane.add(sums, pending);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BM / 16; ++kk)
@@ -303,7 +314,7 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillParams &p,
     });
     wgmma_wait<0>();
     fence_operands(sums);
-    add_score_sums(sums, pending, p, tail, lane);
+    sum_lane.add(sums, pending);
 }
 
 }  // namespace cab::cuda::attn
