@@ -88,15 +88,23 @@ TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", 
     CHECK(splits(4, 16384, kSlots64) == 128);
     CHECK(sm90(4, 16384, kSlots64) == 32);
     CHECK(sm90(16, 4096, kSlots128) == 8);
-    // General splits already long (0.5B batch 16 and 64, 7B batch 16, at 16k keys), one-per-SM
-    // splits under 512 keys, or batches that cover too few SMs: the general rule.
-    CHECK(sm90(32, 16384, kSlots64) == splits(32, 16384, kSlots64));
-    CHECK(sm90(128, 16384, kSlots64) == splits(128, 16384, kSlots64));
-    CHECK(sm90(64, 16384, kSlots128) == splits(64, 16384, kSlots128));
-    CHECK(sm90(2, 16384, kSlots64) == splits(2, 16384, kSlots64));  // 66 would be 256 keys
-    CHECK(sm90(2, 4096, kSlots64) == splits(2, 4096, kSlots64));    // batch 1: 66 would be 64 keys
-    CHECK(sm90(8, 4096, kSlots64) == splits(8, 4096, kSlots64));    // 16 splits of 256 keys
-    CHECK(sm90(28, 4096, kSlots64) == splits(28, 4096, kSlots64));  // 4 splits cover 85% of SMs
-    CHECK(sm90(256, 4096, kSlots128) == splits(256, 4096, kSlots128));  // over one per SM
+    // Else the general rule.
+    struct General {
+        int units, length, slots;
+        const char *why;
+    };
+    for (const General &c : {
+             General{32, 16384, kSlots64, "0.5B batch 16: general splits of 1,024 keys"},
+             General{128, 16384, kSlots64, "0.5B batch 64: general splits of 4,096 keys"},
+             General{64, 16384, kSlots128, "7B batch 16: general splits of 4,096 keys"},
+             General{2, 16384, kSlots64, "0.5B batch 1: 66 splits would be 256 keys"},
+             General{2, 4096, kSlots64, "0.5B batch 1: 66 splits would be 64 keys"},
+             General{8, 4096, kSlots64, "0.5B batch 4: 16 splits would be 256 keys"},
+             General{28, 4096, kSlots64, "4 splits cover 85% of the SMs"},
+             General{256, 4096, kSlots128, "more units than SMs"},
+         }) {
+        INFO(c.why);
+        CHECK(sm90(c.units, c.length, c.slots) == splits(c.units, c.length, c.slots));
+    }
     CHECK(sm90(2, 200, kSlots64) == 1);
 }

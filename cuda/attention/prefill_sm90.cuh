@@ -3,8 +3,9 @@
 // three warpgroups owns 128 packed rows of one kv head (GQA heads packed into M as in
 // prefill.cuh). Warpgroup 0 is the producer (prefill_sm90_produce.cuh): it copies the 128-key
 // K/V tiles (visited last to first) from the paged pool into a ring of stages
-// (prefill_sm90_layout.cuh), by tensor copies (TMA) wherever it can, and gives most of its
-// registers to warpgroups 1 and 2, the consumers, which take 64 rows each and copy their own
+// (prefill_sm90_layout.cuh), by tensor copies (TMA) wherever it can (and then from one warp),
+// and gives most of its registers to warpgroups 1 and 2, the consumers, which take 64 rows each
+// and copy their own
 // rows of Q. S = Q K^T takes Q and K from shared memory; O += P V takes P from registers (the S
 // accumulators rounded to bf16) and V as an MN-major operand, so V is never transposed. A
 // consumer issues P_{j-1} V_{j-1} before the softmax of tile j and waits for it after (O is
@@ -109,17 +110,23 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const DeviceStream st = p.streams[head_kv];
     const PrefillTiles t = PrefillTiles::of<BM, BN>(p, st, cta);
 
+    const bool one_warp = params.tma_rows > 0;  // see PrefillSm90Config::kTmaProducerThreads
+    const int producers = one_warp ? C::kTmaProducerThreads : C::kProducerThreads;
     if (tid == 0) {
         for (int s = 0; s < C::STAGES; ++s) {
-            mbarrier_init(sm.k_full(s), C::kProducerThreads);
-            mbarrier_init(sm.v_full(s), C::kProducerThreads);
+            mbarrier_init(sm.k_full(s), producers);
+            mbarrier_init(sm.v_full(s), producers);
             mbarrier_init(sm.empty(s), kConsumers);
         }
     }
     __syncthreads();  // the last CTA-wide barrier: the producers may exit before the consumers
     if (tid < C::kProducerThreads) {
         registers_decrease<C::kProducerRegisters>();
-        prefill_produce<C, kScores>(params, st, t, sm, tid);
+        if (one_warp && tid < C::kTmaProducerThreads) {
+            prefill_produce<C, kScores, C::kTmaProducerThreads>(params, st, t, sm, tid);
+        } else if (!one_warp) {
+            prefill_produce<C, kScores, C::kProducerThreads>(params, st, t, sm, tid);
+        }
         return;
     }
     registers_increase<C::kConsumerRegisters>();

@@ -29,6 +29,10 @@ struct PrefillSm90Config {
     // with cp.async alone, two were needed to issue a tile's copies as fast as the consumers
     // take them (PERFORMANCE.md, "What was tried").
     static constexpr int kProducerThreads = 128, kConsumerThreads = 256;
+    // Where tensor copies can fill the ring (PrefillSm90Params::tma_rows > 0), one producer warp
+    // does, cp.async included, and the other three exit at once: their waits on the ring took a
+    // sixth of the kernel's issued instructions from the schedulers the consumers share.
+    static constexpr int kTmaProducerThreads = 32;
     static constexpr int kThreads = kProducerThreads + kConsumerThreads;
     // Registers per thread after the producers give their share to the consumers (the CTA's
     // 65,536: 128 x 56 + 256 x 224; setmaxnreg takes multiples of 8).

@@ -60,18 +60,18 @@ __device__ __forceinline__ void copy_kv_tile_tma(uint32_t tile, const PrefillSm9
         tma_load_2d(tile + cb * (C::BN * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
 }
 
-// Warpgroup 0: tile g of the flash pass (key tile n_tiles - 1 - g, K and V) and, with
-// scores, step j = g - n_tiles of the score pass (K only), stage g % STAGES. Whole tiles go by
-// tensor copies from warp 0 (when the map allows: PrefillSm90Params), the tile that reaches past
-// the stream's end (its missing rows must be zeros) and every tile of small blocks by cp.async
-// from all producer threads. Every producer thread arrives once on each fill's barrier either
+// The P producer threads (warp 0 where the map allows tensor copies, else all of warpgroup 0,
+// PrefillSm90Config::kTmaProducerThreads): tile g of the flash pass (key tile n_tiles - 1 - g, K
+// and V) and, with scores, step j = g - n_tiles of the score pass (K only), stage g % STAGES.
+// Whole tiles go by tensor copies from warp 0 (when the map allows: PrefillSm90Params), the tile
+// that reaches past the stream's end (its missing rows must be zeros) and every tile of small
+// blocks by cp.async from the P threads. Each of them arrives once on each fill's barrier either
 // way. The block-table entries of fill g + 1 load while fill g's copies are issued.
-template <class C, bool kScores>
+template <class C, bool kScores, int P>
 __device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, const DeviceStream &st,
                                                 const PrefillTiles &t, const PrefillSmem<C> &sm,
                                                 int tid) {
     using Tile = BlockSwizzle128<C::BN>;
-    constexpr int P = C::kProducerThreads;
     const PrefillParams &p = pp.base;
     const int total = kScores ? 2 * t.n_tiles : t.n_tiles, lane = tid & 31;
     auto key0_of = [&](int g) {
