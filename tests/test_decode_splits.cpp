@@ -76,18 +76,26 @@ TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", 
         return decode_tiled_splits(
             length, decode_num_splits_sm90(units, length, kSms, slots, kTile), kTile);
     };
-    // At 4k keys: 0.5B batch 64 one split (128 CTAs, no merge), batch 16 four, 7B batch 16 two.
-    CHECK(sm90(128, 4096, kSlots64) == 1);
-    CHECK(sm90(32, 4096, kSlots64) == 4);
-    CHECK(sm90(64, 4096, kSlots128) == 2);
-    // Longer streams whose general splits hold at most 512 keys: 7B batch 1 at 16k and 32k keys
-    // 32 splits (not 64), 0.5B batch 2 at 16k 32 (not 128), 7B batch 4 at 4k 8 (not 16).
-    CHECK(splits(4, 16384, kSlots128) == 64);
-    CHECK(sm90(4, 16384, kSlots128) == 32);
-    CHECK(sm90(4, 32768, kSlots128) == 32);
-    CHECK(splits(4, 16384, kSlots64) == 128);
-    CHECK(sm90(4, 16384, kSlots64) == 32);
-    CHECK(sm90(16, 4096, kSlots128) == 8);
+    // Where the general rule's splits are short, one CTA per SM: at most 4k keys (0.5B batch 64
+    // one split, 128 CTAs and no merge), or longer streams whose general splits hold at most 512
+    // keys (7B batch 1 at 16k and 32k keys, 0.5B batch 2 at 16k).
+    struct OnePerSm {
+        int units, length, slots, general, sm90;
+        const char *what;
+    };
+    for (const OnePerSm &c : {
+             OnePerSm{128, 4096, kSlots64, 4, 1, "0.5B batch 64, 4k"},
+             OnePerSm{32, 4096, kSlots64, 16, 4, "0.5B batch 16, 4k"},
+             OnePerSm{64, 4096, kSlots128, 4, 2, "7B batch 16, 4k"},
+             OnePerSm{16, 4096, kSlots128, 16, 8, "7B batch 4, 4k"},
+             OnePerSm{4, 16384, kSlots128, 64, 32, "7B batch 1, 16k"},
+             OnePerSm{4, 32768, kSlots128, 64, 32, "7B batch 1, 32k"},
+             OnePerSm{4, 16384, kSlots64, 128, 32, "0.5B batch 2, 16k"},
+         }) {
+        INFO(c.what);
+        CHECK(splits(c.units, c.length, c.slots) == c.general);
+        CHECK(sm90(c.units, c.length, c.slots) == c.sm90);
+    }
     // Else the general rule.
     struct General {
         int units, length, slots;
