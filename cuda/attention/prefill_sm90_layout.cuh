@@ -129,9 +129,6 @@ struct PrefillSmem {
     __device__ __forceinline__ uint32_t stage(int g) const {
         return ring + slot<C>(g) * C::kStageBytes;
     }
-    // The score pass's row weights (kTensorScoreSums) in the V half of stage 0: no fill of that
-    // pass copies V, and no product reads it once the flash pass is over.
-    __device__ __forceinline__ uint32_t score_weights() const { return ring + C::kTileBytes; }
     __device__ __forceinline__ uint32_t k_full(int g) const { return bars + 8 * slot<C>(g); }
     __device__ __forceinline__ uint32_t v_full(int g) const {
         return bars + 8 * (C::STAGES + slot<C>(g));

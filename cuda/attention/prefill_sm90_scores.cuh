@@ -9,8 +9,9 @@
 //   reduction across warps;
 // - on the tensor cores (head_dim 64, where the product S^T is small beside the per-probability
 //   work): P^T rounded to f16 is the A operand of P^T W, W being 128 rows x 8 columns of 0/1 row
-//   weights (row valid, in the score window, the chunk's last query), so each key's three sums
-//   come out of one m64n8 product in fp32 instead of an add per probability.
+//   weights (row valid, in the score window, the chunk's last query) held in registers, so each
+//   key's three sums come out of a warp's eight m16n8k16 products in fp32 instead of an add per
+//   probability.
 // Either way one atomic per key, sum and CTA adds the result to the stream.
 #pragma once
 
@@ -174,36 +175,32 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
 
 // Columns of W (the N of P^T W): even ones, so that each sum lands in a different lane of a quad
 // (SumLane).
-enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 2, kRowIsLast = 4, kWeightColumns = 8 };
+enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 2, kRowIsLast = 4 };
 
-// Writes W (f16, K-major with the 128-byte swizzle: 8 rows of BM columns) from the rows' causal
-// limits; one 16-byte chunk (8 rows of one column) per consumer thread of the first BM.
+// W (BM rows x 8 columns of 0/1 f16 row weights, from the rows' causal limits) as this thread's
+// B fragments of the m16n8k16 products: fragment kk holds rows 16kk + 2 (lane % 4) + {0, 1} and
+// those 8 rows on, of column lane / 4. The same for every step, so computed once.
 template <class C>
-__device__ __forceinline__ void write_score_weights(const PrefillSmem<C> &sm,
-                                                    const PrefillParams &p, const PrefillTiles &t,
-                                                    int ctid) {
-    constexpr int kChunksPerColumn = C::BM / 8;
-    if (ctid >= kWeightColumns * kChunksPerColumn) return;
-    const int column = ctid / kChunksPerColumn, chunk = ctid % kChunksPerColumn;
-    uint32_t packed[4];
+__device__ __forceinline__ void score_weight_fragments(uint32_t (&wf)[C::BM / 16][2],
+                                                       const PrefillSmem<C> &sm,
+                                                       const PrefillParams &p,
+                                                       const PrefillTiles &t, int lane) {
+    const int column = lane >> 2;
+    auto weight = [&](int row) {
+        const int limit = sm.row_limit[row], query = limit - t.first;
+        bool on = false;
+        if (column == kRowValid) on = limit >= 0;
+        if (column == kRowInWindow) on = limit >= 0 && query >= p.n - p.window;
+        if (column == kRowIsLast) on = limit >= 0 && query == p.n - 1;
+        return on ? 1.0f : 0.0f;
+    };
 #pragma unroll
-    for (int e = 0; e < 8; e += 2) {
-        float w[2];
+    for (int kk = 0; kk < C::BM / 16; ++kk)
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-            const int limit = sm.row_limit[8 * chunk + e + i], query = limit - t.first;
-            bool on = false;
-            if (column == kRowValid) on = limit >= 0;
-            if (column == kRowInWindow) on = limit >= 0 && query >= p.n - p.window;
-            if (column == kRowIsLast) on = limit >= 0 && query == p.n - 1;
-            w[i] = on ? 1.0f : 0.0f;
+        for (int half = 0; half < 2; ++half) {
+            const int row = 16 * kk + 8 * half + 2 * (lane & 3);
+            wf[kk][half] = pack_f16(weight(row), weight(row + 1));
         }
-        packed[e / 2] = pack_f16(w[0], w[1]);
-    }
-    const uint32_t addr = sm.score_weights() + swz128<kWeightColumns>(column, chunk);
-    asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(packed[0]),
-                 "r"(packed[1]), "r"(packed[2]), "r"(packed[3])
-                 : "memory");
 }
 
 // P^T of one tile as the f16 A fragments of P^T W: the accumulator layout of row groups 2kk and
@@ -271,9 +268,10 @@ struct SumLane {
     }
 };
 
-// The score pass on the tensor cores: step j's sums are issued after its exponentials and
-// retired by step j + 1's wait, which also covers the registers of P^T they read; their atomics
-// follow step j + 1's exponentials.
+// The score pass on the tensor cores: step j's sums are each warp's m16n8k16 products, issued
+// after its exponentials; their atomics follow step j + 1's exponentials, so that no step waits
+// on them. (Warpgroup products with W in shared memory ran as fast, and needed a CTA barrier, a
+// proxy fence and a wait per step for it.)
 template <class C>
 __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &pp,
                                                        const DeviceStream &st,
@@ -282,21 +280,16 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
                                                        int lane) {
     constexpr int BM = C::BM, BN = C::BN;
     const PrefillParams &p = pp.base;
-    // Every row's lse and limit are written, and no product reads stage 0's V any more.
-    named_sync(kConsumersBarrier, C::kConsumerThreads);
-    write_score_weights<C>(sm, p, t, cwg * 128 + warp * 32 + lane);
-    fence_proxy_async();
-    named_sync(kConsumersBarrier, C::kConsumerThreads);
+    named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
+    uint32_t wf[BM / 16][2];
+    score_weight_fragments<C>(wf, sm, p, t, lane);
     const SumLane sum_lane = SumLane::of(p, score_tail(p, t), lane);
-    const uint32_t w = sm.score_weights();
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
     uint32_t pt[BM / 16][4];
     float sums[4];
     ScoreSlots pending{};  // slots of the sums in flight (none before step 0's)
     score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
-        fence_operands(pt);
-        fence_operands(sums);
         const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
         const ScoreSlots slots = ScoreSlots::of(p, st.blocks, key, t.key_end);
         if (tile * BN + BN - 1 > t.mask_from) {
@@ -305,15 +298,12 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
             score_probabilities<C, false>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
         }
         sum_lane.add(sums, pending);
-        wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < BM / 16; ++kk)
-            wgmma_rs_f16_n8(sums, pt[kk], kmajor_desc<kWeightColumns>(w, 0, kk), kk > 0);
-        wgmma_commit();
+        for (int c = 0; c < 4; ++c) sums[c] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < BM / 16; ++kk) mma_f16(sums, pt[kk], wf[kk][0], wf[kk][1]);
         pending = slots;
     });
-    wgmma_wait<0>();
-    fence_operands(sums);
     sum_lane.add(sums, pending);
 }
 

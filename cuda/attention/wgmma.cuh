@@ -88,12 +88,6 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[N][4]) {
         for (int c = 0; c < 4; ++c) asm volatile("" : "+r"(a[j][c])::"memory");
 }
 
-template <int N>
-__device__ __forceinline__ void fence_operands(float (&d)[N]) {
-#pragma unroll
-    for (int j = 0; j < N; ++j) asm volatile("" : "+f"(d[j])::"memory");
-}
-
 // Inline assembly has no array operands: each wrapper names every accumulator register, through
 // these lists (undefined again at the end of this file).
 #define CAB_WGMMA_D4(j) "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
@@ -162,19 +156,6 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[16][4], const uint32_t (&a)[
         "{%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
         : CAB_WGMMA_D64
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1), "n"(kTransB));
-}
-
-// D (m64 x n8) = A * B, or D += A * B when accumulate, in f16: A (m64 x k16) from registers, B
-// (k16 x n8) K-major in shared memory: sums over K of a register tile, at a sixteenth of the
-// tensor work of an n128 product.
-__device__ __forceinline__ void wgmma_rs_f16_n8(float (&d)[4], const uint32_t (&a)[4], uint64_t b,
-                                                bool accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, %8, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(static_cast<int>(accumulate)));
 }
 
 #undef CAB_WGMMA_R64
