@@ -2,6 +2,7 @@
 // (prefill_sm90.cuh) and the mma.sync one (prefill.cuh), tile configuration per head size,
 // launch; head sizes without a tensor-core kernel go to generic.h.
 #include <algorithm>
+#include <numeric>
 #include <string>
 
 #include "attention/generic.h"
@@ -71,7 +72,9 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     (void)configured;
     PrefillSm90Params pp{};
     pp.base = p;
-    const int block_size = 1 << p.kv.block_shift, box_rows = std::min(block_size, C::BN);
+    // Boxes divide both tiles: the flash pass's (BN keys) and the score pass's (BNS).
+    const int block_size = 1 << p.kv.block_shift,
+              box_rows = std::min(block_size, std::gcd(C::BN, C::BNS));
     // The pool's size is not known here: the map spans 2^31 rows (256 GiB at head_dim 64, more
     // than a GPU holds, and int row coordinates), the block tables name only blocks inside the
     // pool, and no copy relies on the map's bounds (the tile past a stream's end is cp.async's).
@@ -89,6 +92,26 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     }
 }
 
+// At head_dim 64 the kernel of three consumer warpgroups (192 rows a CTA) is the faster where its
+// grid has at least 1.5 CTAs per SM; below that, two (128 rows), whose grid is 1.5x larger (the
+// crossover measured on the H100 at Qwen2.5-0.5B's shape lies between 2k tokens, 150 CTAs of 192
+// rows, and 3k, 224: PERFORMANCE.md). `rows` (PrefillArgs::sm90_cta_rows) forces one.
+template <class C90, bool kScores>
+void launch_sm90_sized(const PrefillParams &p, int n_head_kv, int rows, cudaStream_t stream) {
+    if constexpr (C90::kConsumerWarpgroups == 3) {
+        if (rows == 0) {
+            const int sms = attention::sm_count("attention prefill device query");
+            const int64_t tiles = (p.n_rows + C90::BM - 1) / C90::BM;
+            rows = 2 * tiles * n_head_kv >= 3 * int64_t{sms} ? C90::BM : 128;
+        }
+        if (rows == 128) {
+            launch_sm90<PrefillSm90Config<C90::D, 2>, kScores>(p, n_head_kv, stream);
+            return;
+        }
+    }
+    launch_sm90<C90, kScores>(p, n_head_kv, stream);
+}
+
 template <class C, class C90>
 void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, bool sm90,
               cudaStream_t stream) {
@@ -97,10 +120,10 @@ void dispatch(const PrefillParams &p, const attention::PrefillArgs &args, bool s
         prefill_scores_prepare<<<grid, 256, 0, stream>>>(args.streams, p.kv, args.n,
                                                          args.score_window);
         attention::check_launch("attention prefill score preparation");
-        sm90 ? launch_sm90<C90, true>(p, args.n_head_kv, stream)
+        sm90 ? launch_sm90_sized<C90, true>(p, args.n_head_kv, args.sm90_cta_rows, stream)
              : launch<C, true>(p, args.n_head_kv, stream);
     } else {
-        sm90 ? launch_sm90<C90, false>(p, args.n_head_kv, stream)
+        sm90 ? launch_sm90_sized<C90, false>(p, args.n_head_kv, args.sm90_cta_rows, stream)
              : launch<C, false>(p, args.n_head_kv, stream);
     }
 }
@@ -147,6 +170,10 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
             "attention prefill: scores requested with a null pool.scores");
     require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: negative score_window");
+    const int rows = args.sm90_cta_rows;
+    require(rows == 0 || rows == 128 || (rows == 192 && d == 64), CAB_ERR_INVALID_ARGUMENT,
+            "attention prefill: sm90_cta_rows " + std::to_string(rows) + " at head_dim " +
+                std::to_string(d) + " (0, 128, or 192 at head_dim 64)");
     if ((d != 64 && d != 128) || args.int8_blocks) {
         prefill_generic(args, stream);
         return;

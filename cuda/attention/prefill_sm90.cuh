@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     const PrefillCta cta = PrefillCta::of<BM>(p);
     const int head_kv = cta.head_kv;
     const DeviceStream st = p.streams[head_kv];
-    const PrefillTiles t = PrefillTiles::of<BM, BN>(p, st, cta);
+    const PrefillTiles t = PrefillTiles::of<BM, BN, C::BNS>(p, st, cta);
 
     const bool one_warp = params.tma_rows > 0;  // see PrefillSm90Config::kTmaProducerThreads
     const int producers = one_warp ? C::kTmaProducerThreads : C::kProducerThreads;
@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         return;
     }
     registers_increase<C::kConsumerRegisters>();
-    const int cwg = (tid - C::kProducerThreads) >> 7;  // consumer 0 or 1
+    const int cwg = (tid - C::kProducerThreads) >> 7;  // consumer 0 .. kConsumerWarpgroups - 1
     const int wg_row0 = cwg * 64;                      // its rows in the tile
 
     int limit[1][2];
@@ -158,10 +158,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     uint32_t pa[NT / 2][4];
     for (int i = 0; i < t.n_tiles; ++i) {
         const int tile = t.n_tiles - 1 - i;
-        wait_stage(sm.k_full(i), fill_parity<C>(i), tile_by_tma<C>(params, tile * BN, st.length));
+        wait_stage(sm.k_full(i), fill_parity<C>(i), tile_by_tma<BN>(params, tile * BN, st.length));
         if (i > 0)
             wait_stage(sm.v_full(i - 1), fill_parity<C>(i - 1),
-                       tile_by_tma<C>(params, (tile + 1) * BN, st.length));
+                       tile_by_tma<BN>(params, (tile + 1) * BN, st.length));
         float s[1][NT][4];
         issue_qk<C>(s[0], sm.q, wg_row0, sm.stage(i));
         // One branch from the products' issue to their wait: split over two, ptxas serializes
@@ -192,7 +192,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
         }
     }
     const int last = t.n_tiles - 1;
-    wait_stage(sm.v_full(last), fill_parity<C>(last), tile_by_tma<C>(params, 0, st.length));
+    wait_stage(sm.v_full(last), fill_parity<C>(last), tile_by_tma<BN>(params, 0, st.length));
     issue_pv<C>(o, pa, sm.stage(last) + C::kTileBytes);
     wgmma_wait<0>();
     fence_operands(o);

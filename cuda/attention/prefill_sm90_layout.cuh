@@ -22,31 +22,49 @@ struct PrefillSm90Params {
     int32_t tma_rows;
 };
 
-template <int D_>
+// Consumer warpgroups of 64 rows each: three at head_dim 64 where the grid is large enough, as
+// FlashAttention-3 runs it (with two, the short products and score pass leave the tensor cores
+// idle between them: PERFORMANCE.md), two at 128, whose accumulators need the registers of two.
+template <int D_, int kWarpgroups = D_ == 64 ? 3 : 2>
 struct PrefillSm90Config {
-    static constexpr int D = D_, BM = 128, BN = 128;
+    static constexpr int D = D_, kConsumerWarpgroups = kWarpgroups;
+    static_assert(kWarpgroups == 2 || (kWarpgroups == 3 && D == 64), "registers for 64 columns");
+    static constexpr int BM = 64 * kConsumerWarpgroups, BN = 128;
+    // Keys of a score pass step: 64 for each consumer.
+    static constexpr int BNS = 64 * kConsumerWarpgroups;
     // One producer warpgroup: its tensor copies (one instruction a block) keep the ring full;
     // with cp.async alone, two were needed to issue a tile's copies as fast as the consumers
     // take them (PERFORMANCE.md, "What was tried").
-    static constexpr int kProducerThreads = 128, kConsumerThreads = 256;
+    static constexpr int kProducerThreads = 128, kConsumerThreads = 128 * kConsumerWarpgroups;
     // Where tensor copies can fill the ring (PrefillSm90Params::tma_rows > 0), one producer warp
     // does, cp.async included, and the other three exit at once: their waits on the ring took a
     // sixth of the kernel's issued instructions from the schedulers the consumers share.
     static constexpr int kTmaProducerThreads = 32;
     static constexpr int kThreads = kProducerThreads + kConsumerThreads;
     // Registers per thread after the producers give their share to the consumers (the CTA's
-    // 65,536: 128 x 56 + 256 x 224; setmaxnreg takes multiples of 8).
-    static constexpr int kProducerRegisters = 56, kConsumerRegisters = 224;
+    // 65,536: 128 x 56 + 256 x 224, or 128 x 32 + 384 x 160; setmaxnreg takes multiples of 8).
+    static constexpr int kProducerRegisters = kConsumerWarpgroups == 3 ? 32 : 56;
+    static constexpr int kConsumerRegisters = kConsumerWarpgroups == 3 ? 160 : 224;
+    // cp.async passes unrolled per producer loop iteration: two spill 32 registers.
+    static constexpr int kProducerUnroll = kProducerRegisters >= 56 ? 2 : 1;
     // The score pass sums on the tensor cores at head_dim 64, in registers at 128: each the
     // faster on the H100 (PERFORMANCE.md, "What was tried").
     static constexpr bool kTensorScoreSums = D == 64;
+    // Two S^T accumulator sets per consumer (the next step's product in flight during this one's
+    // exponentials) where their registers fit: with three consumers the others' products overlap.
+    static constexpr bool kScoreDoubleBuffer = kConsumerWarpgroups == 2;
     static constexpr int NT = BN / 8, DT = D / 8;
-    static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2;
+    static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2,
+                         kScoreTileBytes = BNS * D * 2;
     static constexpr int kStageBytes = 2 * kTileBytes;  // K then V
+    static_assert(kScoreTileBytes <= kStageBytes, "a score step's K fits a stage");
     // As many stages as fit beside Q (227 KB of shared memory a CTA).
     static constexpr int STAGES = D == 128 ? 3 : 4;
-    // The score pass keeps each row's lse and causal limit in shared memory.
-    static constexpr int kRowBytes = BM * 8;
+    // The score pass keeps each row's lse and causal limit in shared memory, and with tensor
+    // sums the B fragments of its row weights (prefill_sm90_scores.cuh: 8 bytes per lane and 16
+    // rows).
+    static constexpr int kWeightFragments = kTensorScoreSums ? BM / 16 * 32 : 0;
+    static constexpr int kRowBytes = BM * 8 + kWeightFragments * 8;
     // mbarriers: full K, full V and empty per stage.
     static constexpr int kBarrierBytes = 3 * STAGES * 8;
     // Slack to align the tiles to 1024 bytes (the 128-byte swizzle's atom).
@@ -76,9 +94,9 @@ __device__ __forceinline__ uint64_t value_desc(uint32_t tile, int kk) {
 
 // The CTA's geometry, the same for all four warpgroups.
 struct PrefillTiles {
-    int row0, rank, first, q_lo, q_hi, key_end, n_tiles, mask_from;
+    int row0, rank, first, q_lo, q_hi, key_end, n_tiles, n_steps, mask_from;
 
-    template <int BM, int BN>
+    template <int BM, int BN, int BNS>
     __device__ __forceinline__ static PrefillTiles of(const PrefillParams &p,
                                                       const DeviceStream &st,
                                                       const PrefillCta &cta) {
@@ -91,14 +109,15 @@ struct PrefillTiles {
         t.q_hi = (row_end - 1) / p.group;
         t.key_end = t.first + t.q_hi + 1;
         t.n_tiles = (t.key_end + BN - 1) / BN;
+        t.n_steps = (t.key_end + BNS - 1) / BNS;
         t.mask_from = t.first + t.q_lo;
         return t;
     }
-    // Key tile of the score pass's step j: CTAs start at different tiles so that concurrent
-    // ones add to different keys.
+    // Key tile (of BNS keys) of the score pass's step j: CTAs start at different tiles so that
+    // concurrent ones add to different keys.
     __device__ __forceinline__ int score_tile(int j) const {
-        const int t0 = rank % n_tiles;
-        return t0 + j < n_tiles ? t0 + j : t0 + j - n_tiles;
+        const int t0 = rank % n_steps;
+        return t0 + j < n_steps ? t0 + j : t0 + j - n_steps;
     }
 };
 
@@ -114,6 +133,7 @@ struct PrefillSmem {
     uint32_t q, ring, bars;
     float *row_lse;
     int *row_limit;
+    uint2 *score_weights;
 
     __device__ __forceinline__ static PrefillSmem at(unsigned char *raw_ptr) {
         PrefillSmem s;
@@ -123,7 +143,8 @@ struct PrefillSmem {
         s.row_lse =
             reinterpret_cast<float *>(raw_ptr + (s.ring + C::STAGES * C::kStageBytes - raw));
         s.row_limit = reinterpret_cast<int *>(s.row_lse + C::BM);
-        s.bars = smem_u32(s.row_limit + C::BM);
+        s.score_weights = reinterpret_cast<uint2 *>(s.row_limit + C::BM);
+        s.bars = smem_u32(s.score_weights + C::kWeightFragments);
         return s;
     }
     __device__ __forceinline__ uint32_t stage(int g) const {
@@ -144,12 +165,12 @@ __device__ __forceinline__ uint32_t fill_parity(int g) {
     return (static_cast<uint32_t>(g) / C::STAGES) & 1u;
 }
 
-// Whether the producer fills the tile of keys [key0, key0 + BN) by tensor copies: whole tiles,
-// when the map allows. Else by cp.async (the tile reaching past the stream's end, whose missing
-// rows must be zeros, or blocks under 4 keys).
-template <class C>
+// Whether the producer fills the tile of keys [key0, key0 + ROWS) by tensor copies: whole
+// tiles of at most 32 boxes (one a lane), when the map allows. Else by cp.async (the tile
+// reaching past the stream's end, whose missing rows must be zeros, or small blocks).
+template <int ROWS>
 __device__ __forceinline__ bool tile_by_tma(const PrefillSm90Params &pp, int key0, int length) {
-    return pp.tma_rows > 0 && key0 + C::BN <= length;
+    return pp.tma_rows > 0 && ROWS <= 32 * pp.tma_rows && key0 + ROWS <= length;
 }
 
 // Waits for a stage's fill (K or V barrier). Copies by cp.async (by_tma false) are generic-proxy

@@ -18,18 +18,18 @@ __device__ __forceinline__ int32_t tile_block_entry(const PagedKv &kv, const int
     return (b << kv.block_shift) < end ? blocks[b] : 0;
 }
 
-// load_kv_tile for a producer warp. With blocks of at least 4 keys a 128-key tile spans at most
-// 32 blocks, and the lanes hold the tile's block-table entries (tile_block_entry): no copy then
-// waits on a dependent load. Smaller blocks read the table per row. Passes are unrolled by two
-// only: the producers run on 56 registers.
-template <int D, int ROWS, int THREADS, class Layout>
+// load_kv_tile for a producer warp. Where a tile spans at most 32 blocks (`shuffled`) the lanes
+// hold its block-table entries (tile_block_entry): no copy then waits on a dependent load.
+// Smaller blocks read the table per row. Passes are unrolled UNROLL times only: the producers
+// run on few registers (PrefillSm90Config::kProducerUnroll).
+template <int D, int ROWS, int THREADS, class Layout, int UNROLL>
 __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv,
                                                 const int32_t *blocks, bool shuffled, int32_t entry,
                                                 int key0, int end, bool value, int tid) {
     constexpr int kChunks = D / 8, kRowsPerPass = THREADS / kChunks;
-    static_assert(ROWS % kRowsPerPass == 0 && ROWS <= 128, "whole passes over at most 32 blocks");
+    static_assert(ROWS % kRowsPerPass == 0, "whole passes");
     const int chunk = tid % kChunks, b0 = key0 >> kv.block_shift;
-#pragma unroll 2
+#pragma unroll UNROLL
     for (int pass = 0; pass < ROWS / kRowsPerPass; ++pass) {
         const int row = tid / kChunks + pass * kRowsPerPass, key = key0 + row;
         const bool ok = key < end;
@@ -44,20 +44,39 @@ __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv
     }
 }
 
-// A whole tile (every key before the stream's end) of K (value = false) or V by tensor copies:
-// lane i copies the tile's box i (its rows of block-table entry i, which the lane holds: see
-// tile_block_entry), each 64-column block of the head separately. The copies complete
-// C::kTileBytes on `bar`, which the caller has announced (mbarrier_expect_tx).
-template <class C>
+// A whole tile of ROWS keys (every one before the stream's end) of K (value = false) or V by
+// tensor copies: lane i copies the tile's box i (its rows of block-table entry i, which the lane
+// holds: see tile_block_entry), each 64-column block of the head separately. The copies complete
+// ROWS * D * 2 bytes on `bar`, which the caller has announced (mbarrier_expect_tx).
+template <int D, int ROWS>
 __device__ __forceinline__ void copy_kv_tile_tma(uint32_t tile, const PrefillSm90Params &pp,
                                                  int32_t entry, int key0, bool value, uint32_t bar,
                                                  int lane) {
     const int rows = pp.tma_rows;
-    if (lane >= C::BN / rows) return;
+    if (lane >= ROWS / rows) return;
     const int row = static_cast<int>(kv_pool_row(pp.base.kv, entry, key0 + lane * rows, value));
 #pragma unroll
-    for (int cb = 0; cb < C::D / 64; ++cb)
-        tma_load_2d(tile + cb * (C::BN * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
+    for (int cb = 0; cb < D / 64; ++cb)
+        tma_load_2d(tile + cb * (ROWS * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
+}
+
+// The fill of one tile of ROWS keys into `tile`, completing `bar`: by tensor copies from warp 0
+// where tile_by_tma allows (`tma`), else by cp.async from the P producer threads.
+template <class C, int ROWS, int P>
+__device__ __forceinline__ void produce_fill(uint32_t tile, const PrefillSm90Params &pp,
+                                             const DeviceStream &st, bool tma, bool shuffled,
+                                             int32_t entry, int key0, bool value, uint32_t bar,
+                                             int tid) {
+    if (tma) {
+        if (tid == 0) mbarrier_expect_tx(bar, ROWS * C::D * 2);
+        __syncwarp();
+        copy_kv_tile_tma<C::D, ROWS>(tile, pp, entry, key0, value, bar, tid & 31);
+        mbarrier_arrive(bar);
+    } else {
+        produce_kv_tile<C::D, ROWS, P, BlockSwizzle128<ROWS>, C::kProducerUnroll>(
+            tile, pp.base.kv, st.blocks, shuffled, entry, key0, st.length, value, tid);
+        cp_async_arrive(bar);
+    }
 }
 
 // The P producer threads (warp 0 where the map allows tensor copies, else all of warpgroup 0,
@@ -71,13 +90,13 @@ template <class C, bool kScores, int P>
 __device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, const DeviceStream &st,
                                                 const PrefillTiles &t, const PrefillSmem<C> &sm,
                                                 int tid) {
-    using Tile = BlockSwizzle128<C::BN>;
     const PrefillParams &p = pp.base;
-    const int total = kScores ? 2 * t.n_tiles : t.n_tiles, lane = tid & 31;
+    const int total = kScores ? t.n_tiles + t.n_steps : t.n_tiles, lane = tid & 31;
     auto key0_of = [&](int g) {
-        return (g < t.n_tiles ? t.n_tiles - 1 - g : t.score_tile(g - t.n_tiles)) * C::BN;
+        return g < t.n_tiles ? (t.n_tiles - 1 - g) * C::BN : t.score_tile(g - t.n_tiles) * C::BNS;
     };
-    const bool shuffled = p.kv.block_shift >= 2;
+    // Whether every tile's blocks fit the lanes (the larger tile: C::BNS >= C::BN).
+    const bool shuffled = (C::BNS >> p.kv.block_shift) <= 32;
     int32_t entry = shuffled ? tile_block_entry(p.kv, st.blocks, key0_of(0), st.length, lane) : 0;
     for (int g = 0; g < total; ++g) {
         const int key0 = key0_of(g);
@@ -86,21 +105,16 @@ __device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, con
             next = tile_block_entry(p.kv, st.blocks, key0_of(g + 1), st.length, lane);
         mbarrier_wait(sm.empty(g), fill_parity<C>(g) ^ 1u);
         const uint32_t stage = sm.stage(g);
-        const bool tma = tile_by_tma<C>(pp, key0, st.length);
-        for (int v = 0; v < (g < t.n_tiles ? 2 : 1); ++v) {  // K, and V in the flash pass
-            const uint32_t bar = v ? sm.v_full(g) : sm.k_full(g);
-            if (tma) {
-                if (tid < 32) {
-                    if (tid == 0) mbarrier_expect_tx(bar, C::kTileBytes);
-                    __syncwarp();
-                    copy_kv_tile_tma<C>(stage + v * C::kTileBytes, pp, entry, key0, v, bar, lane);
-                }
-                mbarrier_arrive(bar);
-            } else {
-                produce_kv_tile<C::D, C::BN, P, Tile>(stage + v * C::kTileBytes, p.kv, st.blocks,
-                                                      shuffled, entry, key0, st.length, v, tid);
-                cp_async_arrive(bar);
-            }
+        if (g < t.n_tiles) {  // K and V of the flash pass
+            const bool tma = P == C::kTmaProducerThreads && tile_by_tma<C::BN>(pp, key0, st.length);
+            for (int v = 0; v < 2; ++v)
+                produce_fill<C, C::BN, P>(stage + v * C::kTileBytes, pp, st, tma, shuffled, entry,
+                                          key0, v, v ? sm.v_full(g) : sm.k_full(g), tid);
+        } else {  // K of the score pass
+            const bool tma =
+                P == C::kTmaProducerThreads && tile_by_tma<C::BNS>(pp, key0, st.length);
+            produce_fill<C, C::BNS, P>(stage, pp, st, tma, shuffled, entry, key0, false,
+                                       sm.k_full(g), tid);
         }
         entry = next;
     }

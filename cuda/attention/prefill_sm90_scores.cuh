@@ -15,6 +15,8 @@
 // Either way one atomic per key, sum and CTA adds the result to the stream.
 #pragma once
 
+#include <type_traits>
+
 #include "attention/page.cuh"
 #include "attention/prefill_sm90_layout.cuh"
 
@@ -30,7 +32,7 @@ __device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < C::D / 16; ++kk)
-        wgmma_ss<0>(s, kmajor_desc<C::BN>(sm.stage(g), cwg * 64, kk),
+        wgmma_ss<0>(s, kmajor_desc<C::BNS>(sm.stage(g), cwg * 64, kk),
                     kmajor_desc<C::BM>(sm.q, 0, kk), kk > 0);
     wgmma_commit();
 }
@@ -46,7 +48,7 @@ __device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const P
                                             const PrefillTiles &t, int length, int cwg,
                                             Work &&work) {
     constexpr int J = C::BM / 8;
-    auto by_tma = [&](int j) { return tile_by_tma<C>(pp, t.score_tile(j) * C::BN, length); };
+    auto by_tma = [&](int j) { return tile_by_tma<C::BNS>(pp, t.score_tile(j) * C::BNS, length); };
     auto step = [&](int j, float(&cur)[J][4], float(&next)[J][4], bool issue) {
         if (issue) {
             issue_key_products<C>(next, sm, t, by_tma(j + 1), cwg, j + 1);
@@ -58,18 +60,27 @@ __device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const P
         mbarrier_arrive(sm.empty(t.n_tiles + j));  // step j's product has read its stage
         work(j, cur);
     };
-    float s0[J][4], s1[J][4];
-    issue_key_products<C>(s0, sm, t, by_tma(0), cwg, 0);
-    int j = 0;
-    for (; j + 2 < t.n_tiles; j += 2) {
-        step(j, s0, s1, true);
-        step(j + 1, s1, s0, true);
-    }
-    if (j + 1 < t.n_tiles) {
-        step(j, s0, s1, true);
-        step(j + 1, s1, s0, false);
+    if constexpr (!C::kScoreDoubleBuffer) {
+        for (int j = 0; j < t.n_steps; ++j) {
+            float s[J][4];
+            issue_key_products<C>(s, sm, t, by_tma(j), cwg, j);
+            step(j, s, s, false);
+        }
+        return;
     } else {
-        step(j, s0, s1, false);
+        float s0[J][4], s1[J][4];
+        issue_key_products<C>(s0, sm, t, by_tma(0), cwg, 0);
+        int j = 0;
+        for (; j + 2 < t.n_steps; j += 2) {
+            step(j, s0, s1, true);
+            step(j + 1, s1, s0, true);
+        }
+        if (j + 1 < t.n_steps) {
+            step(j, s0, s1, true);
+            step(j + 1, s1, s0, false);
+        } else {
+            step(j, s0, s1, false);
+        }
     }
 }
 
@@ -139,7 +150,8 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
                                                     const DeviceStream &st, const PrefillTiles &t,
                                                     const PrefillSmem<C> &sm, int cwg, int warp,
                                                     int lane) {
-    constexpr int BM = C::BM, BN = C::BN;
+    constexpr int BM = C::BM, BN = C::BNS;
+    static_assert(BM <= 128, "ScoreColumns has a bit for each of the thread's 32 rows");
     const PrefillParams &p = pp.base;
     named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
     ScoreColumns cols;
@@ -177,15 +189,17 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
 // (SumLane).
 enum ScoreWeight : int { kRowValid = 0, kRowInWindow = 2, kRowIsLast = 4 };
 
-// W (BM rows x 8 columns of 0/1 f16 row weights, from the rows' causal limits) as this thread's
-// B fragments of the m16n8k16 products: fragment kk holds rows 16kk + 2 (lane % 4) + {0, 1} and
-// those 8 rows on, of column lane / 4. The same for every step, so computed once.
+// W (BM rows x 8 columns of 0/1 f16 row weights, from the rows' causal limits) as the B fragments
+// of the m16n8k16 products, in shared memory (PrefillSmem::score_weights; in registers they
+// would spill three consumers' score pass): fragment kk of lane l holds rows 16kk + 2 (l % 4) +
+// {0, 1} and those 8 rows on, of column l / 4. Consumer thread i writes fragment i / 32 of lane
+// i % 32: one each.
 template <class C>
-__device__ __forceinline__ void score_weight_fragments(uint32_t (&wf)[C::BM / 16][2],
-                                                       const PrefillSmem<C> &sm,
-                                                       const PrefillParams &p,
-                                                       const PrefillTiles &t, int lane) {
-    const int column = lane >> 2;
+__device__ __forceinline__ void write_score_weights(const PrefillSmem<C> &sm,
+                                                    const PrefillParams &p, const PrefillTiles &t,
+                                                    int i) {
+    static_assert(C::BM / 16 * 32 == C::kConsumerThreads, "one fragment per consumer thread");
+    const int kk = i >> 5, lane = i & 31, column = lane >> 2;
     auto weight = [&](int row) {
         const int limit = sm.row_limit[row], query = limit - t.first;
         bool on = false;
@@ -194,26 +208,27 @@ __device__ __forceinline__ void score_weight_fragments(uint32_t (&wf)[C::BM / 16
         if (column == kRowIsLast) on = limit >= 0 && query == p.n - 1;
         return on ? 1.0f : 0.0f;
     };
+    uint32_t w[2];
 #pragma unroll
-    for (int kk = 0; kk < C::BM / 16; ++kk)
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = 16 * kk + 8 * half + 2 * (lane & 3);
-            wf[kk][half] = pack_f16(weight(row), weight(row + 1));
-        }
+    for (int half = 0; half < 2; ++half) {
+        const int row = 16 * kk + 8 * half + 2 * (lane & 3);
+        w[half] = pack_f16(weight(row), weight(row + 1));
+    }
+    sm.score_weights[i] = make_uint2(w[0], w[1]);
 }
 
-// P^T of one tile as the f16 A fragments of P^T W: the accumulator layout of row groups 2kk and
-// 2kk + 1 is the A layout of k-step kk (as pack_p). Keys past a row's causal limit get p = 0
-// (kMasked: only tiles that reach past some row's limit), and so do padding rows (lse = inf).
+// Rows 16kk .. 16kk + 15 of P^T as the f16 A fragment of k-step kk of P^T W: the accumulator
+// layout of row groups 2kk and 2kk + 1 is the A layout of one k-step (as pack_p). Keys past a
+// row's causal limit get p = 0 (kMasked: only tiles that reach past some row's limit), and so do
+// padding rows (lse = inf).
 template <class C, bool kMasked>
-__device__ __forceinline__ void score_probabilities(uint32_t (&pt)[C::BM / 16][4],
-                                                    const float (&s)[C::BM / 8][4],
+__device__ __forceinline__ void score_probabilities(uint32_t (&pt)[4],
+                                                    const float (&s)[C::BM / 8][4], int kk,
                                                     const float *row_lse, const int *row_limit,
                                                     float scale_log2, int key, int lane) {
 #pragma unroll
-    for (int j = 0; j < C::BM / 8; ++j) {
-        const int row = 8 * j + 2 * (lane & 3);
+    for (int half = 0; half < 2; ++half) {
+        const int j = 2 * kk + half, row = 8 * j + 2 * (lane & 3);
         const float2 lse = *reinterpret_cast<const float2 *>(row_lse + row);
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
@@ -224,7 +239,7 @@ __device__ __forceinline__ void score_probabilities(uint32_t (&pt)[C::BM / 16][4
                 if (key + 8 * h > limit.x) a0 = -CUDART_INF_F;
                 if (key + 8 * h > limit.y) a1 = -CUDART_INF_F;
             }
-            pt[j / 2][2 * (j & 1) + h] = pack_f16(ex2(a0), ex2(a1));
+            pt[2 * half + h] = pack_f16(ex2(a0), ex2(a1));
         }
     }
 }
@@ -278,31 +293,38 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
                                                        const PrefillTiles &t,
                                                        const PrefillSmem<C> &sm, int cwg, int warp,
                                                        int lane) {
-    constexpr int BM = C::BM, BN = C::BN;
+    constexpr int BM = C::BM, BN = C::BNS;
     const PrefillParams &p = pp.base;
     named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
-    uint32_t wf[BM / 16][2];
-    score_weight_fragments<C>(wf, sm, p, t, lane);
+    write_score_weights<C>(sm, p, t, cwg * 128 + warp * 32 + lane);
+    named_sync(kConsumersBarrier, C::kConsumerThreads);
     const SumLane sum_lane = SumLane::of(p, score_tail(p, t), lane);
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
-    uint32_t pt[BM / 16][4];
-    float sums[4];
+    float sums[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     ScoreSlots pending{};  // slots of the sums in flight (none before step 0's)
     score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
         const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
-        const ScoreSlots slots = ScoreSlots::of(p, st.blocks, key, t.key_end);
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        auto products = [&](auto masked_tag) {
+#pragma unroll
+            for (int kk = 0; kk < BM / 16; ++kk) {
+                uint32_t pt[4];
+                score_probabilities<C, decltype(masked_tag)::value>(
+                    pt, s, kk, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
+                const uint2 w = sm.score_weights[kk * 32 + lane];
+                mma_f16(acc, pt, w.x, w.y);
+            }
+        };
         if (tile * BN + BN - 1 > t.mask_from) {
-            score_probabilities<C, true>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
+            products(std::true_type{});
         } else {
-            score_probabilities<C, false>(pt, s, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
+            products(std::false_type{});
         }
         sum_lane.add(sums, pending);
 #pragma unroll
-        for (int c = 0; c < 4; ++c) sums[c] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < BM / 16; ++kk) mma_f16(sums, pt[kk], wf[kk][0], wf[kk][1]);
-        pending = slots;
+        for (int c = 0; c < 4; ++c) sums[c] = acc[c];
+        pending = ScoreSlots::of(p, st.blocks, key, t.key_end);
     });
     sum_lane.add(sums, pending);
 }

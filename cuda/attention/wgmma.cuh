@@ -97,6 +97,9 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[N][4]) {
 #define CAB_WGMMA_D64                                                                    \
     CAB_WGMMA_D32, CAB_WGMMA_D4(8), CAB_WGMMA_D4(9), CAB_WGMMA_D4(10), CAB_WGMMA_D4(11), \
         CAB_WGMMA_D4(12), CAB_WGMMA_D4(13), CAB_WGMMA_D4(14), CAB_WGMMA_D4(15)
+#define CAB_WGMMA_D96                                                                      \
+    CAB_WGMMA_D64, CAB_WGMMA_D4(16), CAB_WGMMA_D4(17), CAB_WGMMA_D4(18), CAB_WGMMA_D4(19), \
+        CAB_WGMMA_D4(20), CAB_WGMMA_D4(21), CAB_WGMMA_D4(22), CAB_WGMMA_D4(23)
 #define CAB_WGMMA_R32                                                                \
     "{"                                                                              \
     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "         \
@@ -108,6 +111,15 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[N][4]) {
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
+    "}, "
+#define CAB_WGMMA_R96                                                                  \
+    "{"                                                                                \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+    "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
     "}, "
 
 // D (m64 x n64) = A * B, or D += A * B when accumulate; A (m64 x k16) and B (k16 x n64) from
@@ -158,8 +170,23 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[16][4], const uint32_t (&a)[
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1), "n"(kTransB));
 }
 
+// D (m64 x n192) = A * B, or D += A * B when accumulate; A (m64 x k16) and B (k16 x n192) from
+// shared memory.
+template <int kTransB>
+__device__ __forceinline__ void wgmma_ss(float (&d)[24][4], uint64_t a, uint64_t b,
+                                         bool accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 " CAB_WGMMA_R96
+        "%96, %97, p, 1, 1, 0, %99;\n}\n"
+        : CAB_WGMMA_D96
+        : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)), "n"(kTransB));
+}
+
+#undef CAB_WGMMA_R96
 #undef CAB_WGMMA_R64
 #undef CAB_WGMMA_R32
+#undef CAB_WGMMA_D96
 #undef CAB_WGMMA_D64
 #undef CAB_WGMMA_D32
 #undef CAB_WGMMA_D4

@@ -22,6 +22,7 @@ struct PrefillCase {
     float key_scale;  // > 1 makes the softmax sharp (large logits)
     int block_size = 16;
     attention::Kernel kernel = attention::Kernel::Auto;
+    int cta_rows = 0;  // PrefillArgs::sm90_cta_rows
 
     std::string name() const {
         std::ostringstream s;
@@ -32,6 +33,7 @@ struct PrefillCase {
           << key_scale << " block " << block_size;
         if (kernel == attention::Kernel::Sm80) s << " sm80 kernel";
         if (kernel == attention::Kernel::Sm90) s << " sm90 kernel";
+        if (cta_rows != 0) s << " of " << cta_rows << " rows";
         return s.str();
     }
 };
@@ -79,6 +81,7 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     args.scores = c.scores;
     args.score_window = c.window;
     args.kernel = c.kernel;
+    args.sm90_cta_rows = c.cta_rows;
     attention::prefill(args, nullptr);
     cuda_check(cudaDeviceSynchronize(), "prefill");
 
@@ -138,7 +141,8 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
     CHECK(snap.poison_changed == 0);  // no score write outside the streams' slots
 }
 
-// The case on the mma.sync kernel, then on the wgmma kernel where the device runs it.
+// The case on the mma.sync kernel, then on the wgmma kernel where the device runs it: at
+// head_dim 64 on both of its CTA sizes, which the grid's size would otherwise choose between.
 void run_kernels(PrefillCase c, std::mt19937 &rng) {
     c.kernel = attention::Kernel::Sm80;
     run_case(c, rng);
@@ -147,7 +151,14 @@ void run_kernels(PrefillCase c, std::mt19937 &rng) {
         return;
     }
     c.kernel = attention::Kernel::Sm90;
-    run_case(c, rng);
+    if (c.d != 64) {
+        run_case(c, rng);
+        return;
+    }
+    for (int rows : {128, 192}) {
+        c.cta_rows = rows;
+        run_case(c, rng);
+    }
 }
 
 }  // namespace
@@ -210,6 +221,10 @@ TEST_CASE("prefill: blocks of other sizes page K, V and scores alike", "[prefill
     // Many blocks per 128-key tile: the Hopper kernel's tensor copies take one box per block.
     run_kernels({2, 7, 128, 300, {500, 77}, 32, true, 1.0f, 4}, rng);
     run_kernels({2, 4, 64, 260, {400, 3}, 32, true, 2.0f, 8}, rng);
+    // Score steps of 192 keys at head_dim 64 span 48 such blocks (cp.async) or one part of a
+    // large block (boxes of 64 rows).
+    run_kernels({2, 4, 64, 300, {500, 77}, 32, true, 1.0f, 4}, rng);
+    run_kernels({1, 4, 64, 129, {400}, 32, true, 1.0f, 256}, rng);
 }
 
 TEST_CASE("prefill: other head sizes go to the generic kernel", "[prefill][generic]") {
@@ -237,6 +252,14 @@ TEST_CASE("prefill: bad arguments are errors", "[prefill][small]") {
     args.out = dummy.get();
     args.scores = true;
     CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("null pool.scores"));
+    args.scores = false;
+    args.sm90_cta_rows = 96;
+    CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("sm90_cta_rows 96"));
+    args.pool.head_dim = 128;
+    args.n_head = 2;
+    args.sm90_cta_rows = 192;
+    CHECK_THROWS_WITH(attention::prefill(args, nullptr),
+                      Catch::Contains("sm90_cta_rows 192 at head_dim 128"));
 }
 
 }  // namespace cab::gpu_test
