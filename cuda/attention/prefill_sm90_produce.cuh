@@ -45,16 +45,19 @@ __device__ __forceinline__ void produce_kv_tile(uint32_t tile, const PagedKv &kv
 }
 
 // A whole tile of ROWS keys (every one before the stream's end) of K (value = false) or V by
-// tensor copies: lane i copies the tile's box i (its rows of block-table entry i, which the lane
-// holds: see tile_block_entry), each 64-column block of the head separately. The copies complete
-// ROWS * D * 2 bytes on `bar`, which the caller has announced (mbarrier_expect_tx).
+// tensor copies: lane i copies the tile's box i, each 64-column block of the head separately. Its
+// block-table entry comes from the lane holding it (tile_block_entry): lane i where boxes are
+// whole blocks, lane 0 where they are parts of one larger block. The copies complete ROWS * D * 2
+// bytes on `bar`, which the caller has announced (mbarrier_expect_tx). All 32 lanes call it.
 template <int D, int ROWS>
 __device__ __forceinline__ void copy_kv_tile_tma(uint32_t tile, const PrefillSm90Params &pp,
                                                  int32_t entry, int key0, bool value, uint32_t bar,
                                                  int lane) {
-    const int rows = pp.tma_rows;
+    const int rows = pp.tma_rows, shift = pp.base.kv.block_shift;
+    const int key = key0 + lane * rows;
+    const int32_t box_entry = __shfl_sync(0xffffffffu, entry, (key >> shift) - (key0 >> shift));
     if (lane >= ROWS / rows) return;
-    const int row = static_cast<int>(kv_pool_row(pp.base.kv, entry, key0 + lane * rows, value));
+    const int row = static_cast<int>(kv_pool_row(pp.base.kv, box_entry, key, value));
 #pragma unroll
     for (int cb = 0; cb < D / 64; ++cb)
         tma_load_2d(tile + cb * (ROWS * 128) + lane * rows * 128, &pp.kv_map, cb * 64, row, bar);
@@ -95,24 +98,28 @@ __device__ __forceinline__ void prefill_produce(const PrefillSm90Params &pp, con
     auto key0_of = [&](int g) {
         return g < t.n_tiles ? (t.n_tiles - 1 - g) * C::BN : t.score_tile(g - t.n_tiles) * C::BNS;
     };
-    // Whether every tile's blocks fit the lanes (the larger tile: C::BNS >= C::BN).
-    const bool shuffled = (C::BNS >> p.kv.block_shift) <= 32;
-    int32_t entry = shuffled ? tile_block_entry(p.kv, st.blocks, key0_of(0), st.length, lane) : 0;
+    // The lanes hold the block-table entries of a tile's first 32 blocks wherever tensor copies
+    // may run (blocks of at least 4 keys: a flash tile's 128 keys span at most 32). cp.async
+    // fills take them from the lanes where the tile spans at most 32 blocks (`shuffled`).
+    const bool entries = p.kv.block_shift >= 2;
+    int32_t entry = entries ? tile_block_entry(p.kv, st.blocks, key0_of(0), st.length, lane) : 0;
     for (int g = 0; g < total; ++g) {
         const int key0 = key0_of(g);
         int32_t next = 0;
-        if (shuffled && g + 1 < total)
+        if (entries && g + 1 < total)
             next = tile_block_entry(p.kv, st.blocks, key0_of(g + 1), st.length, lane);
         mbarrier_wait(sm.empty(g), fill_parity<C>(g) ^ 1u);
         const uint32_t stage = sm.stage(g);
         if (g < t.n_tiles) {  // K and V of the flash pass
             const bool tma = P == C::kTmaProducerThreads && tile_by_tma<C::BN>(pp, key0, st.length);
+            const bool shuffled = entries && (C::BN >> p.kv.block_shift) <= 32;
             for (int v = 0; v < 2; ++v)
                 produce_fill<C, C::BN, P>(stage + v * C::kTileBytes, pp, st, tma, shuffled, entry,
                                           key0, v, v ? sm.v_full(g) : sm.k_full(g), tid);
         } else {  // K of the score pass
             const bool tma =
                 P == C::kTmaProducerThreads && tile_by_tma<C::BNS>(pp, key0, st.length);
+            const bool shuffled = entries && (C::BNS >> p.kv.block_shift) <= 32;
             produce_fill<C, C::BNS, P>(stage, pp, st, tma, shuffled, entry, key0, false,
                                        sm.k_full(g), tid);
         }
