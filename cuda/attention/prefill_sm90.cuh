@@ -1,18 +1,18 @@
 // Causal GQA flash-attention prefill for Hopper (sm_90a): the algorithm of prefill.cuh with the
 // matrix products on warpgroup tensor cores (wgmma.cuh), organised as FlashAttention-3: a CTA of
-// three warpgroups owns 128 packed rows of one kv head (GQA heads packed into M as in
-// prefill.cuh). Warpgroup 0 is the producer (prefill_sm90_produce.cuh): it copies the 128-key
-// K/V tiles (visited last to first) from the paged pool into a ring of stages
-// (prefill_sm90_layout.cuh), by tensor copies (TMA) wherever it can (and then from one warp),
-// and gives most of its registers to warpgroups 1 and 2, the consumers, which take 64 rows each
-// and copy their own rows of Q. S = Q K^T takes Q and K from shared memory; O += P V takes P
-// from registers (the S accumulators rounded to bf16) and V as an MN-major operand, so V is
-// never transposed. A consumer issues P_{j-1} V_{j-1} before the softmax of tile j and waits for
-// it after (O is rescaled only after that product lands), though ptxas moves that wait to the
-// top of the softmax's basic block; it releases a stage once the products reading it have
-// landed. The consumers wait on no barrier of the whole CTA, so one's softmax runs while the
-// other's products do. With scores, the consumers then run the score pass
-// (prefill_sm90_scores.cuh) over the same ring.
+// one producer and two or three consumer warpgroups owns BM = 64 x consumers packed rows of one
+// kv head (GQA heads packed into M as in prefill.cuh; PrefillSm90Config picks the count).
+// Warpgroup 0 is the producer (prefill_sm90_produce.cuh): it copies the 128-key K/V tiles
+// (visited last to first) from the paged pool into a ring of stages (prefill_sm90_layout.cuh),
+// by tensor copies (TMA) wherever it can (and then from one warp), and gives most of its
+// registers to the consumers, which take 64 rows each and copy their own rows of Q. S = Q K^T
+// takes Q and K from shared memory; O += P V takes P from registers (the S accumulators rounded
+// to bf16) and V as an MN-major operand, so V is never transposed. A consumer issues
+// P_{j-1} V_{j-1} before the softmax of tile j and waits for it after (O is rescaled only after
+// that product lands), though ptxas moves that wait to the top of the softmax's basic block; it
+// releases a stage once the products reading it have landed. The consumers wait on no barrier of
+// the whole CTA, so one's softmax runs while another's products do. With scores, the consumers
+// then run the score pass (prefill_sm90_scores.cuh) over the same ring.
 #pragma once
 
 #include "attention/prefill.cuh"

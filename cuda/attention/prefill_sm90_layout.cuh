@@ -92,7 +92,7 @@ __device__ __forceinline__ uint64_t value_desc(uint32_t tile, int kk) {
     return desc_advance(smem_desc(tile, BN * 128, 1024), kk * 16 * 128);
 }
 
-// The CTA's geometry, the same for all four warpgroups.
+// The CTA's geometry, the same for all its warpgroups: flash tiles of BN keys, score steps of BNS.
 struct PrefillTiles {
     int row0, rank, first, q_lo, q_hi, key_end, n_tiles, n_steps, mask_from;
 

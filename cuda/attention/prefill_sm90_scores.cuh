@@ -1,17 +1,19 @@
 // The score pass of the Hopper prefill kernel (prefill_sm90.cuh): the second pass of
 // prefill_scores.cuh, transposed, over the ring of K tiles (prefill_sm90_produce.cuh) once the
-// flash pass has left each row's lse and causal limit in shared memory. Each consumer computes
-// S^T = K Q^T for 64 keys of a tile against all 128 rows, so a thread's accumulators hold two
-// keys against 32 rows, and the product of the next tile runs while this one's exponentials do.
+// flash pass has left each row's lse and causal limit in shared memory. A step takes BNS keys, 64
+// for each consumer, which computes S^T = K Q^T for its 64 against all of the CTA's BM rows, so a
+// thread's accumulators hold two keys against BM / 4 rows. With two consumers the product of the
+// next step runs while this one's exponentials do; with three (head_dim 64) the other consumers'
+// products do (two accumulator sets of 192 rows would not fit their registers).
 // A key's sums over the CTA's rows then take one of two routes (PrefillSm90Config's
 // kTensorScoreSums, measured in docs/PERFORMANCE.md):
 // - in registers (head_dim 128): a sum over the thread's rows and two shuffles, with no
 //   reduction across warps;
 // - on the tensor cores (head_dim 64, where the product S^T is small beside the per-probability
-//   work): P^T rounded to f16 is the A operand of P^T W, W being 128 rows x 8 columns of 0/1 row
-//   weights (row valid, in the score window, the chunk's last query) held in registers, so each
-//   key's three sums come out of a warp's eight m16n8k16 products in fp32 instead of an add per
-//   probability.
+//   work): P^T rounded to f16 is the A operand of P^T W, W being BM rows x 8 columns of 0/1 row
+//   weights (row valid, in the score window, the chunk's last query) whose B fragments wait in
+//   shared memory, so each key's three sums come out of a warp's m16n8k16 products (one per 16
+//   rows) in fp32 instead of an add per probability.
 // Either way one atomic per key, sum and CTA adds the result to the stream.
 #pragma once
 
@@ -37,12 +39,12 @@ __device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
     wgmma_commit();
 }
 
-// The steps of the pass: step j issues the product of step j + 1 (unless j is the last), waits
-// for its own, releases its stage and hands S^T to work(j, s). The steps are unrolled by two with
-// the tail peeled, so that every path through the loop issues and retires the products in the
-// same order (else ptxas serializes every wgmma of the kernel). Step j is ring fill n_tiles + j;
-// its tile is t.score_tile(j), a different one per CTA so that concurrent CTAs add to different
-// keys.
+// The steps of the pass: step j issues the product of step j + 1 (unless j is the last or the
+// accumulators are single-buffered: kScoreDoubleBuffer), waits for its own, releases its stage
+// and hands S^T to work(j, s). Double-buffered steps are unrolled by two with the tail peeled, so
+// that every path through the loop issues and retires the products in the same order (else
+// ptxas serializes every wgmma of the kernel). Step j is ring fill n_tiles + j; its tile is
+// t.score_tile(j), a different one per CTA so that concurrent CTAs add to different keys.
 template <class C, class Work>
 __device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const PrefillSmem<C> &sm,
                                             const PrefillTiles &t, int length, int cwg,
@@ -90,9 +92,9 @@ __device__ __forceinline__ bool score_tail(const PrefillParams &p, const Prefill
     return t.q_hi >= p.n - max(p.window, 1);
 }
 
-// Per-thread view of the score pass: this thread's accumulators of S^T hold keys k and k + 8 of
-// its warpgroup's 64 against rows 8j + 2 (lane % 4) + c of the tile. The rows' lse stay in
-// shared memory (32 more registers would spill the consumers).
+// Per-thread view of the score pass in registers: this thread's accumulators of S^T hold keys k
+// and k + 8 of its warpgroup's 64 against rows 8j + 2 (lane % 4) + c of the tile. The rows' lse
+// stay in shared memory (32 more registers would spill the consumers).
 struct ScoreColumns {
     uint32_t in_window = 0, is_last = 0;  // bit 2j + c
 };
@@ -283,10 +285,11 @@ struct SumLane {
     }
 };
 
-// The score pass on the tensor cores: step j's sums are each warp's m16n8k16 products, issued
-// after its exponentials; their atomics follow step j + 1's exponentials, so that no step waits
-// on them. (Warpgroup products with W in shared memory ran as fast, and needed a CTA barrier, a
-// proxy fence and a wait per step for it.)
+// The score pass on the tensor cores: step j's sums are each warp's m16n8k16 products, each
+// issued after its 16 rows' exponentials; their atomics follow step j + 1's products, so that no
+// step waits on them, and the slots they add to are looked up after the products (held across
+// them, they spilled three consumers' registers). (Warpgroup products with W in shared memory
+// ran as fast, and needed a CTA barrier, a proxy fence and a wait per step for it.)
 template <class C>
 __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &pp,
                                                        const DeviceStream &st,
