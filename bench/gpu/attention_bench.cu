@@ -10,7 +10,10 @@
 // counts (default 1k, 4k, 16k and 32k for prefill, 4k, 16k and 32k for decode).
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
-//                              [--blocks shuffled|sequential] > attention_kernels.json
+//                              [--blocks shuffled|sequential] [--prefill-cta auto|128|192]
+//                              > attention_kernels.json
+// --prefill-cta forces the rows of a CTA of the Hopper prefill kernel at head_dim 64
+// (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -195,7 +198,8 @@ std::string record_head(const char *op, const Shape &s, bool scores, const char 
 using Kernel = attention::Kernel;
 
 // impl "cab" is what the engine runs (the wgmma kernel on sm_90), "cab_sm80" the mma.sync one.
-std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, std::mt19937 &rng) {
+std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, int cta_rows,
+                           std::mt19937 &rng) {
     const char *impl = kernel == Kernel::Sm80 ? "cab_sm80" : "cab";
     std::vector<int> lengths(s.n_head_kv, n);
     Streams st(lengths, s.d, scores, rng);
@@ -215,6 +219,7 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, st
     a.scores = scores;
     a.score_window = 32;
     a.kernel = kernel;
+    if (s.d == 64 && kernel != Kernel::Sm80) a.sm90_cta_rows = cta_rows;
     cudaEvent_t t0, t1;
     check(cudaEventCreate(&t0), "event");
     check(cudaEventCreate(&t1), "event");
@@ -416,6 +421,7 @@ int main(int argc, char **argv) {
     std::vector<int> batches = {1, 16, 64}, lens = {4096, 16384, 32768};
     std::vector<int> prefill_lens = {1024, 4096, 16384, 32768};
     int splits = 0;
+    int prefill_cta_rows = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i], value = argv[i + 1];
         if (opt == "--only") {
@@ -432,6 +438,9 @@ int main(int argc, char **argv) {
             splits = std::atoi(value.c_str());
         } else if (opt == "--blocks" && (value == "shuffled" || value == "sequential")) {
             g_sequential_blocks = value == "sequential";
+        } else if (opt == "--prefill-cta" &&
+                   (value == "auto" || value == "128" || value == "192")) {
+            prefill_cta_rows = value == "auto" ? 0 : std::atoi(value.c_str());
         } else {
             argc = -1;
         }
@@ -440,7 +449,8 @@ int main(int argc, char **argv) {
         std::fprintf(stderr,
                      "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
                      "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
-                     "[--splits N] [--blocks shuffled|sequential]\n");
+                     "[--splits N] [--blocks shuffled|sequential] "
+                     "[--prefill-cta auto|128|192]\n");
         return 2;
     }
     std::vector<Kv> kvs;
@@ -463,7 +473,7 @@ int main(int argc, char **argv) {
             for (int n : prefill_lens)
                 for (Kernel k : kernels)
                     for (bool scores : {false, true})
-                        records.push_back(prefill_record(s, n, scores, k, rng));
+                        records.push_back(prefill_record(s, n, scores, k, prefill_cta_rows, rng));
     if (only != "prefill")
         for (const Shape &s : shapes)
             for (int batch : batches)
