@@ -224,3 +224,33 @@ TEST_CASE(
         }
     }
 }
+
+// Policies without a keep plan select on the host, each stream's selection on one of the
+// context's n_threads: the streams' selections are independent (random's seed is the stream's
+// index), so any number of threads keeps the same slots.
+TEST_CASE("evict: host-side selections on several threads keep what one thread keeps",
+          "[evict][threads]") {
+    const std::string path = test::tiny_path("tiny_qwen2");
+    const test::ModelPtr c_model = test::load_c_model(path);
+    std::mt19937 rng(11);
+    const std::vector<int32_t> prompt = test::random_tokens(rng, 40, 256);
+    for (const char *policy : {"random", "cab", "cab-frc"}) {
+        for (bool shared : {false, true}) {
+            INFO(policy << (shared ? ", shared per layer" : ", per head"));
+            std::vector<std::vector<std::vector<int32_t>>> kept;
+            for (int32_t threads : {1, 7}) {
+                cab_ctx_params p = test::small_ctx_params(64);
+                p.n_threads = threads;
+                const test::CtxPtr ctx = test::make_c_ctx(c_model.get(), p);
+                REQUIRE(cab_prefill(ctx.get(), 0, prompt.data(), prompt.size()) == CAB_OK);
+                cab_evict_params e = test::evict_params(policy, 12);
+                e.frc_block = 4;
+                if (shared) e.selection = CAB_SELECTION_SHARED_PER_LAYER;
+                REQUIRE(cab_evict(ctx.get(), 0, &e, nullptr) == CAB_OK);
+                kept.push_back(test::all_positions(ctx.get(), 0));
+                CHECK(test::kv_stats(ctx.get(), 0).stream_max == 12);
+            }
+            CHECK(kept[0] == kept[1]);
+        }
+    }
+}

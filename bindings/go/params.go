@@ -60,7 +60,7 @@ func (o *ModelParams) native() capi.Cab_model_params {
 type ContextParams struct {
 	Device           Device // default DeviceAuto: follows the model
 	MaxSequences     int32  // sequences held at once, numbered from 0; default 1
-	Threads          int32  // CPU threads; 0 = every core (default)
+	Threads          int32  // CPU threads, also for eviction's host-side selections; 0 = every core (default)
 	KVCapacityTokens int64  // KV pool: tokens of every layer and kv head of all sequences; default 4096
 	KVBlockSize      int32  // tokens per KV block; default 16
 	KVType           KVType // default KVTypeAuto

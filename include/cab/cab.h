@@ -249,7 +249,9 @@ typedef struct cab_ctx_params {
     uint32_t struct_size;    /**< sizeof(cab_ctx_params) */
     cab_device device;       /**< default CAB_DEVICE_AUTO (follows the model) */
     int32_t n_seq_max;       /**< sequences this context can hold at once; default 1 */
-    int32_t n_threads;       /**< CPU threads; 0 = number of cores (default) */
+    int32_t n_threads;       /**< CPU threads (the CPU backend's, and on any device the host
+                                  side of cab_evict's random, cab and cab-frc selections);
+                                  0 = number of cores (default) */
     int64_t kv_capacity_tokens; /**< pool size in token positions, shared by all sequences:
                                      every (layer, kv head) stream gets blocks for this many
                                      tokens in total (a single sequence of this length fits

@@ -4,6 +4,7 @@
 #include <climits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -308,7 +309,7 @@ public:
 
     EvictResult evict(int32_t seq, const EvictOptions &options) override {
         check_seq(seq, "seq");
-        return evict_sequence(*kv_, *ex_, seq, options);
+        return evict_sequence(*kv_, *ex_, seq, options, select_threads());
     }
 
 private:
@@ -428,9 +429,15 @@ private:
         return auto_.room(cached(seq), seq_length(seq), limit);
     }
 
+    // Threads for eviction's host-side selections: the context's n_threads (0: the machine's).
+    int32_t select_threads() const {
+        if (opt_.n_threads > 0) return opt_.n_threads;
+        return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    }
+
     void evict_to_budget(int32_t seq) {
         try {
-            evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)));
+            evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)), select_threads());
         } catch (const Error &e) {
             // Only quantizing takes blocks, all or nothing (KvCache::quantize).
             if (e.status() != CAB_ERR_KV_FULL) throw;

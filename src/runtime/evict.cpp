@@ -8,6 +8,7 @@
 #include "kv/kv_cache.h"
 #include "policy/inherit.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace cab {
 
@@ -108,7 +109,8 @@ void gather_keys(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, in
 
 // The general path: every unit's scores copied to the host, the policy run there, then one
 // compaction per stream.
-void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOptions &options) {
+void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOptions &options,
+                    int32_t threads) {
     const KvConfig &c = kv.config();
     const bool shared = options.shared_per_layer;
     const int32_t heads_per_unit = shared ? 1 : c.n_head_kv;
@@ -152,15 +154,32 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
         }
     }
 
-    std::vector<float> keys_buf, scratch;
+    // Every selection before any compaction: on `threads` threads where they read only the
+    // scores, one at a time where they read keys (cab-frc: one unit's keys at a time in host
+    // memory). A selection that throws then compacts no stream.
+    std::vector<std::vector<int32_t>> keeps(n_units);
+    auto select = [&](size_t i) {
+        keeps[i] = options.policy->select(units[i].view, budgets[i], options.params,
+                                          static_cast<uint64_t>(i));
+    };
+    if (keys) {
+        std::vector<float> keys_buf, scratch;
+        for (int32_t l = 0; l < c.n_layer; ++l)
+            for (int32_t h = 0; h < heads_per_unit; ++h) {
+                const size_t i = static_cast<size_t>(l) * heads_per_unit + h;
+                if (units[i].view.n > 0)
+                    gather_keys(kv, executor, seq, l, shared ? -1 : h, keys_buf, scratch,
+                                units[i].view);
+                select(i);
+            }
+    } else {
+        parallel_indices(n_units, threads, select);
+    }
+
     for (int32_t l = 0; l < c.n_layer; ++l)
         for (int32_t h = 0; h < heads_per_unit; ++h) {
             const size_t i = static_cast<size_t>(l) * heads_per_unit + h;
-            if (keys && units[i].view.n > 0)
-                gather_keys(kv, executor, seq, l, shared ? -1 : h, keys_buf, scratch,
-                            units[i].view);
-            const std::vector<int32_t> keep = options.policy->select(
-                units[i].view, budgets[i], options.params, static_cast<uint64_t>(i));
+            const std::vector<int32_t> &keep = keeps[i];
             if (keep.size() == static_cast<size_t>(units[i].view.n)) continue;
             if (shared) {
                 for (int32_t head = 0; head < c.n_head_kv; ++head)
@@ -208,7 +227,7 @@ bool question_aware(const EvictOptions &options) {
 }
 
 EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
-                           const EvictOptions &options) {
+                           const EvictOptions &options, int32_t threads) {
     require(options.policy != nullptr || options.quantize, CAB_ERR_INVALID_ARGUMENT,
             "evict: no policy");
     if (options.policy != nullptr) validate(options.params);
@@ -229,7 +248,7 @@ EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
         if (plans) {
             kv.select(executor, seq, *plans, options.shared_per_layer);
         } else {
-            select_on_host(kv, executor, seq, options);
+            select_on_host(kv, executor, seq, options, threads);
         }
     }
 

@@ -53,10 +53,12 @@ std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
                                                 const EvictOptions &options);
 
 // Evicts sequence `seq` of `kv` down to the budget. Positions are untouched: the sequence's
-// next token still takes its next position. An empty sequence is a no-op. Throws
+// next token still takes its next position. An empty sequence is a no-op. Policies without a
+// keep plan select on the host, each unit's selection on one of up to `threads` threads (the
+// context's; cab-frc's, which read keys, one at a time), all before the first compaction. Throws
 // Error(INVALID_ARGUMENT) for bad options or a score the policy needs that the cache does not
 // keep, Error(STATE) for shared selection over heads that hold different tokens.
 EvictResult evict_sequence(KvCache &kv, Executor &executor, int32_t seq,
-                           const EvictOptions &options);
+                           const EvictOptions &options, int32_t threads = 1);
 
 }  // namespace cab

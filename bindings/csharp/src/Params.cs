@@ -57,7 +57,8 @@ namespace Cab
         /// <summary>Sequences the context holds at once, numbered from 0 (n_seq_max; default 1).</summary>
         public int MaxSequences { get; set; }
 
-        /// <summary>CPU threads; 0 = every core (n_threads; default 0).</summary>
+        /// <summary>CPU threads (also for eviction's host-side selections); 0 = every core
+        /// (n_threads; default 0).</summary>
         public int Threads { get; set; }
 
         /// <summary>

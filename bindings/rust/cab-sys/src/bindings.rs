@@ -748,7 +748,9 @@ pub struct cab_ctx_params {
     pub device: cab_device,
     #[doc = "< sequences this context can hold at once; default 1"]
     pub n_seq_max: i32,
-    #[doc = "< CPU threads; 0 = number of cores (default)"]
+    #[doc = "< CPU threads (the CPU backend's, and on any device the host"]
+    #[doc = "side of cab_evict's random, cab and cab-frc selections);"]
+    #[doc = "0 = number of cores (default)"]
     pub n_threads: i32,
     #[doc = "< pool size in token positions, shared by all sequences:"]
     #[doc = "every (layer, kv head) stream gets blocks for this many"]

@@ -147,7 +147,7 @@ pub struct ContextParams {
     pub device: Device,
     /// Sequences the context holds at once, numbered from 0; default 1.
     pub max_sequences: i32,
-    /// CPU threads; 0 = every core (default).
+    /// CPU threads (also for eviction's host-side selections); 0 = every core (default).
     pub threads: i32,
     /// KV pool: tokens of every layer and kv head of all sequences together; default 4096.
     pub kv_capacity_tokens: i64,
