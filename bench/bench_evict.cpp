@@ -29,6 +29,7 @@
 #include "runtime/context.h"
 #include "runtime/evict.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 using namespace cab;
 using Clock = std::chrono::steady_clock;
@@ -304,12 +305,6 @@ struct EvictRow {
     int64_t blocks_freed;
 };
 
-// --threads, or the machine's threads (0).
-int32_t resolved_threads(const Args &a) {
-    return a.threads > 0 ? a.threads
-                         : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 std::vector<EvictRow> bench_eviction(const Args &a) {
     auto backend = make_backend(a.device, a.threads);
     auto ex = backend->make_executor(a.threads);
@@ -343,7 +338,7 @@ std::vector<EvictRow> bench_eviction(const Args &a) {
                     if (keep.empty()) throw std::runtime_error("empty selection");
                 }
                 const auto t0 = Clock::now();
-                r = evict_sequence(kv, *ex, 0, o, resolved_threads(a));
+                r = evict_sequence(kv, *ex, 0, o, resolve_threads(a.threads));
                 finish(kv, *ex);
                 sequence.push_back(bench::seconds_since(t0));
                 kv.reset(0);
@@ -480,7 +475,7 @@ void write_json(const Args &a, int argc, char **argv, const std::vector<EvictRow
 int main(int argc, char **argv) {
     try {
         const Args a = parse(argc, argv);
-        const int32_t threads = resolved_threads(a);
+        const int32_t threads = resolve_threads(a.threads);
         std::printf("bench_evict: %s, %d threads\neviction:\n", device_name(a.device).c_str(),
                     threads);
         const std::vector<EvictRow> ev = bench_eviction(a);

@@ -4,7 +4,6 @@
 #include <climits>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "runtime/auto_evict.h"
 #include "runtime/forward.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace cab {
 
@@ -309,7 +309,7 @@ public:
 
     EvictResult evict(int32_t seq, const EvictOptions &options) override {
         check_seq(seq, "seq");
-        return evict_sequence(*kv_, *ex_, seq, options, select_threads());
+        return evict_sequence(*kv_, *ex_, seq, options, resolve_threads(opt_.n_threads));
     }
 
 private:
@@ -429,15 +429,10 @@ private:
         return auto_.room(cached(seq), seq_length(seq), limit);
     }
 
-    // Threads for eviction's host-side selections: the context's n_threads (0: the machine's).
-    int32_t select_threads() const {
-        if (opt_.n_threads > 0) return opt_.n_threads;
-        return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
-    }
-
     void evict_to_budget(int32_t seq) {
         try {
-            evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)), select_threads());
+            evict_sequence(*kv_, *ex_, seq, auto_.to_budget(seq_length(seq)),
+                           resolve_threads(opt_.n_threads));
         } catch (const Error &e) {
             // Only quantizing takes blocks, all or nothing (KvCache::quantize).
             if (e.status() != CAB_ERR_KV_FULL) throw;

@@ -1,6 +1,7 @@
-// Runs independent pieces of host-side work on a few threads (the eviction's per-stream
-// selections). Threads are started per call and joined before it returns: the calls it serves
-// take milliseconds, so a pool's wake-up would save nothing worth its state.
+// Host threads: how many a thread-count option means, and independent pieces of host-side work
+// run on a few (the eviction's per-stream selections; threads started per call and joined before
+// it returns: the calls it serves take milliseconds, so a pool's wake-up would save nothing worth
+// its state).
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,12 @@
 #include <vector>
 
 namespace cab {
+
+// A thread-count option's threads: n_threads when positive, else the machine's (at least 1).
+inline int32_t resolve_threads(int32_t n_threads) {
+    if (n_threads > 0) return n_threads;
+    return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 // Calls fn(i) for every i in [0, n) on up to `threads` threads, the calling one among them, each
 // taking the next index in turn; returns when all calls are done. If some throw, the exception of

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
-#include <thread>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_executor.h"
 #include "backend/cpu/thread_pool.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace cab {
 
@@ -21,11 +21,6 @@ constexpr size_t kAlign = 64;  // cache line; also what SIMD loads like
 size_t physical_memory() {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
-}
-
-int32_t resolve_threads(int32_t n_threads) {
-    if (n_threads > 0) return n_threads;
-    return std::max(1u, std::thread::hardware_concurrency());
 }
 
 // A source's parts must fill its tensor exactly (backend.h).
