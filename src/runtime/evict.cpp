@@ -26,6 +26,12 @@ bool ranks_by_window(const EvictOptions &o) {
     return sourced && o.params.cab_score_source == ScoreSource::Window;
 }
 
+// Whether the host path copies the units' scores: every policy but random ranks by them, and the
+// adaptive allocation compares streams by them.
+bool reads_scores(const EvictOptions &o) {
+    return o.policy->name() != "random" || o.allocation.method == BudgetAllocation::Adaptive;
+}
+
 // The score a unit is ranked by, which the adaptive allocation reads too.
 const float *ranking_score(const StreamScores &s, const EvictOptions &o) {
     if (ranks_by_window(o)) return s.window;
@@ -47,18 +53,20 @@ void point_view(UnitScores &u) {
     u.view.last = u.sums.last.data();
 }
 
+// A stream's positions, and with `scores` its scores (when the cache keeps them).
 void read_stream(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, int32_t head,
-                 UnitScores &u) {
+                 bool scores, UnitScores &u) {
     const Stream &s = kv.stream(seq, layer, head);
     u.view.n = s.length;
     u.view.positions = s.pos.data();
-    if (!kv.config().scores) return;
+    if (!kv.config().scores || !scores) return;
     kv.read_scores(ex, seq, layer, head, u.sums);
     point_view(u);
 }
 
-// Sums the layer's heads slot by slot.
-void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, UnitScores &u) {
+// Sums the layer's heads slot by slot (with `scores`).
+void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, bool scores,
+                  UnitScores &u) {
     const int32_t n_head = kv.config().n_head_kv;
     const Stream &first = kv.stream(seq, layer, 0);
     const size_t n = static_cast<size_t>(first.length);
@@ -67,8 +75,8 @@ void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, U
                 "evict: selection shared per layer needs every head of layer " +
                     std::to_string(layer) + " to hold the same tokens, but head " +
                     std::to_string(h) + " differs from head 0 (an earlier per-head eviction?)");
-    read_stream(kv, ex, seq, layer, 0, u);
-    if (!kv.config().scores) return;
+    read_stream(kv, ex, seq, layer, 0, scores, u);
+    if (!kv.config().scores || !scores) return;
     SlotScores head;
     for (int32_t h = 1; h < n_head; ++h) {
         kv.read_scores(ex, seq, layer, h, head);
@@ -118,6 +126,7 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
     const bool keys = options.policy->name() == "cab-frc";
 
     // Every unit's scores first: the adaptive allocation compares them across heads.
+    const bool scores = reads_scores(options);
     std::vector<UnitScores> units(n_units);
     StreamLayout layout;
     layout.n_layer = c.n_layer;
@@ -126,9 +135,9 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
         for (int32_t h = 0; h < heads_per_unit; ++h) {
             UnitScores &u = units[static_cast<size_t>(l) * heads_per_unit + h];
             if (shared) {
-                gather_layer(kv, executor, seq, l, u);
+                gather_layer(kv, executor, seq, l, scores, u);
             } else {
-                read_stream(kv, executor, seq, l, h, u);
+                read_stream(kv, executor, seq, l, h, scores, u);
             }
             layout.lengths.push_back(u.view.n);
             layout.scores.push_back(ranking_score(u.view, options));
