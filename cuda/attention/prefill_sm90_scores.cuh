@@ -68,7 +68,6 @@ __device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const P
             issue_key_products<C>(s, sm, t, by_tma(j), cwg, j);
             step(j, s, s, false);
         }
-        return;
     } else {
         float s0[J][4], s1[J][4];
         issue_key_products<C>(s0, sm, t, by_tma(0), cwg, 0);
@@ -288,8 +287,8 @@ struct SumLane {
 // The score pass on the tensor cores: step j's sums are each warp's m16n8k16 products, each
 // issued after its 16 rows' exponentials; their atomics follow step j + 1's products, so that no
 // step waits on them, and the slots they add to are looked up after the products (held across
-// them, they spilled three consumers' registers). (Warpgroup products with W in shared memory
-// ran as fast, and needed a CTA barrier, a proxy fence and a wait per step for it.)
+// them, they spilled three consumers' registers). (Warpgroup m64n8 products, which read W through
+// the async proxy, ran as fast and needed a CTA barrier, a proxy fence and a wait per step.)
 template <class C>
 __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &pp,
                                                        const DeviceStream &st,
