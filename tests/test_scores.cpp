@@ -143,6 +143,27 @@ public:
                         CHECK(close(sc.last[j], e.last));
                     }
                 }
+        // The same scores one kind at a time, for every stream of a sequence in one call.
+        for (int32_t seq = 0; seq < 2; ++seq)
+            for (int32_t kind = 0; kind < kScoreKinds; ++kind) {
+                INFO("seq " << seq << " kind " << kind);
+                std::vector<float> all;
+                kv_->read_score_kind(*ex_, seq, kind, all);
+                size_t at = 0;
+                for (int32_t l = 0; l < hp_.n_layer; ++l)
+                    for (int32_t g = 0; g < hp_.n_head_kv; ++g) {
+                        SlotScores sc;
+                        kv_->read_scores(*ex_, seq, l, g, sc);
+                        const std::vector<float> *of[kScoreKinds] = {&sc.score, &sc.observers,
+                                                                     &sc.window, &sc.last};
+                        const std::vector<float> &want = *of[kind];
+                        REQUIRE(at + want.size() <= all.size());
+                        CHECK(std::equal(want.begin(), want.end(),
+                                         all.begin() + static_cast<std::ptrdiff_t>(at)));
+                        at += want.size();
+                    }
+                CHECK(at == all.size());
+            }
     }
 
     const KvCache &kv() const { return *kv_; }
@@ -286,4 +307,26 @@ TEST_CASE("scores: a cache without scores leaves the accumulators empty", "[scor
     CHECK(kv.pool_ref().scores.empty());
     SlotScores sc;
     CHECK_THROWS_WITH(kv.read_scores(*ex, 0, 0, 0, sc), Catch::Contains("keeps no scores"));
+    std::vector<float> all;
+    CHECK_THROWS_WITH(kv.read_score_kind(*ex, 0, kScore, all), Catch::Contains("keeps no scores"));
+}
+
+TEST_CASE("scores: reading one kind checks its arguments", "[scores]") {
+    auto model = load_tiny("tiny_llama");
+    auto ex = model->backend().make_executor(1);
+    const KvPoolRef pool{};
+    StreamRef stream;
+    float out = 0.0f;
+    CHECK_THROWS_WITH(ex->kv_read_score_kind(pool, &stream, 1, 4, &out), Catch::Contains("kind 4"));
+    CHECK_THROWS_WITH(ex->kv_read_score_kind(pool, &stream, 1, -1, &out),
+                      Catch::Contains("kind -1"));
+    CHECK_THROWS_WITH(ex->kv_read_score_kind(pool, nullptr, 1, kScore, &out),
+                      Catch::Contains("null streams"));
+    stream.length = 2;
+    CHECK_THROWS_WITH(ex->kv_read_score_kind(pool, &stream, 1, kScore, nullptr),
+                      Catch::Contains("null output"));
+    stream.length = -3;
+    CHECK_THROWS_WITH(ex->kv_read_score_kind(pool, &stream, 1, kScore, &out),
+                      Catch::Contains("length -3"));
+    CHECK_NOTHROW(ex->kv_read_score_kind(pool, nullptr, 0, kScore, nullptr));
 }

@@ -342,4 +342,30 @@ void CudaExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream
     });
 }
 
+// Every stream's table staged and gathered in turn into one device buffer, then one read-back:
+// a single wait for the device, where kv_read_scores per stream waits once a stream.
+void CudaExecutor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                      int32_t kind, float *host_dst) {
+    guarded([&] {
+        leave_step();
+        check_score_kind_read(streams, n, kind, host_dst);
+        const DevicePool dp = device_pool(pool, "kv_read_score_kind");
+        if (!dp.scores)
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_score_kind: the KV pool keeps no scores");
+        size_t total = 0;
+        for (int32_t i = 0; i < n; ++i) total += static_cast<size_t>(streams[i].length);
+        if (total == 0) return;
+        settle_streams(pool, streams, n, 0, "kv_read_score_kind");
+        float *out = static_cast<float *>(scratch(total * 4));
+        size_t at = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            if (streams[i].length == 0) continue;
+            const StagedTable t = stage_table("kv_read_score_kind", pool, streams[i], nullptr, 0);
+            kv::gather_score_kind(dp, t.table, streams[i].length, kind, out + at, this->stream());
+            at += static_cast<size_t>(streams[i].length);
+        }
+        read_back(out, host_dst, total * 4);
+    });
+}
+
 }  // namespace cab::cuda

@@ -59,12 +59,13 @@ __global__ void gather_rows_kernel(DevicePool pool, const int32_t *blocks, int32
     }
 }
 
+// Kinds [first_kind, first_kind + kinds) of slots [0, length), kind-major.
 __global__ void gather_scores_kernel(DevicePool pool, const int32_t *blocks, int32_t length,
-                                     float *out) {
-    const int64_t units = static_cast<int64_t>(length) * kScoreKinds;
+                                     int32_t first_kind, int32_t kinds, float *out) {
+    const int64_t units = static_cast<int64_t>(length) * kinds;
     for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units;
          u += static_cast<int64_t>(gridDim.x) * kThreads) {
-        const int32_t kind = static_cast<int32_t>(u / length);
+        const int32_t kind = first_kind + static_cast<int32_t>(u / length);
         const int32_t slot = static_cast<int32_t>(u % length);
         out[u] = *score_at(pool, blocks, kind, slot);
     }
@@ -104,9 +105,11 @@ void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, 
     attention::check_launch("kv gather_rows");
 }
 
-void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length, float *out,
-                   cudaStream_t stream) {
-    const std::string name = "kv gather_scores: ";
+namespace {
+
+void gather_kinds(const char *what, const DevicePool &pool, const int32_t *blocks, int32_t length,
+                  int32_t first_kind, int32_t kinds, float *out, cudaStream_t stream) {
+    const std::string name = std::string(what) + ": ";
     require(pool.block_size > 0, CAB_ERR_INVALID_ARGUMENT,
             name + "pool.block_size " + std::to_string(pool.block_size) + " <= 0");
     require(pool.scores, CAB_ERR_INVALID_ARGUMENT, name + "null pool.scores (no scores kept)");
@@ -114,9 +117,23 @@ void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length
             name + "length " + std::to_string(length) + " < 0");
     if (length == 0) return;
     require(blocks && out, CAB_ERR_INVALID_ARGUMENT, name + "null blocks or out");
-    gather_scores_kernel<<<grid_for(static_cast<int64_t>(length) * kScoreKinds), kThreads, 0,
-                           stream>>>(pool, blocks, length, out);
-    attention::check_launch("kv gather_scores");
+    gather_scores_kernel<<<grid_for(static_cast<int64_t>(length) * kinds), kThreads, 0, stream>>>(
+        pool, blocks, length, first_kind, kinds, out);
+    attention::check_launch(what);
+}
+
+}  // namespace
+
+void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length, float *out,
+                   cudaStream_t stream) {
+    gather_kinds("kv gather_scores", pool, blocks, length, 0, kScoreKinds, out, stream);
+}
+
+void gather_score_kind(const DevicePool &pool, const int32_t *blocks, int32_t length, int32_t kind,
+                       float *out, cudaStream_t stream) {
+    require(kind >= 0 && kind < kScoreKinds, CAB_ERR_INVALID_ARGUMENT,
+            "kv gather_score_kind: kind " + std::to_string(kind));
+    gather_kinds("kv gather_score_kind", pool, blocks, length, kind, 1, out, stream);
 }
 
 }  // namespace cab::cuda::kv

@@ -21,4 +21,9 @@ void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, 
 void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length, float *out,
                    cudaStream_t stream);
 
+// Score kind `kind` (0 .. kScoreKinds - 1) of slots [0, length) as f32 [length] into out
+// (device). pool.scores must be set.
+void gather_score_kind(const DevicePool &pool, const int32_t *blocks, int32_t length, int32_t kind,
+                       float *out, cudaStream_t stream);
+
 }  // namespace cab::cuda::kv

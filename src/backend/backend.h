@@ -316,6 +316,12 @@ public:
     // (kind-major). The pool must keep scores.
     virtual void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream,
                                 float *host_dst) = 0;
+    // One score kind (ScoreKind) of slots [0, length) of each of streams[0..n), stream after
+    // stream, to host memory as F32: what a selection that ranks by one kind reads, in one call
+    // for many streams. The pool must keep scores. The default reads each stream's scores with
+    // kv_read_scores.
+    virtual void kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                    int32_t kind, float *host_dst);
     // A backend whose pool has `pending` state may leave a decode step's score contributions
     // pending per stream (DESIGN.md section 4) and add them during the stream's next decode
     // step. This applies what is pending for streams[0..n) (distinct ids; lengths are the
@@ -418,6 +424,12 @@ public:
         const std::function<bool(size_t done, size_t total)> &progress) = 0;
     virtual std::unique_ptr<Executor> make_executor(int32_t n_threads) = 0;
 };
+
+// Executor::kv_read_score_kind's argument checks, shared by its implementations: Error
+// (INVALID_ARGUMENT) for null streams, a kind outside ScoreKind, a negative length, or a null
+// output where some stream holds slots.
+void check_score_kind_read(const StreamRef *streams, int32_t n, int32_t kind,
+                           const float *host_dst);
 
 // The CPU backend (reference semantics); n_threads for loading (0: hardware concurrency).
 std::unique_ptr<Backend> make_cpu_backend(int32_t n_threads);

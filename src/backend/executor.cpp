@@ -57,4 +57,35 @@ void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t
     }
 }
 
+void Executor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                  int32_t kind, float *host_dst) {
+    check_score_kind_read(streams, n, kind, host_dst);
+    std::vector<float> all;
+    for (int32_t i = 0; i < n; ++i) {
+        const size_t len = static_cast<size_t>(streams[i].length);
+        if (len == 0) continue;
+        all.resize(len * kScoreKinds);
+        kv_read_scores(pool, streams[i], all.data());
+        const auto first = all.begin() + static_cast<std::ptrdiff_t>(kind * len);
+        host_dst = std::copy(first, first + static_cast<std::ptrdiff_t>(len), host_dst);
+    }
+}
+
+void check_score_kind_read(const StreamRef *streams, int32_t n, int32_t kind,
+                           const float *host_dst) {
+    require(n >= 0 && (n == 0 || streams != nullptr), CAB_ERR_INVALID_ARGUMENT,
+            "kv_read_score_kind: null streams");
+    require(kind >= 0 && kind < kScoreKinds, CAB_ERR_INVALID_ARGUMENT,
+            "kv_read_score_kind: kind " + std::to_string(kind) + " (0 to 3)");
+    bool slots = false;
+    for (int32_t i = 0; i < n; ++i) {
+        if (streams[i].length < 0)
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_score_kind: stream " + std::to_string(i) +
+                                               " has length " + std::to_string(streams[i].length));
+        slots = slots || streams[i].length > 0;
+    }
+    require(!slots || host_dst != nullptr, CAB_ERR_INVALID_ARGUMENT,
+            "kv_read_score_kind: null output for streams that hold slots");
+}
+
 }  // namespace cab

@@ -455,6 +455,21 @@ void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_
         dst[kind]->assign(buf.begin() + kind * n, buf.begin() + (kind + 1) * n);
 }
 
+void KvCache::read_score_kind(Executor &executor, int32_t seq, int32_t kind,
+                              std::vector<float> &out) const {
+    require(cfg_.scores, CAB_ERR_STATE, "this context keeps no scores");
+    std::vector<StreamRef> refs;
+    size_t total = 0;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            refs.push_back(ref(seq, l, h));
+            total += static_cast<size_t>(refs.back().length);
+        }
+    out.resize(total);
+    executor.kv_read_score_kind(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()), kind,
+                                out.data());
+}
+
 KvCache::BlockCounts KvCache::blocks_used(int32_t seq) const {
     BlockCounts c;
     for (int32_t l = 0; l < cfg_.n_layer; ++l)

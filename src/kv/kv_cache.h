@@ -108,6 +108,11 @@ public:
     // The stream's scores, copied to host memory. Throws STATE when the cache keeps none.
     void read_scores(Executor &executor, int32_t seq, int32_t layer, int32_t head,
                      SlotScores &out) const;
+    // One score kind (ScoreKind) of every stream of seq, layer by layer and head by head within
+    // a layer, concatenated, copied to host memory in one executor call. Throws STATE when the
+    // cache keeps no scores.
+    void read_score_kind(Executor &executor, int32_t seq, int32_t kind,
+                         std::vector<float> &out) const;
 
     const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
     // The stream as ops see it, with n_new reserved slots counted in its length.

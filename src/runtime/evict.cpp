@@ -32,6 +32,14 @@ bool reads_scores(const EvictOptions &o) {
     return o.policy->name() != "random" || o.allocation.method == BudgetAllocation::Adaptive;
 }
 
+// The one score kind the host path reads, or -1 for all of them: cab and cab-frc rank by the
+// kind their score source names, and the adaptive allocation ranks their streams by it too.
+int32_t single_kind(const EvictOptions &o) {
+    const std::string_view name = o.policy->name();
+    if (name != "cab" && name != "cab-frc") return -1;
+    return ranks_by_window(o) ? kWindow : kScore;
+}
+
 // The score a unit is ranked by, which the adaptive allocation reads too.
 const float *ranking_score(const StreamScores &s, const EvictOptions &o) {
     if (ranks_by_window(o)) return s.window;
@@ -64,17 +72,22 @@ void read_stream(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, in
     point_view(u);
 }
 
-// Sums the layer's heads slot by slot (with `scores`).
-void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, bool scores,
-                  UnitScores &u) {
-    const int32_t n_head = kv.config().n_head_kv;
+// Error(STATE) unless every head of the layer holds the same tokens.
+void require_same_tokens(const KvCache &kv, int32_t seq, int32_t layer) {
     const Stream &first = kv.stream(seq, layer, 0);
-    const size_t n = static_cast<size_t>(first.length);
-    for (int32_t h = 1; h < n_head; ++h)
+    for (int32_t h = 1; h < kv.config().n_head_kv; ++h)
         require(kv.stream(seq, layer, h).pos == first.pos, CAB_ERR_STATE,
                 "evict: selection shared per layer needs every head of layer " +
                     std::to_string(layer) + " to hold the same tokens, but head " +
                     std::to_string(h) + " differs from head 0 (an earlier per-head eviction?)");
+}
+
+// Sums the layer's heads slot by slot (with `scores`).
+void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, bool scores,
+                  UnitScores &u) {
+    const int32_t n_head = kv.config().n_head_kv;
+    const size_t n = static_cast<size_t>(kv.stream(seq, layer, 0).length);
+    require_same_tokens(kv, seq, layer);
     read_stream(kv, ex, seq, layer, 0, scores, u);
     if (!kv.config().scores || !scores) return;
     SlotScores head;
@@ -88,6 +101,25 @@ void gather_layer(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, b
         }
     }
     point_view(u);
+}
+
+// A unit's positions and its one score kind, from `all` (every stream's, in layer and head order,
+// as KvCache::read_score_kind gives them; `offset` moves past the unit's streams): a stream's
+// own, or with head < 0 the layer's heads summed slot by slot in head order, as gather_layer.
+void unit_of_kind(const KvCache &kv, int32_t seq, int32_t layer, int32_t head, int32_t kind,
+                  const std::vector<float> &all, size_t &offset, UnitScores &u) {
+    if (head < 0) require_same_tokens(kv, seq, layer);
+    const Stream &s = kv.stream(seq, layer, std::max(head, 0));
+    const size_t n = static_cast<size_t>(s.length);
+    u.view.n = s.length;
+    u.view.positions = s.pos.data();
+    std::vector<float> &v = kind == kWindow ? u.sums.window : u.sums.score;
+    v.assign(all.begin() + static_cast<std::ptrdiff_t>(offset),
+             all.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    offset += n;
+    for (int32_t h = 1; head < 0 && h < kv.config().n_head_kv; ++h, offset += n)
+        for (size_t j = 0; j < n; ++j) v[j] += all[offset + j];
+    (kind == kWindow ? u.view.window : u.view.score) = v.data();
 }
 
 // The unit's post-RoPE keys (cab-frc) into `keys`, copied from the cache just before its
@@ -125,8 +157,13 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
     const size_t n_units = static_cast<size_t>(c.n_layer) * heads_per_unit;
     const bool keys = options.policy->name() == "cab-frc";
 
-    // Every unit's scores first: the adaptive allocation compares them across heads.
+    // Every unit's scores first: the adaptive allocation compares them across heads. A policy
+    // that reads one kind has it copied for all the sequence's streams in one call.
     const bool scores = reads_scores(options);
+    const int32_t kind = c.scores ? single_kind(options) : -1;
+    std::vector<float> kind_scores;
+    if (kind >= 0) kv.read_score_kind(executor, seq, kind, kind_scores);
+    size_t kind_offset = 0;
     std::vector<UnitScores> units(n_units);
     StreamLayout layout;
     layout.n_layer = c.n_layer;
@@ -134,7 +171,9 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
     for (int32_t l = 0; l < c.n_layer; ++l)
         for (int32_t h = 0; h < heads_per_unit; ++h) {
             UnitScores &u = units[static_cast<size_t>(l) * heads_per_unit + h];
-            if (shared) {
+            if (kind >= 0) {
+                unit_of_kind(kv, seq, l, shared ? -1 : h, kind, kind_scores, kind_offset, u);
+            } else if (shared) {
                 gather_layer(kv, executor, seq, l, scores, u);
             } else {
                 read_stream(kv, executor, seq, l, h, scores, u);

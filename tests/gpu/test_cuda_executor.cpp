@@ -200,6 +200,23 @@ void run_kv_case(int32_t head_dim) {
             ce->kv_read_scores(kv.pools[0], ref, c.data());
             check_close(g, c, 1e-3, 1e-4, what + ": scores of stream " + std::to_string(s));
         }
+        // One kind of every stream in one call, as eviction's host path reads them.
+        std::vector<StreamRef> refs;
+        size_t total = 0;
+        for (int32_t s = 0; s < n_seqs * n_head_kv; ++s) {
+            refs.push_back(kv.ref(s));
+            total += static_cast<size_t>(refs.back().length);
+        }
+        for (int32_t kind = 0; kind < kScoreKinds; ++kind) {
+            std::vector<float> g(total), c(total);
+            const auto n = static_cast<int32_t>(refs.size());
+            ge->kv_read_score_kind(kv.pools[1], refs.data(), n, kind, g.data());
+            ce->kv_read_score_kind(kv.pools[0], refs.data(), n, kind, c.data());
+            check_close(g, c, 1e-3, 1e-4, what + ": score kind " + std::to_string(kind));
+        }
+        float out = 0.0f;
+        CHECK_THROWS_WITH(ge->kv_read_score_kind(kv.pools[1], refs.data(), 1, kScoreKinds, &out),
+                          Catch::Contains("kind 4"));
     };
 
     step({0}, 37, 8, "prefill seq 0");
