@@ -9,6 +9,7 @@
 #include "kv/kv_append.cuh"
 #include "kv/kv_compact.cuh"
 #include "kv/kv_gather.cuh"
+#include "util/batches.h"
 
 namespace cab::cuda {
 
@@ -342,29 +343,40 @@ void CudaExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream
     });
 }
 
-// Every stream's table staged and gathered in turn into one device buffer, then one read-back:
-// a single wait for the device, where kv_read_scores per stream waits once a stream.
+// Every stream's table staged and gathered in turn into one device buffer, then one read-back: a
+// single wait for the device, where kv_read_scores waits once a stream. The buffer stays under
+// kReadBatchBytes (or one stream's floats) by reading back in batches, so that a long context's
+// many streams do not grow the executor's scratch by their whole size.
 void CudaExecutor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
                                       int32_t kind, float *host_dst) {
+    constexpr size_t kReadBatchBytes = size_t{64} << 20;
     guarded([&] {
         leave_step();
         check_score_kind_read(streams, n, kind, host_dst);
         const DevicePool dp = device_pool(pool, "kv_read_score_kind");
         if (!dp.scores)
             fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_score_kind: the KV pool keeps no scores");
-        size_t total = 0;
-        for (int32_t i = 0; i < n; ++i) total += static_cast<size_t>(streams[i].length);
-        if (total == 0) return;
+        if (n == 0) return;
         settle_streams(pool, streams, n, 0, "kv_read_score_kind");
-        float *out = static_cast<float *>(scratch(total * 4));
-        size_t at = 0;
-        for (int32_t i = 0; i < n; ++i) {
-            if (streams[i].length == 0) continue;
-            const StagedTable t = stage_table("kv_read_score_kind", pool, streams[i], nullptr, 0);
-            kv::gather_score_kind(dp, t.table, streams[i].length, kind, out + at, this->stream());
-            at += static_cast<size_t>(streams[i].length);
+        std::vector<size_t> bytes(static_cast<size_t>(n));
+        for (int32_t i = 0; i < n; ++i) bytes[i] = static_cast<size_t>(streams[i].length) * 4;
+        for (const auto &[first, end] : cut_batches(bytes, kReadBatchBytes)) {
+            size_t floats = 0;
+            for (size_t i = first; i < end; ++i) floats += bytes[i] / 4;
+            if (floats == 0) continue;
+            float *out = static_cast<float *>(scratch(floats * 4));
+            size_t at = 0;
+            for (size_t i = first; i < end; ++i) {
+                if (streams[i].length == 0) continue;
+                const StagedTable t =
+                    stage_table("kv_read_score_kind", pool, streams[i], nullptr, 0);
+                kv::gather_score_kind(dp, t.table, streams[i].length, kind, out + at,
+                                      this->stream());
+                at += static_cast<size_t>(streams[i].length);
+            }
+            read_back(out, host_dst, floats * 4);
+            host_dst += floats;
         }
-        read_back(out, host_dst, total * 4);
     });
 }
 
