@@ -1,4 +1,5 @@
 // Host-side work helpers: parallel_indices (util/parallel.h) and cut_batches (util/batches.h).
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>

@@ -12,6 +12,7 @@
 #include "kv/kv_compact.cuh"
 #include "kv/kv_select.cuh"
 #include "policy/keep_plan.h"
+#include "util/batches.h"
 
 namespace cab::cuda {
 
@@ -123,25 +124,28 @@ struct Batch {
 // scratch bytes.
 size_t plan_batches(const DevicePool &pool, std::vector<kv::CompactJob> &jobs,
                     std::vector<Batch> &batches) {
-    size_t largest = 0, bytes = 0;
     // Jobs mostly keep as many slots as the one before (every stream of a uniform budget): the
     // size is asked once per change, not once per job.
+    std::vector<size_t> bytes(jobs.size());
     int32_t sized_keep = -1;
     size_t job = 0;
-    for (int32_t j = 0; j < static_cast<int32_t>(jobs.size()); ++j) {
+    for (size_t j = 0; j < jobs.size(); ++j) {
         if (jobs[j].n_keep != sized_keep) {
             sized_keep = jobs[j].n_keep;
             job = kv::compact_batch_scratch_bytes(pool, &sized_keep, 1);
         }
-        if (batches.empty() || bytes + job > kCompactBatchBytes) {
-            batches.push_back({j, 0, 0});
-            bytes = 0;
+        bytes[j] = job;
+    }
+    size_t largest = 0;
+    for (const auto &[first, end] : cut_batches(bytes, kCompactBatchBytes)) {
+        Batch b{static_cast<int32_t>(first), static_cast<int32_t>(end - first), 0};
+        size_t sum = 0;
+        for (size_t j = first; j < end; ++j) {
+            b.max_keep = std::max(b.max_keep, jobs[j].n_keep);
+            sum += bytes[j];
         }
-        Batch &b = batches.back();
-        ++b.count;
-        b.max_keep = std::max(b.max_keep, jobs[j].n_keep);
-        bytes += job;
-        largest = std::max(largest, bytes);
+        largest = std::max(largest, sum);
+        batches.push_back(b);
     }
     for (const Batch &b : batches) kv::plan_compact_batch(pool, jobs.data() + b.first, b.count);
     return largest;
