@@ -226,10 +226,10 @@ TEST_CASE(
 }
 
 // Policies without a keep plan select on the host, each stream's selection on one of the
-// context's n_threads: the streams' selections are independent (random's seed is the stream's
-// index), so any number of threads keeps the same slots.
-TEST_CASE("evict: host-side selections on several threads keep what one thread keeps",
-          "[evict][threads]") {
+// context's n_threads, and the CPU executor runs keep plans (cab's here) on its n_threads too:
+// the streams' selections are independent (random's seed is the stream's index), so any number
+// of threads keeps the same slots.
+TEST_CASE("evict: selections on several threads keep what one thread keeps", "[evict][threads]") {
     const std::string path = test::tiny_path("tiny_qwen2");
     const test::ModelPtr c_model = test::load_c_model(path);
     std::mt19937 rng(11);

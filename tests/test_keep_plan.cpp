@@ -1,7 +1,7 @@
-// Keep plans (policy/keep_plan.h): the form in which window, h2o, tova, snapkv, chunkkv and full
-// state their selection so that a device can run it. The host reference apply_keep_plan must give
-// exactly what the policy's own select gives, for every budget, parameter set and score vector
-// (ties included), since eviction runs the plan in the policy's place.
+// Keep plans (policy/keep_plan.h): the form in which window, h2o, tova, snapkv, chunkkv, cab and
+// full state their selection so that a device can run it. The host reference apply_keep_plan
+// must give exactly what the policy's own select gives, for every budget, parameter set and
+// score vector (ties included), since eviction runs the plan in the policy's place.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -53,6 +53,10 @@ PolicyParams random_params(std::mt19937 &rng) {
     // Chunks of one slot, a few, about the stream, and wider than any stream.
     const int32_t chunks[] = {1, 2, 3, 4, 7, 16, 50, 1000};
     p.chunk_size = chunks[std::uniform_int_distribution<int>(0, 7)(rng)];
+    // cab's shares, r_local + r_bridge <= 1, with none and all of the budget among them.
+    const float shares[] = {0.0f, 0.1f, 0.2f, 0.3f, 0.5f, 1.0f};
+    p.r_local = shares[std::uniform_int_distribution<int>(0, 5)(rng)];
+    p.r_bridge = std::min(shares[std::uniform_int_distribution<int>(0, 5)(rng)], 1.0f - p.r_local);
     return p;
 }
 
@@ -60,7 +64,7 @@ PolicyParams random_params(std::mt19937 &rng) {
 
 TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
     std::mt19937 rng(20261122);
-    for (const char *name : {"full", "window", "h2o", "tova", "snapkv", "chunkkv"}) {
+    for (const char *name : {"full", "window", "h2o", "tova", "snapkv", "chunkkv", "cab"}) {
         const Policy *policy = find_policy(name);
         REQUIRE(policy != nullptr);
         int32_t compared = 0;
@@ -88,7 +92,7 @@ TEST_CASE("keep plans select what the policies select", "[policy][keep_plan]") {
 }
 
 TEST_CASE("policies without a plan form say so", "[policy][keep_plan]") {
-    for (const char *name : {"random", "cab", "cab-frc"})
+    for (const char *name : {"random", "cab-frc"})
         CHECK_FALSE(find_policy(name)->keep_plan(100, 10, PolicyParams{}).has_value());
     CHECK_THROWS_AS(find_policy("h2o")->keep_plan(10, -1, PolicyParams{}), Error);
     PolicyParams bad;
@@ -234,6 +238,7 @@ TEST_CASE("keep plans equal a naive ranked-range reference", "[policy][keep_plan
         p.keep_back = std::uniform_int_distribution<int32_t>(0, n - p.keep_front)(rng);
         const int32_t back = n - p.keep_back, m = back - p.keep_front;
         p.k = std::uniform_int_distribution<int32_t>(0, m)(rng);
+        if (trial % 3 == 0) p.bridges = std::uniform_int_distribution<int32_t>(0, m - p.k)(rng);
         const int32_t kernels[] = {1, 3, 5, 15, 101};
         if (trial % 2 == 0) {
             p.pool_kernel = kernels[rng() % 5];
@@ -261,16 +266,58 @@ TEST_CASE("keep plans equal a naive ranked-range reference", "[policy][keep_plan
         for (int32_t i = 0; i < m; ++i) ranked[i] = p.keep_front + i;
         std::stable_sort(ranked.begin(), ranked.end(),
                          [&](int32_t a, int32_t b) { return value[a] > value[b]; });
+        // Bridges: of the rest, in slot order, the closest to the rest's median (stable sort:
+        // ties to the earlier slot; a NaN distance last).
+        std::vector<int32_t> rest(ranked.begin() + p.k, ranked.end());
+        std::sort(rest.begin(), rest.end());
         ranked.resize(static_cast<size_t>(p.k));
         std::vector<int32_t> expected = ranked;
+        if (p.bridges > 0) {
+            std::vector<double> sorted;
+            for (int32_t i : rest) sorted.push_back(value[i]);
+            std::sort(sorted.begin(), sorted.end());
+            const size_t mid = sorted.size() / 2;
+            const double median =
+                sorted.size() % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0;
+            auto dist = [&](int32_t i) {
+                const double d = std::fabs(static_cast<double>(value[i]) - median);
+                return std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+            };
+            std::stable_sort(rest.begin(), rest.end(),
+                             [&](int32_t a, int32_t b) { return dist(a) < dist(b); });
+            expected.insert(expected.end(), rest.begin(), rest.begin() + p.bridges);
+        }
         for (int32_t i = 0; i < p.keep_front; ++i) expected.push_back(i);
         for (int32_t i = back; i < n; ++i) expected.push_back(i);
         std::sort(expected.begin(), expected.end());
         INFO("trial " << trial << " n " << n << " keep_front " << p.keep_front << " keep_back "
-                      << p.keep_back << " k " << p.k << " kernel " << p.pool_kernel << " shift "
-                      << p.pool_shift << " chunk " << p.chunk);
+                      << p.keep_back << " k " << p.k << " bridges " << p.bridges << " kernel "
+                      << p.pool_kernel << " shift " << p.pool_shift << " chunk " << p.chunk);
         CHECK(apply_keep_plan(p, s.view()) == expected);
     }
+}
+
+TEST_CASE("keep plans add the bridges closest to the rest's median", "[policy][keep_plan]") {
+    Fixture s(8);
+    s.score = {50, 9, 1, 5, 4, 6, 0, 50};
+    s.observers = s.window = s.last = std::vector<float>(8, 1.0f);
+    KeepPlan p;
+    p.keep_front = 1;
+    p.keep_back = 1;
+    p.k = 1;        // slot 1 (9)
+    p.bridges = 2;  // the rest 1 5 4 6 0 has median 4: slot 4 (distance 0), then slot 3 (1)
+    CHECK(keep_count(p, 8) == 5);
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 3, 4, 7});
+    p.keep_back = 2;  // the rest 1 5 4 6 has median 4.5: slots 3 and 4 tie at 0.5
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 3, 4, 6, 7});
+    p.bridges = 1;  // the tie goes to the earlier slot
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 3, 6, 7});
+    p.k = 0;  // no top: the median of 9 1 5 4 6 is 5
+    p.bridges = 2;
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 3, 4, 6, 7});
+    p.k = 2;
+    p.bridges = 3;  // every ranked slot
+    CHECK(apply_keep_plan(p, s.view()) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7});
 }
 
 TEST_CASE("keep plans count NaN as -infinity", "[policy][keep_plan]") {
@@ -297,9 +344,16 @@ TEST_CASE("keep plans reject what cannot hold", "[policy][keep_plan]") {
     p = KeepPlan{};
     p.keep_front = 1;
     p.k = 4;
-    bad(p, "k exceeds");
+    bad(p, "k + bridges exceeds");
+    p = KeepPlan{};
+    p.k = 2;
+    p.bridges = 3;
+    bad(p, "k + bridges exceeds");
     p = KeepPlan{};
     p.k = -1;
+    bad(p, "negative");
+    p = KeepPlan{};
+    p.bridges = -1;
     bad(p, "negative");
     p = KeepPlan{};
     p.pool_kernel = 4;

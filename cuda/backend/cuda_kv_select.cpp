@@ -74,14 +74,15 @@ std::vector<UnitInfo> check_units(const KvPoolRef &pool, const SelectUnit *units
         } catch (const Error &e) {
             fail(e.status(), "kv_select: unit " + std::to_string(u) + ": " + e.what());
         }
-        if (unit.plan.k > 0 && pool.scores.empty()) bad(" ranks by scores the pool does not keep");
+        if (unit.plan.k + unit.plan.bridges > 0 && pool.scores.empty())
+            bad(" ranks by scores the pool does not keep");
         in.length = n;
         in.offset = offset;
         offset += in.count;
         in.compacts = in.count > 0 && in.count < n;
         const KeepPlan &p = unit.plan;
-        in.work_bytes = kv::select_work_bytes(n, p.keep_front, p.keep_back, p.k, p.pool_kernel,
-                                              p.pool_shift, p.chunk);
+        in.work_bytes = kv::select_work_bytes(n, p.keep_front, p.keep_back, p.k, p.bridges,
+                                              p.pool_kernel, p.pool_shift, p.chunk);
         in.ranks = in.work_bytes > 0;
     }
 
@@ -225,6 +226,7 @@ void CudaExecutor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int
             job.pool_kernel = unit.plan.pool_kernel;
             job.pool_shift = unit.plan.pool_shift;
             job.chunk = unit.plan.chunk;
+            job.bridges = unit.plan.bridges;
             job.keep = keep_dev + in.offset;
             if (in.ranks) {
                 job.work = work + w;

@@ -3,6 +3,12 @@
 // as +0); an MSB radix select over the keys (four 8-bit digits) finds the k-th largest key T and
 // how many slots equal to T are kept, the earliest ones (ties go to the earlier slot); then a
 // block-wide prefix sum over the slots in order writes the kept ones ascending.
+// A plan with bridges (cab's) ranks twice. The values the top k leave are the m - k smallest
+// (as a multiset), so their median comes from one or two more radix selects of the same keys;
+// each slot then gets a 64-bit key, the largest for the top k, else one that grows as its
+// value's double distance to the median shrinks, and a radix select of the k + bridges largest
+// of those keys, emitted as before, keeps the top k and the closest of the rest, ties to the
+// earlier slot (closest_k's rule).
 //
 // Values follow the host reference step by step: f32 sums over the streams in stream order from
 // 0, the division only where the summed observers are > 0 (IEEE, round to nearest), NaN -> -inf,
@@ -55,8 +61,21 @@ __host__ __device__ int64_t chunk_count(int32_t f, int32_t back, int32_t chunk) 
     return (back - 1) / chunk - f / chunk + 1;
 }
 
-bool ranks(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k) {
-    return k > 0 && k < length - keep_front - keep_back;
+// Whether a plan ranks: it picks some but not all of the slots between its kept ends.
+bool ranks(int32_t length, int32_t keep_front, int32_t keep_back, int32_t picked) {
+    return picked > 0 && picked < length - keep_front - keep_back;
+}
+
+// Scratch of the ranking's keys (and pooled or chunk values before them): a multiple of 16.
+__host__ __device__ size_t rank_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back,
+                                           int32_t pool_kernel, int32_t pool_shift, int32_t chunk) {
+    const int32_t back = length - keep_back, m = back - keep_front;
+    if (chunk > 1)
+        return static_cast<size_t>(align4(m) + align4(chunk_count(keep_front, back, chunk))) * 4;
+    if (pool_kernel <= 1) return static_cast<size_t>(align4(m)) * 4;
+    const int64_t padded =
+        m + pool_reach(m, pool_kernel, pool_shift, -1) + pool_reach(m, pool_kernel, pool_shift, 1);
+    return static_cast<size_t>(2 * align4(padded)) * 4;
 }
 
 // The plan's value of one slot (before pooling), as apply_keep_plan computes it.
@@ -169,48 +188,49 @@ __device__ uint32_t *make_keys(const DevicePool &pool, const SelectJob &job, int
     return keys;
 }
 
-__global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const SelectJob *jobs) {
-    __shared__ uint32_t hist[kBins];
-    __shared__ uint32_t warp_sums[kWarps];
-    __shared__ uint32_t found_prefix, found_remaining;
+// Block-shared state of the selection steps.
+struct Shared {
+    uint32_t hist[kBins];
+    uint32_t warp_sums[kWarps];
+    unsigned long long found_prefix;
+    uint32_t found_remaining;
+};
 
-    const SelectJob job = jobs[blockIdx.x];
-    const int32_t n = job.length, f = job.keep_front, back = n - job.keep_back, k = job.k;
-    const int32_t m = back - f;
-    int32_t *out = job.keep;
-    for (int32_t i = threadIdx.x; i < f; i += kThreads) out[i] = i;
-    for (int32_t i = back + threadIdx.x; i < n; i += kThreads) out[f + k + (i - back)] = i;
-    if (k == 0) return;
-    if (k == m) {
-        for (int32_t i = f + threadIdx.x; i < back; i += kThreads) out[i] = i;
-        return;
-    }
+// The k-th largest of m keys, and how many keys equal to it are among the k largest (the
+// earliest ones: ties go to the earlier slot). 0 < k <= m.
+template <class Key>
+struct Cut {
+    Key threshold;
+    uint32_t ties;
+};
 
-    const uint32_t *keys = make_keys(pool, job, f, back);
+// MSB radix select: the keys matching `prefix` under `mask` hold the `remaining` largest not yet
+// settled; each pass fixes the next 8-bit digit of the k-th largest key.
+template <class Key>
+__device__ Cut<Key> radix_select(const Key *keys, int32_t m, uint32_t k, Shared &sh) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-
-    // Radix select: the keys matching `prefix` under `mask` hold the `remaining` largest not yet
-    // settled; each pass fixes the next digit of the k-th largest key.
-    uint32_t prefix = 0, mask = 0, remaining = static_cast<uint32_t>(k);
-    for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int t = threadIdx.x; t < kBins; t += kThreads) hist[t] = 0;
+    Key prefix = 0, mask = 0;
+    uint32_t remaining = k;
+    for (int shift = static_cast<int>(sizeof(Key)) * 8 - 8; shift >= 0; shift -= 8) {
+        for (int t = threadIdx.x; t < kBins; t += kThreads) sh.hist[t] = 0;
         __syncthreads();
         for (int32_t base = 0; base < m; base += kThreads * kItems) {
-            uint32_t key[kItems];
+            Key key[kItems];
 #pragma unroll
             for (int j = 0; j < kItems; ++j) {
                 const int32_t i = base + j * kThreads + static_cast<int32_t>(threadIdx.x);
-                key[j] = i < m ? keys[i] : 0u;
+                key[j] = i < m ? keys[i] : Key{0};
             }
 #pragma unroll
             for (int j = 0; j < kItems; ++j) {
                 const int32_t i = base + j * kThreads + static_cast<int32_t>(threadIdx.x);
                 const bool match = i < m && (key[j] & mask) == prefix;
-                const uint32_t digit = match ? (key[j] >> shift) & (kBins - 1) : kBins;
+                const uint32_t digit =
+                    match ? static_cast<uint32_t>(key[j] >> shift) & (kBins - 1) : kBins;
                 // One shared-memory atomic per distinct digit in the warp: tied keys (a common
                 // case) would otherwise serialise on one bin.
                 const uint32_t peers = __match_any_sync(0xffffffffu, digit);
-                if (match && lane == __ffs(peers) - 1) atomicAdd(&hist[digit], __popc(peers));
+                if (match && lane == __ffs(peers) - 1) atomicAdd(&sh.hist[digit], __popc(peers));
             }
         }
         __syncthreads();
@@ -219,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
             uint32_t count[kBins / 32], local = 0;
 #pragma unroll
             for (int j = 0; j < kBins / 32; ++j) {
-                count[j] = hist[kBins - 1 - (kBins / 32) * lane - j];
+                count[j] = sh.hist[kBins - 1 - (kBins / 32) * lane - j];
                 local += count[j];
             }
             uint32_t incl = local;
@@ -231,9 +251,9 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
             if (above < remaining && remaining <= incl) {
                 for (int j = 0; j < kBins / 32; ++j) {
                     if (above + count[j] >= remaining) {
-                        const uint32_t bin = kBins - 1 - (kBins / 32) * lane - j;
-                        found_prefix = prefix | (bin << shift);
-                        found_remaining = remaining - above;
+                        const Key bin = kBins - 1 - (kBins / 32) * lane - j;
+                        sh.found_prefix = prefix | (bin << shift);
+                        sh.found_remaining = remaining - above;
                         break;
                     }
                     above += count[j];
@@ -241,56 +261,130 @@ __global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const
             }
         }
         __syncthreads();
-        prefix = found_prefix;
-        remaining = found_remaining;
-        mask |= static_cast<uint32_t>(kBins - 1) << shift;
+        prefix = static_cast<Key>(sh.found_prefix);
+        remaining = sh.found_remaining;
+        mask |= static_cast<Key>(kBins - 1) << shift;
     }
+    return {prefix, remaining};
+}
 
-    // Emit: every key above T, and the first `remaining` keys equal to T. A thread takes kItems
-    // consecutive slots; per-thread counts (<= kItems each, <= kThreads * kItems per step) are
-    // packed above (greater) and below (equal) bit 16 for one scan.
-    const uint32_t threshold = prefix, ties = remaining;
+// Visits the m keys in slot order and calls fn(j, at) for each: `at` is the slot's place among
+// the kept ones (every key above cut.threshold and the first cut.ties equal to it), or -1 when
+// it is not kept. A thread takes kItems consecutive slots; per-thread counts (<= kItems each,
+// <= kThreads * kItems per step) are packed above (greater) and below (equal) bit 16 for one
+// scan. kStop: stop once all `count` kept slots are visited.
+template <bool kStop, class Key, class Fn>
+__device__ void visit_kept(const Key *keys, int32_t m, Cut<Key> cut, uint32_t count, Shared &sh,
+                           Fn fn) {
     uint32_t run_gt = 0, run_eq = 0;
     for (int32_t base = 0; base < m; base += kThreads * kItems) {
         const int32_t first = base + static_cast<int32_t>(threadIdx.x) * kItems;
-        uint32_t key[kItems], counts = 0;
+        Key key[kItems];
+        uint32_t counts = 0;
 #pragma unroll
         for (int j = 0; j < kItems; ++j) {
-            key[j] = first + j < m ? keys[first + j] : 0u;
-            // Key 0 is no value's key (-inf's is 0x007fffff), so it neither passes nor ties.
-            counts += key[j] > threshold ? 1u << 16 : key[j] == threshold ? 1u : 0u;
+            const bool in = first + j < m;
+            key[j] = in ? keys[first + j] : Key{0};
+            counts += !in                       ? 0u
+                      : key[j] > cut.threshold  ? 1u << 16
+                      : key[j] == cut.threshold ? 1u
+                                                : 0u;
         }
         uint32_t total = 0;
-        const uint32_t before = block_exclusive_sum(counts, warp_sums, total);
+        const uint32_t before = block_exclusive_sum(counts, sh.warp_sums, total);
         uint32_t gt = run_gt + (before >> 16), eq = run_eq + (before & 0xffffu);
 #pragma unroll
         for (int j = 0; j < kItems; ++j) {
-            if (key[j] > threshold) {
-                out[f + gt + min(eq, ties)] = f + first + j;
+            if (first + j >= m) break;
+            if (key[j] > cut.threshold) {
+                fn(first + j, static_cast<int32_t>(gt + min(eq, cut.ties)));
                 ++gt;
-            } else if (key[j] == threshold) {
-                if (eq < ties) out[f + gt + eq] = f + first + j;
+            } else if (key[j] == cut.threshold) {
+                fn(first + j, eq < cut.ties ? static_cast<int32_t>(gt + eq) : -1);
                 ++eq;
+            } else {
+                fn(first + j, -1);
             }
         }
         run_gt += total >> 16;
         run_eq += total & 0xffffu;
-        if (run_gt + min(run_eq, ties) == static_cast<uint32_t>(k)) break;
+        if (kStop && run_gt + min(run_eq, cut.ties) == count) break;
     }
+}
+
+// The value a key of order_key came from (-0 comes back as +0, which ranks and measures alike).
+__device__ float key_value(uint32_t key) {
+    return __uint_as_float((key & 0x80000000u) ? key & 0x7fffffffu : ~key);
+}
+
+// A bridge candidate's key: the closer its value to the median, the larger (distances are
+// non-negative doubles, whose bits order as their values; a NaN distance is +infinity's, key 0).
+// The top slots, already kept, take the largest key of all.
+__device__ uint64_t closeness_key(float v, double median) {
+    double d = fabs(__dsub_rn(static_cast<double>(v), median));
+    if (isnan(d)) d = INFINITY;
+    return 0x7ff0000000000000ull - static_cast<uint64_t>(__double_as_longlong(d));
+}
+
+__global__ void __launch_bounds__(kThreads) select_kernel(DevicePool pool, const SelectJob *jobs) {
+    __shared__ Shared sh;
+
+    const SelectJob job = jobs[blockIdx.x];
+    const int32_t n = job.length, f = job.keep_front, back = n - job.keep_back, k = job.k;
+    const int32_t m = back - f, picked = k + job.bridges;
+    int32_t *out = job.keep;
+    for (int32_t i = threadIdx.x; i < f; i += kThreads) out[i] = i;
+    for (int32_t i = back + threadIdx.x; i < n; i += kThreads) out[f + picked + (i - back)] = i;
+    if (picked == 0) return;
+    if (picked == m) {
+        for (int32_t i = f + threadIdx.x; i < back; i += kThreads) out[i] = i;
+        return;
+    }
+
+    const uint32_t *keys = make_keys(pool, job, f, back);
+    // With k == 0 no key passes this cut (order_key(+inf) is below it).
+    Cut<uint32_t> top{0xffffffffu, 0u};
+    if (k > 0) top = radix_select(keys, m, static_cast<uint32_t>(k), sh);
+    const auto emit = [&](int32_t j, int32_t at) {
+        if (at >= 0) out[f + at] = f + j;
+    };
+    if (job.bridges == 0) {
+        visit_kept<true>(keys, m, top, static_cast<uint32_t>(k), sh, emit);
+        return;
+    }
+
+    // Bridges. The rest's values are the r = m - k smallest (as a multiset, whichever tied
+    // slots the top took), so its median is the key of ascending rank r / 2 (and r / 2 - 1).
+    const int32_t r = m - k, mid = r / 2;
+    const float upper =
+        key_value(radix_select(keys, m, static_cast<uint32_t>(m - mid), sh).threshold);
+    double median = upper;
+    if (r % 2 == 0) {
+        const float lower =
+            key_value(radix_select(keys, m, static_cast<uint32_t>(m - mid + 1), sh).threshold);
+        median = (static_cast<double>(lower) + static_cast<double>(upper)) / 2.0;
+    }
+    uint64_t *near = reinterpret_cast<uint64_t *>(
+        static_cast<char *>(job.work) +
+        rank_work_bytes(job.length, f, job.keep_back, job.pool_kernel, job.pool_shift, job.chunk));
+    visit_kept<false>(keys, m, top, static_cast<uint32_t>(k), sh, [&](int32_t j, int32_t at) {
+        near[j] = at >= 0 ? ~0ull : closeness_key(key_value(keys[j]), median);
+    });
+    __syncthreads();
+    const Cut<uint64_t> cut = radix_select(near, m, static_cast<uint32_t>(picked), sh);
+    visit_kept<true>(near, m, cut, static_cast<uint32_t>(picked), sh, emit);
 }
 
 }  // namespace
 
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
-                         int32_t pool_kernel, int32_t pool_shift, int32_t chunk) {
-    if (!ranks(length, keep_front, keep_back, k)) return 0;
-    const int32_t back = length - keep_back, m = back - keep_front;
-    if (chunk > 1)
-        return static_cast<size_t>(align4(m) + align4(chunk_count(keep_front, back, chunk))) * 4;
-    if (pool_kernel <= 1) return static_cast<size_t>(align4(m)) * 4;
-    const int64_t padded =
-        m + pool_reach(m, pool_kernel, pool_shift, -1) + pool_reach(m, pool_kernel, pool_shift, 1);
-    return static_cast<size_t>(2 * align4(padded)) * 4;
+                         int32_t bridges, int32_t pool_kernel, int32_t pool_shift, int32_t chunk) {
+    if (!ranks(length, keep_front, keep_back, k + bridges)) return 0;
+    const size_t bytes =
+        rank_work_bytes(length, keep_front, keep_back, pool_kernel, pool_shift, chunk);
+    if (bridges == 0) return bytes;
+    const int64_t m = length - keep_back - keep_front;
+    return bytes + static_cast<size_t>((m + 1) / 2 * 2) * sizeof(uint64_t);
 }
 
 void select(const DevicePool &pool, const SelectJob *jobs, int32_t n_jobs, cudaStream_t stream) {

@@ -18,7 +18,7 @@ namespace cab::cuda::kv {
 // it (the caller has checked it with keep_count), and where its inputs and outputs live.
 struct SelectJob {
     // Device array of the unit's streams, each at least `length` long; read only when the plan
-    // ranks (0 < k < the slots between the kept ends).
+    // ranks (0 < k + bridges < the slots between the kept ends).
     const DeviceStream *streams = nullptr;
     int32_t n_streams = 0;
     int32_t length = 0;
@@ -30,7 +30,8 @@ struct SelectJob {
     int32_t pool_kernel = 1;
     int32_t pool_shift = 0;  // 0 .. pool_kernel / 2: the window sits this many slots back
     int32_t chunk = 1;       // > 1: chunk sums instead of pooling (never both)
-    // Device output of keep_front + keep_back + k slots, ascending.
+    int32_t bridges = 0;     // slots closest to the median of what the top k leave (KeepPlan)
+    // Device output of keep_front + keep_back + k + bridges slots, ascending.
     int32_t *keep = nullptr;
     // Device scratch of select_work_bytes() bytes, 16-byte aligned, used by no other job.
     void *work = nullptr;
@@ -38,7 +39,7 @@ struct SelectJob {
 
 // Scratch bytes a job of this plan needs (a multiple of 16; 0 when it ranks nothing).
 size_t select_work_bytes(int32_t length, int32_t keep_front, int32_t keep_back, int32_t k,
-                         int32_t pool_kernel, int32_t pool_shift, int32_t chunk);
+                         int32_t bridges, int32_t pool_kernel, int32_t pool_shift, int32_t chunk);
 
 // Runs jobs[0..n_jobs) (a device array), one thread block each. pool.scores must be set when
 // any job ranks.

@@ -356,6 +356,16 @@ public:
     // Drops the open step, if any, when the forward pass fails between step_begin and step_end:
     // a step never outlives the call that opened it.
     virtual void step_abort() noexcept {}
+
+protected:
+    // Calls fn(i) for every i in [0, n), in any order and possibly concurrently.
+    using ForEach = std::function<void(size_t n, const std::function<void(size_t)> &fn)>;
+    // The default kv_select with every unit's selection (its scores read and summed, then
+    // apply_keep_plan) run through for_each: all of them after the checks and before the first
+    // compaction, which then runs unit by unit. kv_read_scores must be safe to call concurrently
+    // for a for_each that runs fn concurrently.
+    void kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
+                           int32_t *host_keep, const ForEach &for_each);
 };
 
 // A device: owns memory, places weights, makes executors. Shared (immutable) by a model and

@@ -1,5 +1,6 @@
 // The Executor ops that have a default composed of the others (backend.h).
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,14 @@ namespace cab {
 
 void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
                          int32_t *host_keep) {
+    kv_select_on_host(pool, units, n_units, host_keep,
+                      [](size_t n, const std::function<void(size_t)> &fn) {
+                          for (size_t i = 0; i < n; ++i) fn(i);
+                      });
+}
+
+void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
+                                 int32_t *host_keep, const ForEach &for_each) {
     require(n_units >= 0 && (n_units == 0 || (units != nullptr && host_keep != nullptr)),
             CAB_ERR_INVALID_ARGUMENT, "kv_select: null units or output");
     // Everything is checked before the first compaction, so a bad unit changes nothing. Messages
@@ -25,17 +34,18 @@ void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t
                 fail(CAB_ERR_INVALID_ARGUMENT,
                      "kv_select: the streams of unit " + std::to_string(u) + " differ in length");
         keep_count(unit.plan, unit.streams[0].length);
-        if (unit.plan.k > 0 && pool.scores.empty())
+        if (unit.plan.k + unit.plan.bridges > 0 && pool.scores.empty())
             fail(CAB_ERR_INVALID_ARGUMENT, "kv_select: unit " + std::to_string(u) +
                                                " ranks by scores the pool does not keep");
     }
-    std::vector<float> sums, stream;
-    for (int32_t u = 0; u < n_units; ++u) {
+    std::vector<std::vector<int32_t>> keeps(static_cast<size_t>(n_units));
+    for_each(keeps.size(), [&](size_t u) {
         const SelectUnit &unit = units[u];
         const int32_t n = unit.streams[0].length;
         StreamScores view;
         view.n = n;
-        if (unit.plan.k > 0) {
+        std::vector<float> sums, stream;
+        if (unit.plan.k + unit.plan.bridges > 0) {
             // [kScoreKinds][n], summed over the unit's streams in stream order.
             const size_t len = static_cast<size_t>(n) * kScoreKinds;
             sums.assign(len, 0.0f);
@@ -49,8 +59,12 @@ void Executor::kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t
             view.window = sums.data() + static_cast<size_t>(kWindow) * n;
             view.last = sums.data() + static_cast<size_t>(kLast) * n;
         }
-        const std::vector<int32_t> keep = apply_keep_plan(unit.plan, view);
-        if (keep.size() != static_cast<size_t>(n))
+        keeps[u] = apply_keep_plan(unit.plan, view);
+    });
+    for (int32_t u = 0; u < n_units; ++u) {
+        const SelectUnit &unit = units[u];
+        const std::vector<int32_t> &keep = keeps[static_cast<size_t>(u)];
+        if (keep.size() != static_cast<size_t>(unit.streams[0].length))
             for (int32_t i = 0; i < unit.n_streams; ++i)
                 kv_compact(pool, unit.streams[i], keep.data(), static_cast<int32_t>(keep.size()));
         host_keep = std::copy(keep.begin(), keep.end(), host_keep);

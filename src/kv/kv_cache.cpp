@@ -358,7 +358,7 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
                                         " differs from head 0 (an earlier per-head eviction?)");
         }
         const int32_t n_keep = keep_count(plans[u], first.length);
-        if (plans[u].k > 0 && !cfg_.scores)
+        if (plans[u].k + plans[u].bridges > 0 && !cfg_.scores)
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "evict: the policy ranks by attention scores, but this context keeps none "
                  "(cab_ctx_params.scores)");

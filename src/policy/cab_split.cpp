@@ -17,16 +17,23 @@ void check_cab_score(std::string_view policy, const StreamScores &s, const Polic
     require_field(policy, cab_score(s, p), s.n, window ? "window" : "score");
 }
 
+CabCounts cab_counts(int32_t k, const PolicyParams &p) {
+    CabCounts c;
+    c.local = share_of(k, p.r_local);
+    // validate() bounds r_local + r_bridge by 1, so this min only guards rounding.
+    c.bridges = std::min(share_of(k, p.r_bridge), k - c.local);
+    c.importance = k - c.local - c.bridges;
+    return c;
+}
+
 CabSplit split_cab(const std::vector<int32_t> &candidates, int32_t k, const float *score,
                    const PolicyParams &p) {
     CabSplit split;
-    const int32_t n_local = share_of(k, p.r_local);
-    // validate() bounds r_local + r_bridge by 1, so this min only guards rounding.
-    split.n_bridges = std::min(share_of(k, p.r_bridge), k - n_local);
-    const int32_t n_importance = k - n_local - split.n_bridges;
-    split.local = most_recent(candidates, n_local);
+    const CabCounts counts = cab_counts(k, p);
+    split.n_bridges = counts.bridges;
+    split.local = most_recent(candidates, counts.local);
     const std::vector<int32_t> older = without(candidates, split.local);
-    split.importance = top_k(older, n_importance, score);
+    split.importance = top_k(older, counts.importance, score);
     split.remaining = without(older, split.importance);
     return split;
 }

@@ -11,6 +11,15 @@
 
 namespace cab {
 
+struct CabCounts {
+    int32_t local = 0;
+    int32_t importance = 0;
+    int32_t bridges = 0;
+};
+
+// The parts' sizes for a budget of k slots.
+CabCounts cab_counts(int32_t k, const PolicyParams &params);
+
 struct CabSplit {
     std::vector<int32_t> local;       // ascending
     std::vector<int32_t> importance;  // ascending

@@ -1,6 +1,8 @@
 #include "policy/keep_plan.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -15,12 +17,14 @@ int32_t keep_count(const KeepPlan &p, int32_t n) {
         fail(CAB_ERR_INVALID_ARGUMENT,
              "keep plan for a stream of " + std::to_string(n) + " slots: " + what +
                  " (keep_front " + std::to_string(p.keep_front) + ", keep_back " +
-                 std::to_string(p.keep_back) + ", k " + std::to_string(p.k) + ")");
+                 std::to_string(p.keep_back) + ", k " + std::to_string(p.k) + ", bridges " +
+                 std::to_string(p.bridges) + ")");
     };
     if (n < 0) bad("negative length");
-    if (p.keep_front < 0 || p.keep_back < 0 || p.k < 0) bad("negative count");
+    if (p.keep_front < 0 || p.keep_back < 0 || p.k < 0 || p.bridges < 0) bad("negative count");
     if (int64_t{p.keep_front} + p.keep_back > n) bad("the kept ends overlap");
-    if (p.k > n - p.keep_front - p.keep_back) bad("k exceeds the slots between the kept ends");
+    if (int64_t{p.k} + p.bridges > n - p.keep_front - p.keep_back)
+        bad("k + bridges exceeds the slots between the kept ends");
     if (p.pool_kernel < 1 || p.pool_kernel % 2 == 0)
         bad("pool_kernel " + std::to_string(p.pool_kernel) + " is not odd and >= 1");
     if (p.pool_shift < 0 || p.pool_shift > p.pool_kernel / 2)
@@ -30,7 +34,7 @@ int32_t keep_count(const KeepPlan &p, int32_t n) {
     if (p.chunk > 1 && p.pool_kernel > 1)
         bad("chunk " + std::to_string(p.chunk) + " and pool_kernel " +
             std::to_string(p.pool_kernel) + " are both set");
-    return p.keep_front + p.keep_back + p.k;
+    return p.keep_front + p.keep_back + p.k + p.bridges;
 }
 
 std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
@@ -38,9 +42,9 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
     keep_count(p, n);
     const int32_t back = n - p.keep_back;  // first slot of the kept tail
     std::vector<int32_t> keep;
-    keep.reserve(static_cast<size_t>(p.keep_front + p.keep_back + p.k));
+    keep.reserve(static_cast<size_t>(p.keep_front + p.keep_back + p.k + p.bridges));
     for (int32_t i = 0; i < p.keep_front; ++i) keep.push_back(i);
-    if (p.k > 0) {
+    if (p.k > 0 || p.bridges > 0) {
         const float *source = p.source == RankSource::Score    ? s.score
                               : p.source == RankSource::Window ? s.window
                                                                : s.last;
@@ -73,7 +77,15 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
         candidates.reserve(static_cast<size_t>(back - p.keep_front));
         for (int32_t i = p.keep_front; i < back; ++i) candidates.push_back(i);
         const std::vector<int32_t> top = top_k(candidates, p.k, value.data());
-        keep.insert(keep.end(), top.begin(), top.end());
+        if (p.bridges == 0) {
+            keep.insert(keep.end(), top.begin(), top.end());
+        } else {
+            const std::vector<int32_t> rest = without(candidates, top);
+            const std::vector<int32_t> bridges =
+                closest_k(rest, p.bridges, value.data(), median(rest, value.data()));
+            std::merge(top.begin(), top.end(), bridges.begin(), bridges.end(),
+                       std::back_inserter(keep));
+        }
     }
     for (int32_t i = back; i < n; ++i) keep.push_back(i);
     return keep;

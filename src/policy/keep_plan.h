@@ -1,6 +1,7 @@
 // The form of a selection that a device can run where the scores live: protected ranges at both
-// ends of a stream, plus the k highest-ranked slots between them by one per-slot value. The
-// policies whose rule has this form (window, h2o, tova, snapkv, chunkkv) state it with
+// ends of a stream, plus the k highest-ranked slots between them by one per-slot value, plus
+// optionally the slots of the rest closest to the rest's median (cab's bridges). The
+// policies whose rule has this form (window, h2o, tova, snapkv, chunkkv, cab) state it with
 // Policy::keep_plan, so that eviction ranks and compacts on the GPU without copying scores to the
 // host; the executor runs it (Executor::kv_select), and apply_keep_plan is its host reference.
 #pragma once
@@ -41,12 +42,17 @@ struct KeepPlan {
     // Chunks stay aligned to slot 0, not to keep_front: the front's slots belong to their chunk
     // but add nothing to its sum.
     int32_t chunk = 1;
+    // > 0: this many more slots of R, among those the top k left: the ones whose value (as a
+    // double) is closest to the median of those slots' values (the mean of the two middle ones
+    // when their count is even); ties go to the earlier slot, and a NaN distance (an infinite
+    // median) counts as +infinity. The values are the ranked ones (after pooling or chunk sums).
+    int32_t bridges = 0;
 };
 
-// How many slots the plan keeps in a stream of n: keep_front + keep_back + k. Throws
-// Error(INVALID_ARGUMENT) when the ranges overlap or exceed n, k exceeds the slots between them,
-// pool_kernel is even or < 1, pool_shift is outside [0, pool_kernel / 2], chunk is < 1, or both
-// pool and chunk (> 1).
+// How many slots the plan keeps in a stream of n: keep_front + keep_back + k + bridges. Throws
+// Error(INVALID_ARGUMENT) when the ranges overlap or exceed n, a count is negative, k + bridges
+// exceeds the slots between the ends, pool_kernel is even or < 1, pool_shift is outside
+// [0, pool_kernel / 2], chunk is < 1, or both pool and chunk (> 1).
 int32_t keep_count(const KeepPlan &plan, int32_t n);
 
 // The kept slots, ascending: the host reference every device implementation must equal.

@@ -87,7 +87,7 @@ public:
 
     // The same selection for a stream of n slots stated as a KeepPlan, when the rule has that
     // form: apply_keep_plan(*keep_plan(n, budget, params), scores) equals select(scores, budget,
-    // params, any seed) for every scores without NaN. nullopt when it has not (random, cab,
+    // params, any seed) for every scores without NaN. nullopt when it has not (random,
     // cab-frc). Throws as select does for a negative budget or bad params.
     virtual std::optional<KeepPlan> keep_plan(int32_t n, int32_t budget,
                                               const PolicyParams &params) const {

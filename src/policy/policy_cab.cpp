@@ -18,6 +18,17 @@ protected:
     void check_fields(const StreamScores &s, const PolicyParams &p) const override {
         check_cab_score(name(), s, p);
     }
+    // Local is the kept tail, importance the top k, bridges the plan's bridges: the same split.
+    std::optional<KeepPlan> pick_plan(int32_t, int32_t k, const PolicyParams &p) const override {
+        const CabCounts counts = cab_counts(k, p);
+        KeepPlan plan;
+        plan.keep_back = counts.local;
+        plan.k = counts.importance;
+        plan.bridges = counts.bridges;
+        plan.source =
+            p.cab_score_source == ScoreSource::Window ? RankSource::Window : RankSource::Score;
+        return plan;
+    }
     std::vector<int32_t> pick(const StreamScores &s, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &p) const override {
         const float *score = cab_score(s, p);

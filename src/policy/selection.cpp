@@ -45,7 +45,9 @@ std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k
     std::vector<double> dist(candidates.size());
     for (size_t i = 0; i < candidates.size(); ++i) {
         order[i] = i;
-        dist[i] = std::fabs(static_cast<double>(value[candidates[i]]) - target);
+        const double d = std::fabs(static_cast<double>(value[candidates[i]]) - target);
+        // A NaN would break the ordering nth_element needs.
+        dist[i] = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
     }
     // Candidates are ascending, so a smaller index is the earlier slot.
     auto closer = [&dist](size_t a, size_t b) {

@@ -20,7 +20,8 @@ std::vector<int32_t> all_slots(int32_t n);
 std::vector<int32_t> most_recent(const std::vector<int32_t> &candidates, int32_t k);
 // The k candidates with the largest value[slot]. k <= candidates.size().
 std::vector<int32_t> top_k(const std::vector<int32_t> &candidates, int32_t k, const float *value);
-// The k candidates whose value[slot] is closest to `target`. k <= candidates.size().
+// The k candidates whose value[slot] is closest to `target`, the distance taken in double; a NaN
+// distance (an infinite value at an infinite target) counts as +infinity. k <= candidates.size().
 std::vector<int32_t> closest_k(const std::vector<int32_t> &candidates, int32_t k,
                                const float *value, double target);
 // The median of value[slot] over non-empty candidates: the mean of the two middle values when

@@ -48,7 +48,8 @@ bool question_aware(const EvictOptions &options);
 // The selection of sequence `seq` as keep plans, one per unit (stream, or layer when
 // shared_per_layer), when the policy states its rule as one and the budgets need no scores:
 // evict_sequence then runs them where the scores are (KvCache::select). nullopt otherwise (random,
-// cab, cab-frc, adaptive allocation). options.policy must be set. Throws as Policy::keep_plan.
+// cab-frc, snapkv's layer inheritance, adaptive allocation). options.policy must be set. Throws
+// as Policy::keep_plan.
 std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
                                                 const EvictOptions &options);
 

@@ -10,7 +10,8 @@
 // wider than the stream with a random pool_shift in [0, pool_kernel / 2], chunk 4, 16, 1000 and
 // wider than the stream; a kept front (which adds nothing to a pool or a chunk sum) inside a
 // chunk, past one, and up to two ranked slots before the kept back, ahead of pools and chunks;
-// k = 0, 1, m - 1, m (keep all: no compaction), random; units of 1 to 4 streams; lengths 1, 15,
+// k = 0, 1, m - 1, m (keep all: no compaction), random; bridges (cab's) on a third of the units
+// and beside k = 0, up to all of the rest and all but one; units of 1 to 4 streams; lengths 1, 15,
 // 16, 17, 1000, 40000 and 131077 (whose compaction is cut into batches).
 // Bad arguments are INVALID_ARGUMENT and change nothing, even after a good unit.
 #include <catch2/catch.hpp>
@@ -134,7 +135,7 @@ std::vector<int32_t> reference_keep(const Cache &c, const UnitSpec &u) {
     StreamScores view;
     view.n = n;
     std::vector<float> sums;
-    if (u.plan.k > 0) {
+    if (u.plan.k + u.plan.bridges > 0) {
         sums.assign(static_cast<size_t>(n) * kScoreKinds, 0.0f);
         for (int32_t s : u.streams)
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
@@ -221,7 +222,7 @@ void run_and_check(Executor &ex, const Cache &c, const KvPoolRef &pool,
                   << ", keep_back " << p.keep_back << ", k " << p.k << ", source "
                   << static_cast<int>(p.source) << ", per_observer " << p.per_observer
                   << ", pool_kernel " << p.pool_kernel << ", pool_shift " << p.pool_shift
-                  << ", chunk " << p.chunk);
+                  << ", chunk " << p.chunk << ", bridges " << p.bridges);
         const std::vector<int32_t> got(
             host_keep.begin() + static_cast<std::ptrdiff_t>(at),
             host_keep.begin() + static_cast<std::ptrdiff_t>(at + want[i].size()));
@@ -279,7 +280,10 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
                                               {1, 16},
                                               {1, 1000}}) {
                 if (sample && rng() % 3 != 0) continue;
-                add(1 + idx % 4, make_plan(n, src, per_obs, pool, idx % 4, rng, chunk));
+                KeepPlan p = make_plan(n, src, per_obs, pool, idx % 4, rng, chunk);
+                const int32_t rest = n - p.keep_front - p.keep_back - p.k;
+                if (idx % 3 == 0) p.bridges = static_cast<int32_t>(rng() % (rest + 1));
+                add(1 + idx % 4, p);
                 ++idx;
             }
     const auto src = static_cast<RankSource>(rng() % 3);
@@ -295,6 +299,14 @@ std::vector<UnitSpec> make_units(int32_t n, bool sample, std::mt19937 &rng,
     add(4, make_plan(n, src, true, 1001, 1, rng));
     add(3, make_plan(n, src, rng() % 2 == 0, 1, 0, rng, 2 * n + 5));
     add(1, make_plan(n, src, false, 1, 1, rng, 3));
+    // Bridges as cab plans them (no top, a few, all of the rest but one, all of it).
+    for (int mode = 0; mode < 4; ++mode) {
+        KeepPlan p = make_plan(n, src, false, 1, mode == 0 ? 0 : 3, rng);
+        if (mode == 0) p.k = 0;
+        const int32_t rest = n - p.keep_front - p.keep_back - p.k;
+        p.bridges = mode == 2 ? std::max(rest - 1, 0) : mode == 3 ? rest : (rest + 4) / 5;
+        add(1 + mode % 2, p);
+    }
     // Pools and chunks after a kept front: the front ends inside a chunk (5 of 4), past a whole
     // one (17 of 16), within a pool's reach (4 of 7 and 23), or two slots before the kept back.
     auto front = [&](int32_t f, int32_t pool, int32_t chunk, bool two_ranked) {
@@ -340,7 +352,8 @@ TEST_CASE("kv_select over 131077 slots, compaction in batches", "[cuda][kv_selec
     const int32_t n = 131077;
     for (const Dist dist : {Dist::Random, Dist::Tied}) {
         // 3 + 1 streams keeping ~3/4 of 131077 slots of 128-wide bf16 K/V: ~200 MiB of
-        // compaction scratch, several batches; and one stream ranked by chunks, keeping half.
+        // compaction scratch, several batches; one stream ranked by chunks, keeping half; and
+        // two keeping half and a tenth as bridges.
         std::vector<UnitSpec> units(3);
         units[0].streams = {0, 1, 2};
         units[0].plan = make_plan(n, RankSource::Window, false, 7, 0, rng);
@@ -350,7 +363,12 @@ TEST_CASE("kv_select over 131077 slots, compaction in batches", "[cuda][kv_selec
         units[1].plan.k = (n - units[1].plan.keep_front - units[1].plan.keep_back) * 3 / 4;
         units[2].streams = {4};
         units[2].plan = make_plan(n, RankSource::Window, false, 1, 3, rng, 16);
-        const Cache c(*ex, 16, 128, std::vector<int32_t>(5, n), 3, dist, rng);
+        // cab's split of a long stream: local in the kept back, a tenth as bridges.
+        units.emplace_back();
+        units[3].streams = {5, 6};
+        units[3].plan = make_plan(n, RankSource::Score, false, 1, 3, rng);
+        units[3].plan.bridges = n / 10;
+        const Cache c(*ex, 16, 128, std::vector<int32_t>(7, n), 3, dist, rng);
         run_and_check(*ex, c, c.pool, units, std::string(dist_name(dist)) + " scores");
     }
 }
@@ -437,6 +455,11 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         p.chunk = chunk;
         return p;
     };
+    auto bridged = [&](int32_t k, int32_t bridges) {
+        KeepPlan p = plan(4, 10, k, 1);
+        p.bridges = bridges;
+        return p;
+    };
     const std::vector<Bad> bad = {
         {"null streams", {nullptr, 1, good}, &c.pool},
         {"no streams", {second, 0, good}, &c.pool},
@@ -444,6 +467,9 @@ TEST_CASE("kv_select: bad arguments are INVALID_ARGUMENT and change nothing", "[
         {"ends overlap", {second, 1, plan(60, 41, 0, 1)}, &c.pool},
         {"k too large", {second, 1, plan(4, 10, 87, 1)}, &c.pool},
         {"negative k", {second, 1, plan(4, 10, -1, 1)}, &c.pool},
+        {"k + bridges too large", {second, 1, bridged(80, 7)}, &c.pool},
+        {"negative bridges", {second, 1, bridged(5, -1)}, &c.pool},
+        {"bridges without scores", {second, 1, bridged(0, 5)}, &no_scores},
         {"negative keep_front", {second, 1, plan(-1, 10, 5, 1)}, &c.pool},
         {"even pool_kernel", {second, 1, plan(4, 10, 5, 2)}, &c.pool},
         {"pool_kernel 0", {second, 1, plan(4, 10, 5, 0)}, &c.pool},

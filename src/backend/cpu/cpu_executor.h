@@ -1,7 +1,7 @@
 // The CPU executor: the reference implementation of every op of backend.h, in F32, spread over
 // a thread pool. Elementwise and GEMM ops live in cpu_ops.cpp, KV and attention in
-// cpu_attention.cpp, block copies in cpu_kv_copy.cpp; the fused ops and kv_select use the
-// Executor defaults.
+// cpu_attention.cpp, block copies in cpu_kv_copy.cpp, kv_select in cpu_kv_select.cpp; the fused
+// ops use the Executor defaults.
 #pragma once
 
 #include <vector>
@@ -47,6 +47,8 @@ public:
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
+    void kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
+                   int32_t *host_keep) override;
     void argmax(const Tensor &x, int32_t *host_out) override;
 
 private:
