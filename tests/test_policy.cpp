@@ -11,6 +11,7 @@
 
 #include "policy/cab_split.h"
 #include "policy/forman_ricci.h"
+#include "policy/key_means.h"
 #include "policy/policy.h"
 #include "policy/selection.h"
 #include "policy_fixture.h"
@@ -420,6 +421,41 @@ TEST_CASE("policy: cab-frc takes bridges from the block between two key clusters
     p.frc_block = 2;
     p.frc_max_blocks = 7;
     CHECK(select("cab-frc", s, 10, p) == join({0, 1, 2, 12, 13, 14, 15}, range(25, 28)));
+}
+
+TEST_CASE("policy: cab-frc given its keys' means selects what it selects given the keys",
+          "[policy]") {
+    // What eviction hands it: the executor pools the keys where they are (key_means).
+    std::mt19937 rng(31);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int trial = 0; trial < 60; ++trial) {
+        const int32_t n = std::uniform_int_distribution<int32_t>(1, 700)(rng);
+        Fixture s(n);
+        s.head_dim = 1 + trial % 9;
+        s.keys.resize(static_cast<size_t>(n) * s.head_dim);
+        for (float &k : s.keys) k = normal(rng);
+        for (float &v : s.score) v = std::fabs(normal(rng));
+        PolicyParams p = no_protection();
+        p.n_sinks = trial % 3;
+        p.frc_block = 1 + trial % 7;
+        p.frc_max_blocks = trial % 2 == 0 ? 128 : 9;
+        p.r_bridge = 0.4f;
+        const int32_t budget = std::uniform_int_distribution<int32_t>(0, n)(rng);
+        const int32_t run = frc_run_length(n, p);
+        std::vector<float> means(static_cast<size_t>(run_count(n, run)) * s.head_dim);
+        key_means(s.keys.data(), n, s.head_dim, run, means.data());
+        StreamScores pooled = s.view();
+        pooled.keys = nullptr;
+        pooled.key_means = means.data();
+        pooled.key_run = run;
+        INFO("trial " << trial << ", n " << n << ", run " << run << ", budget " << budget);
+        const Policy *frc = find_policy("cab-frc");
+        CHECK(frc->select(pooled, budget, p, 0) == select("cab-frc", s, budget, p));
+        if (budget < n) {
+            pooled.key_run = run + 1;
+            require_invalid([&] { frc->select(pooled, budget, p, 0); }, "runs of");
+        }
+    }
 }
 
 TEST_CASE("policy: random is seeded, reproducible, unprotected and uniform", "[policy]") {

@@ -91,6 +91,8 @@ public:
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
     void kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
                             int32_t kind, float *host_dst) override;
+    void kv_read_key_means(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                           const int32_t *runs, float *host_dst) override;
     void settle_scores(const KvPoolRef &pool, const StreamRef *streams, int32_t n) override;
 
     void step_begin(int32_t n_seqs, int32_t max_length, bool q8_appends = false) override;

@@ -1,6 +1,7 @@
 // The KV and attention ops of the CUDA executor: their streams staged (cuda_stream_staging.cpp),
 // then the kernels of cuda/kv and cuda/attention.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "kv/kv_append.cuh"
 #include "kv/kv_compact.cuh"
 #include "kv/kv_gather.cuh"
+#include "policy/key_means.h"
 #include "util/batches.h"
 
 namespace cab::cuda {
@@ -16,6 +18,10 @@ namespace cab::cuda {
 namespace {
 
 enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode, kSettle };
+
+int64_t blocks_for(int64_t length, int32_t block_size) {
+    return (length + block_size - 1) / block_size;
+}
 
 // A BF16 tensor, of any row stride unless `dense`.
 void require_act(const Tensor &t, const char *op, const char *name, bool dense) {
@@ -374,6 +380,59 @@ void CudaExecutor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *st
                                       this->stream());
                 at += static_cast<size_t>(streams[i].length);
             }
+            read_back(out, host_dst, floats * 4);
+            host_dst += floats;
+        }
+    });
+}
+
+// Every stream's means in one kernel over staged jobs and block tables, then one read-back, in
+// batches of at most kReadBatchBytes of means (or one stream's) as kv_read_score_kind.
+void CudaExecutor::kv_read_key_means(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                     const int32_t *runs, float *host_dst) {
+    constexpr size_t kReadBatchBytes = size_t{64} << 20;
+    guarded([&] {
+        leave_step();
+        check_key_means_read(streams, n, runs, pool.head_dim, host_dst);
+        const DevicePool dp = device_pool(pool, "kv_read_key_means");
+        std::vector<size_t> bytes(static_cast<size_t>(n));
+        for (int32_t i = 0; i < n; ++i) {
+            if (streams[i].length > 0 && streams[i].blocks == nullptr)
+                fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_key_means: stream " + std::to_string(i) +
+                                                   " holds slots but has no block table");
+            bytes[i] = static_cast<size_t>(run_count(streams[i].length, runs[i])) *
+                       static_cast<size_t>(dp.head_dim) * 4;
+        }
+        for (const auto &[first, end] : cut_batches(bytes, kReadBatchBytes)) {
+            size_t floats = 0, n_table = 0;
+            int64_t max_units = 0;
+            for (size_t i = first; i < end; ++i) {
+                floats += bytes[i] / 4;
+                n_table += static_cast<size_t>(blocks_for(streams[i].length, dp.block_size));
+                max_units = std::max(max_units, static_cast<int64_t>(bytes[i] / 4));
+            }
+            if (floats == 0) continue;
+            const size_t count = end - first;
+            const size_t jobs_bytes = align_staging(count * sizeof(kv::KeyMeansJob));
+            const size_t staged = jobs_bytes + n_table * sizeof(int32_t);
+            float *out = static_cast<float *>(scratch(floats * 4));
+            const Staging st = begin_op("kv_read_key_means", 0, staged);
+            auto *jobs = static_cast<kv::KeyMeansJob *>(st.host);
+            auto *tables = reinterpret_cast<int32_t *>(static_cast<char *>(st.host) + jobs_bytes);
+            const auto *tables_dev = reinterpret_cast<const int32_t *>(
+                static_cast<const char *>(st.device) + jobs_bytes);
+            size_t t = 0, at = 0;
+            for (size_t i = first; i < end; ++i) {
+                const size_t per =
+                    static_cast<size_t>(blocks_for(streams[i].length, dp.block_size));
+                if (per > 0) std::memcpy(tables + t, streams[i].blocks, per * sizeof(int32_t));
+                jobs[i - first] = {tables_dev + t, streams[i].length, runs[i], out + at};
+                t += per;
+                at += bytes[i] / 4;
+            }
+            send(st, staged);
+            kv::key_means(dp, static_cast<const kv::KeyMeansJob *>(st.device),
+                          static_cast<int32_t>(count), max_units, this->stream());
             read_back(out, host_dst, floats * 4);
             host_dst += floats;
         }

@@ -71,6 +71,37 @@ __global__ void gather_scores_kernel(DevicePool pool, const int32_t *blocks, int
     }
 }
 
+// One thread per (run, column) of a job (blockIdx.y), grid-stride over the job's floats; the
+// slots' loads do not depend on the sum, so the unrolled loop keeps several in flight.
+__global__ void key_means_kernel(DevicePool pool, const KeyMeansJob *jobs) {
+    const KeyMeansJob job = jobs[blockIdx.y];
+    const bf16 *data = static_cast<const bf16 *>(pool.data);
+    const int32_t block_size = pool.block_size, head_dim = pool.head_dim;
+    const int64_t units = (int64_t{job.length} + job.run - 1) / job.run * head_dim;
+    for (int64_t u = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; u < units;
+         u += static_cast<int64_t>(gridDim.x) * kThreads) {
+        const int64_t begin = u / head_dim * job.run;
+        const int32_t col = static_cast<int32_t>(u % head_dim);
+        const int64_t end = min(begin + job.run, int64_t{job.length});
+        float sum = 0.0f;
+#pragma unroll 8
+        for (int64_t slot = begin; slot < end; ++slot) {
+            const int64_t block = job.blocks[slot / block_size];
+            float x;
+            if (is_q8_block(pool, block)) {
+                const int64_t r = q8_row(pool, block, 0, static_cast<int32_t>(slot % block_size));
+                x = __fmul_rn(q8_element(pool.q8[r * head_dim + col], pool.q8_fp8),
+                              pool.q8_scales[r]);
+            } else {
+                x = __bfloat162float(
+                    data[(block * 2 * block_size + slot % block_size) * head_dim + col]);
+            }
+            sum = __fadd_rn(sum, x);
+        }
+        job.out[u] = __fdiv_rn(sum, static_cast<float>(end - begin));
+    }
+}
+
 bool aligned16(const void *p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -103,6 +134,21 @@ void gather_rows(const DevicePool &pool, const int32_t *blocks, int32_t length, 
         gather_rows_kernel<false>
             <<<grid_for(n), kThreads, 0, stream>>>(pool, blocks, length, value, out);
     attention::check_launch("kv gather_rows");
+}
+
+void key_means(const DevicePool &pool, const KeyMeansJob *jobs, int32_t n_jobs, int64_t max_units,
+               cudaStream_t stream) {
+    const std::string name = "kv key_means: ";
+    require(pool.block_size > 0 && pool.head_dim > 0, CAB_ERR_INVALID_ARGUMENT,
+            name + "pool.block_size " + std::to_string(pool.block_size) + " or head_dim " +
+                std::to_string(pool.head_dim) + " <= 0");
+    require(n_jobs >= 0 && n_jobs <= 65535, CAB_ERR_INVALID_ARGUMENT,
+            name + "n_jobs " + std::to_string(n_jobs) + " outside [0, 65535]");
+    if (n_jobs == 0 || max_units <= 0) return;
+    require(pool.data && jobs, CAB_ERR_INVALID_ARGUMENT, name + "null pool.data or jobs");
+    const dim3 grid(grid_for(max_units), static_cast<unsigned>(n_jobs));
+    key_means_kernel<<<grid, kThreads, 0, stream>>>(pool, jobs);
+    attention::check_launch("kv key_means");
 }
 
 namespace {

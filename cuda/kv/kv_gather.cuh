@@ -1,6 +1,7 @@
-// Host API of the KV read-out kernels: a stream's keys, values or scores as dense f32 rows, for
-// the policies that read them. Plain C++ over device pointers; asynchronous on `stream`. Bad
-// arguments throw cab::Error(INVALID_ARGUMENT), a failed launch cab::Error(DEVICE).
+// Host API of the KV read-out kernels: a stream's keys, values or scores as dense f32 rows, or
+// its keys' means over runs of slots, for the policies that read them. Plain C++ over device
+// pointers; asynchronous on `stream`. Bad arguments throw cab::Error(INVALID_ARGUMENT), a failed
+// launch cab::Error(DEVICE).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -25,5 +26,21 @@ void gather_scores(const DevicePool &pool, const int32_t *blocks, int32_t length
 // (device). pool.scores must be set.
 void gather_score_kind(const DevicePool &pool, const int32_t *blocks, int32_t length, int32_t kind,
                        float *out, cudaStream_t stream);
+
+// One stream of key_means: its device block table and slots, the run length, and where its
+// [ceil(length / run)][pool.head_dim] means go (device).
+struct KeyMeansJob {
+    const int32_t *blocks = nullptr;
+    int32_t length = 0;
+    int32_t run = 1;
+    float *out = nullptr;
+};
+
+// The mean key of each run of `run` consecutive slots of every job's stream, as
+// policy/key_means.h defines it bit for bit (the f32 sum in slot order from 0, divided by the
+// run's length; 8-bit rows dequantized as gather_rows does). jobs: a device array; max_units:
+// the most floats one job writes.
+void key_means(const DevicePool &pool, const KeyMeansJob *jobs, int32_t n_jobs, int64_t max_units,
+               cudaStream_t stream);
 
 }  // namespace cab::cuda::kv

@@ -322,6 +322,13 @@ public:
     // kv_read_scores.
     virtual void kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
                                     int32_t kind, float *host_dst);
+    // The mean keys of runs of runs[i] consecutive slots of streams[i] (policy/key_means.h's
+    // key_means over the keys kv_read gives, bit for bit), stream after stream, each
+    // [run_count(length, runs[i])][head_dim] F32, to host memory: what cab-frc's key graph reads,
+    // in one call for many streams and without the keys leaving the device. The default reads
+    // each stream's keys with kv_read.
+    virtual void kv_read_key_means(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                   const int32_t *runs, float *host_dst);
     // A backend whose pool has `pending` state may leave a decode step's score contributions
     // pending per stream (DESIGN.md section 4) and add them during the stream's next decode
     // step. This applies what is pending for streams[0..n) (distinct ids; lengths are the
@@ -434,6 +441,12 @@ public:
         const std::function<bool(size_t done, size_t total)> &progress) = 0;
     virtual std::unique_ptr<Executor> make_executor(int32_t n_threads) = 0;
 };
+
+// Executor::kv_read_key_means's argument checks, shared by its implementations: Error
+// (INVALID_ARGUMENT) for null streams or runs, a run below 1, a negative length, or a null output
+// where some stream holds slots. Returns the floats the output receives.
+size_t check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
+                            int32_t head_dim, const float *host_dst);
 
 // Executor::kv_read_score_kind's argument checks, shared by its implementations: Error
 // (INVALID_ARGUMENT) for null streams, a kind outside ScoreKind, a negative length, or a null

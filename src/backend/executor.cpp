@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "policy/key_means.h"
 #include "policy/policy.h"
 #include "util/error.h"
 
@@ -83,6 +84,37 @@ void Executor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *stream
         const auto first = all.begin() + static_cast<std::ptrdiff_t>(kind * len);
         host_dst = std::copy(first, first + static_cast<std::ptrdiff_t>(len), host_dst);
     }
+}
+
+void Executor::kv_read_key_means(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                 const int32_t *runs, float *host_dst) {
+    check_key_means_read(streams, n, runs, pool.head_dim, host_dst);
+    std::vector<float> keys;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t len = streams[i].length;
+        if (len == 0) continue;
+        keys.resize(static_cast<size_t>(len) * pool.head_dim);
+        kv_read(pool, streams[i], false, keys.data());
+        key_means(keys.data(), len, pool.head_dim, runs[i], host_dst);
+        host_dst += run_count(len, runs[i]) * pool.head_dim;
+    }
+}
+
+size_t check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
+                            int32_t head_dim, const float *host_dst) {
+    require(n >= 0 && (n == 0 || (streams != nullptr && runs != nullptr)), CAB_ERR_INVALID_ARGUMENT,
+            "kv_read_key_means: null streams or runs");
+    size_t floats = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        if (streams[i].length < 0 || runs[i] < 1)
+            fail(CAB_ERR_INVALID_ARGUMENT, "kv_read_key_means: stream " + std::to_string(i) +
+                                               " has length " + std::to_string(streams[i].length) +
+                                               " and run " + std::to_string(runs[i]));
+        floats += static_cast<size_t>(run_count(streams[i].length, runs[i])) * head_dim;
+    }
+    require(floats == 0 || host_dst != nullptr, CAB_ERR_INVALID_ARGUMENT,
+            "kv_read_key_means: null output for streams that hold slots");
+    return floats;
 }
 
 void check_score_kind_read(const StreamRef *streams, int32_t n, int32_t kind,

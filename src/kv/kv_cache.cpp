@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "policy/key_means.h"
 #include "util/error.h"
 
 namespace cab {
@@ -468,6 +469,25 @@ void KvCache::read_score_kind(Executor &executor, int32_t seq, int32_t kind,
     out.resize(total);
     executor.kv_read_score_kind(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()), kind,
                                 out.data());
+}
+
+void KvCache::read_key_means(Executor &executor, int32_t seq, const std::vector<int32_t> &runs,
+                             std::vector<float> &out) const {
+    const size_t n_streams = static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv;
+    require(runs.size() == n_streams, CAB_ERR_INTERNAL,
+            "read_key_means: " + std::to_string(runs.size()) + " runs for " +
+                std::to_string(n_streams) + " streams");
+    std::vector<StreamRef> refs;
+    size_t total = 0;
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
+            refs.push_back(ref(seq, l, h));
+            total += static_cast<size_t>(run_count(refs.back().length, runs[refs.size() - 1])) *
+                     cfg_.head_dim;
+        }
+    out.resize(total);
+    executor.kv_read_key_means(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()),
+                               runs.data(), out.data());
 }
 
 KvCache::BlockCounts KvCache::blocks_used(int32_t seq) const {

@@ -113,6 +113,10 @@ public:
     // cache keeps no scores.
     void read_score_kind(Executor &executor, int32_t seq, int32_t kind,
                          std::vector<float> &out) const;
+    // The mean post-RoPE keys over runs of runs[i] slots (policy/key_means.h) of every stream i
+    // of seq, in the order above, concatenated, copied to host memory in one executor call.
+    void read_key_means(Executor &executor, int32_t seq, const std::vector<int32_t> &runs,
+                        std::vector<float> &out) const;
 
     const Stream &stream(int32_t seq, int32_t layer, int32_t head) const;
     // The stream as ops see it, with n_new reserved slots counted in its length.

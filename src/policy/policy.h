@@ -33,6 +33,11 @@ struct StreamScores {
     // Keys after RoPE, [n][head_dim] row-major; only cab-frc reads them.
     const float *keys = nullptr;
     int32_t head_dim = 0;
+    // Instead of keys, cab-frc may be given what it makes of them: key_means (policy/key_means.h)
+    // over runs of key_run slots, [run_count(n, key_run)][head_dim]. key_run must be the run
+    // length cab-frc pools by (frc_run_length).
+    const float *key_means = nullptr;
+    int32_t key_run = 0;
 };
 
 enum class ScoreSource { Cumulative, Window };

@@ -9,6 +9,7 @@
 
 #include "policy/cab_split.h"
 #include "policy/forman_ricci.h"
+#include "policy/key_means.h"
 #include "policy/policies.h"
 #include "policy/protection.h"
 #include "util/error.h"
@@ -16,20 +17,6 @@
 namespace cab {
 
 namespace {
-
-// Mean key of each block of `block` consecutive slots (the last block may be shorter).
-std::vector<float> pool_keys(const StreamScores &s, int32_t block, int32_t n_blocks) {
-    const size_t d = static_cast<size_t>(s.head_dim);
-    std::vector<float> pooled(static_cast<size_t>(n_blocks) * d, 0.0f);
-    for (int32_t b = 0; b < n_blocks; ++b) {
-        const int32_t begin = b * block, end = std::min(s.n, begin + block);
-        float *out = &pooled[static_cast<size_t>(b) * d];
-        for (int32_t i = begin; i < end; ++i)
-            for (size_t c = 0; c < d; ++c) out[c] += s.keys[static_cast<size_t>(i) * d + c];
-        for (size_t c = 0; c < d; ++c) out[c] /= static_cast<float>(end - begin);
-    }
-    return pooled;
-}
 
 class CabFrcPolicy final : public ProtectingPolicy {
 public:
@@ -39,11 +26,16 @@ protected:
     void check_fields(const StreamScores &s, const PolicyParams &p) const override {
         check_cab_score(name(), s, p);
         if (s.n == 0) return;
-        require(s.keys != nullptr, CAB_ERR_INVALID_ARGUMENT,
+        require(s.keys != nullptr || s.key_means != nullptr, CAB_ERR_INVALID_ARGUMENT,
                 "policy 'cab-frc': needs scores.keys (post-RoPE keys), which is null");
         require(s.head_dim > 0, CAB_ERR_INVALID_ARGUMENT,
                 "policy 'cab-frc': scores.head_dim = " + std::to_string(s.head_dim) +
                     " must be positive");
+        const int32_t run = frc_run_length(s.n, p);
+        require(s.keys != nullptr || s.key_run == run, CAB_ERR_INVALID_ARGUMENT,
+                "policy 'cab-frc': scores.key_means are over runs of " + std::to_string(s.key_run) +
+                    " slots, but a stream of " + std::to_string(s.n) + " pools by runs of " +
+                    std::to_string(run));
     }
     std::vector<int32_t> pick(const StreamScores &s, const std::vector<int32_t> &candidates,
                               int32_t k, const PolicyParams &p) const override {
@@ -51,14 +43,17 @@ protected:
         const CabSplit split = split_cab(candidates, k, score, p);
         if (split.n_bridges == 0) return merge_cab(split, {});
 
-        // In 64 bits and at most the stream: frc_block and frc_max_blocks may be up to INT32_MAX.
-        const int64_t n = s.n;
-        const int32_t block = static_cast<int32_t>(std::min(
-            n, std::max<int64_t>(p.frc_block, (n + p.frc_max_blocks - 1) / p.frc_max_blocks)));
-        const int32_t n_blocks = static_cast<int32_t>((n + block - 1) / block);
-        const std::vector<float> pooled = pool_keys(s, block, n_blocks);
+        const int32_t block = frc_run_length(s.n, p);
+        const int32_t n_blocks = static_cast<int32_t>(run_count(s.n, block));
+        std::vector<float> pooled;
+        const float *means = s.key_means;
+        if (s.keys != nullptr) {
+            pooled.resize(static_cast<size_t>(n_blocks) * static_cast<size_t>(s.head_dim));
+            key_means(s.keys, s.n, s.head_dim, block, pooled.data());
+            means = pooled.data();
+        }
         const std::vector<double> curvature =
-            forman_ricci_curvature(cosine_adjacency(pooled.data(), n_blocks, s.head_dim), n_blocks);
+            forman_ricci_curvature(cosine_adjacency(means, n_blocks, s.head_dim), n_blocks);
 
         std::vector<int32_t> blocks(static_cast<size_t>(n_blocks));
         for (int32_t b = 0; b < n_blocks; ++b) blocks[static_cast<size_t>(b)] = b;

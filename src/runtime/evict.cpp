@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "kv/kv_cache.h"
 #include "policy/inherit.h"
+#include "policy/key_means.h"
 #include "util/error.h"
 #include "util/parallel.h"
 
@@ -122,29 +123,34 @@ void unit_of_kind(const KvCache &kv, int32_t seq, int32_t layer, int32_t head, i
     (kind == kWindow ? u.view.window : u.view.score) = v.data();
 }
 
-// The unit's post-RoPE keys (cab-frc) into `keys`, copied from the cache just before its
-// selection: one buffer serves every unit in turn, so that one stream's keys at a time are in
-// host memory. A shared layer's keys are concatenated per slot ([n][n_head_kv * d]): cosine
-// similarities then compare tokens across all the layer's heads at once.
-void gather_keys(const KvCache &kv, Executor &ex, int32_t seq, int32_t layer, int32_t head,
-                 std::vector<float> &keys, std::vector<float> &scratch, StreamScores &view) {
-    const int32_t d = kv.config().head_dim;
-    if (head >= 0) {
-        kv.read_keys(ex, seq, layer, head, keys);
-        view.head_dim = d;
-    } else {
-        const int32_t n_head = kv.config().n_head_kv;
-        const size_t n = static_cast<size_t>(view.n);
-        keys.resize(n * n_head * d);
-        for (int32_t h = 0; h < n_head; ++h) {
-            kv.read_keys(ex, seq, layer, h, scratch);
-            for (size_t j = 0; j < n; ++j)
-                std::copy(scratch.begin() + j * d, scratch.begin() + (j + 1) * d,
-                          keys.begin() + (j * n_head + h) * d);
+// cab-frc's key means (policy/key_means.h) for every unit, from `all` (every stream's, in layer
+// and head order, as KvCache::read_key_means gives them): a stream's own, or with shared heads
+// the layer's heads' means concatenated per run ([runs][n_head_kv * d]), so that cosine
+// similarities compare tokens across all the layer's heads at once, as over their concatenated
+// keys.
+void unit_key_means(const KvConfig &c, bool shared, const std::vector<int32_t> &runs,
+                    const std::vector<float> &all, std::vector<UnitScores> &units,
+                    std::vector<std::vector<float>> &means) {
+    const size_t d = static_cast<size_t>(c.head_dim);
+    const int32_t heads_per_unit = shared ? 1 : c.n_head_kv;
+    size_t offset = 0;
+    for (int32_t l = 0; l < c.n_layer; ++l)
+        for (int32_t h = 0; h < heads_per_unit; ++h) {
+            const size_t u = static_cast<size_t>(l) * heads_per_unit + h;
+            const size_t stream = static_cast<size_t>(l) * c.n_head_kv + (shared ? 0 : h);
+            const int32_t run = runs[stream];
+            const size_t rows = static_cast<size_t>(run_count(units[u].view.n, run));
+            const size_t n_head = shared ? static_cast<size_t>(c.n_head_kv) : 1;
+            std::vector<float> &m = means[u];
+            m.resize(rows * n_head * d);
+            for (size_t head = 0; head < n_head; ++head, offset += rows * d)
+                for (size_t r = 0; r < rows; ++r)
+                    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(offset + r * d), d,
+                                m.begin() + static_cast<std::ptrdiff_t>((r * n_head + head) * d));
+            units[u].view.key_means = m.data();
+            units[u].view.key_run = run;
+            units[u].view.head_dim = static_cast<int32_t>(n_head * d);
         }
-        view.head_dim = n_head * d;
-    }
-    view.keys = keys.data();
 }
 
 // The general path: every unit's scores copied to the host, the policy run there, then one
@@ -202,27 +208,26 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
         }
     }
 
-    // Every selection before any compaction: on `threads` threads where they read only the
-    // scores, one at a time where they read keys (cab-frc: one unit's keys at a time in host
-    // memory). A selection that throws then compacts no stream.
+    // cab-frc reads its key graph's nodes, the keys' means over runs of slots, which the
+    // executor computes where the keys are: only the means are copied to the host.
+    std::vector<std::vector<float>> means(keys ? n_units : 0);
+    if (keys) {
+        std::vector<int32_t> runs;
+        for (int32_t l = 0; l < c.n_layer; ++l)
+            for (int32_t h = 0; h < c.n_head_kv; ++h)
+                runs.push_back(frc_run_length(kv.stream(seq, l, h).length, options.params));
+        std::vector<float> all;
+        kv.read_key_means(executor, seq, runs, all);
+        unit_key_means(c, shared, runs, all, units, means);
+    }
+
+    // Every selection before any compaction, on `threads` threads. A selection that throws then
+    // compacts no stream.
     std::vector<std::vector<int32_t>> keeps(n_units);
-    auto select = [&](size_t i) {
+    parallel_indices(n_units, threads, [&](size_t i) {
         keeps[i] = options.policy->select(units[i].view, budgets[i], options.params,
                                           static_cast<uint64_t>(i));
-    };
-    if (keys) {
-        std::vector<float> keys_buf, scratch;
-        for (int32_t l = 0; l < c.n_layer; ++l)
-            for (int32_t h = 0; h < heads_per_unit; ++h) {
-                const size_t i = static_cast<size_t>(l) * heads_per_unit + h;
-                if (units[i].view.n > 0)
-                    gather_keys(kv, executor, seq, l, shared ? -1 : h, keys_buf, scratch,
-                                units[i].view);
-                select(i);
-            }
-    } else {
-        parallel_indices(n_units, threads, select);
-    }
+    });
 
     for (int32_t l = 0; l < c.n_layer; ++l)
         for (int32_t h = 0; h < heads_per_unit; ++h) {
@@ -242,7 +247,7 @@ void select_on_host(KvCache &kv, Executor &executor, int32_t seq, const EvictOpt
 
 std::optional<std::vector<KeepPlan>> keep_plans(const KvCache &kv, int32_t seq,
                                                 const EvictOptions &o) {
-    // cab-frc reads keys, which only the host path gathers.
+    // cab-frc ranks by a graph of its keys, which only the host path builds.
     if (o.policy->name() == "cab-frc") return std::nullopt;
     if (inherits(o)) return std::nullopt;
     if (o.allocation.method == BudgetAllocation::Adaptive) return std::nullopt;

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "backend/backend.h"
 #include "backend_fixture.h"
 #include "model/model.h"
+#include "policy/key_means.h"
 #include "util/error.h"
 
 namespace cab::gpu_test {
@@ -217,6 +219,23 @@ void run_kv_case(int32_t head_dim) {
         float out = 0.0f;
         CHECK_THROWS_WITH(ge->kv_read_score_kind(kv.pools[1], refs.data(), 1, kScoreKinds, &out),
                           Catch::Contains("kind 4"));
+        // cab-frc's key means of every stream in one call, over runs that cut the streams
+        // unevenly: the same bits as the CPU executor's, which pools kv_read's keys on the host.
+        const auto n = static_cast<int32_t>(refs.size());
+        for (const int32_t run : {1, 3, 16, 1000}) {
+            std::vector<int32_t> runs(refs.size(), run);
+            runs[0] = 5;
+            size_t floats = 0;
+            for (size_t i = 0; i < refs.size(); ++i)
+                floats += static_cast<size_t>(run_count(refs[i].length, runs[i])) * head_dim;
+            std::vector<float> g(floats, std::numeric_limits<float>::quiet_NaN()), c(floats);
+            ge->kv_read_key_means(kv.pools[1], refs.data(), n, runs.data(), g.data());
+            ce->kv_read_key_means(kv.pools[0], refs.data(), n, runs.data(), c.data());
+            check_close(g, c, 0.0, 0.0, what + ": key means over runs of " + std::to_string(run));
+        }
+        const int32_t zero = 0;
+        CHECK_THROWS_WITH(ge->kv_read_key_means(kv.pools[1], refs.data(), 1, &zero, &out),
+                          Catch::Contains("run 0"));
     };
 
     step({0}, 37, 8, "prefill seq 0");

@@ -24,6 +24,7 @@
 #include "kv/kv_cache.h"
 #include "kv/quant_q8.h"
 #include "model/model.h"
+#include "policy/key_means.h"
 
 namespace cab::gpu_test {
 namespace {
@@ -197,6 +198,26 @@ TEST_CASE(
             }
     for (int32_t l = 0, i = 0; l < kLayers; ++l)
         for (int32_t h = 0; h < kHeadsKv; ++h, ++i) CHECK(g.scores(0, l, h) == scores_before[i]);
+    // cab-frc's key means over the mixed streams, runs across the 8-bit / bf16 boundary: the
+    // same bits as key_means over the keys kv_read gives.
+    for (const int32_t run : {1, 7, 3 * bs + 1}) {
+        std::vector<int32_t> runs(static_cast<size_t>(kLayers * kHeadsKv), run);
+        runs.back() = n;  // one run over the whole stream
+        std::vector<float> got;
+        g.kv.read_key_means(*g.ex, 0, runs, got);
+        size_t at = 0;
+        for (int32_t l = 0, i = 0; l < kLayers; ++l)
+            for (int32_t h = 0; h < kHeadsKv; ++h, ++i) {
+                const std::vector<float> keys = g.rows(0, l, h, false);
+                std::vector<float> want(static_cast<size_t>(run_count(n, runs[i]) * d));
+                key_means(keys.data(), n, d, runs[i], want.data());
+                INFO("key means, run " << runs[i] << ", layer " << l << ", kv head " << h);
+                REQUIRE(at + want.size() <= got.size());
+                CHECK(std::equal(want.begin(), want.end(), got.begin() + at));
+                at += want.size();
+            }
+        CHECK(at == got.size());
+    }
 
     SECTION("decode and prefill over the mixed streams") {
         // The twin: the GPU's dequantized K/V in fp32 on the CPU, no int8 blocks.
