@@ -444,9 +444,9 @@ public:
 
 // Executor::kv_read_key_means's argument checks, shared by its implementations: Error
 // (INVALID_ARGUMENT) for null streams or runs, a run below 1, a negative length, or a null output
-// where some stream holds slots. Returns the floats the output receives.
-size_t check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
-                            int32_t head_dim, const float *host_dst);
+// where some stream holds slots.
+void check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
+                          int32_t head_dim, const float *host_dst);
 
 // Executor::kv_read_score_kind's argument checks, shared by its implementations: Error
 // (INVALID_ARGUMENT) for null streams, a kind outside ScoreKind, a negative length, or a null

@@ -100,8 +100,8 @@ void Executor::kv_read_key_means(const KvPoolRef &pool, const StreamRef *streams
     }
 }
 
-size_t check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
-                            int32_t head_dim, const float *host_dst) {
+void check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *runs,
+                          int32_t head_dim, const float *host_dst) {
     require(n >= 0 && (n == 0 || (streams != nullptr && runs != nullptr)), CAB_ERR_INVALID_ARGUMENT,
             "kv_read_key_means: null streams or runs");
     size_t floats = 0;
@@ -114,7 +114,6 @@ size_t check_key_means_read(const StreamRef *streams, int32_t n, const int32_t *
     }
     require(floats == 0 || host_dst != nullptr, CAB_ERR_INVALID_ARGUMENT,
             "kv_read_key_means: null output for streams that hold slots");
-    return floats;
 }
 
 void check_score_kind_read(const StreamRef *streams, int32_t n, int32_t kind,

@@ -1,5 +1,6 @@
 #include "runtime/evict.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
