@@ -19,10 +19,6 @@ namespace {
 
 enum OpKind : uint64_t { kKvAppend = 101, kPrefill, kDecode, kSettle };
 
-int64_t blocks_for(int64_t length, int32_t block_size) {
-    return (length + block_size - 1) / block_size;
-}
-
 // A BF16 tensor, of any row stride unless `dense`.
 void require_act(const Tensor &t, const char *op, const char *name, bool dense) {
     if (t.empty() || t.dtype() != DType::BF16)

@@ -27,10 +27,6 @@ size_t align16(size_t bytes) {
     return (bytes + 15) / 16 * 16;
 }
 
-int64_t blocks_for(int64_t length, int32_t block_size) {
-    return (length + block_size - 1) / block_size;
-}
-
 int32_t score_kind(RankSource source) {
     return source == RankSource::Score ? kScore : source == RankSource::Window ? kWindow : kLast;
 }

@@ -17,10 +17,6 @@ namespace {
 // StagedStreams::stride of headers into BlockTables rows.
 constexpr int64_t kMirrored = -1;
 
-int64_t blocks_for(int64_t length, int32_t block_size) {
-    return (length + block_size - 1) / block_size;
-}
-
 size_t streams_header_bytes(int32_t count) {
     return align_staging(static_cast<size_t>(count) * sizeof(DeviceStream));
 }

@@ -11,6 +11,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "backend/device_memory.h"
@@ -22,6 +23,11 @@ constexpr size_t kStagingAlign = 16;
 
 inline size_t align_staging(size_t bytes) {
     return (bytes + kStagingAlign - 1) / kStagingAlign * kStagingAlign;
+}
+
+// Entries of a block table for a stream of `length` slots.
+inline int64_t blocks_for(int64_t length, int32_t block_size) {
+    return (length + block_size - 1) / block_size;
 }
 
 class HostRing {
