@@ -70,7 +70,7 @@ std::vector<UnitInfo> check_units(const KvPoolRef &pool, const SelectUnit *units
         } catch (const Error &e) {
             fail(e.status(), "kv_select: unit " + std::to_string(u) + ": " + e.what());
         }
-        if (unit.plan.k + unit.plan.bridges > 0 && pool.scores.empty())
+        if (unit.plan.ranks() && pool.scores.empty())
             bad(" ranks by scores the pool does not keep");
         in.length = n;
         in.offset = offset;

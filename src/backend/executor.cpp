@@ -35,7 +35,7 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
                 fail(CAB_ERR_INVALID_ARGUMENT,
                      "kv_select: the streams of unit " + std::to_string(u) + " differ in length");
         keep_count(unit.plan, unit.streams[0].length);
-        if (unit.plan.k + unit.plan.bridges > 0 && pool.scores.empty())
+        if (unit.plan.ranks() && pool.scores.empty())
             fail(CAB_ERR_INVALID_ARGUMENT, "kv_select: unit " + std::to_string(u) +
                                                " ranks by scores the pool does not keep");
     }
@@ -46,7 +46,7 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
         StreamScores view;
         view.n = n;
         std::vector<float> sums, stream;
-        if (unit.plan.k + unit.plan.bridges > 0) {
+        if (unit.plan.ranks()) {
             // [kScoreKinds][n], summed over the unit's streams in stream order.
             const size_t len = static_cast<size_t>(n) * kScoreKinds;
             sums.assign(len, 0.0f);

@@ -108,10 +108,7 @@ StreamRef KvCache::ref(int32_t seq, int32_t layer, int32_t head, int32_t n_new) 
 
 void KvCache::settle(Executor &executor, int32_t seq) const {
     if (pool_ref_.pending.empty()) return;
-    std::vector<StreamRef> refs;
-    refs.reserve(static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv);
-    for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) refs.push_back(ref(seq, l, h));
+    const std::vector<StreamRef> refs = seq_refs(seq);
     executor.settle_scores(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()));
 }
 
@@ -359,7 +356,7 @@ void KvCache::select(Executor &executor, int32_t seq, const std::vector<KeepPlan
                                         " differs from head 0 (an earlier per-head eviction?)");
         }
         const int32_t n_keep = keep_count(plans[u], first.length);
-        if (plans[u].k + plans[u].bridges > 0 && !cfg_.scores)
+        if (plans[u].ranks() && !cfg_.scores)
             fail(CAB_ERR_INVALID_ARGUMENT,
                  "evict: the policy ranks by attention scores, but this context keeps none "
                  "(cab_ctx_params.scores)");
@@ -456,16 +453,20 @@ void KvCache::read_scores(Executor &executor, int32_t seq, int32_t layer, int32_
         dst[kind]->assign(buf.begin() + kind * n, buf.begin() + (kind + 1) * n);
 }
 
+std::vector<StreamRef> KvCache::seq_refs(int32_t seq) const {
+    std::vector<StreamRef> refs;
+    refs.reserve(static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv);
+    for (int32_t l = 0; l < cfg_.n_layer; ++l)
+        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) refs.push_back(ref(seq, l, h));
+    return refs;
+}
+
 void KvCache::read_score_kind(Executor &executor, int32_t seq, int32_t kind,
                               std::vector<float> &out) const {
     require(cfg_.scores, CAB_ERR_STATE, "this context keeps no scores");
-    std::vector<StreamRef> refs;
+    const std::vector<StreamRef> refs = seq_refs(seq);
     size_t total = 0;
-    for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            refs.push_back(ref(seq, l, h));
-            total += static_cast<size_t>(refs.back().length);
-        }
+    for (const StreamRef &r : refs) total += static_cast<size_t>(r.length);
     out.resize(total);
     executor.kv_read_score_kind(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()), kind,
                                 out.data());
@@ -473,18 +474,13 @@ void KvCache::read_score_kind(Executor &executor, int32_t seq, int32_t kind,
 
 void KvCache::read_key_means(Executor &executor, int32_t seq, const std::vector<int32_t> &runs,
                              std::vector<float> &out) const {
-    const size_t n_streams = static_cast<size_t>(cfg_.n_layer) * cfg_.n_head_kv;
-    require(runs.size() == n_streams, CAB_ERR_INTERNAL,
+    const std::vector<StreamRef> refs = seq_refs(seq);
+    require(runs.size() == refs.size(), CAB_ERR_INTERNAL,
             "read_key_means: " + std::to_string(runs.size()) + " runs for " +
-                std::to_string(n_streams) + " streams");
-    std::vector<StreamRef> refs;
+                std::to_string(refs.size()) + " streams");
     size_t total = 0;
-    for (int32_t l = 0; l < cfg_.n_layer; ++l)
-        for (int32_t h = 0; h < cfg_.n_head_kv; ++h) {
-            refs.push_back(ref(seq, l, h));
-            total += static_cast<size_t>(run_count(refs.back().length, runs[refs.size() - 1])) *
-                     cfg_.head_dim;
-        }
+    for (size_t i = 0; i < refs.size(); ++i)
+        total += static_cast<size_t>(run_count(refs[i].length, runs[i])) * cfg_.head_dim;
     out.resize(total);
     executor.kv_read_key_means(pool_ref_, refs.data(), static_cast<int32_t>(refs.size()),
                                runs.data(), out.data());

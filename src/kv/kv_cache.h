@@ -139,6 +139,8 @@ public:
     bool next_slot_q8(const int32_t *seqs, size_t count) const;
 
 private:
+    // Every stream of seq as ops see it, layer by layer and head by head within a layer.
+    std::vector<StreamRef> seq_refs(int32_t seq) const;
     Stream &at(int32_t seq, int32_t layer, int32_t head);
     int32_t blocks_for(int64_t slots) const;
     // Returns blocks of either pool to theirs.

@@ -44,7 +44,7 @@ std::vector<int32_t> apply_keep_plan(const KeepPlan &p, const StreamScores &s) {
     std::vector<int32_t> keep;
     keep.reserve(static_cast<size_t>(p.keep_front + p.keep_back + p.k + p.bridges));
     for (int32_t i = 0; i < p.keep_front; ++i) keep.push_back(i);
-    if (p.k > 0 || p.bridges > 0) {
+    if (p.ranks()) {
         const float *source = p.source == RankSource::Score    ? s.score
                               : p.source == RankSource::Window ? s.window
                                                                : s.last;

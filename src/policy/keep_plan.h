@@ -47,6 +47,9 @@ struct KeepPlan {
     // when their count is even); ties go to the earlier slot, and a NaN distance (an infinite
     // median) counts as +infinity. The values are the ranked ones (after pooling or chunk sums).
     int32_t bridges = 0;
+
+    // Whether the plan picks slots by their values, and so reads scores.
+    bool ranks() const { return k > 0 || bridges > 0; }
 };
 
 // How many slots the plan keeps in a stream of n: keep_front + keep_back + k + bridges. Throws

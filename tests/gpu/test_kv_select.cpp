@@ -135,7 +135,7 @@ std::vector<int32_t> reference_keep(const Cache &c, const UnitSpec &u) {
     StreamScores view;
     view.n = n;
     std::vector<float> sums;
-    if (u.plan.k + u.plan.bridges > 0) {
+    if (u.plan.ranks()) {
         sums.assign(static_cast<size_t>(n) * kScoreKinds, 0.0f);
         for (int32_t s : u.streams)
             for (int32_t kind = 0; kind < kScoreKinds; ++kind)
