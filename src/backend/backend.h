@@ -367,10 +367,11 @@ public:
 protected:
     // Calls fn(i) for every i in [0, n), in any order and possibly concurrently.
     using ForEach = std::function<void(size_t n, const std::function<void(size_t)> &fn)>;
-    // The default kv_select with every unit's selection (its scores read and summed, then
-    // apply_keep_plan) run through for_each: all of them after the checks and before the first
-    // compaction, which then runs unit by unit. kv_read_scores must be safe to call concurrently
-    // for a for_each that runs fn concurrently.
+    // The default kv_select with every unit's selection (the score kinds its plan ranks by read
+    // with kv_read_score_kind and summed, then apply_keep_plan) run through for_each: all of them
+    // after the checks and before the first compaction, which then runs unit by unit.
+    // kv_read_score_kind must be safe to call concurrently for a for_each that runs fn
+    // concurrently.
     void kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
                            int32_t *host_keep, const ForEach &for_each);
 };

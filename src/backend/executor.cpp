@@ -47,18 +47,25 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
         view.n = n;
         std::vector<float> sums, stream;
         if (unit.plan.ranks()) {
-            // [kScoreKinds][n], summed over the unit's streams in stream order.
-            const size_t len = static_cast<size_t>(n) * kScoreKinds;
-            sums.assign(len, 0.0f);
-            stream.resize(len);
-            for (int32_t i = 0; i < unit.n_streams; ++i) {
-                kv_read_scores(pool, unit.streams[i], stream.data());
-                for (size_t j = 0; j < len; ++j) sums[j] += stream[j];
+            // Only the kinds the plan ranks by (its source, and observers per_observer), each
+            // summed over the unit's streams in stream order.
+            const ScoreKind source = unit.plan.source == RankSource::Score    ? kScore
+                                     : unit.plan.source == RankSource::Window ? kWindow
+                                                                              : kLast;
+            const ScoreKind kinds[2] = {source, kObservers};
+            const int32_t n_kinds = unit.plan.per_observer ? 2 : 1;
+            sums.assign(static_cast<size_t>(n) * n_kinds, 0.0f);
+            stream.resize(static_cast<size_t>(n));
+            for (int32_t k = 0; k < n_kinds; ++k) {
+                float *sum = sums.data() + static_cast<size_t>(k) * n;
+                for (int32_t i = 0; i < unit.n_streams; ++i) {
+                    kv_read_score_kind(pool, &unit.streams[i], 1, kinds[k], stream.data());
+                    for (int32_t j = 0; j < n; ++j) sum[j] += stream[static_cast<size_t>(j)];
+                }
             }
-            view.score = sums.data() + static_cast<size_t>(kScore) * n;
-            view.observers = sums.data() + static_cast<size_t>(kObservers) * n;
-            view.window = sums.data() + static_cast<size_t>(kWindow) * n;
-            view.last = sums.data() + static_cast<size_t>(kLast) * n;
+            float *const first = sums.data();
+            (source == kScore ? view.score : source == kWindow ? view.window : view.last) = first;
+            if (n_kinds == 2) view.observers = first + n;
         }
         keeps[u] = apply_keep_plan(unit.plan, view);
     });

@@ -293,4 +293,21 @@ void CpuExecutor::kv_read_scores(const KvPoolRef &pool, const StreamRef &stream,
         });
 }
 
+// Only the one kind's rows: the default reads all four of each stream to keep one.
+void CpuExecutor::kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                                     int32_t kind, float *host_dst) {
+    check_score_kind_read(streams, n, kind, host_dst);
+    if (std::all_of(streams, streams + n, [](const StreamRef &s) { return s.length == 0; }))
+        return;  // nothing to read, as the default reads nothing
+    require(!pool.scores.empty(), CAB_ERR_STATE, "kv_read_score_kind: the cache keeps no scores");
+    require_dense_pool(pool, "kv_read_score_kind");
+    for (int32_t i = 0; i < n; ++i) {
+        for_blocks(pool, streams[i].length, [&](int64_t b0, int64_t count) {
+            std::memcpy(host_dst + b0, score_row(pool, streams[i], kind, b0),
+                        static_cast<size_t>(count) * 4);
+        });
+        host_dst += streams[i].length;
+    }
+}
+
 }  // namespace cab::cpu

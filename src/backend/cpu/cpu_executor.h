@@ -47,6 +47,8 @@ public:
     void kv_read(const KvPoolRef &pool, const StreamRef &stream, bool values,
                  float *host_dst) override;
     void kv_read_scores(const KvPoolRef &pool, const StreamRef &stream, float *host_dst) override;
+    void kv_read_score_kind(const KvPoolRef &pool, const StreamRef *streams, int32_t n,
+                            int32_t kind, float *host_dst) override;
     void kv_select(const KvPoolRef &pool, const SelectUnit *units, int32_t n_units,
                    int32_t *host_keep) override;
     void argmax(const Tensor &x, int32_t *host_out) override;
