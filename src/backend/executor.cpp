@@ -55,12 +55,13 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
             const ScoreKind kinds[2] = {source, kObservers};
             const int32_t n_kinds = unit.plan.per_observer ? 2 : 1;
             sums.assign(static_cast<size_t>(n) * n_kinds, 0.0f);
-            stream.resize(static_cast<size_t>(n));
+            stream.resize(static_cast<size_t>(n) * unit.n_streams);
             for (int32_t k = 0; k < n_kinds; ++k) {
+                kv_read_score_kind(pool, unit.streams, unit.n_streams, kinds[k], stream.data());
                 float *sum = sums.data() + static_cast<size_t>(k) * n;
                 for (int32_t i = 0; i < unit.n_streams; ++i) {
-                    kv_read_score_kind(pool, &unit.streams[i], 1, kinds[k], stream.data());
-                    for (int32_t j = 0; j < n; ++j) sum[j] += stream[static_cast<size_t>(j)];
+                    const float *one = stream.data() + static_cast<size_t>(i) * n;
+                    for (int32_t j = 0; j < n; ++j) sum[j] += one[j];
                 }
             }
             float *const first = sums.data();
