@@ -27,10 +27,6 @@ size_t align16(size_t bytes) {
     return (bytes + 15) / 16 * 16;
 }
 
-int32_t score_kind(RankSource source) {
-    return source == RankSource::Score ? kScore : source == RankSource::Window ? kWindow : kLast;
-}
-
 // A unit as checked: how many slots it keeps, where its list starts in host_keep, whether the
 // device ranks it and compacts its streams.
 struct UnitInfo {

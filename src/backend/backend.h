@@ -99,6 +99,11 @@ struct RopeParams {
 enum ScoreKind : int32_t { kScore = 0, kObservers = 1, kWindow = 2, kLast = 3 };
 constexpr int32_t kScoreKinds = 4;
 
+// The kind a keep plan ranks by (KeepPlan::source).
+inline ScoreKind score_kind(RankSource source) {
+    return source == RankSource::Score ? kScore : source == RankSource::Window ? kWindow : kLast;
+}
+
 // The paged KV pool as kernels see it. Storage holds the first_q8 full-precision blocks; block b
 // is K[block_size][head_dim] at rows [b * 2 * block_size, b * 2 * block_size + block_size)
 // followed by V[block_size][head_dim]. Keys are stored after RoPE. Its dtype is the backend's

@@ -49,9 +49,7 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
         if (unit.plan.ranks()) {
             // Only the kinds the plan ranks by (its source, and observers per_observer), each
             // summed over the unit's streams in stream order.
-            const ScoreKind source = unit.plan.source == RankSource::Score    ? kScore
-                                     : unit.plan.source == RankSource::Window ? kWindow
-                                                                              : kLast;
+            const ScoreKind source = score_kind(unit.plan.source);
             const ScoreKind kinds[2] = {source, kObservers};
             const int32_t n_kinds = unit.plan.per_observer ? 2 : 1;
             sums.assign(static_cast<size_t>(n) * n_kinds, 0.0f);
@@ -64,9 +62,11 @@ void Executor::kv_select_on_host(const KvPoolRef &pool, const SelectUnit *units,
                     for (int32_t j = 0; j < n; ++j) sum[j] += one[j];
                 }
             }
-            float *const first = sums.data();
-            (source == kScore ? view.score : source == kWindow ? view.window : view.last) = first;
-            if (n_kinds == 2) view.observers = first + n;
+            const float **ranked = source == kScore    ? &view.score
+                                   : source == kWindow ? &view.window
+                                                       : &view.last;
+            *ranked = sums.data();
+            if (n_kinds == 2) view.observers = sums.data() + n;
         }
         keeps[u] = apply_keep_plan(unit.plan, view);
     });
