@@ -11,9 +11,11 @@
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
 //                              [--blocks shuffled|sequential] [--prefill-cta auto|128|192]
-//                              > attention_kernels.json
+//                              [--pdl off|on|both] > attention_kernels.json
 // --prefill-cta forces the rows of a CTA of the Hopper prefill kernel at head_dim 64
-// (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise.
+// (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise. --pdl on launches each
+// decode as a programmatic dependent of the kernel before it (DecodeArgs::pdl), as the engine's
+// decode steps do: its prologue and first tiles' copies then overlap that kernel's end.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -253,14 +255,18 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, in
 // scales. splits > 0 replaces the heuristic's split count. impl "cab" is what the engine runs
 // (over bf16 blocks on sm_90 the kernel with tensor copies), "cab_sm80" the cp.async one.
 std::string decode_record(const Shape &s, int batch, int length, bool scores, std::mt19937 &rng,
-                          Kv kv, int splits, Kernel kernel) {
+                          Kv kv, int splits, Kernel kernel, bool pdl) {
     const char *impl = kernel == Kernel::Sm80 ? "cab_sm80" : "cab";
     const size_t row_q8 = s.d + sizeof(float), row_bf16 = s.d * 2;
     const size_t tail = kv == Kv::Int8Tail ? std::min(length, kTailKeys) : 0;
     const size_t per_stream =
         kv == Kv::Bf16 ? length * row_bf16 : (length - tail) * row_q8 + tail * row_bf16;
     const size_t kv_bytes = static_cast<size_t>(batch) * s.n_head_kv * 2 * per_stream;
-    const int rotations = static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes));
+    // With pdl each call starts while the one before it ends, and reads its records before
+    // waiting for it: that call must be over another input set (as in the engine, where the
+    // layer's other kernels come between two steps over the same records).
+    const int rotations =
+        std::max(pdl ? 2 : 1, static_cast<int>(std::min<size_t>(8, 1 + (256u << 20) / kv_bytes)));
     std::vector<int> lengths(static_cast<size_t>(batch) * s.n_head_kv, length);
     // With scores, each step applies the previous one's pending scores and leaves its own (the
     // engine's steady state); settle_us below times applying one step's on their own.
@@ -284,6 +290,7 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
     a.pool = sets[0]->pool_ref;
     a.splits = splits;
     a.kernel = kernel;
+    a.pdl = pdl;
     const attention::DecodePlan plan = attention::plan_decode(a);
     Buffer ws(std::max<size_t>(plan.workspace_bytes, 256));
     a.workspace = ws.ptr;
@@ -359,11 +366,12 @@ std::string decode_record(const Shape &s, int batch, int length, bool scores, st
                   ", \"kv_type\": \"%s\", \"batch\": %d, \"kv_len\": %d, \"us\": %.2f, "
                   "\"kv_bytes\": %zu, "
                   "\"gbps\": %.0f, \"splits\": %d, \"workspace_bytes\": %zu, \"rotations\": %d, "
-                  "\"settle_us\": %.2f}",
+                  "\"settle_us\": %.2f, \"pdl\": %s}",
                   kv_name(kv), batch, length, med, kv_bytes, kv_bytes / med * 1e-3, plan.splits,
-                  plan.workspace_bytes, rotations, settle_us);
-    std::fprintf(stderr, "decode %s %s %s B %d L %d scores %d: %.2f us, %.0f GB/s (%d splits)\n",
-                 impl, s.name, kv_name(kv), batch, length, scores, med, kv_bytes / med * 1e-3,
+                  plan.workspace_bytes, rotations, settle_us, pdl ? "true" : "false");
+    std::fprintf(stderr,
+                 "decode %s %s %s B %d L %d scores %d pdl %d: %.2f us, %.0f GB/s (%d splits)\n",
+                 impl, s.name, kv_name(kv), batch, length, scores, pdl, med, kv_bytes / med * 1e-3,
                  plan.splits);
     return record_head("decode", s, scores, impl) + buf;
 }
@@ -422,6 +430,7 @@ int main(int argc, char **argv) {
     std::vector<int> prefill_lens = {1024, 4096, 16384, 32768};
     int splits = 0;
     int prefill_cta_rows = 0;
+    std::vector<bool> pdl_modes = {false};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i], value = argv[i + 1];
         if (opt == "--only") {
@@ -441,6 +450,9 @@ int main(int argc, char **argv) {
         } else if (opt == "--prefill-cta" &&
                    (value == "auto" || value == "128" || value == "192")) {
             prefill_cta_rows = value == "auto" ? 0 : std::atoi(value.c_str());
+        } else if (opt == "--pdl" && (value == "off" || value == "on" || value == "both")) {
+            pdl_modes =
+                value == "both" ? std::vector<bool>{false, true} : std::vector<bool>{value == "on"};
         } else {
             argc = -1;
         }
@@ -450,7 +462,7 @@ int main(int argc, char **argv) {
                      "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
                      "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
                      "[--splits N] [--blocks shuffled|sequential] "
-                     "[--prefill-cta auto|128|192]\n");
+                     "[--prefill-cta auto|128|192] [--pdl off|on|both]\n");
         return 2;
     }
     std::vector<Kv> kvs;
@@ -481,9 +493,10 @@ int main(int argc, char **argv) {
                     for (bool scores : {false, true})
                         for (Kv kv : kvs)
                             for (Kernel k : kernels)
-                                if (kv == Kv::Bf16 || k == Kernel::Auto)
-                                    records.push_back(decode_record(s, batch, length, scores, rng,
-                                                                    kv, splits, k));
+                                for (bool pdl : pdl_modes)
+                                    if (kv == Kv::Bf16 || k == Kernel::Auto)
+                                        records.push_back(decode_record(s, batch, length, scores,
+                                                                        rng, kv, splits, k, pdl));
     std::printf("{\"device\": \"%s\", \"sm_count\": %d, \"records\": [\n", prop.name,
                 prop.multiProcessorCount);
     for (size_t i = 0; i < records.size(); ++i)

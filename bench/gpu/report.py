@@ -9,10 +9,11 @@ import json
 import sys
 
 
-def index(records, op, impl, kv_type="bf16"):
+def index(records, op, impl, kv_type="bf16", pdl=False):
     out = {}
     for r in records:
-        if r["op"] == op and r["impl"] == impl and r.get("kv_type", "bf16") == kv_type:
+        if r["op"] == op and r["impl"] == impl and r.get("kv_type", "bf16") == kv_type and \
+                r.get("pdl", False) == pdl:
             key = (r["shape"], r.get("n"), r.get("batch"), r.get("kv_len"), r["scores"])
             out[key] = r
     return out
@@ -73,11 +74,14 @@ def main():
     ours = index(records, "decode", "cab")
     dsm80 = index(records, "decode", "cab_sm80")
     sdpa = index(records, "decode", "torch_sdpa")
+    pdl = index(records, "decode", "cab", pdl=True)
     print("\nDecode, paged, one query per sequence (us | GB/s of K+V read | % of copy "
           "bandwidth); cab is the kernel the engine runs (TMA copies on sm_90), sm80 the "
-          "cp.async one (us, no scores / scores)")
+          "cp.async one (us, no scores / scores); PDL: cab launched as a programmatic "
+          "dependent of the kernel before it, as the engine's decode steps launch it")
     print(f"{'shape':13} {'B':>3} {'KV':>6} | {'cab':>20} | {'cab + scores':>20} | "
-          f"{'SDPA':>20} | splits | settle us | {'sm80':>13}")
+          f"{'SDPA':>20} | splits | settle us | {'sm80':>13} | {'PDL: cab':>20} | "
+          f"{'PDL: cab + scores':>20} | splits")
     for (shape, _, batch, kv_len, scores), r in ours.items():
         if scores:
             continue
@@ -91,9 +95,12 @@ def main():
 
         m = dsm80.get((shape, None, batch, kv_len, False), {})
         ms = dsm80.get((shape, None, batch, kv_len, True), {})
+        p = pdl.get((shape, None, batch, kv_len, False), {})
+        ps = pdl.get((shape, None, batch, kv_len, True), {})
         print(f"{shape:13} {batch:>3} {kv_len:>6} | {cell(r)} | {cell(s)} | {cell(t)} | "
               f"{r.get('splits'):>6} | {fmt(s.get('settle_us'), '9.1f')} | "
-              f"{fmt(m.get('us'), '6.1f')} {fmt(ms.get('us'), '6.1f')}")
+              f"{fmt(m.get('us'), '6.1f')} {fmt(ms.get('us'), '6.1f')} | {cell(p)} | "
+              f"{cell(ps)} | {fmt(ps.get('splits'), '>6')}")
 
     q8 = index(records, "decode", "cab", "int8")
     if not q8:

@@ -107,6 +107,7 @@ struct DecodeArgs {
     // starts while the previous one finishes and reads, before waiting for it, only the stream
     // tables and the keys before each stream's last slot, which that kernel must not write (a
     // decode step: the previous kernel appends the last slot). No copy may come between the two.
+    // The plan depends on it (heuristics.h: decode_num_splits_sm90).
     bool pdl = false;
     // See Kernel. The Hopper kernel reads bf16 blocks only (a pool with 8-bit blocks runs the
     // mma.sync one: Sm90 is then CAB_ERR_UNSUPPORTED) of at least 4 keys.

@@ -231,7 +231,7 @@ DecodePlan plan_decode(const DecodeArgs &args) {
             with_config(args, sm90, [](auto config) { return resident_ctas<decltype(config)>(); });
         const int sms = sm_count("attention decode device query");
         slots = sms * ctas;
-        splits = sm90 ? decode_num_splits_sm90(units, args.max_length, sms, slots, tile)
+        splits = sm90 ? decode_num_splits_sm90(units, args.max_length, sms, slots, tile, args.pdl)
                       : decode_num_splits(units, args.max_length, slots, tile);
     }
     const int per_split = (args.max_length + splits - 1) / splits;

@@ -78,7 +78,19 @@ constexpr int kDecodeSm90LongSplitKeys = 512;
 // Long streams whose splits are already long gain nothing (7B batch 16 at 16k-32k on 2 splits
 // against 4: equal) or lose (0.5B batch 16 and 64 at 16k: 1-3% slower), and splits of 256 keys
 // lost at 0.5B batch 4, 4k (6% with scores): decode_num_splits then.
-inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots, int tile) {
+//
+// Launched as a programmatic dependent (`dependent`, DecodeArgs::pdl: the engine's decode steps),
+// a CTA's prologue and first copies overlap the kernel before it, and one CTA per SM is no longer
+// the best: the most CTAs per SM (up to slots / sms) whose splits still hold
+// kDecodeSm90LongSplitKeys keys, one split staying one (no merge). With scores: 7B batch 16 at 4k
+// 1.07x faster on 4 splits than on 2, batch 8 1.05x on 8 than on 4, batch 1 at 32k 1.09x on 64
+// than on 32; 0.5B batch 16 at 4k 1.21x on 8 than on 4, at 8k 1.17x on 16, batch 4 at 16k 1.15x
+// on 32 than on 16; where one CTA per SM already means splits of 512 keys, as for 7B batch 1 at
+// 16k, more lost (64 splits: 0.98x). Without the early launch one CTA per SM is as fast (within 2%)
+// or faster (7B batch 1 at 32k and batch 2 at 16k by 4%), so it stays the rule there
+// (bench/results/decode_pdl_2026-11-25_h100.json).
+inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots, int tile,
+                                  bool dependent = false) {
     constexpr int kShortStream = 4096;
     const int general = decode_num_splits(units, max_length, slots, tile);
     const int per_sm = units > 0 ? sms / units : 0;
@@ -86,10 +98,18 @@ inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots,
     const bool short_splits = max_length <= kShortStream ||
                               decode_chunk(max_length, general, tile) <= kDecodeSm90LongSplitKeys;
     const int n = decode_tiled_splits(max_length, per_sm, tile);
-    if (short_splits && 20L * units * n >= 19L * sms &&
-        decode_chunk(max_length, n, tile) >= kDecodeSm90LongSplitKeys)
-        return n;
-    return general;
+    if (!short_splits || 20L * units * n < 19L * sms ||
+        decode_chunk(max_length, n, tile) < kDecodeSm90LongSplitKeys)
+        return general;
+    if (!dependent || n == 1) return n;
+    int best = n;
+    for (int k = 2; k * sms <= slots; ++k) {
+        const int m =
+            decode_tiled_splits(max_length, std::min(kDecodeMaxSplits, k * sms / units), tile);
+        if (decode_chunk(max_length, m, tile) < kDecodeSm90LongSplitKeys) break;
+        best = m;
+    }
+    return best;
 }
 
 // Whether a pool with 8-bit blocks gets a split more than its keys need (splits.cuh shares a

@@ -280,14 +280,14 @@ void CudaExecutor::attention_decode(const KvPoolRef &pool, const StreamRef *stre
             a.pending = pool.pending.data();
             a.pending_record_bytes = pool.pending.row_bytes();
         }
+        // Early launch only inside a graph step, where no copy of the tables comes between it and
+        // the kernel that appended the step's slots. Set before the plan, which depends on it.
+        a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
         // A captured decode keeps the split count of its bucket whatever the real lengths.
         if (graphs_.bucket() > 0) a.splits = attention::plan_decode(a).splits;
         const attention::DecodePlan plan = attention::plan_decode(a);
         a.workspace = decode_workspace(plan.workspace_bytes);
         a.workspace_bytes = plan.workspace_bytes;
-        // Early launch only inside a graph step, where no copy of the tables comes between it and
-        // the kernel that appended the step's slots.
-        a.pdl = pdl_ && graphs_.mode() != DecodeGraphs::Mode::Eager;
         attention::decode(a, stream());
     });
 }

@@ -26,6 +26,7 @@ struct DecodeCase {
     int max_length = 0;  // 0: the longest stream; more: the bound of a length bucket
     int block_size = 16;
     attention::Kernel kernel = attention::Kernel::Auto;
+    bool pdl = false;  // launched as a programmatic dependent (its plan may differ)
 
     int n_head() const { return n_head_kv * group; }
     int q_stride() const { return n_head() * d + 8; }  // padded rows
@@ -43,6 +44,7 @@ struct DecodeCase {
           << key_scale << " max_length " << bound() << " block " << block_size;
         if (kernel == attention::Kernel::Sm80) s << " sm80 kernel";
         if (kernel == attention::Kernel::Sm90) s << " sm90 kernel";
+        if (pdl) s << " pdl";
         return s.str();
     }
 };
@@ -95,6 +97,7 @@ attention::DecodeArgs decode_args(const DecodeCase &c, const PagedStreams &paged
     args.scores = c.scores;
     args.splits = c.splits;
     args.kernel = c.kernel;
+    args.pdl = c.pdl;
     return args;
 }
 
@@ -320,6 +323,18 @@ TEST_CASE("decode: one CUDA graph replayed over steps of other lengths", "[decod
     DecodeCase direct_next = direct;
     direct_next.lengths = {64, 1, 0};
     run_graph_case(direct, direct_next, rng);
+}
+
+TEST_CASE("decode: launched as a programmatic dependent, on its own plan", "[decode][pdl]") {
+    // The engine's decode steps launch it so; on the H100 these take twice the splits they take
+    // launched alone (heuristics.h), and the splits' keys then fall elsewhere.
+    std::mt19937 rng(std::random_device{}());
+    DecodeCase c{2, 7, 128, {32768, 9000}, true, 0, 1.0f};
+    c.pdl = true;
+    run_case(c, rng);
+    c = {2, 7, 64, {16384, 3, 12000, 800}, true, 0, 1.0f};
+    c.pdl = true;
+    run_case(c, rng);
 }
 
 TEST_CASE("decode: other head sizes go to the generic kernel", "[decode][generic]") {
