@@ -17,6 +17,12 @@ int splits(int units, int max_length, int slots, int tile = kTile) {
     return decode_tiled_splits(max_length, decode_num_splits(units, max_length, slots, tile), tile);
 }
 
+// The same for the Hopper kernel's rule on the H100's 132 SMs, launched alone or as a dependent.
+int sm90(int units, int max_length, int slots, bool dependent = false) {
+    return decode_tiled_splits(
+        max_length, decode_num_splits_sm90(units, max_length, 132, slots, kTile, dependent), kTile);
+}
+
 }  // namespace
 
 TEST_CASE("decode splits: rounding keys up to tiles", "[decode_splits]") {
@@ -71,11 +77,6 @@ TEST_CASE("decode splits: never more than the merge takes", "[decode_splits]") {
 }
 
 TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", "[decode_splits]") {
-    constexpr int kSms = 132;
-    auto sm90 = [](int units, int length, int slots) {
-        return decode_tiled_splits(
-            length, decode_num_splits_sm90(units, length, kSms, slots, kTile), kTile);
-    };
     // Where the general rule's splits are short, one CTA per SM: at most 4k keys (0.5B batch 64
     // one split, 128 CTAs and no merge), or longer streams whose general splits hold at most 512
     // keys (7B batch 1 at 16k and 32k keys, 0.5B batch 2 at 16k).
@@ -119,11 +120,6 @@ TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", 
 
 TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more CTAs per SM",
           "[decode_splits]") {
-    constexpr int kSms = 132;
-    auto sm90 = [](int units, int length, int slots, bool dependent) {
-        return decode_tiled_splits(
-            length, decode_num_splits_sm90(units, length, kSms, slots, kTile, dependent), kTile);
-    };
     // The most CTAs per SM (up to the slots') whose splits keep 512 keys.
     struct Case {
         int units, length, slots, alone, dependent;
