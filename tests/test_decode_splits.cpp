@@ -118,44 +118,45 @@ TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", 
     CHECK(sm90(2, 200, kSlots64) == 1);
 }
 
-TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more CTAs per SM",
+TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more, shorter splits",
           "[decode_splits]") {
-    // The most CTAs per SM (up to the slots') whose splits keep 512 keys.
+    // The most splits the slots hold at once whose keys are at least 384; one split stays one.
     struct Case {
         int units, length, slots, alone, dependent;
         const char *what;
     };
     for (const Case &c : {
-             Case{64, 4096, kSlots128, 2, 4, "7B batch 16, 4k: 2 CTAs per SM, the slots' most"},
+             Case{64, 4096, kSlots128, 2, 4, "7B batch 16, 4k: the slots hold 4 splits"},
              Case{32, 4096, kSlots128, 4, 8, "7B batch 8, 4k"},
-             Case{4, 32768, kSlots128, 32, 64, "7B batch 1, 32k"},
+             Case{16, 4096, kSlots128, 8, 11, "7B batch 4, 4k: 384 keys"},
+             Case{4, 16384, kSlots128, 32, 43, "7B batch 1, 16k: 384 keys"},
+             Case{4, 32768, kSlots128, 32, 64, "7B batch 1, 32k: the slots hold 64 splits"},
              Case{8, 16384, kSlots128, 16, 32, "7B batch 2, 16k"},
-             Case{32, 4096, kSlots64, 4, 8, "0.5B batch 16, 4k: 12 splits would be 384 keys"},
+             Case{32, 4096, kSlots64, 4, 11, "0.5B batch 16, 4k: 384 keys"},
              Case{32, 8192, kSlots64, 4, 16, "0.5B batch 16, 8k: 4 CTAs per SM"},
-             Case{8, 16384, kSlots64, 16, 32, "0.5B batch 4, 16k"},
-             Case{4, 32768, kSlots64, 32, 64, "0.5B batch 2, 32k"},
+             Case{8, 16384, kSlots64, 16, 43, "0.5B batch 4, 16k"},
+             Case{4, 32768, kSlots64, 32, 86, "0.5B batch 2, 32k"},
+             Case{2, 32768, kSlots64, 64, 86, "0.5B batch 1, 32k"},
          }) {
         INFO(c.what);
         CHECK(sm90(c.units, c.length, c.slots, false) == c.alone);
         CHECK(sm90(c.units, c.length, c.slots, true) == c.dependent);
+        CHECK(decode_chunk(c.length, c.dependent, kTile) >= kDecodeSm90DependentSplitKeys);
     }
-    // Unchanged: one split stays one (no merge), splits of 512 keys at one CTA per SM, and
-    // wherever the general rule applies.
+    // Unchanged: one split stays one (no merge), and wherever the general rule applies.
     struct Same {
         int units, length, slots;
         const char *why;
     };
     for (const Same &c : {
              Same{128, 4096, kSlots64, "0.5B batch 64, 4k: one split"},
-             Same{4, 16384, kSlots128, "7B batch 1, 16k: 64 splits would be 256 keys"},
-             Same{16, 4096, kSlots128, "7B batch 4, 4k: 16 splits would be 256 keys"},
              Same{32, 16384, kSlots64, "0.5B batch 16, 16k: the general rule"},
              Same{2, 4096, kSlots64, "0.5B batch 1, 4k: the general rule"},
+             Same{4, 8192, kSlots128, "7B batch 1, 8k: the general rule"},
              Same{256, 4096, kSlots128, "more units than SMs"},
          }) {
         INFO(c.why);
         CHECK(sm90(c.units, c.length, c.slots, true) == sm90(c.units, c.length, c.slots, false));
     }
     CHECK(sm90(128, 4096, kSlots64, true) == 1);
-    CHECK(sm90(4, 16384, kSlots128, true) == 32);
 }

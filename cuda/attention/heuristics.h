@@ -65,6 +65,8 @@ inline int decode_num_splits(int units, int max_length, int slots, int tile) {
 // A split of at least this many keys on the Hopper kernel (decode_sm90.cuh) streams them from one
 // CTA per SM at about the rate of several.
 constexpr int kDecodeSm90LongSplitKeys = 512;
+// Launched as a programmatic dependent, shorter splits pay off (decode_num_splits_sm90).
+constexpr int kDecodeSm90DependentSplitKeys = 384;
 
 // decode_num_splits for the Hopper kernel, on `sms` SMs: the most splits that give each SM at most
 // one CTA in one wave, when they cover 95% of the SMs with splits of at least
@@ -79,15 +81,16 @@ constexpr int kDecodeSm90LongSplitKeys = 512;
 // against 4: equal) or lose (0.5B batch 16 and 64 at 16k: 1-3% slower), and splits of 256 keys
 // lost at 0.5B batch 4, 4k (6% with scores): decode_num_splits then.
 //
-// Launched as a programmatic dependent (`dependent`, DecodeArgs::pdl: the engine's decode steps),
-// a CTA's prologue and first copies overlap the kernel before it, and one CTA per SM is no longer
-// the best: the most CTAs per SM (up to slots / sms) whose splits still hold
-// kDecodeSm90LongSplitKeys keys, one split staying one (no merge). With scores: 7B batch 16 at 4k
-// 1.07x faster on 4 splits than on 2, batch 8 1.05x on 8 than on 4, batch 1 at 32k 1.09x on 64
-// than on 32; 0.5B batch 16 at 4k 1.21x on 8 than on 4, at 8k 1.17x on 16, batch 4 at 16k 1.15x
-// on 32 than on 16; where one CTA per SM already means splits of 512 keys, as for 7B batch 1 at
-// 16k, more lost (64 splits: 0.98x). Without the early launch one CTA per SM is as fast (within 2%)
-// or faster (7B batch 1 at 32k and batch 2 at 16k by 4%), so it stays the rule there
+// Launched as a programmatic dependent (`dependent`, DecodeArgs::pdl: the engine's decode steps), a
+// CTA's prologue and first copies overlap the kernel before it, and one CTA per SM is no longer the
+// best: the most splits the slots hold at once whose keys are at least
+// kDecodeSm90DependentSplitKeys, one split staying one (no merge). With scores: 7B batch 16 at 4k
+// 1.07x faster on 4 splits than on 2, batch 8 1.05x on 8 than on 4, batch 1 at 16k 1.02x on 43 (384
+// keys) than on 32, at 32k 1.09x on 64 than on 32; 0.5B batch 16 at 4k 1.21x on 8 than on 4 and
+// 1.04x on 11 (384 keys) than on 8, at 8k 1.17x on 16, batch 8 at 8k 1.06x on 22 than on 16, batch
+// 4 at 16k 1.15x on 32 than on 16 (43: the same), batch 1 and 2 at 32k 1.06x on 86 than on 64 (128:
+// no better). Without the early launch one CTA per SM is as fast (within 2%) or faster (7B batch 1
+// at 32k and batch 2 at 16k by 4%), so it stays the rule there
 // (bench/results/decode_pdl_2026-11-25_h100.json).
 inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots, int tile,
                                   bool dependent = false) {
@@ -102,14 +105,10 @@ inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots,
         decode_chunk(max_length, n, tile) < kDecodeSm90LongSplitKeys)
         return general;
     if (!dependent || n == 1) return n;
-    int best = n;
-    for (int k = 2; k * sms <= slots; ++k) {
-        const int m =
-            decode_tiled_splits(max_length, std::min(kDecodeMaxSplits, k * sms / units), tile);
-        if (decode_chunk(max_length, m, tile) < kDecodeSm90LongSplitKeys) break;
-        best = m;
-    }
-    return best;
+    const int most = std::min(kDecodeMaxSplits, slots / units);
+    const int keys = std::max((kDecodeSm90DependentSplitKeys + tile - 1) / tile * tile,
+                              decode_chunk(max_length, most, tile));
+    return std::max(n, (max_length + keys - 1) / keys);
 }
 
 // Whether a pool with 8-bit blocks gets a split more than its keys need (splits.cuh shares a
