@@ -160,3 +160,27 @@ TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more,
     }
     CHECK(sm90(128, 4096, kSlots64, true) == 1);
 }
+
+TEST_CASE("decode merge: the kernel and rows a CTA takes per split count", "[decode_splits]") {
+    struct Case {
+        int group, splits;
+        DecodeMerge merge;
+        const char *what;
+    };
+    for (const Case &c : {
+             Case{7, 4, {true, 7}, "7B batch 16, 4k: the whole group as vectors"},
+             Case{7, kDecodeMergeGroupSplits, {true, 7}, "the most for a whole group"},
+             Case{7, 8, {false, 1}, "7B batch 4, 4k, launched alone"},
+             Case{7, 11, {false, 1}, "0.5B batch 16, 4k: a CTA per row"},
+             Case{7, kDecodeMergeVectorSplits, {false, 1}, "0.5B batch 1, 4k"},
+             Case{7, 43, {true, 1}, "7B batch 1, 16k: a row as vectors"},
+             Case{7, kDecodeMaxSplits, {true, 1}, "0.5B batch 1, 16k"},
+             Case{16, 3, {true, 16}, "16 heads"},
+             Case{1, 2, {true, 1}, "a group of one"},
+         }) {
+        INFO(c.what);
+        const DecodeMerge m = decode_merge(c.group, c.splits);
+        CHECK(m.vectors == c.merge.vectors);
+        CHECK(m.rows == c.merge.rows);
+    }
+}

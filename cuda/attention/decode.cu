@@ -18,7 +18,6 @@ namespace cab::cuda::attention {
 namespace {
 
 using attn::DecodeConfig;
-static_assert(attn::kMergeMaxSplits == kDecodeMaxSplits, "the merge holds a weight per split");
 
 constexpr size_t kAlign = 256;
 
@@ -75,9 +74,14 @@ void launch(void (*kernel)(KernelParams), const KernelParams &kp, const attn::De
     launch_maybe_dependent(pdl, kernel, dim3(p.n_splits, n_head_kv, batch), dim3(C::kThreads),
                            C::kSmemBytes, stream, "attention decode", kp);
     if (p.direct) return;
-    launch_dependent(attn::merge_kernel<C::D, kMode != attn::DecodeScores::kNone>,
-                     dim3(p.group, n_head_kv, batch), dim3(attn::kMergeThreads), 0, stream,
-                     "attention decode merge", p);
+    constexpr bool kRecord = kMode != attn::DecodeScores::kNone;
+    if (p.merge_rows == 0)
+        launch_dependent(attn::merge_row_kernel<C::D, kRecord>, dim3(p.group, n_head_kv, batch),
+                         dim3(attn::kMergeThreads), 0, stream, "attention decode merge", p);
+    else
+        launch_dependent(attn::merge_vector_kernel<C::D, kRecord>,
+                         dim3((p.group + p.merge_rows - 1) / p.merge_rows, n_head_kv, batch),
+                         dim3(attn::kMergeThreads), 0, stream, "attention decode merge", p);
 }
 
 // A map over the pool for the Hopper kernel's tensor copies, in boxes of `rows` rows: the last
@@ -296,6 +300,8 @@ void decode(const DecodeArgs &args, cudaStream_t stream) {
     p.records_by_id = defers(args);
     p.scale_log2 = scale_log2(args.pool.head_dim);
     p.max_length = args.max_length;
+    const DecodeMerge merge = decode_merge(p.group, plan.splits);
+    p.merge_rows = merge.vectors ? merge.rows : 0;
     const Layout l = layout(args, plan.splits);
     char *ws = static_cast<char *>(args.workspace);
     if (!p.direct) {

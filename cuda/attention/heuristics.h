@@ -111,6 +111,34 @@ inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots,
     return std::max(n, (max_length + keys - 1) / keys);
 }
 
+// The merge of decode's splits (cascade.cuh): CTAs of kDecodeMergeThreads threads. A thread
+// loads its first kDecodeMergeEarly splits' states together, right after the wait for decode.
+constexpr int kDecodeMergeThreads = 256;
+constexpr int kDecodeMergeEarly = 8;
+// Up to this many splits one CTA of vectors merges a stream's whole group (merge_vector_kernel).
+constexpr int kDecodeMergeGroupSplits = 4;
+// Beyond this many splits a row's merge reads its states as vectors (merge_vector_kernel).
+constexpr int kDecodeMergeVectorSplits = 32;
+
+struct DecodeMerge {
+    bool vectors;  // merge_vector_kernel, else merge_row_kernel (a thread per column)
+    int rows;      // rows of a stream's group one CTA takes
+};
+
+// How a launch of `splits` splits is merged, where each measured fastest against a CTA per row
+// with a thread per column (H100; bench/results/decode_merge_2026-11-25_h100.json and
+// decode_merge_hybrid_2026-11-25_h100.json):
+// - up to kDecodeMergeGroupSplits, the whole group in one CTA of vectors: 7B shape batch 16 at
+//   4k keys (4 splits) 1.04x as the engine launches it, 0.5B batch 64 at 16k 1.02x; at 8 splits
+//   (7B batch 4, 4k, launched alone) 0.98x, at 11-16 (0.5B) 0.99x with scores;
+// - more than kDecodeMergeVectorSplits, a row a CTA as vectors: 7B batch 1 at 16k keys (43
+//   splits) 1.06-1.11x, 0.5B batch 1 at 16k-32k (86-128) 1.05-1.19x;
+// - else a row a CTA, a thread per column: the vectors' CTA was 0.92-0.98x at 11-32 splits.
+inline DecodeMerge decode_merge(int group, int splits) {
+    if (splits <= kDecodeMergeGroupSplits) return {true, group};
+    return {splits > kDecodeMergeVectorSplits, 1};
+}
+
 // Whether a pool with 8-bit blocks gets a split more than its keys need (splits.cuh shares a
 // stream's keys out by bytes, so the bf16 keys at its end take that split instead of lengthening
 // the last one, which sets the kernel's time when splits hold a few tiles): only when it adds no

@@ -87,6 +87,7 @@ struct DecodeParams {
     int32_t n_splits;  // splits of max_length keys (grid x)
     int32_t q8_tile;   // keys of an 8-bit tile when the pool has 8-bit blocks, else 0 (splits.cuh)
     int32_t max_length;  // bound of every stream's length: slots past it are left alone
+    int32_t merge_rows;  // rows of a group per merge_vector_kernel CTA; 0: merge_row_kernel
     bool direct;         // one split: write the output (and the pending record), no merge
     bool records_by_id;  // kDefer: record DeviceStream::id of `pending`; else the stream's index
     float scale_log2;

@@ -273,6 +273,21 @@ TEST_CASE("decode: split counts forced from 1 to many", "[decode]") {
     }
 }
 
+TEST_CASE("decode: each merge kernel and mapping", "[decode]") {
+    // decode_merge (heuristics.h): up to 4 splits a CTA of vectors takes the whole group (16
+    // heads at d 128: two rounds of vectors), 5-32 a CTA per row with a thread per column, over
+    // 32 a CTA per row of vectors. The longest stream holds 256 keys a split; the others fewer
+    // splits than the grid has.
+    std::mt19937 rng(std::random_device{}());
+    for (int splits : {3, 4, 5, 32, 33, 64}) {
+        run_case({3, 7, 64, {256 * splits, 1000, 5}, true, splits, 1.0f}, rng);
+        run_case({2, 7, 128, {256 * splits, 300}, splits % 2 == 0, splits, 1.0f}, rng);
+    }
+    run_case({1, 16, 128, {256 * 4, 40}, true, 4, 1.0f}, rng);
+    run_case({1, 16, 128, {256 * 40, 40}, false, 40, 1.0f}, rng);
+    run_case({1, 16, 64, {256 * 3, 3}, true, 3, 1.0f}, rng);
+}
+
 TEST_CASE("decode: GQA 4:1, d 64, long and short sequences", "[decode]") {
     std::mt19937 rng(std::random_device{}());
     run_case({3, 4, 64, {3000, 1, 15, 16, 17, 1025}, true, 0, 1.0f}, rng);
