@@ -129,10 +129,10 @@ struct DecodeMerge {
 // with a thread per column (H100; bench/results/decode_merge_2026-11-25_h100.json and
 // decode_merge_hybrid_2026-11-25_h100.json):
 // - up to kDecodeMergeGroupSplits, the whole group in one CTA of vectors: 7B shape batch 16 at
-//   4k keys (4 splits) 1.04x as the engine launches it, 0.5B batch 64 at 16k 1.02x; at 8 splits
-//   (7B batch 4, 4k, launched alone) 0.98x, at 11-16 (0.5B) 0.99x with scores;
+//   4k keys (4 splits) 1.04x as the engine launches it, 0.5B batch 64 at 16k 1.02-1.03x; at 8
+//   splits (7B batch 4, 4k, launched alone) 0.98x, at 11-16 (0.5B) 0.99x with scores;
 // - more than kDecodeMergeVectorSplits, a row a CTA as vectors: 7B batch 1 at 16k keys (43
-//   splits) 1.06-1.11x, 0.5B batch 1 at 16k-32k (86-128) 1.05-1.19x;
+//   splits) 1.07-1.11x, 0.5B batch 1 at 16k-32k (86-128) 1.03-1.21x;
 // - else a row a CTA, a thread per column: the vectors' CTA was 0.92-0.98x at 11-32 splits.
 inline DecodeMerge decode_merge(int group, int splits) {
     if (splits <= kDecodeMergeGroupSplits) return {true, group};
