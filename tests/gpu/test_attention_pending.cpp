@@ -245,6 +245,17 @@ TEST_CASE("decode: deferred scores over two steps and settle", "[decode][pending
     run_steps_kernels({1, 4, 128, {129, 64}, 1, 64}, rng);
 }
 
+TEST_CASE("decode: deferred scores through each merge kernel", "[decode][pending]") {
+    // decode_merge (heuristics.h): the record completed by a merge CTA of vectors over the whole
+    // group (up to 4 splits), of one row a CTA (5-32, a thread per column) and of vectors for one
+    // row (over 32); the longest stream holds 256 keys a split.
+    std::mt19937 rng(std::random_device{}());
+    for (int splits : {4, 20, 40}) {
+        run_steps_kernels({2, 7, 64, {256 * splits, 300, 3}, splits}, rng);
+        run_steps_kernels({1, 8, 128, {256 * splits, 70}, splits}, rng);
+    }
+}
+
 TEST_CASE("decode: a record of another epoch is dropped", "[decode][pending]") {
     std::mt19937 rng(std::random_device{}());
     run_reset({2, 7, 64, {30, 500}, 0}, rng);
