@@ -37,7 +37,7 @@ if [ -f tools/gpu/assemble_models.sh ]; then
   bash tools/gpu/assemble_models.sh >"$OUT/models.log" 2>&1 || true
 fi
 if [ ! -f "$MODEL" ]; then
-  echo "soak_gpu: $MODEL is missing: carry it (tools/gpu/prepare_carry.sh --part 1, then 2)"
+  echo "soak_gpu: $MODEL is missing: carry it (tools/gpu/prepare_carry.sh --part 1, 2, ...)"
   exit 1
 fi
 
