@@ -42,10 +42,10 @@ fi
 
 build_step "build cab_gpu_tests" "$OUT/build.log" cab_gpu_tests
 
+san=(compute-sanitizer --error-exitcode 9 --print-limit 20)
 if [ "${CAB_GPU_RACECHECK:-}" = suites ]; then
   suites="[small],[kv],[elementwise_io],[elementwise],[generic]~[slow]"
-  step "racecheck $suites" "$OUT/racecheck.log" 540 compute-sanitizer --error-exitcode 9 \
-    --print-limit 20 --tool racecheck "$BIN" "$suites"
+  step "racecheck $suites" "$OUT/racecheck.log" 540 "${san[@]}" --tool racecheck "$BIN" "$suites"
   print_summary
   exit $status
 fi
@@ -54,7 +54,6 @@ step "tests (all but SmolLM2)" "$OUT/gpu_tests.log" 180 "$BIN" "~[smollm2]" --du
 step "tests [smollm2]" "$OUT/smollm2.log" 90 "$BIN" "[smollm2]" --durations yes
 
 if [ "${CAB_GPU_SANITIZE:-1}" != 0 ]; then
-  san=(compute-sanitizer --error-exitcode 9 --print-limit 20)
   memcheck_cases="[model]~[smollm2]~[slow]~[errors]"
   step "memcheck $memcheck_cases" "$OUT/memcheck.log" 200 \
     "${san[@]}" --tool memcheck "$BIN" "$memcheck_cases"
