@@ -82,74 +82,8 @@ struct MergeRecord {
     }
 };
 
-// lse of rows [0, group) over a stream's n_splits partial states, into lse (shared memory).
-__device__ __forceinline__ void merge_lse(float *lse, const float *part_lse, int group,
-                                          int n_splits) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int row = warp; row < group; row += kMergeWarps) {
-        float mx = -CUDART_INF_F;
-        for (int s = lane; s < n_splits; s += 32) mx = fmaxf(mx, part_lse[s * group + row]);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        float sum = 0.0f;
-        for (int s = lane; s < n_splits; s += 32) sum += ex2(part_lse[s * group + row] - mx);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        if (lane == 0) lse[row] = mx + __log2f(sum);
-    }
-}
-
-template <int D, bool kRecord>
-__global__ void __launch_bounds__(kMergeThreads)
-    merge_row_kernel(const __grid_constant__ DecodeParams p) {
-    constexpr int kParts = kMergeThreads / D;  // threads per output column, over the splits
-    __shared__ float lse[kMergeMaxRows];
-    __shared__ float weight[kMergeMaxSplits];
-    __shared__ float partial[kMergeThreads];
-    const int tid = threadIdx.x, head_kv = blockIdx.y, seq = blockIdx.z, row = blockIdx.x;
-    const int sid = seq * p.n_head_kv + head_kv;
-    allow_dependents();  // the next kernel's CTAs may launch (and wait for this one)
-    const DeviceStream st = p.streams[sid];
-    const int length = min(st.length, p.max_length);
-    const int n_splits = stream_splits(st, length, p.chunk, p.n_splits, p.q8_tile).count;
-    const float *part_lse = p.part_lse + static_cast<int64_t>(sid) * p.n_splits * p.group;
-    const int col = tid % D, part = tid / D;
-    const float *src = p.part_o + (static_cast<int64_t>(sid) * p.n_splits * p.group + row) * D;
-    grid_dependency_wait();
-    float early[kMergeEarly];
-#pragma unroll
-    for (int i = 0; i < kMergeEarly; ++i) {
-        const int s = part + i * kParts;
-        early[i] = s < n_splits ? src[static_cast<int64_t>(s) * p.group * D + col] : 0.0f;
-    }
-    MergeRecord record;
-    record.find<D, kRecord>(p, st, sid);
-    record.load<D>(p);
-    merge_lse(lse, part_lse, p.group, n_splits);
-    __syncthreads();
-    record.store(lse, p.group, length, st.epoch);
-    for (int s = tid; s < n_splits; s += kMergeThreads)
-        weight[s] = ex2(part_lse[s * p.group + row] - lse[row]);
-    __syncthreads();
-    float acc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kMergeEarly; ++i) {
-        const int s = part + i * kParts;
-        if (s < n_splits) acc += early[i] * weight[s];
-    }
-#pragma unroll 8
-    for (int s = part + kMergeEarly * kParts; s < n_splits; s += kParts)
-        acc += src[static_cast<int64_t>(s) * p.group * D + col] * weight[s];
-    partial[tid] = acc;
-    __syncthreads();
-    if (part == 0) {
-#pragma unroll
-        for (int k = 1; k < kParts; ++k) acc += partial[k * D + col];
-        p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] = __float2bfloat16_rn(acc);
-    }
-}
-
-// A warp's rows for the lse: row lo + warp + kMergeWarps * j, split lane + 32 * k in v[j][k].
+// Both kernels' lse, a warp's rows at a time: row lo + warp + kMergeWarps * j, split
+// lane + 32 * k in v[j][k].
 struct MergeLse {
     static constexpr int kRows = kMergeMaxRows / kMergeWarps, kPerLane = kMergeMaxSplits / 32;
     float v[kRows][kPerLane];
@@ -197,6 +131,56 @@ struct MergeLse {
         }
     }
 };
+
+template <int D, bool kRecord>
+__global__ void __launch_bounds__(kMergeThreads)
+    merge_row_kernel(const __grid_constant__ DecodeParams p) {
+    constexpr int kParts = kMergeThreads / D;  // threads per output column, over the splits
+    __shared__ float lse[kMergeMaxRows];
+    __shared__ float weight[kMergeMaxSplits];
+    __shared__ float partial[kMergeThreads];
+    const int tid = threadIdx.x, head_kv = blockIdx.y, seq = blockIdx.z, row = blockIdx.x;
+    const int sid = seq * p.n_head_kv + head_kv;
+    allow_dependents();  // the next kernel's CTAs may launch (and wait for this one)
+    const DeviceStream st = p.streams[sid];
+    const int length = min(st.length, p.max_length);
+    const int n_splits = stream_splits(st, length, p.chunk, p.n_splits, p.q8_tile).count;
+    const float *part_lse = p.part_lse + static_cast<int64_t>(sid) * p.n_splits * p.group;
+    const int col = tid % D, part = tid / D;
+    const float *src = p.part_o + (static_cast<int64_t>(sid) * p.n_splits * p.group + row) * D;
+    grid_dependency_wait();
+    float early[kMergeEarly];
+#pragma unroll
+    for (int i = 0; i < kMergeEarly; ++i) {
+        const int s = part + i * kParts;
+        early[i] = s < n_splits ? src[static_cast<int64_t>(s) * p.group * D + col] : 0.0f;
+    }
+    MergeRecord record;
+    record.find<D, kRecord>(p, st, sid);
+    record.load<D>(p);
+    const int lo = record.completes ? 0 : row, hi = record.completes ? p.group : row + 1;
+    MergeLse states;
+    states.load(part_lse, p.group, lo, hi, n_splits);
+    states.finish(lse, weight, lo, hi, row, 1, n_splits);
+    __syncthreads();
+    record.store(lse, p.group, length, st.epoch);
+    float acc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kMergeEarly; ++i) {
+        const int s = part + i * kParts;
+        if (s < n_splits) acc += early[i] * weight[s];
+    }
+#pragma unroll 8
+    for (int s = part + kMergeEarly * kParts; s < n_splits; s += kParts)
+        acc += src[static_cast<int64_t>(s) * p.group * D + col] * weight[s];
+    partial[tid] = acc;
+    __syncthreads();
+    if (part == 0) {
+#pragma unroll
+        for (int k = 1; k < kParts; ++k) acc += partial[k * D + col];
+        p.out[seq * p.out_stride + (head_kv * p.group + row) * D + col] = __float2bfloat16_rn(acc);
+    }
+}
 
 __device__ __forceinline__ void add_weighted(float4 &acc, const float4 &v, float w) {
     acc.x = fmaf(v.x, w, acc.x);

@@ -164,6 +164,9 @@ TEST_CASE("model gpu: SmolLM2-135M (Q4_1): logits and the greedy continuation ma
     std::mt19937 rng(23);
     run_against_cpu(m, random_tokens(rng, 200, m.n_vocab()), 8, rng, kDeepTightRel);
     check_greedy(m, encode(*m.cpu, "The three primary colors are"), 16);
+    // 200 keys decode in one split; 1,500 take about a dozen, so the steps also go through the
+    // split-K merge and the deferred scores' records it completes.
+    run_against_cpu(m, random_tokens(rng, 1500, m.n_vocab()), 4, rng, kDeepTightRel);
 }
 
 // A replayed graph takes each step's tokens, positions, block tables and lengths: its logits
