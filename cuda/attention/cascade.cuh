@@ -34,12 +34,18 @@ static_assert(kMergeMaxRows * attention::kDecodeMergeGroupSplits <= kMergeMaxSpl
 // ptxas moved plain loads of the split states and of the staged query past the barrier after the
 // weights, a second round trip to L2 (0.5B shape, batch 1 at 4k keys: 4.9 against 4.4 µs; with
 // scores 5.8 against 5.2), and holding them before the weights instead (an empty asm reading
-// them) made the weights wait for them. `ptr` must be valid.
+// them) made the weights wait for them; so did the row kernel's, one float a thread (7B shape,
+// batch 1 at 4k keys without scores: 10.8 against 10.4 µs). `ptr` must be valid.
 __device__ __forceinline__ uint4 load_now(const uint4 *ptr) {
     uint4 v;
     asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(ptr));
+    return v;
+}
+__device__ __forceinline__ float load_now(const float *ptr) {
+    float v;
+    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(ptr));
     return v;
 }
 __device__ __forceinline__ float4 load_now(const float4 *ptr) {
@@ -153,7 +159,8 @@ __global__ void __launch_bounds__(kMergeThreads)
 #pragma unroll
     for (int i = 0; i < kMergeEarly; ++i) {
         const int s = part + i * kParts;
-        early[i] = s < n_splits ? src[static_cast<int64_t>(s) * p.group * D + col] : 0.0f;
+        early[i] =
+            s < n_splits ? load_now(src + static_cast<int64_t>(s) * p.group * D + col) : 0.0f;
     }
     MergeRecord record;
     record.find<D, kRecord>(p, st, sid);

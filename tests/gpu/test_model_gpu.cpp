@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -27,9 +28,11 @@ namespace {
 // against its prefill in one chunk within `tight`.
 void run_against_cpu(const ModelPair &m, const std::vector<int32_t> &prompt, int32_t steps,
                      std::mt19937 &rng, double tight = kTightRel) {
-    auto cpu = make_ctx(*m.cpu);
-    auto gpu = make_ctx(*m.gpu);
-    CtxConfig chunked;
+    CtxConfig whole;
+    whole.capacity = std::max<int64_t>(whole.capacity, static_cast<int64_t>(prompt.size()) + steps);
+    auto cpu = make_ctx(*m.cpu, whole);
+    auto gpu = make_ctx(*m.gpu, whole);
+    CtxConfig chunked = whole;
     chunked.chunk = 37;  // uneven chunks, the last one shorter
     auto gpu_chunked = make_ctx(*m.gpu, chunked);
     for (Context *c : {cpu.get(), gpu.get(), gpu_chunked.get()})
