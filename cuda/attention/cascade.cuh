@@ -34,9 +34,9 @@ static_assert(kMergeMaxRows * attention::kDecodeMergeGroupSplits <= kMergeMaxSpl
 // ptxas moved plain loads of the split states and of the staged query past the barrier after the
 // weights, a second round trip to L2 (0.5B shape, batch 1 at 4k keys: 4.9 against 4.4 µs; with
 // scores 5.8 against 5.2), and holding them before the weights instead (an empty asm reading
-// them) made the weights wait for them. The row kernel's, one float a thread, it put behind the
-// address arithmetic of the lse loads (7B shape, batch 1 at 4k keys without scores: 10.8 against
-// 10.4 µs). `ptr` must be valid.
+// them) made the weights wait for them. The row kernel reads its states, one float a thread, so
+// too: as plain loads, which its SASS issues at the same point, 7B shape batch 1 at 4k keys
+// without scores ran 10.8 against 10.4 µs. `ptr` must be valid.
 __device__ __forceinline__ uint4 load_now(const uint4 *ptr) {
     uint4 v;
     asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];"
