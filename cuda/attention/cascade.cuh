@@ -139,6 +139,23 @@ struct MergeLse {
     }
 };
 
+// What both kernels do once their first split states are in flight: the record's staged query
+// loaded, the lse of the CTA's rows [row0, row0 + rows) (of the whole group where the CTA
+// completes the record) and their weights into shared memory, and the record completed.
+template <int D>
+__device__ __forceinline__ void merge_weights(MergeRecord &record, const DecodeParams &p,
+                                              const float *part_lse, int row0, int rows,
+                                              int n_splits, int length, uint32_t epoch, float *lse,
+                                              float *weight) {
+    const int lo = record.completes ? 0 : row0, hi = record.completes ? p.group : row0 + rows;
+    record.load<D>(p);
+    MergeLse states;
+    states.load(part_lse, p.group, lo, hi, n_splits);
+    states.finish(lse, weight, lo, hi, row0, rows, n_splits);
+    __syncthreads();
+    record.store(lse, p.group, length, epoch);
+}
+
 template <int D, bool kRecord>
 __global__ void __launch_bounds__(kMergeThreads)
     merge_row_kernel(const __grid_constant__ DecodeParams p) {
@@ -165,13 +182,7 @@ __global__ void __launch_bounds__(kMergeThreads)
     }
     MergeRecord record;
     record.find<D, kRecord>(p, st, sid);
-    record.load<D>(p);
-    const int lo = record.completes ? 0 : row, hi = record.completes ? p.group : row + 1;
-    MergeLse states;
-    states.load(part_lse, p.group, lo, hi, n_splits);
-    states.finish(lse, weight, lo, hi, row, 1, n_splits);
-    __syncthreads();
-    record.store(lse, p.group, length, st.epoch);
+    merge_weights<D>(record, p, part_lse, row, 1, n_splits, length, st.epoch, lse, weight);
     float acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < kMergeEarly; ++i) {
@@ -222,7 +233,6 @@ __global__ void __launch_bounds__(kMergeThreads)
     const int part = tid / lanes, lane_v = tid % lanes;
     MergeRecord record;
     record.find<D, kRecord>(p, st, sid);
-    const int lo = record.completes ? 0 : row0, hi = record.completes ? p.group : row0 + rows;
     grid_dependency_wait();
     // Addresses clamped into the stream's states (p.n_splits of them, whatever it holds); the sums
     // below use only the splits that hold keys.
@@ -232,12 +242,8 @@ __global__ void __launch_bounds__(kMergeThreads)
         const int s = min(part + i * parts, p.n_splits - 1), v = min(lane_v, vectors - 1);
         early[i] = load_now(src + static_cast<int64_t>(s) * stride + v);
     }
-    record.load<D>(p);
-    MergeLse states;
-    states.load(p.part_lse + first * p.group, p.group, lo, hi, n_splits);
-    states.finish(lse, weight, lo, hi, row0, rows, n_splits);
-    __syncthreads();
-    record.store(lse, p.group, length, st.epoch);
+    merge_weights<D>(record, p, p.part_lse + first * p.group, row0, rows, n_splits, length,
+                     st.epoch, lse, weight);
     // Rounds of `lanes` vectors: a second one only for groups of 9-16 heads at head_dim 128.
     for (int base = 0; base < vectors; base += lanes) {
         const int v = base + lane_v, row = min(v, vectors - 1) * 4 / D;
