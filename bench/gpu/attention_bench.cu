@@ -11,7 +11,7 @@
 // counts (default 1k, 4k, 16k and 32k for prefill, 4k, 16k and 32k for decode).
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
-//                              [--blocks shuffled|sequential] [--prefill-cta auto|128|192]
+//                              [--blocks shuffled|sequential] [--prefill-cta auto|64|128|192]
 //                              [--pdl off|on|both] > attention_kernels.json
 // --prefill-cta forces the rows of a CTA of the Hopper prefill kernel at head_dim 64
 // (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise. --pdl on launches each
@@ -454,7 +454,7 @@ int main(int argc, char **argv) {
         } else if (opt == "--blocks" && (value == "shuffled" || value == "sequential")) {
             g_sequential_blocks = value == "sequential";
         } else if (opt == "--prefill-cta" &&
-                   (value == "auto" || value == "128" || value == "192")) {
+                   (value == "auto" || value == "64" || value == "128" || value == "192")) {
             prefill_cta_rows = value == "auto" ? 0 : std::atoi(value.c_str());
         } else if (opt == "--pdl" && (value == "off" || value == "on" || value == "both")) {
             pdl_modes =
@@ -468,7 +468,7 @@ int main(int argc, char **argv) {
                      "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
                      "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
                      "[--splits N] [--blocks shuffled|sequential] "
-                     "[--prefill-cta auto|128|192] [--pdl off|on|both]\n");
+                     "[--prefill-cta auto|64|128|192] [--pdl off|on|both]\n");
         return 2;
     }
     std::vector<Kv> kvs;

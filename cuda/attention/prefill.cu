@@ -60,15 +60,22 @@ void launch(PrefillParams p, int n_head_kv, cudaStream_t stream) {
     }
 }
 
-// The Hopper kernel, launched as prefill_kernel is; one CTA per SM (its registers fill one).
+// The Hopper kernel, launched as prefill_kernel is; C::kCtasPerSm CTAs per SM (their registers
+// fill one), for which the shared-memory carveout is set to its largest.
 // Its producers copy whole tiles by tensor copies over a map of the pool: boxes of one block, or
 // of a tile's part of a larger block. Blocks under 4 keys (more boxes per tile than a warp has
 // lanes) and drivers without the encoder leave tma_rows = 0: cp.async only.
 template <class C, bool kScores>
 void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
     auto kernel = prefill_sm90_kernel<C, kScores>;
-    static const bool configured =
-        (attention::allow_smem(kernel, C::kSmemBytes, "attention prefill (sm90)"), true);
+    static const bool configured = [&] {
+        attention::allow_smem(kernel, C::kSmemBytes, "attention prefill (sm90)");
+        if (C::kCtasPerSm > 1 &&
+            cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared) != cudaSuccess)
+            attention::check_launch("attention prefill (sm90)");
+        return true;
+    }();
     (void)configured;
     PrefillSm90Params pp{};
     pp.base = p;
@@ -93,19 +100,24 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
 }
 
 // At head_dim 64 the kernel of three consumer warpgroups (192 rows a CTA) is the faster where its
-// grid has at least 1.5 CTAs per SM; below that, two (128 rows), whose grid is 1.5x larger (the
-// crossover measured on the H100 at Qwen2.5-0.5B's shape lies between 2k tokens, 150 CTAs of 192
-// rows, and 3k, 224: PERFORMANCE.md). `rows` (PrefillArgs::sm90_cta_rows) forces one.
+// grid has at least 1.5 CTAs per SM (the crossover measured on the H100 at Qwen2.5-0.5B's shape
+// lies between 2k tokens, 150 CTAs of 192 rows, and 3k, 224: PERFORMANCE.md); below that, two
+// (128 rows), whose grid is 1.5x larger, and where even that grid leaves SMs idle, one (64 rows,
+// two CTAs an SM). `rows` (PrefillArgs::sm90_cta_rows) forces one.
 template <class C90, bool kScores>
 void launch_sm90_sized(const PrefillParams &p, int n_head_kv, int rows, cudaStream_t stream) {
     if constexpr (C90::kConsumerWarpgroups == 3) {
         if (rows == 0) {
-            const int sms = attention::sm_count("attention prefill device query");
-            const int64_t tiles = (p.n_rows + C90::BM - 1) / C90::BM;
-            rows = 2 * tiles * n_head_kv >= 3 * int64_t{sms} ? C90::BM : 128;
+            const int64_t sms = attention::sm_count("attention prefill device query");
+            auto ctas = [&](int bm) { return (p.n_rows + bm - 1) / bm * int64_t{n_head_kv}; };
+            rows = 2 * ctas(C90::BM) >= 3 * sms ? C90::BM : ctas(128) >= sms ? 128 : 64;
         }
         if (rows == 128) {
             launch_sm90<PrefillSm90Config<C90::D, 2>, kScores>(p, n_head_kv, stream);
+            return;
+        }
+        if (rows == 64) {
+            launch_sm90<PrefillSm90Config<C90::D, 1>, kScores>(p, n_head_kv, stream);
             return;
         }
     }
@@ -171,9 +183,10 @@ void prefill(const PrefillArgs &args, cudaStream_t stream) {
     require(!args.scores || args.score_window >= 0, CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: negative score_window");
     const int rows = args.sm90_cta_rows;
-    require(rows == 0 || rows == 128 || (rows == 192 && d == 64), CAB_ERR_INVALID_ARGUMENT,
+    require(rows == 0 || rows == 128 || ((rows == 64 || rows == 192) && d == 64),
+            CAB_ERR_INVALID_ARGUMENT,
             "attention prefill: sm90_cta_rows " + std::to_string(rows) + " at head_dim " +
-                std::to_string(d) + " (0, 128, or 192 at head_dim 64)");
+                std::to_string(d) + " (0, 128, or 64 or 192 at head_dim 64)");
     if ((d != 64 && d != 128) || args.int8_blocks) {
         prefill_generic(args, stream);
         return;

@@ -1,7 +1,8 @@
 // Causal GQA flash-attention prefill for Hopper (sm_90a): the algorithm of prefill.cuh with the
 // matrix products on warpgroup tensor cores (wgmma.cuh), organised as FlashAttention-3: a CTA of
-// one producer and two or three consumer warpgroups owns BM = 64 x consumers packed rows of one
-// kv head (GQA heads packed into M as in prefill.cuh; PrefillSm90Config picks the count).
+// one producer and one to three consumer warpgroups owns BM = 64 x consumers packed rows of one
+// kv head (GQA heads packed into M as in prefill.cuh; PrefillSm90Config picks the count; with
+// one consumer, two CTAs share an SM).
 // Warpgroup 0 is the producer (prefill_sm90_produce.cuh): it copies the 128-key K/V tiles
 // (visited last to first) from the paged pool into a ring of stages (prefill_sm90_layout.cuh),
 // by tensor copies (TMA) wherever it can (and then from one warp), and gives most of its
@@ -95,7 +96,7 @@ __device__ __forceinline__ void issue_pv(float (&o)[C::DT][4], const uint32_t (&
 }
 
 template <class C, bool kScores>
-__global__ void __launch_bounds__(C::kThreads, 1)
+__global__ void __launch_bounds__(C::kThreads, C::kCtasPerSm)
     prefill_sm90_kernel(const __grid_constant__ PrefillSm90Params params) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     const PrefillParams &p = params.base;

@@ -25,13 +25,18 @@ struct PrefillSm90Params {
 // Consumer warpgroups of 64 rows each: three at head_dim 64 where the grid is large enough, as
 // FlashAttention-3 runs it (with two, the short products and score pass leave the tensor cores
 // idle between them: PERFORMANCE.md), two at 128, whose accumulators need the registers of two.
+// One (head_dim 64) for grids that would leave SMs idle: two CTAs of 64 rows share an SM, so
+// that the SM holding the longest rows also holds short ones.
 template <int D_, int kWarpgroups = D_ == 64 ? 3 : 2>
 struct PrefillSm90Config {
     static constexpr int D = D_, kConsumerWarpgroups = kWarpgroups;
-    static_assert(kWarpgroups == 2 || (kWarpgroups == 3 && D == 64), "registers for 64 columns");
+    static_assert(kWarpgroups == 2 || (kWarpgroups != 0 && kWarpgroups <= 3 && D == 64),
+                  "registers for 64 columns");
     static constexpr int BM = 64 * kConsumerWarpgroups, BN = 128;
     // Keys of a score pass step: 64 for each consumer.
     static constexpr int BNS = 64 * kConsumerWarpgroups;
+    // CTAs an SM holds at once (their registers and shared memory split it).
+    static constexpr int kCtasPerSm = kConsumerWarpgroups == 1 ? 2 : 1;
     // One producer warpgroup: its tensor copies (one instruction a block) keep the ring full;
     // with cp.async alone, two were needed to issue a tile's copies as fast as the consumers
     // take them (PERFORMANCE.md, "What was tried").
@@ -42,9 +47,13 @@ struct PrefillSm90Config {
     static constexpr int kTmaProducerThreads = 32;
     static constexpr int kThreads = kProducerThreads + kConsumerThreads;
     // Registers per thread after the producers give their share to the consumers (the CTA's
-    // 65,536: 128 x 56 + 256 x 224, or 128 x 32 + 384 x 160; setmaxnreg takes multiples of 8).
-    static constexpr int kProducerRegisters = kConsumerWarpgroups == 3 ? 32 : 56;
+    // 65,536 / kCtasPerSm: 128 x 56 + 256 x 224, 128 x 32 + 384 x 160, or 128 x 32 + 128 x 224;
+    // setmaxnreg takes multiples of 8).
+    static constexpr int kProducerRegisters = kConsumerWarpgroups == 2 ? 56 : 32;
     static constexpr int kConsumerRegisters = kConsumerWarpgroups == 3 ? 160 : 224;
+    static_assert(kProducerThreads * kProducerRegisters + kConsumerThreads * kConsumerRegisters <=
+                      65536 / kCtasPerSm,
+                  "the CTA's registers");
     // cp.async passes unrolled per producer loop iteration: two spill 32 registers.
     static constexpr int kProducerUnroll = kProducerRegisters >= 56 ? 2 : 1;
     // The score pass sums on the tensor cores at head_dim 64, in registers at 128: each the
@@ -52,14 +61,14 @@ struct PrefillSm90Config {
     static constexpr bool kTensorScoreSums = D == 64;
     // Two S^T accumulator sets per consumer (the next step's product in flight during this one's
     // exponentials) where their registers fit: with three consumers the others' products overlap.
-    static constexpr bool kScoreDoubleBuffer = kConsumerWarpgroups == 2;
+    static constexpr bool kScoreDoubleBuffer = kConsumerWarpgroups <= 2;
     static constexpr int NT = BN / 8, DT = D / 8;
     static constexpr int kQBytes = BM * D * 2, kTileBytes = BN * D * 2,
                          kScoreTileBytes = BNS * D * 2;
     static constexpr int kStageBytes = 2 * kTileBytes;  // K then V
     static_assert(kScoreTileBytes <= kStageBytes, "a score step's K fits a stage");
-    // As many stages as fit beside Q (227 KB of shared memory a CTA).
-    static constexpr int STAGES = D == 128 ? 3 : 4;
+    // As many stages as fit beside Q (227 KB of shared memory a CTA, 113 KB with two an SM).
+    static constexpr int STAGES = kCtasPerSm == 2 || D == 128 ? 3 : 4;
     // The score pass keeps each row's lse and causal limit in shared memory, and with tensor
     // sums the B fragments of its row weights (prefill_sm90_scores.cuh: 8 bytes per lane and 16
     // rows).
@@ -70,7 +79,7 @@ struct PrefillSm90Config {
     // Slack to align the tiles to 1024 bytes (the 128-byte swizzle's atom).
     static constexpr int kSmemBytes =
         1024 + kQBytes + STAGES * kStageBytes + kRowBytes + kBarrierBytes;
-    static_assert(kSmemBytes <= 227 * 1024, "one CTA per SM");
+    static_assert(kSmemBytes <= (kCtasPerSm == 1 ? 227 : 113) * 1024, "kCtasPerSm CTAs an SM");
 };
 
 // Named barriers of the consumers (0 is __syncthreads): both consumers, and each one's Q rows

@@ -142,7 +142,7 @@ void run_case(const PrefillCase &c, std::mt19937 &rng) {
 }
 
 // The case on the mma.sync kernel, then on the wgmma kernel where the device runs it: at
-// head_dim 64 on both of its CTA sizes, which the grid's size would otherwise choose between.
+// head_dim 64 on each of its CTA sizes, which the grid's size would otherwise choose between.
 void run_kernels(PrefillCase c, std::mt19937 &rng) {
     c.kernel = attention::Kernel::Sm80;
     run_case(c, rng);
@@ -155,7 +155,7 @@ void run_kernels(PrefillCase c, std::mt19937 &rng) {
         run_case(c, rng);
         return;
     }
-    for (int rows : {128, 192}) {
+    for (int rows : {64, 128, 192}) {
         c.cta_rows = rows;
         run_case(c, rng);
     }
@@ -257,6 +257,9 @@ TEST_CASE("prefill: bad arguments are errors", "[prefill][small]") {
     CHECK_THROWS_WITH(attention::prefill(args, nullptr), Catch::Contains("sm90_cta_rows 96"));
     args.pool.head_dim = 128;
     args.n_head = 2;
+    args.sm90_cta_rows = 64;
+    CHECK_THROWS_WITH(attention::prefill(args, nullptr),
+                      Catch::Contains("sm90_cta_rows 64 at head_dim 128"));
     args.sm90_cta_rows = 192;
     CHECK_THROWS_WITH(attention::prefill(args, nullptr),
                       Catch::Contains("sm90_cta_rows 192 at head_dim 128"));
