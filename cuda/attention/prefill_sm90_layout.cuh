@@ -33,8 +33,11 @@ struct PrefillSm90Config {
     static_assert(kWarpgroups == 2 || (kWarpgroups != 0 && kWarpgroups <= 3 && D == 64),
                   "registers for 64 columns");
     static constexpr int BM = 64 * kConsumerWarpgroups, BN = 128;
-    // Keys of a score pass step: 64 for each consumer.
-    static constexpr int BNS = 64 * kConsumerWarpgroups;
+    // Keys of a score pass step: 64 for each consumer, as kScoreHalves products of 64 keys; a
+    // lone consumer takes 128, so that its ring of three stages runs as many keys ahead as a
+    // flash tile (PERFORMANCE.md).
+    static constexpr int kScoreHalves = kConsumerWarpgroups == 1 ? 2 : 1;
+    static constexpr int BNS = 64 * kScoreHalves * kConsumerWarpgroups;
     // CTAs an SM holds at once (their registers and shared memory split it).
     static constexpr int kCtasPerSm = kConsumerWarpgroups == 1 ? 2 : 1;
     // One producer warpgroup: its tensor copies (one instruction a block) keep the ring full;

@@ -1,8 +1,9 @@
 // The score pass of the Hopper prefill kernel (prefill_sm90.cuh): the second pass of
 // prefill_scores.cuh, transposed, over the ring of K tiles (prefill_sm90_produce.cuh) once the
 // flash pass has left each row's lse and causal limit in shared memory. A step takes BNS keys, 64
-// for each consumer, which computes S^T = K Q^T for its 64 against all of the CTA's BM rows, so a
-// thread's accumulators hold two keys against BM / 4 rows. With two consumers the product of the
+// for each consumer (128, as two halves, for a lone one: PrefillSm90Config::kScoreHalves), which
+// computes S^T = K Q^T for its keys against all of the CTA's BM rows, so a thread's accumulators
+// hold two keys a half against BM / 4 rows. With two consumers the product of the
 // next step runs while this one's exponentials do; with three (head_dim 64) the other consumers'
 // products do (two accumulator sets of 192 rows would not fit their registers).
 // A key's sums over the CTA's rows then take one of two routes (PrefillSm90Config's
@@ -24,18 +25,30 @@
 
 namespace cab::cuda::attn {
 
-// Issues S^T = K Q^T of step j (ring fill n_tiles + j) for consumer cwg's 64 keys.
+// One consumer's S^T accumulators of a step: each half's 64 keys against the CTA's BM rows.
 template <class C>
-__device__ __forceinline__ void issue_key_products(float (&s)[C::BM / 8][4],
-                                                   const PrefillSmem<C> &sm, const PrefillTiles &t,
-                                                   bool by_tma, int cwg, int j) {
+using KeyProducts = float[C::kScoreHalves][C::BM / 8][4];
+
+// Keys of consumer cwg's first half in a step's tile.
+template <class C>
+__device__ __forceinline__ int consumer_keys(int cwg) {
+    return cwg * 64 * C::kScoreHalves;
+}
+
+// Issues S^T = K Q^T of step j (ring fill n_tiles + j) for consumer cwg's keys.
+template <class C>
+__device__ __forceinline__ void issue_key_products(KeyProducts<C> &s, const PrefillSmem<C> &sm,
+                                                   const PrefillTiles &t, bool by_tma, int cwg,
+                                                   int j) {
     const int g = t.n_tiles + j;
     wait_stage(sm.k_full(g), fill_parity<C>(g), by_tma);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < C::D / 16; ++kk)
-        wgmma_ss<0>(s, kmajor_desc<C::BNS>(sm.stage(g), cwg * 64, kk),
-                    kmajor_desc<C::BM>(sm.q, 0, kk), kk > 0);
+    for (int h = 0; h < C::kScoreHalves; ++h)
+#pragma unroll
+        for (int kk = 0; kk < C::D / 16; ++kk)
+            wgmma_ss<0>(s[h], kmajor_desc<C::BNS>(sm.stage(g), consumer_keys<C>(cwg) + 64 * h, kk),
+                        kmajor_desc<C::BM>(sm.q, 0, kk), kk > 0);
     wgmma_commit();
 }
 
@@ -49,27 +62,27 @@ template <class C, class Work>
 __device__ __forceinline__ void score_steps(const PrefillSm90Params &pp, const PrefillSmem<C> &sm,
                                             const PrefillTiles &t, int length, int cwg,
                                             Work &&work) {
-    constexpr int J = C::BM / 8;
     auto by_tma = [&](int j) { return tile_by_tma<C::BNS>(pp, t.score_tile(j) * C::BNS, length); };
-    auto step = [&](int j, float(&cur)[J][4], float(&next)[J][4], bool issue) {
+    auto step = [&](int j, KeyProducts<C> &cur, KeyProducts<C> &next, bool issue) {
         if (issue) {
             issue_key_products<C>(next, sm, t, by_tma(j + 1), cwg, j + 1);
             wgmma_wait<1>();
         } else {
             wgmma_wait<0>();
         }
-        fence_operands(cur);
+#pragma unroll
+        for (int h = 0; h < C::kScoreHalves; ++h) fence_operands(cur[h]);
         mbarrier_arrive(sm.empty(t.n_tiles + j));  // step j's product has read its stage
         work(j, cur);
     };
     if constexpr (!C::kScoreDoubleBuffer) {
         for (int j = 0; j < t.n_steps; ++j) {
-            float s[J][4];
+            KeyProducts<C> s;
             issue_key_products<C>(s, sm, t, by_tma(j), cwg, j);
             step(j, s, s, false);
         }
     } else {
-        float s0[J][4], s1[J][4];
+        KeyProducts<C> s0, s1;
         issue_key_products<C>(s0, sm, t, by_tma(0), cwg, 0);
         int j = 0;
         for (; j + 2 < t.n_steps; j += 2) {
@@ -153,6 +166,7 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
                                                     int lane) {
     constexpr int BM = C::BM, BN = C::BNS;
     static_assert(BM <= 128, "ScoreColumns has a bit for each of the thread's 32 rows");
+    static_assert(C::kScoreHalves == 1, "one half a step");
     const PrefillParams &p = pp.base;
     named_sync(kConsumersBarrier, C::kConsumerThreads);  // every row's lse and limit written
     ScoreColumns cols;
@@ -169,7 +183,8 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
         }
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
     const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
-    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
+    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const KeyProducts<C> &products) {
+        const float(&s)[BM / 8][4] = products[0];
         const int tile = t.score_tile(j), key0 = tile * BN + key_in_tile;
         const bool masked = tile * BN + BN - 1 > t.mask_from;
         if (tail) {
@@ -301,21 +316,26 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
     write_score_weights<C>(sm, p, t, cwg * 128 + warp * 32 + lane);
     named_sync(kConsumersBarrier, C::kConsumerThreads);
     const SumLane sum_lane = SumLane::of(p, score_tail(p, t), lane);
-    const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
+    constexpr int H = C::kScoreHalves;
+    const int key_in_tile = consumer_keys<C>(cwg) + warp * 16 + (lane >> 2);
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
-    float sums[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    ScoreSlots pending{};  // slots of the sums in flight (none before step 0's)
-    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const float(&s)[BM / 8][4]) {
+    float sums[H][4] = {};
+    ScoreSlots pending[H] = {};  // slots of the sums in flight (none before step 0's)
+    score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const KeyProducts<C> &s) {
         const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        float acc[H][4] = {};
+        // The halves' products alternate: two independent chains of m16n8k16 products.
         auto products = [&](auto masked_tag) {
 #pragma unroll
             for (int kk = 0; kk < BM / 16; ++kk) {
-                uint32_t pt[4];
-                score_probabilities<C, decltype(masked_tag)::value>(
-                    pt, s, kk, sm.row_lse, sm.row_limit, p.scale_log2, key, lane);
                 const uint2 w = sm.score_weights[kk * 32 + lane];
-                mma_f16(acc, pt, w.x, w.y);
+#pragma unroll
+                for (int h = 0; h < H; ++h) {
+                    uint32_t pt[4];
+                    score_probabilities<C, decltype(masked_tag)::value>(
+                        pt, s[h], kk, sm.row_lse, sm.row_limit, p.scale_log2, key + 64 * h, lane);
+                    mma_f16(acc[h], pt, w.x, w.y);
+                }
             }
         };
         if (tile * BN + BN - 1 > t.mask_from) {
@@ -323,12 +343,16 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
         } else {
             products(std::false_type{});
         }
-        sum_lane.add(sums, pending);
 #pragma unroll
-        for (int c = 0; c < 4; ++c) sums[c] = acc[c];
-        pending = ScoreSlots::of(p, st.blocks, key, t.key_end);
+        for (int h = 0; h < H; ++h) {
+            sum_lane.add(sums[h], pending[h]);
+#pragma unroll
+            for (int c = 0; c < 4; ++c) sums[h][c] = acc[h][c];
+            pending[h] = ScoreSlots::of(p, st.blocks, key + 64 * h, t.key_end);
+        }
     });
-    sum_lane.add(sums, pending);
+#pragma unroll
+    for (int h = 0; h < H; ++h) sum_lane.add(sums[h], pending[h]);
 }
 
 }  // namespace cab::cuda::attn
