@@ -52,8 +52,8 @@ struct PrefillArgs {
     int32_t score_window = 0;
     Kernel kernel = Kernel::Auto;  // see Kernel
     // Rows of a CTA of the Hopper kernel at head_dim 64: 0 picks one (192 where that grid has
-    // 1.5 CTAs per SM, else 128 where that grid has a CTA per SM, else 64), 64, 128 or 192 force
-    // it (tests, benchmarks). Head_dim 128 takes 0 or 128. Same results either way.
+    // 1.5 CTAs per SM, else 64 where that grid has at most 3, else 128), 64, 128 or 192 force it
+    // (tests, benchmarks). Head_dim 128 takes 0 or 128. Same results either way.
     int32_t sm90_cta_rows = 0;
     // Some stream holds int8 blocks (DevicePool::q8): the CUDA-core kernels of generic.h run,
     // which read them (the tensor-core ones read bf16 tiles only). Prefill over quantized

@@ -101,16 +101,17 @@ void launch_sm90(const PrefillParams &p, int n_head_kv, cudaStream_t stream) {
 
 // At head_dim 64 the kernel of three consumer warpgroups (192 rows a CTA) is the faster where its
 // grid has at least 1.5 CTAs per SM (the crossover measured on the H100 at Qwen2.5-0.5B's shape
-// lies between 2k tokens, 150 CTAs of 192 rows, and 3k, 224: PERFORMANCE.md); below that, two
-// (128 rows), whose grid is 1.5x larger, and where even that grid leaves SMs idle, one (64 rows,
-// two CTAs an SM). `rows` (PrefillArgs::sm90_cta_rows) forces one.
+// lies between 2k tokens, 150 CTAs of 192 rows, and 3k, 224: PERFORMANCE.md); below that, one
+// (64 rows, two CTAs an SM) where its grid has at most 3 CTAs per SM (with scores at 1.5k
+// tokens, 336 CTAs, 35.9 against two consumers' 39.7 us; at 2k, 448, 50.6 against 50.0), else
+// two (128 rows). `rows` (PrefillArgs::sm90_cta_rows) forces one.
 template <class C90, bool kScores>
 void launch_sm90_sized(const PrefillParams &p, int n_head_kv, int rows, cudaStream_t stream) {
     if constexpr (C90::kConsumerWarpgroups == 3) {
         if (rows == 0) {
             const int64_t sms = attention::sm_count("attention prefill device query");
             auto ctas = [&](int bm) { return (p.n_rows + bm - 1) / bm * int64_t{n_head_kv}; };
-            rows = 2 * ctas(C90::BM) >= 3 * sms ? C90::BM : ctas(128) >= sms ? 128 : 64;
+            rows = 2 * ctas(C90::BM) >= 3 * sms ? C90::BM : ctas(64) <= 3 * sms ? 64 : 128;
         }
         if (rows == 128) {
             launch_sm90<PrefillSm90Config<C90::D, 2>, kScores>(p, n_head_kv, stream);
