@@ -327,16 +327,15 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
         // The halves' products alternate: two independent chains of m16n8k16 products.
         auto products = [&](auto masked_tag) {
 #pragma unroll
-            for (int kk = 0; kk < BM / 16; ++kk) {
-                const uint2 w = sm.score_weights[kk * 32 + lane];
+            for (int kk = 0; kk < BM / 16; ++kk)
 #pragma unroll
                 for (int h = 0; h < H; ++h) {
                     uint32_t pt[4];
                     score_probabilities<C, decltype(masked_tag)::value>(
                         pt, s[h], kk, sm.row_lse, sm.row_limit, p.scale_log2, key + 64 * h, lane);
+                    const uint2 w = sm.score_weights[kk * 32 + lane];
                     mma_f16(acc[h], pt, w.x, w.y);
                 }
-            }
         };
         if (tile * BN + BN - 1 > t.mask_from) {
             products(std::true_type{});
