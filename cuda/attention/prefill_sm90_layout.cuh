@@ -25,12 +25,12 @@ struct PrefillSm90Params {
 // Consumer warpgroups of 64 rows each: three at head_dim 64 where the grid is large enough, as
 // FlashAttention-3 runs it (with two, the short products and score pass leave the tensor cores
 // idle between them: PERFORMANCE.md), two at 128, whose accumulators need the registers of two.
-// One (head_dim 64) for grids that would leave SMs idle: two CTAs of 64 rows share an SM, so
-// that the SM holding the longest rows also holds short ones.
+// One (head_dim 64) for small grids (prefill.cu): two CTAs of 64 rows share an SM, so that the
+// SM holding the longest rows also holds short ones.
 template <int D_, int kWarpgroups = D_ == 64 ? 3 : 2>
 struct PrefillSm90Config {
     static constexpr int D = D_, kConsumerWarpgroups = kWarpgroups;
-    static_assert(kWarpgroups == 2 || (kWarpgroups != 0 && kWarpgroups <= 3 && D == 64),
+    static_assert(kWarpgroups == 2 || (D == 64 && (kWarpgroups == 1 || kWarpgroups == 3)),
                   "registers for 64 columns");
     static constexpr int BM = 64 * kConsumerWarpgroups, BN = 128;
     // Keys of a score pass step: 64 for each consumer, as kScoreHalves products of 64 keys; a

@@ -3,8 +3,8 @@
 // flash pass has left each row's lse and causal limit in shared memory. A step takes BNS keys, 64
 // for each consumer (128, as two halves, for a lone one: PrefillSm90Config::kScoreHalves), which
 // computes S^T = K Q^T for its keys against all of the CTA's BM rows, so a thread's accumulators
-// hold two keys a half against BM / 4 rows. With two consumers the product of the
-// next step runs while this one's exponentials do; with three (head_dim 64) the other consumers'
+// hold two keys a half against BM / 4 rows. With one or two consumers the product of the next
+// step runs while this one's exponentials do; with three (head_dim 64) the other consumers'
 // products do (two accumulator sets of 192 rows would not fit their registers).
 // A key's sums over the CTA's rows then take one of two routes (PrefillSm90Config's
 // kTensorScoreSums, measured in docs/PERFORMANCE.md):
