@@ -12,11 +12,13 @@
 //   usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,int8+tail]
 //                              [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] [--splits N]
 //                              [--blocks shuffled|sequential] [--prefill-cta auto|64|128|192]
-//                              [--pdl off|on|both] > attention_kernels.json
+//                              [--cached N] [--pdl off|on|both] > attention_kernels.json
 // --prefill-cta forces the rows of a CTA of the Hopper prefill kernel at head_dim 64
-// (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise. --pdl on launches each
-// decode as a programmatic dependent of the kernel before it (DecodeArgs::pdl), as the engine's
-// decode steps do: its prologue and first tiles' copies then overlap that kernel's end.
+// (PrefillArgs::sm90_cta_rows), which the grid's size picks otherwise. --cached N puts N keys
+// before each prefill's chunk (default 0), as the engine's chunks after the first find them.
+// --pdl on launches each decode as a programmatic dependent of the kernel before it
+// (DecodeArgs::pdl), as the engine's decode steps do: its prologue and first tiles' copies then
+// overlap that kernel's end.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -201,10 +203,10 @@ std::string record_head(const char *op, const Shape &s, bool scores, const char 
 using Kernel = attention::Kernel;
 
 // impl "cab" is what the engine runs (the wgmma kernel on sm_90), "cab_sm80" the mma.sync one.
-std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, int cta_rows,
-                           std::mt19937 &rng) {
+std::string prefill_record(const Shape &s, int n, int cached, bool scores, Kernel kernel,
+                           int cta_rows, std::mt19937 &rng) {
     const char *impl = kernel == Kernel::Sm80 ? "cab_sm80" : "cab";
-    std::vector<int> lengths(s.n_head_kv, n);
+    std::vector<int> lengths(s.n_head_kv, cached + n);
     Streams st(lengths, s.d, scores, rng);
     Buffer q(static_cast<size_t>(n) * s.n_head * s.d * 2), out(q.bytes);
     randomize(q, static_cast<uint32_t>(rng()));
@@ -214,7 +216,7 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, in
     a.n_head_kv = s.n_head_kv;
     a.n_head = s.n_head;
     a.n = n;
-    a.max_length = n;
+    a.max_length = cached + n;
     a.q = q.ptr;
     a.q_stride = s.n_head * s.d;
     a.out = out.ptr;
@@ -227,7 +229,8 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, in
     check(cudaEventCreate(&t0), "event");
     check(cudaEventCreate(&t1), "event");
     for (int i = 0; i < 3; ++i) attention::prefill(a, nullptr);
-    const double flops = 4.0 * s.n_head * s.d * (static_cast<double>(n) * (n + 1) / 2);
+    const double flops = 4.0 * s.n_head * s.d *
+                         (static_cast<double>(n) * cached + static_cast<double>(n) * (n + 1) / 2);
     const int reps = std::max(5, std::min(50, static_cast<int>(2e13 / flops)));
     // Before each call 256 MB are zeroed, as triton's do_bench does before each of the torch
     // kernels' (attention_torch.py): the call starts with its inputs out of L2, and the GPU is busy
@@ -251,9 +254,11 @@ std::string prefill_record(const Shape &s, int n, bool scores, Kernel kernel, in
     const size_t mem = st.pool.bytes + st.tables.bytes + st.scores.bytes + q.bytes + out.bytes;
     char buf[256];
     std::snprintf(buf, sizeof buf,
-                  ", \"n\": %d, \"ms\": %.4f, \"tflops\": %.1f, \"peak_bytes\": %zu, \"reps\": %d}",
-                  n, med, flops / med * 1e-9, mem, reps);
-    std::fprintf(stderr, "prefill %s %s n %d scores %d: %.3f ms\n", impl, s.name, n, scores, med);
+                  ", \"n\": %d, \"cached\": %d, \"ms\": %.4f, \"tflops\": %.1f, "
+                  "\"peak_bytes\": %zu, \"reps\": %d}",
+                  n, cached, med, flops / med * 1e-9, mem, reps);
+    std::fprintf(stderr, "prefill %s %s n %d cached %d scores %d: %.3f ms\n", impl, s.name, n,
+                 cached, scores, med);
     return record_head("prefill", s, scores, impl) + buf;
 }
 
@@ -435,7 +440,7 @@ int main(int argc, char **argv) {
     std::vector<int> batches = {1, 16, 64}, lens = {4096, 16384, 32768};
     std::vector<int> prefill_lens = {1024, 4096, 16384, 32768};
     int splits = 0;
-    int prefill_cta_rows = 0;
+    int prefill_cta_rows = 0, prefill_cached = 0;
     std::vector<bool> pdl_modes = {false};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i], value = argv[i + 1];
@@ -456,6 +461,8 @@ int main(int argc, char **argv) {
         } else if (opt == "--prefill-cta" &&
                    (value == "auto" || value == "64" || value == "128" || value == "192")) {
             prefill_cta_rows = value == "auto" ? 0 : std::atoi(value.c_str());
+        } else if (opt == "--cached" && std::atoi(value.c_str()) >= 0) {
+            prefill_cached = std::atoi(value.c_str());
         } else if (opt == "--pdl" && (value == "off" || value == "on" || value == "both")) {
             pdl_modes =
                 value == "both" ? std::vector<bool>{false, true} : std::vector<bool>{value == "on"};
@@ -468,7 +475,7 @@ int main(int argc, char **argv) {
                      "usage: cab_attention_bench [--only prefill|decode] [--kv bf16,int8,fp8,"
                      "int8+tail] [--batch 1,16,64] [--len 4096,...] [--shape 0.5b|7b] "
                      "[--splits N] [--blocks shuffled|sequential] "
-                     "[--prefill-cta auto|64|128|192] [--pdl off|on|both]\n");
+                     "[--prefill-cta auto|64|128|192] [--cached N] [--pdl off|on|both]\n");
         return 2;
     }
     std::vector<Kv> kvs;
@@ -491,7 +498,8 @@ int main(int argc, char **argv) {
             for (int n : prefill_lens)
                 for (Kernel k : kernels)
                     for (bool scores : {false, true})
-                        records.push_back(prefill_record(s, n, scores, k, prefill_cta_rows, rng));
+                        records.push_back(
+                            prefill_record(s, n, prefill_cached, scores, k, prefill_cta_rows, rng));
     if (only != "prefill")
         for (const Shape &s : shapes)
             for (int batch : batches)
