@@ -182,7 +182,7 @@ __device__ __forceinline__ void prefill_sm90_scores(const PrefillSm90Params &pp,
             if (sm.row_limit[row] >= 0 && query == p.n - 1) cols.is_last |= 1u << (2 * j + c);
         }
     grid_dependency_wait();  // prefill_scores_prepare has zeroed the assigned accumulators
-    const int key_in_tile = cwg * 64 + warp * 16 + (lane >> 2);
+    const int key_in_tile = consumer_keys<C>(cwg) + warp * 16 + (lane >> 2);
     score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const KeyProducts<C> &products) {
         const float(&s)[BM / 8][4] = products[0];
         const int tile = t.score_tile(j), key0 = tile * BN + key_in_tile;
@@ -324,7 +324,8 @@ __device__ __forceinline__ void prefill_sm90_scores_tc(const PrefillSm90Params &
     score_steps<C>(pp, sm, t, st.length, cwg, [&](int j, const KeyProducts<C> &s) {
         const int tile = t.score_tile(j), key = tile * BN + key_in_tile;
         float acc[H][4] = {};
-        // The halves' products alternate: two independent chains of m16n8k16 products.
+        // The halves' products alternate: two independent chains of m16n8k16 products. Both
+        // halves read the same rows' lse and weights, which ptxas loads once (SASS).
         auto products = [&](auto masked_tag) {
 #pragma unroll
             for (int kk = 0; kk < BM / 16; ++kk)
