@@ -120,7 +120,8 @@ TEST_CASE("decode splits: the Hopper kernel gives short splits one CTA per SM", 
 
 TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more, shorter splits",
           "[decode_splits]") {
-    // The most splits the slots hold at once whose keys are at least 384; one split stays one.
+    // The most splits the slots hold at once whose keys are at least 384, also where one CTA per
+    // SM would take a whole stream.
     struct Case {
         int units, length, slots, alone, dependent;
         const char *what;
@@ -137,19 +138,22 @@ TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more,
              Case{8, 16384, kSlots64, 16, 43, "0.5B batch 4, 16k"},
              Case{4, 32768, kSlots64, 32, 86, "0.5B batch 2, 32k"},
              Case{2, 32768, kSlots64, 64, 86, "0.5B batch 1, 32k"},
+             Case{128, 4096, kSlots64, 1, 4, "0.5B batch 64, 4k: one CTA per SM alone"},
+             Case{128, 2048, kSlots64, 1, 4, "0.5B batch 64, 2k"},
+             Case{128, 1024, kSlots64, 1, 3, "0.5B batch 64, 1k: 384 keys"},
+             Case{128, 4096, kSlots128, 1, 2, "7B batch 32, 4k: the slots hold 2 splits"},
          }) {
         INFO(c.what);
         CHECK(sm90(c.units, c.length, c.slots, false) == c.alone);
         CHECK(sm90(c.units, c.length, c.slots, true) == c.dependent);
         CHECK(decode_chunk(c.length, c.dependent, kTile) >= kDecodeSm90DependentSplitKeys);
     }
-    // Unchanged: one split stays one (no merge), and wherever the general rule applies.
+    // Unchanged wherever the general rule applies.
     struct Same {
         int units, length, slots;
         const char *why;
     };
     for (const Same &c : {
-             Same{128, 4096, kSlots64, "0.5B batch 64, 4k: one split"},
              Same{32, 16384, kSlots64, "0.5B batch 16, 16k: the general rule"},
              Same{2, 4096, kSlots64, "0.5B batch 1, 4k: the general rule"},
              Same{4, 8192, kSlots128, "7B batch 1, 8k: the general rule"},
@@ -158,7 +162,6 @@ TEST_CASE("decode splits: launched as a dependent, the Hopper kernel takes more,
         INFO(c.why);
         CHECK(sm90(c.units, c.length, c.slots, true) == sm90(c.units, c.length, c.slots, false));
     }
-    CHECK(sm90(128, 4096, kSlots64, true) == 1);
 }
 
 TEST_CASE("decode merge: the kernel and rows a CTA takes per split count", "[decode_splits]") {

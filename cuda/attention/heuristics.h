@@ -84,7 +84,10 @@ constexpr int kDecodeSm90DependentSplitKeys = 384;
 // Launched as a programmatic dependent (`dependent`, DecodeArgs::pdl: the engine's decode steps), a
 // CTA's prologue and first copies overlap the kernel before it, and one CTA per SM is no longer the
 // best: the most splits the slots hold at once whose keys are at least
-// kDecodeSm90DependentSplitKeys, one split staying one (no merge). With scores: 7B batch 16 at 4k
+// kDecodeSm90DependentSplitKeys, also where one CTA per SM would take a whole stream (since the
+// merge of sessions 29-30: 0.5B batch 64 at 4k keys with scores 1.07x faster on 4 splits than on 1,
+// 2k 1.04x, 1k 1.01x on 3; without 1.04x, 1.00x, 1.09x; 7B batch 32 at 2k-4k 1.02-1.03x on 2,
+// bench/results/decode_plan_one_wave_2026-11-25_h100.json). With scores: 7B batch 16 at 4k
 // 1.07x faster on 4 splits than on 2, batch 8 1.05x on 8 than on 4, batch 1 at 16k 1.02x on 43 (384
 // keys) than on 32, at 32k 1.09x on 64 than on 32; 0.5B batch 16 at 4k 1.21x on 8 than on 4 and
 // 1.04x on 11 (384 keys) than on 8, at 8k 1.17x on 16, batch 8 at 8k 1.06x on 22 than on 16, batch
@@ -104,7 +107,7 @@ inline int decode_num_splits_sm90(int units, int max_length, int sms, int slots,
     if (!short_splits || 20L * units * n < 19L * sms ||
         decode_chunk(max_length, n, tile) < kDecodeSm90LongSplitKeys)
         return general;
-    if (!dependent || n == 1) return n;
+    if (!dependent) return n;
     const int most = std::min(kDecodeMaxSplits, slots / units);
     const int keys = std::max((kDecodeSm90DependentSplitKeys + tile - 1) / tile * tile,
                               decode_chunk(max_length, most, tile));
